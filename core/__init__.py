@@ -1,0 +1,4 @@
+"""The workbench engine: importable and testable without Streamlit.
+
+Run the tests with `make test`; each module's docstring names its own command.
+"""

@@ -1,0 +1,56 @@
+"""Where the workspace lives: FT_HOME holds the SQLite index, datasets, runs and models.
+
+FT_HOME comes from the environment; otherwise /data/workspace on a Hugging Face Space with
+persistent storage (/data exists), otherwise ./workspace beside the code (git-ignored).
+`python -m core.paths` prints the folder in use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def home() -> Path:
+    """The workspace folder, created on first use."""
+    env = os.environ.get("FT_HOME")
+    if env:
+        root = Path(env).expanduser()
+    elif Path("/data").is_dir() and os.access("/data", os.W_OK):
+        root = Path("/data/workspace")
+    else:
+        root = REPO_ROOT / "workspace"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _sub(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def db_path() -> Path:
+    return home() / "workbench.sqlite3"
+
+
+def datasets_dir() -> Path:
+    return _sub("datasets")
+
+
+def runs_dir() -> Path:
+    return _sub("runs")
+
+
+def models_dir() -> Path:
+    return _sub("models")
+
+
+def cache_dir() -> Path:
+    return _sub("cache")
+
+
+if __name__ == "__main__":
+    print(home())

@@ -1,0 +1,35 @@
+"""Home: the workflow at a glance and what the workspace holds."""
+
+import streamlit as st
+
+from core import workspace
+
+st.title("Fine-Tuning Workbench")
+st.caption(
+    "From *should we fine-tune at all?* to a tuned model and a blind human verdict, "
+    "following *A Practical Guide to Fine-Tuning LLMs: When, Why, and How*."
+)
+
+STEPS = [
+    ("pages/decide.py", "1. Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
+    ("pages/costs.py", "2. Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
+]
+
+st.subheader("The workflow")
+cols = st.columns(len(STEPS))
+for col, (page, label, text) in zip(cols, STEPS, strict=True):
+    with col.container(border=True):
+        st.page_link(page, label=label)
+        st.write(text)
+
+st.subheader("Your workspace")
+info = workspace.summary()
+c1, c2, c3 = st.columns(3)
+c1.metric("Models prepared", len(info.models))
+c2.metric("Runs", info.runs)
+c3.metric("Index size", f"{info.db_bytes / 1024:.0f} KB")
+st.caption(f"Workspace folder: `{info.home}` (set `FT_HOME` to move it).")
+if info.models:
+    st.write("Prepared models: " + ", ".join(f"`{m}`" for m in info.models))
+else:
+    st.info("No local model prepared yet. `python -m core.models prepare` converts the embedded SmolLM2-135M-Instruct once.")

@@ -1,0 +1,31 @@
+"""AppTest drives every page the router lists: each renders a title and raises nothing."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.pages import ROOT, app_pages
+
+
+def test_router_lists_pages_that_exist():
+    pages = app_pages()
+    assert "pages/home.py" in pages and len(pages) >= 3
+    for p in pages:
+        assert (ROOT / p).exists(), p
+
+
+@pytest.mark.parametrize("page", app_pages())
+def test_page_renders(page, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page} shows no title"
+
+
+def test_home_shows_the_workflow_and_workspace(monkeypatch, ft_home):
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert at.title[0].value == "Fine-Tuning Workbench"
+    assert [m.label for m in at.metric] == ["Models prepared", "Runs", "Index size"]
+    assert str(ft_home) in " ".join(c.value for c in at.caption)

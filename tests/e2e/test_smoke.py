@@ -1,0 +1,28 @@
+"""Every page in a real browser: it renders its title and no Streamlit exception."""
+
+import pytest
+
+from tests.app.pages import app_pages
+from tests.e2e.conftest import assert_no_exception, open_page
+
+URLS = {"pages/home.py": ""}
+
+
+def url_of(page: str) -> str:
+    return URLS.get(page, page.removeprefix("pages/").removesuffix(".py"))
+
+
+@pytest.mark.parametrize("page_file", app_pages())
+def test_page_opens_in_a_browser(page, server, page_file):
+    open_page(page, server, url_of(page_file))
+    title = page.locator("h1").first
+    title.wait_for()
+    assert title.inner_text().strip()
+    assert_no_exception(page)
+
+
+def test_navigation_lists_every_page(page, server):
+    open_page(page, server)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for name in ("Home", "Decide", "Costs"):
+        assert nav.get_by_text(name, exact=True).count() == 1

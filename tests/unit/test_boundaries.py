@@ -1,0 +1,54 @@
+"""Import boundaries: pages stay light, core stays free of Streamlit (checked on the AST)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = {"torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_pages_and_app_never_import_heavy_libraries():
+    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    assert len(files) > 1
+    bad = {f.name: imported_roots(f) & HEAVY for f in files if imported_roots(f) & HEAVY}
+    assert not bad, f"heavy imports in the app process: {bad}"
+
+
+def test_core_never_imports_streamlit():
+    bad = [str(f.relative_to(ROOT)) for f in ROOT.glob("core/**/*.py") if "streamlit" in imported_roots(f)]
+    assert not bad, f"core imports streamlit: {bad}"
+
+
+def test_the_checker_sees_nested_imports(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("def g():\n    import torch.nn\n    from peft import LoraConfig\n")
+    assert imported_roots(f) >= {"torch", "peft"}
+
+
+def test_what_pages_import_stays_light_transitively():
+    # A page importing a core module that imports torch at module level would pull torch in too.
+    mods = set()
+    for f in [ROOT / "app.py", *(ROOT / "pages").glob("*.py")]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "core":
+                mods |= {f"core.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("core."):
+                mods.add(node.module)
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(mods))
+    code += f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r}))"
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"page imports pull in: {out.stdout}"

