@@ -1,0 +1,145 @@
+"""Long work as jobs that outlive the browser and the Streamlit server.
+
+`launch(kind, argv)` makes `runs/<id>/`, writes spec.yaml, and starts a detached supervisor
+(`python -m core.jobs.supervisor RUN_DIR`, its own session) that runs the worker and always
+writes the final status. `status(id)` reconciles status.json with process liveness, so a run
+whose supervisor died without a final word is reported as "lost", with the log tail.
+Test: `pytest tests/jobs`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from core import paths
+from core.jobs import procs, rundir
+
+ACTIVE = ("queued", "running", "stopping")
+FINAL = ("succeeded", "failed", "stopped", "lost")
+QUEUED_GRACE_S = 60
+
+
+@dataclass
+class RunStatus:
+    id: str
+    kind: str
+    title: str
+    state: str
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    failure: str | None = None
+    message: str = ""
+    returncode: int | None = None
+    progress: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    heartbeat_age_s: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+def new_id(kind: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
+
+
+def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None) -> str:
+    """Start a job; returns its run id at once. argv is a list, never a shell string."""
+    run_id = new_id(kind)
+    folder = rundir.run_dir(run_id)
+    folder.mkdir(parents=True)
+    spec = {"id": run_id, "kind": kind, "title": title or kind, "argv": [str(a) for a in argv],
+            "meta": meta or {}, "created_at": time.time()}
+    (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
+    rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
+    env = dict(os.environ, FT_HOME=str(paths.home()), PYTHONUNBUFFERED="1")
+    with open(folder / "supervisor.log", "ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.jobs.supervisor", str(folder)],
+            cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+            start_new_session=True,  # closing the browser or stopping Streamlit never stops a run
+        )
+    threading.Thread(target=proc.wait, daemon=True).start()  # reap it, so it never lingers as a zombie
+    return run_id
+
+
+def _reconcile(status: dict[str, Any], folder) -> dict[str, Any]:
+    state = status.get("state", "queued")
+    if state not in ACTIVE:
+        return status
+    if status.get("supervisor_pid"):
+        if procs.alive(status["supervisor_pid"], status.get("supervisor_start")):
+            if state == "running" and rundir.stop_requested(folder):
+                status["state"] = "stopping"
+            return status
+        status = rundir.read_json(folder / rundir.STATUS) or status  # it may have just finished
+        if status.get("state") in FINAL:
+            return status
+    elif time.time() - status.get("created_at", 0) < QUEUED_GRACE_S:
+        return status
+    tail = rundir.log_tail(folder, 15)
+    return dict(status, state="lost", failure="lost",
+                message="The run's process ended without a final status (machine restart or killed)."
+                + (f"\n\nLast lines of the log:\n{tail}" if tail else ""))
+
+
+def status(run_id: str) -> RunStatus:
+    folder = rundir.run_dir(run_id)
+    spec = rundir.read_spec(folder)
+    raw = _reconcile(rundir.read_json(folder / rundir.STATUS) or {}, folder)
+    progress = rundir.read_json(folder / rundir.PROGRESS)
+    beat = max((p for p in (raw.get("updated_at"), (progress or {}).get("at")) if p), default=None)
+    return RunStatus(
+        id=run_id, kind=spec["kind"], title=spec.get("title", ""), state=raw.get("state", "queued"),
+        created_at=spec["created_at"], started_at=raw.get("started_at"), ended_at=raw.get("ended_at"),
+        failure=raw.get("failure"), message=raw.get("message", ""), returncode=raw.get("returncode"),
+        progress=progress, meta=spec.get("meta", {}),
+        heartbeat_age_s=time.time() - beat if beat and raw.get("state") in ACTIVE else None,
+    )
+
+
+def list_runs(kind: str | None = None) -> list[RunStatus]:
+    found = []
+    for folder in sorted(paths.runs_dir().iterdir(), reverse=True):
+        if (folder / rundir.SPEC).exists():
+            run = status(folder.name)
+            if kind is None or run.kind == kind:
+                found.append(run)
+    return found
+
+
+def stop(run_id: str) -> None:
+    """Ask the worker to stop at its next step (it saves and exits cleanly)."""
+    (rundir.run_dir(run_id) / rundir.STOP).touch()
+
+
+def kill(run_id: str) -> None:
+    """Terminate the run's process group now (the supervisor still writes the final status)."""
+    raw = rundir.read_json(rundir.run_dir(run_id) / rundir.STATUS) or {}
+    pid = raw.get("supervisor_pid")
+    if pid and procs.alive(pid, raw.get("supervisor_start")):
+        os.killpg(pid, signal.SIGTERM)
+
+
+def delete(run_id: str) -> None:
+    if status(run_id).active:
+        raise RuntimeError(f"run {run_id} is still active; stop it first")
+    shutil.rmtree(rundir.run_dir(run_id))

@@ -1,0 +1,97 @@
+"""The run-dir contract shared by the app, the supervisor and workers.
+
+runs/<id>/spec.yaml      what to run (kind, argv, title, meta), written once at launch
+runs/<id>/status.json    state and timings, replaced atomically; the supervisor writes the last one
+runs/<id>/progress.json  done/total/message from the worker, replaced atomically
+runs/<id>/metrics.jsonl  one JSON object per line, appended and flushed per line
+runs/<id>/train.log      the worker's stdout and stderr
+runs/<id>/STOP           created by the UI; the worker stops at its next step and saves
+Test: `pytest tests/jobs`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core import paths
+
+SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
+    "spec.yaml", "status.json", "progress.json", "metrics.jsonl", "train.log", "STOP",
+)
+
+
+def run_dir(run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return paths.runs_dir() / run_id
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace a JSON file atomically, so a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_spec(folder: Path) -> dict[str, Any]:
+    return yaml.safe_load((folder / SPEC).read_text())
+
+
+def update_status(folder: Path, **fields: Any) -> dict[str, Any]:
+    status = read_json(folder / STATUS) or {}
+    status.update(fields, updated_at=time.time())
+    write_json(folder / STATUS, status)
+    return status
+
+
+def report_progress(folder: Path, done: int, total: int, message: str = "") -> None:
+    """For workers: how far along they are (the page shows it as a progress bar)."""
+    write_json(folder / PROGRESS, {"done": done, "total": total, "message": message, "at": time.time()})
+
+
+def append_metrics(folder: Path, row: dict[str, Any]) -> None:
+    with open(folder / METRICS, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    try:
+        lines = (folder / METRICS).read_text().splitlines()
+    except OSError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break  # a line still being written
+    return rows
+
+
+def stop_requested(folder: Path) -> bool:
+    return (folder / STOP).exists()
+
+
+def log_tail(folder: Path, lines: int = 30) -> str:
+    try:
+        with open(folder / LOG, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

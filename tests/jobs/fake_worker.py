@@ -1,0 +1,32 @@
+"""A stand-in worker that speaks the run-dir contract: progress, metrics, STOP, failures."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from core.jobs import rundir  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--steps", type=int, default=5)
+parser.add_argument("--sleep", type=float, default=0.05)
+parser.add_argument("--fail-at", type=int, default=-1)
+parser.add_argument("--exit-code", type=int, default=1)
+parser.add_argument("--message", default="boom")
+args = parser.parse_args()
+
+folder = Path(os.environ["FT_RUN_DIR"])
+for step in range(1, args.steps + 1):
+    if rundir.stop_requested(folder):
+        print(f"stop requested at step {step}; saving", flush=True)
+        sys.exit(0)
+    if step == args.fail_at:
+        print(args.message, flush=True)
+        sys.exit(args.exit_code)
+    rundir.append_metrics(folder, {"step": step, "loss": 1.0 / step})
+    rundir.report_progress(folder, step, args.steps, f"step {step}")
+    print(f"step {step}", flush=True)
+    time.sleep(args.sleep)
+print("done", flush=True)

@@ -1,0 +1,122 @@
+"""Jobs with real subprocesses: success, crash, stop, kill, lost supervisor, reattach."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs
+from core.jobs import procs, rundir
+
+FAKE = str(Path(__file__).with_name("fake_worker.py"))
+
+
+def fake(*args: str) -> list[str]:
+    return [sys.executable, FAKE, *args]
+
+
+def wait_for(run_id: str, states=jobs.FINAL, timeout: float = 30) -> jobs.RunStatus:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = jobs.status(run_id)
+        if st.state in states:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"run stayed {jobs.status(run_id).state}")
+
+
+def test_a_run_succeeds_with_metrics_progress_and_log():
+    rid = jobs.launch("fake", fake("--steps", "4"), title="four steps")
+    st = wait_for(rid)
+    assert st.state == "succeeded" and st.returncode == 0 and st.failure is None
+    folder = rundir.run_dir(rid)
+    assert [m["step"] for m in rundir.read_metrics(folder)] == [1, 2, 3, 4]
+    assert st.progress["done"] == st.progress["total"] == 4
+    assert "done" in rundir.log_tail(folder)
+    assert [r.id for r in jobs.list_runs("fake")] == [rid]
+
+
+@pytest.mark.parametrize(
+    "code, message, failure",
+    [(1, "Traceback: boom", "error"), (65, "line 3: bad data", "bad data"),
+     (78, "lr must be > 0", "bad config"), (1, "torch.OutOfMemoryError: CUDA out of memory", "out of memory")],
+)
+def test_failures_are_named(code, message, failure):
+    rid = jobs.launch("fake", fake("--fail-at", "2", "--exit-code", str(code), "--message", message))
+    st = wait_for(rid)
+    assert (st.state, st.failure, st.returncode) == ("failed", failure, code)
+
+
+def test_stop_is_graceful():
+    rid = jobs.launch("fake", fake("--steps", "1000", "--sleep", "0.02"))
+    wait_for(rid, ("running",))
+    while not rundir.read_metrics(rundir.run_dir(rid)):
+        time.sleep(0.02)
+    jobs.stop(rid)
+    assert jobs.status(rid).state in ("stopping", "stopped")
+    st = wait_for(rid)
+    assert st.state == "stopped" and st.returncode == 0
+    assert len(rundir.read_metrics(rundir.run_dir(rid))) < 1000
+
+
+def test_kill_gives_a_final_status():
+    rid = jobs.launch("fake", fake("--steps", "1000", "--sleep", "0.05"))
+    wait_for(rid, ("running",))
+    time.sleep(0.3)
+    jobs.kill(rid)
+    st = wait_for(rid)
+    assert st.state == "failed" and st.failure == "killed"
+
+
+def test_a_supervisor_killed_without_a_word_is_lost_with_the_log_tail():
+    rid = jobs.launch("fake", fake("--steps", "1000", "--sleep", "0.05"))
+    wait_for(rid, ("running",))
+    time.sleep(0.3)
+    raw = rundir.read_json(rundir.run_dir(rid) / rundir.STATUS)
+    os.killpg(raw["supervisor_pid"], signal.SIGKILL)  # supervisor and worker die, no final status
+    st = wait_for(rid, ("lost",))
+    assert "step" in st.message and st.failure == "lost"
+
+
+def test_reused_pid_is_not_mistaken_for_the_run():
+    me, started = procs.self_identity()
+    assert procs.alive(me, started)
+    assert not procs.alive(me, started + 1)  # same pid, another start time: another process
+    assert not procs.alive(None, None)
+
+
+def test_zombies_count_as_dead():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 10
+    while procs.start_time(child.pid) is not None and time.time() < deadline:
+        time.sleep(0.05)  # unreaped: a zombie
+    assert procs.start_time(child.pid) is None
+    child.wait()
+
+
+def test_a_run_survives_its_launcher_and_is_seen_by_a_fresh_process(tmp_path):
+    # Launch from a separate process that exits at once (like a Streamlit server being stopped),
+    # then observe from this one (like the restarted server).
+    code = ("import sys; from core import jobs; "
+            f"print(jobs.launch('fake', [sys.executable, {FAKE!r}, '--steps', '40', '--sleep', '0.05']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2], env=dict(os.environ))
+    rid = out.stdout.strip()
+    assert jobs.status(rid).state in ("queued", "running")
+    st = wait_for(rid)
+    assert st.state == "succeeded" and len(rundir.read_metrics(rundir.run_dir(rid))) == 40
+
+
+def test_delete_refuses_an_active_run():
+    rid = jobs.launch("fake", fake("--steps", "1000", "--sleep", "0.05"))
+    wait_for(rid, ("running",))
+    with pytest.raises(RuntimeError, match="still active"):
+        jobs.delete(rid)
+    jobs.kill(rid)
+    wait_for(rid)
+    jobs.delete(rid)
+    assert not rundir.run_dir(rid).exists()
