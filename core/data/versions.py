@@ -1,0 +1,212 @@
+"""Datasets as chains of immutable versions, so nothing a curator does is ever lost.
+
+A version is a content-addressed JSONL file (`datasets/blobs/<sha256>.jsonl`) plus a row in the
+index (number, parent, counts, note, optional split assignment). Every save makes a new version;
+restoring an old one makes a new version with its content, so history only grows. Edits in
+progress live in a draft (one per dataset) that survives a browser refresh.
+Test: `pytest tests/unit/test_versions.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import paths, store
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    dataset_id: int
+    dataset: str
+    number: int
+    parent_id: int | None
+    sha256: str
+    n_examples: int
+    splits: dict | None
+    note: str
+    created_at: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    name: str
+    source: str
+    latest: Version
+
+
+def _blob_dir() -> Path:
+    folder = paths.datasets_dir() / "blobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _serialize(examples: list[dict]) -> bytes:
+    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples).encode("utf-8")
+
+
+def _write_blob(examples: list[dict]) -> str:
+    data = _serialize(examples)
+    sha = hashlib.sha256(data).hexdigest()
+    target = _blob_dir() / f"{sha}.jsonl"
+    if not target.exists():
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return sha
+
+
+def read_blob(sha: str) -> list[dict]:
+    text = (_blob_dir() / f"{sha}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def blob_path(sha: str) -> Path:
+    return _blob_dir() / f"{sha}.jsonl"
+
+
+_SELECT = (
+    "SELECT v.*, d.name AS dataset FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+)
+
+
+def _version(row) -> Version:
+    return Version(
+        id=row["id"], dataset_id=row["dataset_id"], dataset=row["dataset"], number=row["number"],
+        parent_id=row["parent_id"], sha256=row["sha256"], n_examples=row["n_examples"],
+        splits=json.loads(row["splits"]) if row["splits"] else None, note=row["note"],
+        created_at=row["created_at"],
+    )
+
+
+def _insert(db, dataset_id: int, examples: list[dict], parent_id: int | None, note: str, splits) -> int:
+    sha = _write_blob(examples)
+    number = db.execute(
+        "SELECT COALESCE(MAX(number), 0) + 1 FROM dataset_versions WHERE dataset_id=?", (dataset_id,)
+    ).fetchone()[0]
+    cur = db.execute(
+        "INSERT INTO dataset_versions (dataset_id, number, parent_id, sha256, n_examples, splits, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (dataset_id, number, parent_id, sha, len(examples), json.dumps(splits) if splits else None, note),
+    )
+    return cur.lastrowid
+
+
+def create(name: str, examples: list[dict], note: str = "imported", source: str = "") -> Version:
+    """A new dataset with its first version; the name must be new."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a dataset needs a name")
+    with store.connect() as db, store.transaction(db):
+        if db.execute("SELECT 1 FROM datasets WHERE name=?", (name,)).fetchone():
+            raise ValueError(f"a dataset named {name!r} already exists; choose another name")
+        dataset_id = db.execute("INSERT INTO datasets (name, source) VALUES (?, ?)", (name, source)).lastrowid
+        version_id = _insert(db, dataset_id, examples, None, note, None)
+    return get(version_id)
+
+
+def save(parent: Version, examples: list[dict], note: str, splits: dict | None = None) -> Version:
+    """A new version after `parent`; the draft, if any, is cleared."""
+    with store.connect() as db, store.transaction(db):
+        version_id = _insert(db, parent.dataset_id, examples, parent.id, note.strip() or "edited", splits)
+        db.execute("DELETE FROM dataset_drafts WHERE dataset_id=?", (parent.dataset_id,))
+    return get(version_id)
+
+
+def restore(old: Version) -> Version:
+    """Make `old`'s content the newest version (history keeps everything in between)."""
+    current = latest(old.dataset_id)
+    return save(current, read_blob(old.sha256), f"restored v{old.number}", old.splits)
+
+
+def get(version_id: int) -> Version:
+    with store.connect() as db:
+        row = db.execute(_SELECT + " WHERE v.id=?", (version_id,)).fetchone()
+    if row is None:
+        raise KeyError(f"no dataset version {version_id}")
+    return _version(row)
+
+
+def latest(dataset_id: int) -> Version:
+    with store.connect() as db:
+        row = db.execute(
+            _SELECT + " WHERE v.dataset_id=? ORDER BY v.number DESC LIMIT 1", (dataset_id,)
+        ).fetchone()
+    return _version(row)
+
+
+def history(dataset_id: int) -> list[Version]:
+    with store.connect() as db:
+        rows = db.execute(_SELECT + " WHERE v.dataset_id=? ORDER BY v.number DESC", (dataset_id,)).fetchall()
+    return [_version(r) for r in rows]
+
+
+def datasets() -> list[Dataset]:
+    with store.connect() as db:
+        rows = db.execute("SELECT * FROM datasets ORDER BY id").fetchall()
+    return [Dataset(r["id"], r["name"], r["source"], latest(r["id"])) for r in rows]
+
+
+def examples(version: Version) -> list[dict]:
+    return read_blob(version.sha256)
+
+
+def split_examples(version: Version) -> dict[str, list[dict]]:
+    """The version's examples per split; raises if the version has no split yet."""
+    if not version.splits:
+        raise ValueError(f"{version.label} has no train/validation/test split yet; make one on the Data page")
+    rows = examples(version)
+    return {name: [rows[i] for i in version.splits.get(name, [])] for name in SPLITS}
+
+
+def save_draft(base: Version, examples_: list[dict]) -> None:
+    """Keep edits in progress (one draft per dataset), so a refresh or a closed tab loses nothing."""
+    sha = _write_blob(examples_)
+    with store.connect() as db, store.transaction(db):
+        db.execute(
+            "INSERT INTO dataset_drafts (dataset_id, base_version_id, sha256) VALUES (?, ?, ?)"
+            " ON CONFLICT(dataset_id) DO UPDATE SET base_version_id=excluded.base_version_id,"
+            " sha256=excluded.sha256, updated_at=datetime('now')",
+            (base.dataset_id, base.id, sha),
+        )
+
+
+def load_draft(dataset_id: int) -> tuple[int, list[dict], str] | None:
+    """(base version id, examples, updated_at) of the draft in progress, if any."""
+    with store.connect() as db:
+        row = db.execute("SELECT * FROM dataset_drafts WHERE dataset_id=?", (dataset_id,)).fetchone()
+    return (row["base_version_id"], read_blob(row["sha256"]), row["updated_at"]) if row else None
+
+
+def discard_draft(dataset_id: int) -> None:
+    with store.connect() as db, store.transaction(db):
+        db.execute("DELETE FROM dataset_drafts WHERE dataset_id=?", (dataset_id,))
+
+
+def _key(example: dict) -> str:
+    return json.dumps(example, sort_keys=True, ensure_ascii=False)
+
+
+def diff(old: list[dict], new: list[dict]) -> dict[str, list[int]]:
+    """Rows added (indices in new), removed (indices in old), and changed in place (same index)."""
+    old_keys, new_keys = [_key(e) for e in old], [_key(e) for e in new]
+    old_set, new_set = set(old_keys), set(new_keys)
+    changed = [
+        i for i in range(min(len(old), len(new)))
+        if old_keys[i] != new_keys[i] and old_keys[i] not in new_set and new_keys[i] not in old_set
+    ]
+    changed_set = set(changed)
+    added = [i for i, k in enumerate(new_keys) if k not in old_set and i not in changed_set]
+    removed = [i for i, k in enumerate(old_keys) if k not in new_set and i not in changed_set]
+    return {"added": added, "removed": removed, "changed": changed}

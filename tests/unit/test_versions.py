@@ -1,0 +1,62 @@
+"""Dataset versions: immutable, content-addressed, restorable; drafts survive; diffs are right."""
+
+import pytest
+
+from core.data import versions
+
+
+def ex(q: str, a: str = "A.") -> dict:
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+def test_every_save_is_a_new_immutable_version():
+    v1 = versions.create("demo", [ex("q1"), ex("q2")])
+    v2 = versions.save(v1, [ex("q1")], "drop q2")
+    assert (v1.number, v2.number, v2.parent_id) == (1, 2, v1.id)
+    assert versions.examples(v1) == [ex("q1"), ex("q2")]  # the old version is untouched
+    assert versions.examples(v2) == [ex("q1")]
+    assert [v.number for v in versions.history(v1.dataset_id)] == [2, 1]
+    assert versions.latest(v1.dataset_id).id == v2.id
+
+
+def test_restore_makes_the_old_content_newest_and_keeps_history():
+    v1 = versions.create("demo", [ex("q1"), ex("q2")])
+    v2 = versions.save(v1, [], "oops, deleted everything")
+    v3 = versions.restore(v1)
+    assert v3.number == 3 and v3.parent_id == v2.id and "restored v1" in v3.note
+    assert versions.examples(v3) == versions.examples(v1) and v3.sha256 == v1.sha256
+
+
+def test_names_are_unique_and_required():
+    versions.create("demo", [ex("q")])
+    with pytest.raises(ValueError, match="already exists"):
+        versions.create("demo", [ex("q")])
+    with pytest.raises(ValueError, match="name"):
+        versions.create("  ", [ex("q")])
+
+
+def test_draft_survives_and_is_cleared_by_save():
+    v1 = versions.create("demo", [ex("q1")])
+    versions.save_draft(v1, [ex("q1"), ex("new")])
+    base, rows, _ = versions.load_draft(v1.dataset_id)
+    assert base == v1.id and rows[1] == ex("new")
+    versions.save(v1, rows, "added one")
+    assert versions.load_draft(v1.dataset_id) is None
+
+
+def test_splits_are_part_of_a_version():
+    v1 = versions.create("demo", [ex(f"q{i}") for i in range(5)])
+    with pytest.raises(ValueError, match="no train/validation/test split"):
+        versions.split_examples(v1)
+    v2 = versions.save(v1, versions.examples(v1), "split", {"train": [0, 1, 2], "validation": [3], "test": [4]})
+    parts = versions.split_examples(versions.get(v2.id))
+    assert [len(parts[s]) for s in versions.SPLITS] == [3, 1, 1]
+    assert parts["test"] == [ex("q4")]
+
+
+def test_diff_names_added_removed_changed():
+    old = [ex("a"), ex("b"), ex("c")]
+    new = [ex("a"), ex("B!"), ex("d"), ex("e")]
+    # row 1 b -> B! and row 2 c -> d changed in place; e is new at index 3; nothing removed.
+    assert versions.diff(old, new) == {"added": [3], "removed": [], "changed": [1, 2]}
+    assert versions.diff(old, [ex("a"), ex("c")]) == {"added": [], "removed": [1], "changed": []}
