@@ -3,6 +3,9 @@
 import streamlit as st
 
 from core import workspace
+from ui.shell import boot
+
+boot()
 
 st.title("Fine-Tuning Workbench")
 st.caption(
@@ -11,8 +14,16 @@ st.caption(
 )
 
 STEPS = [
-    ("pages/decide.py", "1. Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
-    ("pages/costs.py", "2. Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
+    (
+        "pages/decide.py",
+        "1. Decide",
+        "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even.",
+    ),
+    (
+        "pages/costs.py",
+        "2. Costs",
+        "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch.",
+    ),
 ]
 
 st.subheader("The workflow")
@@ -32,4 +43,6 @@ st.caption(f"Workspace folder: `{info.home}` (set `FT_HOME` to move it).")
 if info.models:
     st.write("Prepared models: " + ", ".join(f"`{m}`" for m in info.models))
 else:
-    st.info("No local model prepared yet. `python -m core.models prepare` converts the embedded SmolLM2-135M-Instruct once.")
+    st.info(
+        "No local model prepared yet. `python -m core.models prepare` converts the embedded SmolLM2-135M-Instruct once."
+    )

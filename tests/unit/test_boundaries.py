@@ -18,7 +18,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def test_pages_and_app_never_import_heavy_libraries():
-    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").rglob("*.py"))]
     assert len(files) > 1
     bad = {f.name: imported_roots(f) & HEAVY for f in files if imported_roots(f) & HEAVY}
     assert not bad, f"heavy imports in the app process: {bad}"
@@ -38,11 +38,13 @@ def test_the_checker_sees_nested_imports(tmp_path):
 def test_what_pages_import_stays_light_transitively():
     # A page importing a core module that imports torch at module level would pull torch in too.
     mods = set()
-    for f in [ROOT / "app.py", *(ROOT / "pages").glob("*.py")]:
+    for f in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").rglob("*.py")]:
         for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "core":
-                mods |= {f"core.{a.name}" for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("core."):
+            if isinstance(node, ast.ImportFrom) and node.module in ("core", "ui"):
+                mods |= {f"{node.module}.{a.name}" for a in node.names}
+            elif (
+                isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("core.", "ui."))
+            ):
                 mods.add(node.module)
     code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(mods))
     code += f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r}))"

@@ -1,0 +1,19 @@
+"""Page boot: make sure the router in app.py is in charge, even on a fresh server's first request.
+
+Streamlit 1.67 starts in its legacy multipage mode when a `pages/` folder sits beside the main
+script, until app.py has called `st.navigation` once. A deep link opened first on a fresh server
+would run the page alone: no router, no page config, and every file of pages/ listed in the
+sidebar (which must never happen on a rater's link). Each page calls `boot()` first; it switches
+the legacy mode off and reruns, so app.py routes the same URL.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+
+def boot() -> None:
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
