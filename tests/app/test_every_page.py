@@ -29,3 +29,14 @@ def test_home_shows_the_workflow_and_workspace(monkeypatch, ft_home):
     assert at.title[0].value == "Fine-Tuning Workbench"
     assert [m.label for m in at.metric] == ["Models prepared", "Runs", "Index size"]
     assert str(ft_home) in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("page", app_pages())
+def test_page_boots_before_drawing(page):
+    # ui.shell.boot() must run before the first element, or a fresh server's deep link skips app.py.
+    import ast
+
+    tree = ast.parse((ROOT / page).read_text())
+    calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+    first = calls[0].value.func
+    assert getattr(first, "id", getattr(first, "attr", None)) == "boot", f"{page} draws before boot()"
