@@ -52,8 +52,17 @@ def _blob_dir() -> Path:
     return folder
 
 
+def _line(example: dict) -> str:
+    text = json.dumps(example, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be UTF-8: keep them as \u escapes
+        text = json.dumps(example)
+    return text + "\n"
+
+
 def _serialize(examples: list[dict]) -> bytes:
-    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples).encode("utf-8")
+    return "".join(_line(e) for e in examples).encode("utf-8")
 
 
 def _write_blob(examples: list[dict]) -> str:
@@ -76,16 +85,20 @@ def blob_path(sha: str) -> Path:
     return _blob_dir() / f"{sha}.jsonl"
 
 
-_SELECT = (
-    "SELECT v.*, d.name AS dataset FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
-)
+_SELECT = "SELECT v.*, d.name AS dataset FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
 
 
 def _version(row) -> Version:
     return Version(
-        id=row["id"], dataset_id=row["dataset_id"], dataset=row["dataset"], number=row["number"],
-        parent_id=row["parent_id"], sha256=row["sha256"], n_examples=row["n_examples"],
-        splits=json.loads(row["splits"]) if row["splits"] else None, note=row["note"],
+        id=row["id"],
+        dataset_id=row["dataset_id"],
+        dataset=row["dataset"],
+        number=row["number"],
+        parent_id=row["parent_id"],
+        sha256=row["sha256"],
+        n_examples=row["n_examples"],
+        splits=json.loads(row["splits"]) if row["splits"] else None,
+        note=row["note"],
         created_at=row["created_at"],
     )
 
@@ -170,8 +183,18 @@ def split_examples(version: Version) -> dict[str, list[dict]]:
     return {name: [rows[i] for i in version.splits.get(name, [])] for name in SPLITS}
 
 
-def save_draft(base: Version, examples_: list[dict]) -> None:
-    """Keep edits in progress (one draft per dataset), so a refresh or a closed tab loses nothing."""
+@dataclass(frozen=True)
+class Draft:
+    base_version_id: int
+    examples: list[dict]
+    sha256: str
+    updated_at: str
+
+
+def save_draft(base: Version, examples_: list[dict]) -> str:
+    """Keep edits in progress (one draft per dataset), so a refresh or a closed tab loses nothing.
+
+    Returns the content hash of the draft."""
     sha = _write_blob(examples_)
     with store.connect() as db, store.transaction(db):
         db.execute(
@@ -180,13 +203,16 @@ def save_draft(base: Version, examples_: list[dict]) -> None:
             " sha256=excluded.sha256, updated_at=datetime('now')",
             (base.dataset_id, base.id, sha),
         )
+    return sha
 
 
-def load_draft(dataset_id: int) -> tuple[int, list[dict], str] | None:
-    """(base version id, examples, updated_at) of the draft in progress, if any."""
+def load_draft(dataset_id: int) -> Draft | None:
+    """The draft in progress for a dataset, if any."""
     with store.connect() as db:
         row = db.execute("SELECT * FROM dataset_drafts WHERE dataset_id=?", (dataset_id,)).fetchone()
-    return (row["base_version_id"], read_blob(row["sha256"]), row["updated_at"]) if row else None
+    if row is None:
+        return None
+    return Draft(row["base_version_id"], read_blob(row["sha256"]), row["sha256"], row["updated_at"])
 
 
 def discard_draft(dataset_id: int) -> None:
@@ -203,7 +229,8 @@ def diff(old: list[dict], new: list[dict]) -> dict[str, list[int]]:
     old_keys, new_keys = [_key(e) for e in old], [_key(e) for e in new]
     old_set, new_set = set(old_keys), set(new_keys)
     changed = [
-        i for i in range(min(len(old), len(new)))
+        i
+        for i in range(min(len(old), len(new)))
         if old_keys[i] != new_keys[i] and old_keys[i] not in new_set and new_keys[i] not in old_set
     ]
     changed_set = set(changed)

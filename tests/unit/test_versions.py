@@ -37,10 +37,11 @@ def test_names_are_unique_and_required():
 
 def test_draft_survives_and_is_cleared_by_save():
     v1 = versions.create("demo", [ex("q1")])
-    versions.save_draft(v1, [ex("q1"), ex("new")])
-    base, rows, _ = versions.load_draft(v1.dataset_id)
-    assert base == v1.id and rows[1] == ex("new")
-    versions.save(v1, rows, "added one")
+    sha = versions.save_draft(v1, [ex("q1"), ex("new")])
+    draft = versions.load_draft(v1.dataset_id)
+    assert draft.base_version_id == v1.id and draft.examples[1] == ex("new") and draft.sha256 == sha
+    assert versions.read_blob(sha) == draft.examples
+    versions.save(v1, draft.examples, "added one")
     assert versions.load_draft(v1.dataset_id) is None
 
 
@@ -48,7 +49,9 @@ def test_splits_are_part_of_a_version():
     v1 = versions.create("demo", [ex(f"q{i}") for i in range(5)])
     with pytest.raises(ValueError, match="no train/validation/test split"):
         versions.split_examples(v1)
-    v2 = versions.save(v1, versions.examples(v1), "split", {"train": [0, 1, 2], "validation": [3], "test": [4]})
+    v2 = versions.save(
+        v1, versions.examples(v1), "split", {"train": [0, 1, 2], "validation": [3], "test": [4]}
+    )
     parts = versions.split_examples(versions.get(v2.id))
     assert [len(parts[s]) for s in versions.SPLITS] == [3, 1, 1]
     assert parts["test"] == [ex("q4")]
@@ -60,3 +63,9 @@ def test_diff_names_added_removed_changed():
     # row 1 b -> B! and row 2 c -> d changed in place; e is new at index 3; nothing removed.
     assert versions.diff(old, new) == {"added": [3], "removed": [], "changed": [1, 2]}
     assert versions.diff(old, [ex("a"), ex("c")]) == {"added": [], "removed": [1], "changed": []}
+
+
+def test_text_that_is_not_valid_unicode_is_kept():
+    odd = ex("lone surrogate \ud800 here")
+    v1 = versions.create("odd", [odd])
+    assert versions.examples(v1) == [odd]

@@ -1,0 +1,44 @@
+"""The embedding analysis as a real job: near-duplicates found, vectors cached across runs."""
+
+import time
+
+from core import jobs
+from core.data import analyze, versions
+
+
+def conv(q: str, a: str) -> dict:
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+EXAMPLES = [
+    conv("How do I list running Docker containers?", "Run docker ps; add -a to include stopped ones."),
+    conv("How do I undo the last git commit but keep my changes?", "Use git reset --soft HEAD~1."),
+    conv("How can I list the running Docker containers?", "Run docker ps; add -a to include stopped ones."),
+    conv("What does SQL's GROUP BY do?", "It groups rows that share values so aggregates apply per group."),
+]
+
+
+def finish(run_id: str, timeout: float = 240) -> jobs.RunStatus:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = jobs.status(run_id)
+        if not run.active:
+            return run
+        time.sleep(0.2)
+    raise AssertionError("analysis did not finish")
+
+
+def test_analysis_job_finds_the_planted_pair_and_reuses_vectors():
+    version = versions.create("tiny", EXAMPLES)
+    assert analyze.result_for(version.sha256) is None
+    run = finish(analyze.launch_for(version.sha256, len(EXAMPLES), "tiny", 0.9))
+    assert run.state == "succeeded", run.message
+    assert run.progress["done"] == run.progress["total"] > 0
+    found = analyze.result_for(version.sha256)
+    assert [c["rows"] for c in found["near"]] == [[0, 2]]
+    assert found["vectors"].shape == (4, 384) and found["embedded"] == 8
+    # An edit changes one example: the next analysis embeds only its two texts.
+    edited = [*EXAMPLES[:3], conv("What does SQL's HAVING do?", "It filters groups after aggregation.")]
+    v2 = versions.save(version, edited, "edit one")
+    assert finish(analyze.launch_for(v2.sha256, 4, "tiny", 0.9)).state == "succeeded"
+    assert analyze.result_for(v2.sha256)["embedded"] == 2
