@@ -32,7 +32,12 @@ def _decode(raw: bytes) -> tuple[str, list[JsonlError]]:
     notes: list[JsonlError] = []
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         notes.append(JsonlError(None, "file is UTF-16; save it as UTF-8 (it was read as UTF-16)"))
-        return raw.decode("utf-16"), notes
+        try:
+            return raw.decode("utf-16"), notes
+        except UnicodeDecodeError as e:
+            raise JsonlError(
+                None, f"broken UTF-16 at byte offset {e.start}; save the file as UTF-8"
+            ) from None
     if raw.startswith(b"\xef\xbb\xbf"):
         notes.append(JsonlError(None, "file starts with a UTF-8 byte-order mark (BOM); it was ignored"))
         raw = raw[3:]
@@ -41,18 +46,23 @@ def _decode(raw: bytes) -> tuple[str, list[JsonlError]]:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise JsonlError(
-            line, f"invalid UTF-8 at byte offset {e.start} (byte 0x{raw[e.start]:02x}); save the file as UTF-8"
+            line,
+            f"invalid UTF-8 at byte offset {e.start} (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
         ) from None
 
 
 def _parse_line(number: int, text: str) -> object:
     if "\x00" in text:
         raise JsonlError(number, "contains NUL bytes (binary data?)")
+    snippet = text[:MAX_LINE_CHARS_SHOWN] + ("..." if len(text) > MAX_LINE_CHARS_SHOWN else "")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        snippet = text[:MAX_LINE_CHARS_SHOWN] + ("..." if len(text) > MAX_LINE_CHARS_SHOWN else "")
         raise JsonlError(number, f"invalid JSON ({e.msg} at column {e.colno}): {snippet!r}") from None
+    except RecursionError:
+        raise JsonlError(number, "JSON nested too deeply to read") from None
+    except ValueError as e:  # e.g. an integer longer than Python's digit limit
+        raise JsonlError(number, f"unreadable JSON value ({e}): {snippet!r}") from None
 
 
 def read_text(path: str | Path) -> tuple[str, list[JsonlError]]:

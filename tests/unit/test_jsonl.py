@@ -24,6 +24,9 @@ def test_reads_lines_and_skips_blank_ones(tmp_path):
         (b"", None, "empty"),
         (b'[\n{"a": 1},\n{"a": 2}\n]\n', 1, "JSON array"),
         (b'{"a": "x\x00"}\n', 1, "NUL"),
+        (b"[" * 100_000 + b"\n", 1, "nested too deeply"),
+        (b'{"a": ' + b"9" * 5000 + b"}\n", 1, "unreadable JSON value"),
+        (b"\xff\xfe{\x00\n\x00\x00\xd8", None, "broken UTF-16"),
     ],
 )
 def test_first_bad_line_is_named(tmp_path, data, line, words):

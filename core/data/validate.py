@@ -1,0 +1,425 @@
+"""Format checks, token limits and statistics for a chat fine-tuning dataset.
+
+Every check of the guide's validation script and every format error type of OpenAI's data-prep
+cookbook, plus the stricter checks other tools add (role order, system only first, blank
+content). Findings carry the 1-based file line, the 0-based example row and a one-line fix.
+Token counts follow the cookbook (tiktoken for OpenAI models, a local model's tokenizer.json
+otherwise). The cookbook's role list is followed: system, user, assistant, function ("tool" is
+reported as unrecognised, as the cookbook does).
+CLI: `python -m core.data validate FILE [--model M] [--json]`.
+Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import prices, tokens
+from core.data import ERROR, WARNING, Finding
+from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
+
+DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+_ABSENT = object()
+ALLOWED_KEYS = frozenset({"role", "content", "name", "function_call", "weight"})
+ROLES = frozenset({"system", "user", "assistant", "function"})
+# The cookbook's default-epoch rule: aim at 3 epochs, but between 100 and 25,000 example-passes.
+TARGET_EPOCHS, MIN_EXAMPLES, MAX_EXAMPLES, MAX_EPOCHS = 3, 100, 25_000, 25
+HINTS = {
+    "data_type": "each line must be one JSON object",
+    "missing_messages_list": 'give each example a non-empty "messages" list',
+    "message_not_object": 'each message must be an object like {"role": "user", "content": "..."}',
+    "message_missing_key": "each message needs both 'role' and 'content'",
+    "message_unrecognized_key": "allowed keys: role, content, name, function_call, weight",
+    "unrecognized_role": "use system, user, assistant or function",
+    "missing_content": "content must be a string",
+    "empty_content": "write the text, or drop the message",
+    "example_missing_assistant_message": "add the assistant's answer; it is what the model learns",
+    "last_not_assistant": "end each example with the assistant's answer",
+    "system_not_first": "put the system message first, once",
+    "roles_not_alternating": "alternate user and assistant turns; many chat templates refuse otherwise",
+    "no_system_message": "add the system prompt you will use in production to every example",
+    "no_user_message": "add the user's turn",
+    "over_token_limit": "shorten the example; the excess is truncated in training",
+    "unknown_model": "pass token_limit, or choose a model from the price table",
+}
+
+
+@dataclass
+class Report:
+    """The outcome of validation; `errors` block training, `warnings` deserve a look."""
+
+    examples: int
+    errors: list[Finding]
+    warnings: list[Finding]
+    stats: dict
+    counts_by_kind: dict
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
+    return names.get(
+        type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+    )
+
+
+def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
+    """Role-order findings for one sequence of roles; validate caches them per sequence."""
+    out = []
+    if "assistant" not in roles:
+        out.append(("example_missing_assistant_message", "no assistant message", ERROR))
+    elif roles[-1] != "assistant":
+        out.append(("last_not_assistant", f"the last message is {roles[-1]!r}, not 'assistant'", ERROR))
+    if "system" not in roles:
+        out.append(("no_system_message", "no system message", WARNING))
+    elif roles.index("system") > 0 or roles.count("system") > 1:
+        out.append(("system_not_first", "a system message is not the first message", WARNING))
+    if "user" not in roles:
+        out.append(("no_user_message", "no user message", WARNING))
+    turns = [r for r in roles if r in ("user", "assistant")]
+    for j, (before, now) in enumerate(zip(["assistant", *turns], turns, strict=False)):
+        if before == now:
+            where = "the first turn is the assistant's" if j == 0 else f"{now!r} follows {before!r}"
+            out.append(("roles_not_alternating", f"roles do not alternate: {where}", WARNING))
+            break
+    return out
+
+
+class _Checker:
+    """Collects findings; the slow paths that name what is wrong live here."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.order_cache: dict[tuple, list] = {}
+
+    def add(self, kind: str, message: str, line, row, severity: str = ERROR) -> None:
+        self.findings.append(Finding(kind, message, severity, line, row, HINTS.get(kind, "")))
+
+    def not_conversation(self, obj: object, line: int, row) -> None:
+        if not isinstance(obj, dict):
+            return self.add("data_type", f"the entry is {_type_name(obj)}, not an object", line, row)
+        messages = obj.get("messages")
+        if "messages" not in obj:
+            what = f"no 'messages' key (keys: {', '.join(map(str, list(obj)[:8])) or 'none'})"
+        elif messages == []:
+            what = "'messages' is empty"
+        else:
+            what = f"'messages' is {_type_name(messages)}, not a list"
+        self.add("missing_messages_list", what, line, row)
+
+    def messages(self, messages: list, line: int, row) -> list[str | None]:
+        return [self.message(m, j, line, row) for j, m in enumerate(messages, 1)]
+
+    def message(self, m: object, j: int, line: int, row) -> str | None:
+        if not isinstance(m, dict):
+            self.add("message_not_object", f"message {j} is {_type_name(m)}, not an object", line, row)
+            return None
+        absent = [k for k in ("role", "content") if k not in m]
+        if absent:
+            self.add("message_missing_key", f"message {j} has no {' or '.join(absent)}", line, row)
+        for key in m.keys() - ALLOWED_KEYS:
+            self.add("message_unrecognized_key", f"message {j} has an unrecognized key {key!r}", line, row)
+        role, content = m.get("role"), m.get("content", _ABSENT)
+        if "role" in m and (not isinstance(role, str) or role not in ROLES):
+            self.add("unrecognized_role", f"message {j} has role {role!r}", line, row)
+        if isinstance(content, str):
+            if not content.strip() and "function_call" not in m:
+                self.add("empty_content", f"message {j} ({role}) has empty content", line, row)
+        elif content is not _ABSENT and not (content is None and "function_call" in m):
+            what = f"message {j} content is {_type_name(content)}, not a string"
+            self.add("missing_content", what, line, row)
+        return role if isinstance(role, str) else None
+
+
+def _fast_roles(messages: list) -> list[str] | None:
+    """The roles when every message is a plain, well-formed {role, content}; None sends it to the slow path.
+
+    This loop runs for every message of every file checked, so it is kept to the bare tests;
+    anything unusual (not a dict, a key missing, an unhashable role) raises or fails one.
+    """
+    roles = []
+    try:
+        for m in messages:
+            role, content = m["role"], m["content"]
+            if (
+                len(m) != 2
+                or role not in ROLES
+                or type(content) is not str
+                or not content
+                or content.isspace()
+            ):
+                return None
+            roles.append(role)
+    except (KeyError, TypeError):
+        return None
+    return roles
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def distribution(values: list[float]) -> dict:
+    """min, max, mean, median, p10, p90 (numpy's linear percentiles, as the cookbook uses)."""
+    if not values:
+        return dict.fromkeys(("min", "max", "mean", "median", "p10", "p90"))
+    a = np.asarray(values, dtype=float)
+    p10, median, p90 = np.percentile(a, [10, 50, 90])
+    return {
+        "min": int(a.min()),
+        "max": int(a.max()),
+        "mean": round(float(a.mean()), 2),
+        "median": float(median),
+        "p10": float(p10),
+        "p90": float(p90),
+    }
+
+
+def default_epochs(n: int) -> int:
+    """OpenAI's default n_epochs for n examples (the cookbook's rule)."""
+    if n and n * TARGET_EPOCHS < MIN_EXAMPLES:
+        return min(MAX_EPOCHS, MIN_EXAMPLES // n)
+    if n * TARGET_EPOCHS > MAX_EXAMPLES:
+        return max(1, MAX_EXAMPLES // n)
+    return TARGET_EPOCHS
+
+
+# str.split()'s whitespace among ASCII bytes (\t \n \v \f \r, 0x1c-0x1f, space) become " ", the rest "w".
+_WORD_TABLE = bytes(0x20 if b in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32) else 0x77 for b in range(256))
+
+
+def word_total(texts: list[str]) -> int:
+    """sum(len(t.split()) for t in texts), without building every word.
+
+    ASCII texts are joined (a newline before each), mapped to spaces and "w"s with one
+    bytes.translate, and their word starts (a space then a "w") counted in numpy; splitting
+    100k answers into words took as long as parsing them. Other texts are split as usual.
+    """
+    total = sum(len(t.split()) for t in texts if not t.isascii())
+    ascii_texts = [t for t in texts if t.isascii()]
+    for start in range(0, len(ascii_texts), 20_000):  # chunks bound the temporary copies
+        joined = ("\n" + "\n".join(ascii_texts[start : start + 20_000])).encode("ascii")
+        marks = np.frombuffer(joined.translate(_WORD_TABLE), dtype=np.uint8)
+        total += int(np.count_nonzero(marks[:-1] < marks[1:]))  # " " (0x20) then "w" (0x77)
+    return total
+
+
+def _last_assistant_text(messages: list) -> str | None:
+    last = messages[-1]
+    if isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("content"), str):
+        return last["content"]
+    return None
+
+
+def _structure_stats(convs: list[list]) -> dict:
+    answers = [t for t in map(_last_assistant_text, convs) if t is not None]
+    return {
+        "conversations": len(convs),
+        # The guide's statistic: words of the final assistant message, averaged.
+        "avg_assistant_words": round(word_total(answers) / len(answers), 2) if answers else None,
+        "messages_per_example": distribution([len(m) for m in convs]),
+    }
+
+
+# ---------------------------------------------------------------- tokens
+
+
+class _Tokenizer:
+    """Counts tokens of many strings: tiktoken for OpenAI models, tokenizer.json for local ones."""
+
+    def __init__(self, model: str) -> None:
+        local = Path(model)
+        file = local / "tokenizer.json" if local.is_dir() else local
+        self.limit = None
+        if file.suffix == ".json" and file.is_file():
+            from tokenizers import Tokenizer
+
+            self.local, self.name = Tokenizer.from_file(str(file)), str(file)
+            self.limit = _model_max_length(file.parent)
+        else:
+            self.local, self.name = None, tokens.encoding_name_for(model)
+            self.enc = tokens.encoding(self.name)
+
+    def count(self, texts: list[str]) -> list[int]:
+        if self.local is not None:
+            try:
+                encoded = self.local.encode_batch(texts, add_special_tokens=False)
+            except TypeError:  # lone surrogates: count them as tiktoken does, as replacement characters
+                clean = [t.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for t in texts]
+                encoded = self.local.encode_batch(clean, add_special_tokens=False)
+            return [len(e.ids) for e in encoded]
+        encode = self.enc.encode_ordinary  # sequential beats encode_ordinary_batch on 2 cores
+        return [len(encode(t)) for t in texts]
+
+
+def _model_max_length(folder: Path) -> int | None:
+    try:
+        value = json.loads((folder / "tokenizer_config.json").read_text()).get("model_max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, (int, float)) and value < 10**7 else None
+
+
+def _count_chunk(convs: list[list], tok: _Tokenizer, role_cache: dict) -> tuple[list[int], list[int]]:
+    """Cookbook accounting per conversation (3 per message, +1 per name, +3 primer) and assistant tokens."""
+    texts, owners = [], []  # owner: (example index, is assistant content)
+    totals = [tokens.REPLY_PRIMER] * len(convs)
+    for i, messages in enumerate(convs):
+        for m in messages:
+            if not isinstance(m, dict):
+                continue
+            totals[i] += tokens.TOKENS_PER_MESSAGE
+            for key, value in m.items():
+                if not isinstance(value, str):
+                    continue
+                if key == "role":  # a handful of distinct roles: count each once
+                    if value not in role_cache:
+                        role_cache[value] = tok.count([value])[0]
+                    totals[i] += role_cache[value]
+                    continue
+                totals[i] += tokens.TOKENS_PER_NAME if key == "name" else 0
+                texts.append(value)
+                owners.append((i, key == "content" and m.get("role") == "assistant"))
+    assistant = [0] * len(convs)
+    for (i, is_assistant), n in zip(owners, tok.count(texts), strict=True):
+        totals[i] += n
+        if is_assistant:
+            assistant[i] += n
+    return totals, assistant
+
+
+def _token_limit(model: str, token_limit: int | None, tok: _Tokenizer, check: _Checker) -> int | None:
+    if token_limit or tok.local is not None:
+        return token_limit or tok.limit
+    try:  # a fine-tuned id "ft:gpt-4o-mini-2024-07-18:org::abc" has its base model's limit
+        return int(prices.openai_row(model.removeprefix("ft:").split(":")[0])["example_token_limit"])
+    except (KeyError, TypeError, ValueError):
+        check.add("unknown_model", f"no per-example token limit known for {model!r}", None, None, WARNING)
+        return None
+
+
+def _token_stats(convs, lines, rows, model, token_limit, check: _Checker) -> dict:
+    tok = _Tokenizer(model)
+    limit = _token_limit(model, token_limit, tok, check)
+    totals, assistant, role_cache = [], [], {}
+    for start in range(0, len(convs), 5000):  # chunks bound the memory of the text lists
+        t, a = _count_chunk(convs[start : start + 5000], tok, role_cache)
+        totals += t
+        assistant += a
+    over = [i for i, n in enumerate(totals) if limit and n > limit]
+    for i in over:
+        msg = f"{totals[i]} tokens, over the {limit}-token limit for {model}"
+        check.add("over_token_limit", msg, lines[i], rows[i], WARNING)
+    epochs = default_epochs(len(convs))
+    return {
+        "tokenizer": tok.name,
+        "token_limit": limit,
+        "avg_assistant_tokens": round(sum(assistant) / len(assistant), 2) if assistant else None,
+        "tokens_per_example": distribution(totals),
+        "assistant_tokens_per_example": distribution(assistant),
+        "total_tokens": sum(totals),
+        "examples_over_limit": len(over),
+        "n_epochs": epochs,
+        # What a training run is billed: every epoch, each example capped at the limit.
+        "billed_tokens": epochs * sum(min(limit, n) if limit else n for n in totals),
+    }
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def _inputs(data) -> tuple[list, list[int], list[Finding], bool]:
+    """Records to check, their lines, reading problems to carry over, and whether rows count examples."""
+    if not isinstance(data, Loaded):
+        records = list(data)
+        return records, list(range(1, len(records) + 1)), [], False
+    if data.fmt != "chat":  # converted layouts: check what the conversion produced
+        return data.examples, data.lines, list(data.findings), True
+    carried = [f for f in data.findings if f.kind != "skipped"]  # the checks report those precisely
+    return data.raw, data.raw_lines or list(range(1, len(data.raw) + 1)), carried, True
+
+
+def validate(
+    data, model: str = DEFAULT_MODEL, token_limit: int | None = None, count_tokens: bool = True
+) -> Report:
+    """Check a Loaded dataset or a list of records; count tokens unless count_tokens is False.
+
+    Finding.row is the example's index in loaded.examples (a list of records: its index there).
+    """
+    with gc_paused():
+        return _validate(data, model, token_limit, count_tokens)
+
+
+def _validate(data, model: str, token_limit: int | None, count_tokens: bool) -> Report:
+    records, lines, carried, rows_are_examples = _inputs(data)
+    check = _Checker()
+    check.findings.extend(carried)
+    convs, conv_lines, conv_rows, n_examples = [], [], [], 0
+    cache = check.order_cache
+    for i, (obj, line) in enumerate(zip(records, lines, strict=True)):
+        messages = obj.get("messages") if isinstance(obj, dict) else None
+        if not isinstance(messages, list):
+            check.not_conversation(obj, line, None if rows_are_examples else i)
+            continue
+        row = n_examples if rows_are_examples else i
+        n_examples += 1
+        if not messages:
+            check.not_conversation(obj, line, row)
+            continue
+        roles = _fast_roles(messages)
+        if roles is None:
+            roles = check.messages(messages, line, row)
+        problems = cache.get(key := tuple(roles))  # the order checks, once per role sequence
+        if problems is None:
+            problems = cache[key] = _order_problems(key)
+        for kind, message, severity in problems:
+            check.add(kind, message, line, row, severity)
+        convs.append(messages)
+        conv_lines.append(line)
+        conv_rows.append(row)
+    stats = {"examples": len(records), **_structure_stats(convs)}
+    if count_tokens:
+        stats.update(_token_stats(convs, conv_lines, conv_rows, model, token_limit, check))
+    check.findings.sort(key=lambda f: f.line or 0)
+    errors = [f for f in check.findings if f.severity == ERROR]
+    warnings = [f for f in check.findings if f.severity != ERROR]
+    counts = dict(Counter(f.kind for f in check.findings).most_common())
+    return Report(len(records), errors, warnings, stats, counts)
+
+
+def validate_file(
+    path,
+    model: str = DEFAULT_MODEL,
+    fmt: str | None = None,
+    token_limit: int | None = None,
+    mapping: dict | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    count_tokens: bool = True,
+) -> Report:
+    """load + validate; raises core.data.io.DataError when the file cannot be read at all."""
+    with gc_paused():  # one pause for both steps, and the records freed before the GC returns
+        loaded = load(path, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
+        report = validate(loaded, model=model, token_limit=token_limit, count_tokens=count_tokens)
+        del loaded
+    return report
+
+
+def report_json(report: Report) -> dict:
+    """The CLI's --json shape; line is null for findings about the whole file."""
+
+    def brief(findings: list[Finding]) -> list[dict]:
+        return [{"line": f.line, "kind": f.kind, "message": f.message} for f in findings]
+
+    return {
+        "examples": report.examples,
+        "errors": brief(report.errors),
+        "warnings": brief(report.warnings),
+        "stats": report.stats,
+    }
