@@ -10,6 +10,7 @@ pages = {
     ],
     "Workflow": [
         st.Page("pages/decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
         st.Page("pages/costs.py", title="Costs", icon=":material/payments:", url_path="costs"),
     ],
 }

@@ -35,7 +35,8 @@ for col, (page, label, text) in zip(cols, STEPS, strict=True):
 
 st.subheader("Your workspace")
 info = workspace.summary()
-c1, c2, c3 = st.columns(3)
+c0, c1, c2, c3 = st.columns(4)
+c0.metric("Datasets", info.tables.get("datasets", 0))
 c1.metric("Models prepared", len(info.models))
 c2.metric("Runs", info.runs)
 c3.metric("Index size", f"{info.db_bytes / 1024:.0f} KB")

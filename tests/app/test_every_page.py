@@ -27,7 +27,7 @@ def test_home_shows_the_workflow_and_workspace(monkeypatch, ft_home):
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert at.title[0].value == "Fine-Tuning Workbench"
-    assert [m.label for m in at.metric] == ["Models prepared", "Runs", "Index size"]
+    assert [m.label for m in at.metric] == ["Datasets", "Models prepared", "Runs", "Index size"]
     assert str(ft_home) in " ".join(c.value for c in at.caption)
 
 

@@ -1,0 +1,1 @@
+"""The Data page's parts: working copy, import, checks, editor, duplicates, split/export, history."""

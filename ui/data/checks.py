@@ -1,0 +1,193 @@
+"""The Check view: format findings, the guide's quality checklist, and the embedding analysis job."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.data import analyze, quality, validate, versions
+from ui.data import state
+
+ICONS = {"ok": ":material/check_circle:", "warn": ":material/warning:", "fail": ":material/error:"}
+TITLES = {
+    "consistency": "Consistency",
+    "completeness": "Completeness",
+    "diversity": "Diversity",
+    "length": "Length calibration",
+    "count": "Count",
+}
+
+
+@st.cache_data(max_entries=4, show_spinner="Checking the format and counting tokens...")
+def validation(sha: str, model: str) -> validate.Report:
+    return validate.validate(state.examples_of(sha), model=model)
+
+
+@st.cache_data(max_entries=4, show_spinner="Running the quality checklist...")
+def checklist(sha: str, analysis_run: str | None) -> quality.QualityReport:
+    vectors = None
+    if analysis_run:
+        vectors = analyze.user_vectors(analysis_run)
+    return quality.run_checks(state.examples_of(sha), vectors)
+
+
+def _open_row(row: int) -> None:
+    st.session_state["data_view"] = "Edit"
+    st.session_state["data_focus_row"] = row
+
+
+def _import_notes(dataset: versions.Dataset) -> None:
+    try:
+        source = json.loads(dataset.source) if dataset.source else {}
+    except ValueError:
+        return
+    left = source.get("left_out") or []
+    if left:
+        lines = "; ".join(f"line {x['line']}: {x['message']}" for x in left[:5])
+        st.warning(
+            f"At import, {len(left)} record(s) of {source.get('file')} could not be read and "
+            f"were left out ({lines}). Fix them in the source file and import again if you need them."
+        )
+
+
+def _findings_table(findings, prefix: str) -> None:
+    kinds = sorted({f.kind for f in findings})
+    chosen = st.selectbox("Show", ["every kind", *kinds], key=f"{prefix}_kind")
+    shown = [f for f in findings if chosen == "every kind" or f.kind == chosen]
+    rows = [
+        {
+            "example": (f.row + 1) if f.row is not None else None,
+            "severity": f.severity,
+            "kind": f.kind,
+            "problem": f.message,
+            "fix": f.hint,
+        }
+        for f in shown[:1000]
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{prefix}_table")
+    targets = sorted({f.row for f in shown if f.row is not None})
+    if targets:
+        c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+        row = c1.selectbox("Example", targets, format_func=lambda r: f"#{r + 1}", key=f"{prefix}_jump")
+        c2.button("Open it in the editor", key=f"{prefix}_open", on_click=_open_row, args=(row,))
+
+
+def _format(report: validate.Report) -> None:
+    st.subheader("Format")
+    c = st.columns(4)
+    c[0].metric("Examples", report.examples)
+    c[1].metric("Errors", len(report.errors))
+    c[2].metric("Warnings", len(report.warnings))
+    c[3].metric("Avg assistant words", report.stats.get("avg_assistant_words") or 0)
+    if report.counts_by_kind:
+        sev = {f.kind: f.severity for f in report.errors + report.warnings}
+        df = pd.DataFrame(
+            [
+                {"kind": k, "count": n, "severity": sev.get(k, "warning")}
+                for k, n in report.counts_by_kind.items()
+            ]
+        )
+        chart = (
+            alt.Chart(df)
+            .mark_bar()
+            .encode(
+                x=alt.X("count:Q", title="findings"),
+                y=alt.Y("kind:N", sort="-x", title=None),
+                color=alt.Color(
+                    "severity:N", scale=alt.Scale(domain=["error", "warning"], range=["#d62728", "#ff9f1c"])
+                ),
+                tooltip=["kind", "count", "severity"],
+            )
+        )
+        st.altair_chart(chart, key="data_check_kinds_chart")
+        _findings_table(report.errors + report.warnings, "data_check_fmt")
+    else:
+        st.success(
+            "No format problems: every example is a well-formed conversation ending with the assistant."
+        )
+    with st.expander("Statistics (as OpenAI's data-prep notebook gives them)"):
+        st.json(report.stats, expanded=1)
+
+
+def _length_chart(check: quality.CheckResult) -> None:
+    hist = pd.DataFrame(check.data.get("histogram", []))
+    if hist.empty:
+        return
+    chart = (
+        alt.Chart(hist)
+        .mark_bar()
+        .encode(
+            x=alt.X("start:Q", bin="binned", title="assistant answer length (words)"),
+            x2="end:Q",
+            y=alt.Y("count:Q", title="examples"),
+            tooltip=["start", "end", "count"],
+        )
+    )
+    st.altair_chart(chart, key="data_check_length_chart")
+
+
+def _checklist(report: quality.QualityReport) -> None:
+    st.subheader("The guide's quality checklist")
+    for check in report.checks:
+        flagged = len({f.row for f in check.flags if f.row is not None})
+        with st.expander(
+            f"{ICONS[check.verdict]} **{TITLES.get(check.name, check.name)}**: {check.message}",
+            expanded=check.verdict != "ok",
+        ):
+            if check.name == "length":
+                _length_chart(check)
+            if check.name == "diversity" and check.data.get("clusters"):
+                st.dataframe(pd.DataFrame(check.data["clusters"]), hide_index=True, key="data_check_topics")
+                st.caption(f"Topics found with {check.data.get('method')}.")
+            if check.flags:
+                st.caption(f"{flagged} example(s) flagged.")
+                _findings_table(check.flags, f"data_check_{check.name}")
+
+
+def _analysis_panel(work: state.Work, analysis: dict | None) -> None:
+    st.subheader("Near-duplicates and topics (embeddings)")
+    run = analyze.active_for(work.sha)
+    if run is not None:
+        _progress(run.id)
+        return
+    if analysis is None:
+        st.caption(
+            "Embeds every example with all-MiniLM-L6-v2 (shipped with the app, no download) in a "
+            "background job; vectors are cached, so after an edit only changed examples are embedded."
+        )
+        threshold = st.slider(
+            "Near-duplicate threshold (cosine)", 0.80, 0.99, 0.95, 0.01, key="data_check_thr"
+        )
+        if st.button("Find near-duplicates and topics", key="data_check_analyze", type="primary"):
+            analyze.launch_for(work.sha, len(work.examples), work.dataset.name, threshold)
+            st.rerun()
+        return
+    st.success(
+        f"{len(analysis['near'])} near-duplicate cluster(s) at cosine >= {analysis['threshold']}, "
+        f"{len(analysis['exact'])} exact duplicate cluster(s). Resolve them in the Duplicates view."
+    )
+
+
+@st.fragment(run_every=1.0)
+def _progress(run_id: str) -> None:
+    run = jobs.status(run_id)
+    p = run.progress or {}
+    done, total = p.get("done", 0), max(p.get("total", 1), 1)
+    st.progress(min(done / total, 1.0), text=f"{p.get('message', run.state)}: {done}/{total}")
+    if not run.active:
+        if run.state != "succeeded":
+            st.error(f"The analysis {run.state}: {run.message}")
+        st.rerun(scope="app")
+
+
+def render(
+    work: state.Work, report: validate.Report, quality_report: quality.QualityReport, analysis: dict | None
+) -> None:
+    _import_notes(work.dataset)
+    _format(report)
+    _checklist(quality_report)
+    _analysis_panel(work, analysis)
