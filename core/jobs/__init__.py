@@ -61,13 +61,21 @@ def new_id(kind: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
 
 
-def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None) -> str:
-    """Start a job; returns its run id at once. argv is a list, never a shell string."""
+def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None,
+           config: dict | None = None) -> str:
+    """Start a job; returns its run id at once. argv is a list, never a shell string.
+
+    "{run_dir}" in an argument is replaced by the run's folder; `config` is stored in spec.yaml
+    (the worker reads it from there, and the same file runs again from the command line).
+    """
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
     folder.mkdir(parents=True)
-    spec = {"id": run_id, "kind": kind, "title": title or kind, "argv": [str(a) for a in argv],
+    spec = {"id": run_id, "kind": kind, "title": title or kind,
+            "argv": [str(a).replace("{run_dir}", str(folder)) for a in argv],
             "meta": meta or {}, "created_at": time.time()}
+    if config is not None:
+        spec["config"] = config
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
     env = dict(os.environ, FT_HOME=str(paths.home()), PYTHONUNBUFFERED="1")

@@ -120,3 +120,11 @@ def test_delete_refuses_an_active_run():
     wait_for(rid)
     jobs.delete(rid)
     assert not rundir.run_dir(rid).exists()
+
+
+def test_argv_gets_the_run_folder_and_the_spec_keeps_the_config():
+    rid = jobs.launch("fake", fake("--steps", "1", "--message", "{run_dir}"), config={"lr": 0.1})
+    wait_for(rid)
+    spec = rundir.read_spec(rundir.run_dir(rid))
+    assert spec["config"] == {"lr": 0.1}
+    assert str(rundir.run_dir(rid)) in spec["argv"]

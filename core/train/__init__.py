@@ -1,0 +1,1 @@
+"""Local fine-tuning: full, LoRA and QLoRA as jobs. `python -m core.train --config RUN_DIR/spec.yaml`."""
