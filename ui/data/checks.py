@@ -76,6 +76,16 @@ def _findings_table(findings, prefix: str) -> None:
         c2.button("Open it in the editor", key=f"{prefix}_open", on_click=_open_row, args=(row,))
 
 
+def _counts_line(report: validate.Report) -> str:
+    def part(findings) -> str:
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+        return ", ".join(f"{k.replace('_', ' ')} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    return f"**Errors:** {part(report.errors) or 'none'}. **Warnings:** {part(report.warnings) or 'none'}."
+
+
 def _format(report: validate.Report) -> None:
     st.subheader("Format")
     c = st.columns(4)
@@ -104,6 +114,7 @@ def _format(report: validate.Report) -> None:
             )
         )
         st.altair_chart(chart, key="data_check_kinds_chart")
+        st.caption(_counts_line(report))
         _findings_table(report.errors + report.warnings, "data_check_fmt")
     else:
         st.success(

@@ -256,7 +256,7 @@ def _filters(work, issues: dict) -> list[int]:
 
 def _bulk(work, rows: list[int]) -> None:
     n, off = len(rows), not rows
-    with st.expander(f"Bulk actions on the {n:,} filtered rows"):
+    with st.expander(f"Bulk actions on the {n:,} filtered rows", key="data_edit_bulk"):
         st.checkbox(f"Yes, delete these {n:,} examples", key="data_edit_bulk_confirm", disabled=off)
         kw = {"disabled": off, "args": (work, rows)}
         st.button("Delete the filtered rows", key="data_edit_bulk_delete", on_click=_bulk_delete, **kw)

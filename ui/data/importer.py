@@ -131,7 +131,8 @@ def render() -> None:
         return
     with st.expander("Preview the first examples"):
         st.json(loaded.examples[:3], expanded=2)
-    name = st.text_input("Dataset name", value=default_name, key="data_import_name")
+    # Keyed by the source, so choosing another file or sample proposes its own name.
+    name = st.text_input("Dataset name", value=default_name, key=f"data_import_name_{default_name}")
     if st.button("Import as a new dataset", type="primary", key="data_import_go"):
         left = [{"line": f.line, "message": f.message} for f in loaded.findings if f.severity == "error"]
         source = json.dumps({"file": path.name, "format": loaded.fmt, "left_out": left[:500]})
