@@ -1,0 +1,257 @@
+"""Export a finished run's model, and check that the export chats and stops where it should.
+
+A run's final/ folder holds a PEFT adapter (lora, qlora) or a whole model (full), with the
+tokenizer. `export(run_dir, merge=True)` folds the adapter into its base (loaded unquantized,
+never in 4-bit) and saves safetensors; `merge=False` copies the adapter alone, loadable with
+`PeftModel.from_pretrained`. Either way the tokenizer, its chat template, and a generation config
+whose end token matches the tokenizer's go with it, so the model stops at the end of its turn.
+`check_export(folder)` loads the export back, answers a prompt through the chat template and
+reports whether generation stopped at the end token.
+
+CLI:  python -m core.train.export RUN_DIR [--merge] [--out DIR]   (exit 1 when the check fails)
+Test: .venv/bin/pytest tests/unit/test_export.py -q
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from core import models
+from core.jobs import rundir
+
+FINAL, EXPORT = "final", "export"
+ADAPTER_CONFIG = "adapter_config.json"
+EXPORT_INFO = "export.json"
+CHECK_PROMPT = "Say hello in one short sentence."
+
+
+class ExportError(Exception):
+    """A run that cannot be exported, in words a user can act on."""
+
+
+# ---- what is in the run ---------------------------------------------------------------------
+
+
+def _final(run_dir: Path) -> Path:
+    final = run_dir / FINAL
+    if not final.is_dir() or not any(final.iterdir()):
+        raise ExportError(f"{run_dir} has no {FINAL}/ model yet: the run has not finished or saved")
+    return final
+
+
+def is_adapter(folder: Path) -> bool:
+    return (Path(folder) / ADAPTER_CONFIG).is_file()
+
+
+def base_model_of(adapter_dir: Path, run_dir: Path | None = None) -> str | Path:
+    """The adapter's base: the run's configured model when known, else what PEFT recorded."""
+    if run_dir is not None:
+        spec = rundir.read_spec(run_dir) if (run_dir / rundir.SPEC).is_file() else None
+        summary = rundir.read_json(run_dir / "summary.json") or {}
+        model = ((spec or {}).get("config") or {}).get("model") or summary.get("model")
+        if model:
+            return models.resolve(model)
+    recorded = json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    if not recorded:
+        raise ExportError(f"{adapter_dir / ADAPTER_CONFIG} does not say which base model it adapts")
+    return recorded
+
+
+def _method(run_dir: Path, final: Path) -> str:
+    summary = rundir.read_json(run_dir / "summary.json") or {}
+    return summary.get("method") or ("lora" if is_adapter(final) else "full")
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+
+def _fix_generation(model, tok) -> None:
+    """Make generation stop at the tokenizer's end token (a mismatch here never stops)."""
+    eos = tok.eos_token_id
+    gen = model.generation_config
+    have = [
+        i
+        for i in (gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id])
+        if i is not None
+    ]
+    if eos is not None and eos not in have:
+        gen.eos_token_id = [eos, *have] if have else eos
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else eos
+
+
+def _merged_into(out: Path, run_dir: Path, final: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_path = base_model_of(final, run_dir)
+    # QLoRA trained on a 4-bit base; merging into 4-bit weights would round the update away, so
+    # the base is loaded in its stored precision (bf16 or fp32) with no quantization.
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto")
+    merged = PeftModel.from_pretrained(base, final).merge_and_unload()
+    tok = AutoTokenizer.from_pretrained(final if _has_tokenizer(final) else base_path)
+    _fix_generation(merged, tok)
+    merged.save_pretrained(out)  # safetensors
+    tok.save_pretrained(out)
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file()
+
+
+def _adapter_into(out: Path, run_dir: Path, final: Path) -> None:
+    from transformers import AutoTokenizer
+
+    shutil.copytree(final, out, dirs_exist_ok=True)
+    base = base_model_of(final, run_dir)
+    # Point the adapter at a base that loads here (the embedded id becomes its prepared folder).
+    adapter_config = json.loads((out / ADAPTER_CONFIG).read_text())
+    adapter_config["base_model_name_or_path"] = str(base)
+    (out / ADAPTER_CONFIG).write_text(json.dumps(adapter_config, indent=2) + "\n")
+    if not _has_tokenizer(final):  # an adapter alone cannot chat; ship the base's tokenizer with it
+        AutoTokenizer.from_pretrained(base).save_pretrained(out)
+
+
+def _full_into(out: Path, final: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(final, dtype="auto")
+    tok = AutoTokenizer.from_pretrained(final)
+    _fix_generation(model, tok)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def _default_out(run_dir: Path, kind: str) -> Path:
+    return run_dir / EXPORT / kind
+
+
+def export(run_dir: str | Path, merge: bool, out_dir: str | Path | None = None) -> Path:
+    """Write the run's model to out_dir (default RUN_DIR/export/<merged|adapter|model>)."""
+    run_dir = Path(run_dir)
+    final = _final(run_dir)
+    adapter = is_adapter(final)
+    kind = ("merged" if merge else "adapter") if adapter else "model"
+    out = Path(out_dir) if out_dir else _default_out(run_dir, kind)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if not adapter:
+            _full_into(tmp, final)
+        elif merge:
+            _merged_into(tmp, run_dir, final)
+        else:
+            _adapter_into(tmp, run_dir, final)
+        info = {"run": run_dir.name, "method": _method(run_dir, final), "kind": kind}
+        (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=1) + "\n")
+        shutil.rmtree(out, ignore_errors=True)  # a new export replaces the last one
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+# ---- checking --------------------------------------------------------------------------------------
+
+
+def load_export(folder: str | Path):
+    """(model, tokenizer) from a merged/full export or an adapter export (base + adapter)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    if not is_adapter(folder):
+        return AutoModelForCausalLM.from_pretrained(folder, dtype="auto").eval(), tok
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(base_model_of(folder), dtype="auto")
+    return PeftModel.from_pretrained(base, folder).eval(), tok
+
+
+def _eos_ids(model) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    return [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+
+
+def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens: int = 48) -> dict[str, Any]:
+    """Load the export, answer `prompt` greedily through its chat template, report the stop."""
+    import torch
+
+    model, tok = load_export(folder)
+    eos_id = tok.eos_token_id
+    result = {
+        "has_chat_template": bool(tok.chat_template),
+        "eos_token": tok.eos_token,
+        "eos_in_generation_config": eos_id in _eos_ids(model),
+        "generated": "",
+        "new_tokens": 0,
+        "max_new_tokens": max_new_tokens,
+        "stopped_at_eos": False,
+    }
+    if not tok.chat_template:
+        return result
+    enc = tok.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    if torch.cuda.is_available():  # a 7B export answers in seconds on a GPU, minutes on a CPU
+        model = model.to("cuda")
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1] :].tolist()
+    result.update(
+        generated=tok.decode(new, skip_special_tokens=True).strip(),
+        new_tokens=len(new),
+        stopped_at_eos=bool(new) and new[-1] == eos_id,
+    )
+    return result
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def _run_folder(arg: str) -> Path:
+    """A run folder, or the folder of a run id."""
+    if Path(arg).is_dir():
+        return Path(arg)
+    if "/" not in arg and not arg.startswith(".") and rundir.run_dir(arg).is_dir():
+        return rundir.run_dir(arg)
+    raise ExportError(f"no run folder or run id {arg!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.train.export", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a run folder (or a run id)")
+    parser.add_argument("--merge", action="store_true", help="fold a LoRA adapter into its base model")
+    parser.add_argument("--out", default=None, help="where to write (default RUN_DIR/export/<kind>)")
+    args = parser.parse_args(argv)
+    try:
+        out = export(_run_folder(args.run_dir), merge=args.merge, out_dir=args.out)
+    except (ExportError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    check = check_export(out)
+    # Printed together, after loading's progress output: the Runs page reads the JSON after this line.
+    print(f"exported to {out}\n{json.dumps(check, indent=1)}", flush=True)
+    ok = check["stopped_at_eos"] and check["has_chat_template"]
+    verdict = (
+        f"stopped at {check['eos_token']} after {check['new_tokens']} tokens"
+        if ok
+        else (f"did not stop at {check['eos_token']} within {check['max_new_tokens']} tokens")
+    )
+    print(f"check: {verdict}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

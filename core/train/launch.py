@@ -1,0 +1,204 @@
+"""Launching training runs: the worker command, accelerate profiles, start and resume.
+
+The app never trains in its own process: `start(cfg)` checks the config and the accelerate
+profile against this machine, then hands an argv to `core.jobs.launch`, which runs
+`python -m core.train --config RUN_DIR/spec.yaml` (or the same under `accelerate launch
+--config_file configs/accelerate/<profile>.yaml`) in a detached supervisor. `resume(run_id)`
+starts a new run from the newest checkpoint of an old one, optionally with more epochs.
+No torch here: GPUs are counted with `nvidia-smi -L` (or /proc/driver/nvidia), so the page
+stays light. Test: `.venv/bin/pytest tests/unit/test_train_launch.py -q`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from core import jobs, paths
+from core.jobs import rundir
+from core.train import config
+from core.train.config import PROFILES, TrainConfig
+
+PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
+PLACEHOLDER_RUN_DIR = "RUN_DIR"
+CHECKPOINTS = "checkpoints"
+_STEP_DIR = re.compile(r"step-(\d+)")
+_RESUMED = re.compile(r" · resumed at step \d+$")
+# Profiles that start one process per GPU; single_gpu runs one process on one GPU.
+MULTI_PROCESS = ("multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
+MIN_GPUS = {"single_gpu": 1, "multi_gpu": 2, "fsdp": 2, "deepspeed_zero2": 1, "deepspeed_zero3": 1}
+
+
+# ---- the machine -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _physical_gpus() -> int:
+    """NVIDIA GPUs the driver reports; 0 on a machine without one (or without the driver)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0:
+            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    proc = Path("/proc/driver/nvidia/gpus")
+    return len(list(proc.iterdir())) if proc.is_dir() else 0
+
+
+def gpu_count() -> int:
+    """CUDA GPUs a worker started from here would see (CUDA_VISIBLE_DEVICES narrows the driver's)."""
+    found = _physical_gpus()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return found
+    ids = [v for v in visible.split(",") if v.strip()]
+    # "-1" (or any invalid id) hides every GPU from CUDA from that point on.
+    ids = ids[: next((i for i, v in enumerate(ids) if v.strip().startswith("-")), len(ids))]
+    return min(found, len(ids))
+
+
+def profile_file(profile: str) -> Path:
+    return paths.REPO_ROOT / PROFILES_DIR / f"{profile}.yaml"
+
+
+def profile_problems(profile: str | None) -> list[str]:
+    """Why this machine cannot run the profile; empty when it can (or with no profile)."""
+    if not profile:
+        return []
+    if profile not in PROFILES:
+        return [f"unknown accelerate profile {profile!r}; choose one of {', '.join(PROFILES)}"]
+    out = []
+    if not profile_file(profile).is_file():
+        out.append(f"the profile file {PROFILES_DIR / (profile + '.yaml')} is missing")
+    if profile.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        out.append(f"{profile} needs the deepspeed package (pip install deepspeed), which is not installed")
+    have, need = gpu_count(), MIN_GPUS[profile]
+    if have < need:
+        gpus = "a CUDA GPU" if need == 1 else f"at least {need} CUDA GPUs"
+        out.append(f"{profile} needs {gpus}; this machine has {have or 'none'} (counted with nvidia-smi)")
+    return out
+
+
+# ---- the command -------------------------------------------------------------------------------
+
+
+def command(cfg: TrainConfig, run_dir: str | Path) -> list[str]:
+    """The worker's argv: plain Python, or accelerate with the profile (cwd: the repo root)."""
+    worker = ["-m", "core.train", "--config", str(Path(run_dir) / rundir.SPEC)]
+    profile = cfg.accelerate_profile
+    if not profile:
+        return [sys.executable, *worker]
+    # `python -m accelerate.commands.launch` is `accelerate launch` without relying on the
+    # script's hard-coded shebang, which breaks when the virtualenv is moved or copied.
+    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
+    argv = [*launcher, "--config_file", str(PROFILES_DIR / f"{profile}.yaml")]
+    gpus = gpu_count()
+    if profile in MULTI_PROCESS and gpus >= MIN_GPUS[profile]:
+        argv += ["--num_processes", str(gpus)]  # one process per visible GPU, whatever the file says
+    return [*argv, *worker]
+
+
+def command_preview(cfg: TrainConfig, run_dir: str | Path = PLACEHOLDER_RUN_DIR) -> str:
+    """The command as a person types it from the repo root, with the virtualenv active."""
+    argv = command(cfg, run_dir)
+    if argv[1:3] == ["-m", "accelerate.commands.launch"]:
+        argv = ["accelerate", "launch", *argv[3:]]
+    else:
+        argv = ["python", *argv[1:]]
+    return shlex.join(argv)
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+
+
+def _default_title(cfg: TrainConfig) -> str:
+    model = Path(str(cfg.model)).name or str(cfg.model)
+    data = f"v{cfg.dataset_version}" if cfg.dataset_version is not None else Path(cfg.train_file or "").name
+    return f"{cfg.method} · {model} · {data}"
+
+
+def _launch(cfg: TrainConfig, title: str, meta: dict) -> str:
+    found = config.problems(cfg) + profile_problems(cfg.accelerate_profile)
+    if found:
+        raise ValueError("; ".join(found))
+    meta = {
+        "method": cfg.method,
+        "model": cfg.model,
+        "dataset_version": cfg.dataset_version,
+        "train_file": cfg.train_file,
+        "accelerate_profile": cfg.accelerate_profile,
+        "parent_run": None,
+        **meta,
+    }
+    argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"
+    return jobs.launch("train", argv, title or _default_title(cfg), meta=meta, config=cfg.to_dict())
+
+
+def start(cfg: TrainConfig, title: str = "") -> str:
+    """Launch a training run; returns its id. Raises ValueError listing every problem."""
+    return _launch(cfg, title, {})
+
+
+def run_config(run_id: str) -> TrainConfig:
+    """The config a run was launched with (from its spec.yaml)."""
+    spec_path = rundir.run_dir(run_id) / rundir.SPEC
+    if not spec_path.is_file():
+        raise ValueError(f"no run {run_id} (no {spec_path})")
+    spec = rundir.read_spec(spec_path.parent)
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"run {run_id} has no training config in its spec.yaml")
+    return config.from_dict(spec["config"])
+
+
+def checkpoints(run_id: str) -> list[Path]:
+    """The run's resumable checkpoints, oldest step first (empty or partial folders skipped)."""
+    folder = rundir.run_dir(run_id) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = []
+    for sub in folder.iterdir():
+        match = _STEP_DIR.fullmatch(sub.name)
+        if match and sub.is_dir() and any(sub.iterdir()):
+            found.append((int(match.group(1)), sub))
+    return [path for _, path in sorted(found)]
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(_STEP_DIR.fullmatch(Path(path).name).group(1))
+
+
+def _resumable(run_id: str, extra_epochs: float) -> tuple[TrainConfig, Path, str]:
+    """(config, newest checkpoint, title) of a run that can resume; ValueError saying why not."""
+    cfg = run_config(run_id)  # first: it names a missing run or one that is not a training run
+    state = jobs.status(run_id)
+    if state.active:
+        raise ValueError(f"run {run_id} is still {state.state}; stop it, or let it finish, before resuming")
+    if extra_epochs < 0:
+        raise ValueError(f"extra_epochs must be 0 or more, not {extra_epochs}")
+    found = checkpoints(run_id)
+    if not found:
+        raise ValueError(f"run {run_id} has no checkpoint to resume from (no {CHECKPOINTS}/step-N/ folder)")
+    if state.state == "succeeded" and extra_epochs == 0:
+        done = f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epochs"
+        raise ValueError(f"run {run_id} finished its {done}; add epochs to train on")
+    if extra_epochs and cfg.max_steps > 0:
+        raise ValueError(f"run {run_id} is limited by max_steps={cfg.max_steps}; more epochs would not run")
+    return cfg, found[-1], state.title
+
+
+def resume(run_id: str, extra_epochs: float = 0.0) -> str:
+    """A new run that continues from the newest checkpoint of `run_id`, optionally for more epochs."""
+    cfg, newest, title = _resumable(run_id, extra_epochs)
+    cfg = dataclasses.replace(
+        cfg, resume_from=str(newest.resolve()), num_train_epochs=cfg.num_train_epochs + extra_epochs
+    )
+    step = checkpoint_step(newest)
+    title = f"{_RESUMED.sub('', title)} · resumed at step {step}"
+    return _launch(cfg, title, {"parent_run": run_id, "resumed_from_step": step})
