@@ -1,0 +1,35 @@
+"""`python -m core.data dedup` on the messy sample finds exactly the planted duplicate pairs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from core.data import samples
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dedup_cli_finds_the_planted_pairs():
+    out = subprocess.run(
+        [sys.executable, "-m", "core.data", "dedup", str(samples.sample_path("messy")), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout)
+    exact = {tuple(p.lines) for p in samples.planted("exact_duplicate")}
+    near = {tuple(p.lines) for p in samples.planted("near_duplicate")}
+    assert {tuple(c) for c in found["exact"]} == exact
+    assert {tuple(c) for c in found["near"]} == near
+
+
+def test_dedup_cli_rejects_a_bad_threshold():
+    out = subprocess.run(
+        [sys.executable, "-m", "core.data", "dedup", str(samples.sample_path("demo")), "--threshold", "1.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "threshold" in out.stderr and "Traceback" not in out.stderr
