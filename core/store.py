@@ -61,7 +61,7 @@ def _m002_datasets(db: sqlite3.Connection) -> None:
             sha256 TEXT NOT NULL,
             updated_at TEXT NOT NULL DEFAULT (datetime('now'))
         );
-        """
+        """,
     )
 
 

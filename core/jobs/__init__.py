@@ -61,8 +61,9 @@ def new_id(kind: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
 
 
-def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None,
-           config: dict | None = None) -> str:
+def launch(
+    kind: str, argv: list[str], title: str = "", meta: dict | None = None, config: dict | None = None
+) -> str:
     """Start a job; returns its run id at once. argv is a list, never a shell string.
 
     "{run_dir}" in an argument is replaced by the run's folder; `config` is stored in spec.yaml
@@ -71,9 +72,14 @@ def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
     folder.mkdir(parents=True)
-    spec = {"id": run_id, "kind": kind, "title": title or kind,
-            "argv": [str(a).replace("{run_dir}", str(folder)) for a in argv],
-            "meta": meta or {}, "created_at": time.time()}
+    spec = {
+        "id": run_id,
+        "kind": kind,
+        "title": title or kind,
+        "argv": [str(a).replace("{run_dir}", str(folder)) for a in argv],
+        "meta": meta or {},
+        "created_at": time.time(),
+    }
     if config is not None:
         spec["config"] = config
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -82,7 +88,11 @@ def launch(kind: str, argv: list[str], title: str = "", meta: dict | None = None
     with open(folder / "supervisor.log", "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.supervisor", str(folder)],
-            cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+            cwd=paths.REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
             start_new_session=True,  # closing the browser or stopping Streamlit never stops a run
         )
     threading.Thread(target=proc.wait, daemon=True).start()  # reap it, so it never lingers as a zombie
@@ -104,9 +114,13 @@ def _reconcile(status: dict[str, Any], folder) -> dict[str, Any]:
     elif time.time() - status.get("created_at", 0) < QUEUED_GRACE_S:
         return status
     tail = rundir.log_tail(folder, 15)
-    return dict(status, state="lost", failure="lost",
-                message="The run's process ended without a final status (machine restart or killed)."
-                + (f"\n\nLast lines of the log:\n{tail}" if tail else ""))
+    return dict(
+        status,
+        state="lost",
+        failure="lost",
+        message="The run's process ended without a final status (machine restart or killed)."
+        + (f"\n\nLast lines of the log:\n{tail}" if tail else ""),
+    )
 
 
 def status(run_id: str) -> RunStatus:
@@ -116,10 +130,18 @@ def status(run_id: str) -> RunStatus:
     progress = rundir.read_json(folder / rundir.PROGRESS)
     beat = max((p for p in (raw.get("updated_at"), (progress or {}).get("at")) if p), default=None)
     return RunStatus(
-        id=run_id, kind=spec["kind"], title=spec.get("title", ""), state=raw.get("state", "queued"),
-        created_at=spec["created_at"], started_at=raw.get("started_at"), ended_at=raw.get("ended_at"),
-        failure=raw.get("failure"), message=raw.get("message", ""), returncode=raw.get("returncode"),
-        progress=progress, meta=spec.get("meta", {}),
+        id=run_id,
+        kind=spec["kind"],
+        title=spec.get("title", ""),
+        state=raw.get("state", "queued"),
+        created_at=spec["created_at"],
+        started_at=raw.get("started_at"),
+        ended_at=raw.get("ended_at"),
+        failure=raw.get("failure"),
+        message=raw.get("message", ""),
+        returncode=raw.get("returncode"),
+        progress=progress,
+        meta=spec.get("meta", {}),
         heartbeat_age_s=time.time() - beat if beat and raw.get("state") in ACTIVE else None,
     )
 

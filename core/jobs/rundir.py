@@ -22,7 +22,12 @@ import yaml
 from core import paths
 
 SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
-    "spec.yaml", "status.json", "progress.json", "metrics.jsonl", "train.log", "STOP",
+    "spec.yaml",
+    "status.json",
+    "progress.json",
+    "metrics.jsonl",
+    "train.log",
+    "STOP",
 )
 
 

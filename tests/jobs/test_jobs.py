@@ -42,8 +42,12 @@ def test_a_run_succeeds_with_metrics_progress_and_log():
 
 @pytest.mark.parametrize(
     "code, message, failure",
-    [(1, "Traceback: boom", "error"), (65, "line 3: bad data", "bad data"),
-     (78, "lr must be > 0", "bad config"), (1, "torch.OutOfMemoryError: CUDA out of memory", "out of memory")],
+    [
+        (1, "Traceback: boom", "error"),
+        (65, "line 3: bad data", "bad data"),
+        (78, "lr must be > 0", "bad config"),
+        (1, "torch.OutOfMemoryError: CUDA out of memory", "out of memory"),
+    ],
 )
 def test_failures_are_named(code, message, failure):
     rid = jobs.launch("fake", fake("--fail-at", "2", "--exit-code", str(code), "--message", message))
@@ -101,10 +105,18 @@ def test_zombies_count_as_dead():
 def test_a_run_survives_its_launcher_and_is_seen_by_a_fresh_process(tmp_path):
     # Launch from a separate process that exits at once (like a Streamlit server being stopped),
     # then observe from this one (like the restarted server).
-    code = ("import sys; from core import jobs; "
-            f"print(jobs.launch('fake', [sys.executable, {FAKE!r}, '--steps', '40', '--sleep', '0.05']))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2], env=dict(os.environ))
+    code = (
+        "import sys; from core import jobs; "
+        f"print(jobs.launch('fake', [sys.executable, {FAKE!r}, '--steps', '40', '--sleep', '0.05']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+    )
     rid = out.stdout.strip()
     assert jobs.status(rid).state in ("queued", "running")
     st = wait_for(rid)

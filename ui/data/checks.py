@@ -81,7 +81,9 @@ def _counts_line(report: validate.Report) -> str:
         counts: dict[str, int] = {}
         for f in findings:
             counts[f.kind] = counts.get(f.kind, 0) + 1
-        return ", ".join(f"{k.replace('_', ' ')} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        return ", ".join(
+            f"{k.replace('_', ' ')} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
+        )
 
     return f"**Errors:** {part(report.errors) or 'none'}. **Warnings:** {part(report.warnings) or 'none'}."
 
