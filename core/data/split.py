@@ -4,7 +4,7 @@
 optionally stratified by one label per row (e.g. the topic clusters from core.data.quality), and
 every split with a positive ratio non-empty once there are rows for it. `leakage(vectors, splits)`
 lists pairs at or above a cosine threshold (and exact duplicates by key) that sit in two different
-splits, found with a blocked matrix product; `fix_leakage` moves the held-out member of each such
+splits, found with dedup's exact blocked search; `fix_leakage` moves the held-out member of each such
 pair into its partner's split, or drops it.
 Test: `.venv/bin/pytest tests/unit/test_split.py -q`.
 """
@@ -16,7 +16,6 @@ from collections import defaultdict
 import numpy as np
 
 SPLITS = ("train", "validation", "test")
-BLOCK_ROWS = 2048  # rows of one split per matrix product: 2048 x 100k float32 is 800 MB at most
 
 Pair = tuple[int, str, int, str, float]  # (row_a, split_a, row_b, split_b, cosine), split_a first
 
@@ -85,18 +84,19 @@ def _exact_pairs(splits, names, keys) -> dict[tuple[int, int], Pair]:
 
 
 def _near_pairs(vectors, splits, names, threshold) -> dict[tuple[int, int], Pair]:
+    # The same exact blocked search as near-duplicate detection, between two splits' matrices.
+    from core.data import dedup
+
     found = {}
     for ia, a in enumerate(names):
         rows_a = np.asarray(splits[a], dtype=int)
         for b in names[ia + 1 :]:
             rows_b = np.asarray(splits[b], dtype=int)
-            other = vectors[rows_b]
-            for start in range(0, len(rows_a), BLOCK_ROWS):
-                block = rows_a[start : start + BLOCK_ROWS]
-                sims = vectors[block] @ other.T
-                for i, j in zip(*np.nonzero(sims >= threshold), strict=True):
-                    ra, rb = int(block[i]), int(rows_b[j])
-                    found[(ra, rb)] = (ra, a, rb, b, float(sims[i, j]))
+            if not len(rows_a) or not len(rows_b):
+                continue
+            for i, j, cos in dedup.leakage(vectors[rows_a], vectors[rows_b], threshold):
+                ra, rb = int(rows_a[i]), int(rows_b[j])
+                found[(ra, rb)] = (ra, a, rb, b, float(cos))
     return found
 
 

@@ -92,12 +92,19 @@ def test_leakage_finds_the_planted_straddling_pair():
     assert pairs[0][4] >= 0.95
 
 
-def test_blocked_search_matches_one_block(monkeypatch):
+def test_search_matches_a_naive_cross_split_scan():
     vectors, splits, _, _ = planted_leak()
-    whole = sp.leakage(vectors, splits, threshold=0.3)
-    monkeypatch.setattr(sp, "BLOCK_ROWS", 4)
-    assert sp.leakage(vectors, splits, threshold=0.3) == whole
-    assert len(whole) > 1  # a low threshold finds chance pairs too, so the blocks do real work
+    naive = set()
+    order = list(splits)
+    for ia, a in enumerate(order):
+        for b in order[ia + 1 :]:
+            for ra in splits[a]:
+                for rb in splits[b]:
+                    if float(vectors[ra] @ vectors[rb]) >= 0.3:
+                        naive.add((ra, a, rb, b))
+    found = sp.leakage(vectors, splits, threshold=0.3)
+    assert {p[:4] for p in found} == naive
+    assert len(naive) > 1  # a low threshold finds chance pairs too
 
 
 def test_exact_keys_leak_with_cosine_one():
