@@ -11,6 +11,8 @@ pages = {
     "Workflow": [
         st.Page("pages/decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
         st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
         st.Page("pages/costs.py", title="Costs", icon=":material/payments:", url_path="costs"),
     ],
 }

@@ -13,24 +13,20 @@ st.caption(
     "following *A Practical Guide to Fine-Tuning LLMs: When, Why, and How*."
 )
 
+# (page, label, what it does): in the order of the guide, the cost count last.
 STEPS = [
-    (
-        "pages/decide.py",
-        "1. Decide",
-        "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even.",
-    ),
-    (
-        "pages/costs.py",
-        "2. Costs",
-        "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch.",
-    ),
-]
+    ("pages/decide.py", "Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
+    ("pages/data.py", "Data", "Import, validate, edit, clean, deduplicate, split and export chat datasets."),
+    ("pages/train.py", "Train", "Full, LoRA and QLoRA fine-tuning as jobs that outlive the browser, after a pre-flight."),
+    ("pages/runs.py", "Runs", "Live curves, the guide's common failures diagnosed, stop, resume and export."),
+    ("pages/costs.py", "Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
+]  # fmt: skip
 
 st.subheader("The workflow")
-cols = st.columns(len(STEPS))
-for col, (page, label, text) in zip(cols, STEPS, strict=True):
-    with col.container(border=True):
-        st.page_link(page, label=label)
+cols = st.columns(3)
+for i, (page, label, text) in enumerate(STEPS):
+    with cols[i % 3].container(border=True):
+        st.page_link(page, label=f"{i + 1}. {label}")
         st.write(text)
 
 st.subheader("Your workspace")

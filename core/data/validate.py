@@ -248,6 +248,14 @@ class _Tokenizer:
             self.enc = tokens.encoding(self.name)
 
     def count(self, texts: list[str]) -> list[int]:
+        # System prompts and boilerplate repeat across a dataset: count each distinct string once.
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):
+            counted = dict(zip(unique, self._count(unique), strict=True))
+            return [counted[t] for t in texts]
+        return self._count(texts)
+
+    def _count(self, texts: list[str]) -> list[int]:
         if self.local is not None:
             try:
                 encoded = self.local.encode_batch(texts, add_special_tokens=False)

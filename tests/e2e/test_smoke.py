@@ -24,5 +24,5 @@ def test_page_opens_in_a_browser(page, server, page_file):
 def test_navigation_lists_every_page(page, server):
     open_page(page, server)
     nav = page.locator('[data-testid="stSidebarNav"]')
-    for name in ("Home", "Decide", "Data", "Costs"):
+    for name in ("Home", "Decide", "Data", "Train", "Runs", "Costs"):
         assert nav.get_by_text(name, exact=True).count() == 1

@@ -1,0 +1,29 @@
+"""Runs page: every training run, and one run live (curves, speed, heartbeat, diagnosis, Stop, Resume).
+
+Thin: core.jobs.list_runs("train") -> the list (ui.runs.table) -> the chosen run (?run=<id>)
+-> its live view (ui.runs.view) and artifacts (ui.runs.artifacts). Runs are jobs: they keep
+going when the browser closes or Streamlit restarts, and this page finds them again.
+Run: `streamlit run app.py` (Runs). Test: `pytest tests/app/test_runs_page.py tests/e2e/test_train_browser.py`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import jobs
+from ui.runs import TRAIN_PAGE, artifacts, table, view
+from ui.shell import boot
+
+boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
+
+st.title("Runs")
+runs = jobs.list_runs("train")
+if not runs:
+    st.info("No training runs yet. Launch one from the Train page; it will show here, live.")
+    st.page_link(TRAIN_PAGE, label="Open the Train page", icon=":material/model_training:")
+    st.stop()
+
+table.render(runs)
+run = view.render(table.pick(runs))
+if run is not None:
+    artifacts.render(run)

@@ -1,0 +1,260 @@
+"""The Runs page under AppTest, over real jobs run by the fake worker (tests/jobs/fake_worker.py).
+
+Metrics rows are written by hand into run folders that core.jobs.launch made, so the curves and
+the diagnosis are known in advance. Run: `.venv/bin/pytest tests/app/test_runs_page.py -q`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.testing.v1 import AppTest
+
+from core import jobs
+from core.jobs import rundir
+from core.train import config, launch
+from ui.runs import artifacts, charts, summary
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
+ROUTER = f"""
+import streamlit as st
+P = {str(ROOT / "pages")!r} + "/"
+st.navigation([st.Page(P + "runs.py", url_path="runs", default=True), st.Page(P + "train.py", url_path="train"),
+               st.Page(P + "data.py", url_path="data")]).run()
+"""
+CFG = config.preset("lora", dataset_version=1)
+
+
+def start(*args: str, title: str = "fake", meta: dict | None = None) -> str:
+    meta = {"method": "lora", "model": "smollm2-135m-instruct", "dataset_version": 1, **(meta or {})}
+    return jobs.launch("train", [sys.executable, FAKE, *args], title, meta=meta, config=CFG.to_dict())
+
+
+def wait(run_id: str, states=jobs.FINAL, timeout: float = 30) -> jobs.RunStatus:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = jobs.status(run_id)
+        if run.state in states:
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"{run_id} stayed {jobs.status(run_id).state}")
+
+
+def finished(rows: list[dict], meta: dict | None = None) -> str:
+    """A run that ran no steps of its own, with metrics rows written by hand."""
+    run_id = start("--steps", "0", meta=meta)
+    wait(run_id)
+    folder = rundir.run_dir(run_id)
+    (folder / rundir.METRICS).unlink(missing_ok=True)
+    for row in rows:
+        rundir.append_metrics(folder, row)
+    return run_id
+
+
+def open_run(run_id: str | None = None) -> AppTest:
+    at = AppTest.from_string(ROUTER, default_timeout=60)
+    if run_id:
+        at.query_params["run"] = run_id
+    return at.run()
+
+
+def chart_data(at: AppTest, index: int = 0):
+    proto = at.get("vega_lite_chart")[index].proto
+    return convert_arrow_bytes_to_pandas_df(proto.datasets[0].data.data)
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return "\n".join(e.value for e in getattr(at, kind))
+
+
+# Training loss falls 2.0 -> 0.55 over 30 steps; validation is best at step 20 and rises after.
+OVERFIT = [{"step": s, "epoch": s / 10, "loss": 2.0 - 0.05 * s, "lr": 2e-4, "grad_norm": 1.0, "tokens_per_s": 500.0}
+           for s in range(1, 31)] + [
+    {"step": 10, "epoch": 1.0, "eval_loss": 1.5}, {"step": 20, "epoch": 2.0, "eval_loss": 1.2},
+    {"step": 30, "epoch": 3.0, "eval_loss": 1.6},
+]  # fmt: skip
+
+
+def test_no_runs_points_to_the_train_page():
+    at = open_run()
+    assert not at.exception
+    assert "No training runs yet" in texts(at, "info")
+
+
+def test_the_list_and_the_chart_show_a_runs_metrics():
+    run_id = finished(OVERFIT)
+    at = open_run(run_id)
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["run"].tolist() == [run_id]
+    assert table["state"].tolist() == ["succeeded"] and table["method"].tolist() == ["lora"]
+    assert table["best validation loss"].tolist() == [1.2]  # the lowest of 1.5, 1.2, 1.6
+    loss = chart_data(at, 0)
+    assert (loss["series"] == "training loss").sum() == 30 and (
+        loss["series"] == "validation loss"
+    ).sum() == 3
+    assert len(at.get("vega_lite_chart")) == 2  # losses; learning rate, gradient norm, tokens/s
+    m = {x.label: x.value for x in at.metric}
+    assert m["Best validation loss"] == "1.2000" and m["Training loss"] == "0.5000"  # 2.0 - 0.05 x 30
+
+
+def test_overfitting_is_diagnosed_with_the_guides_advice():
+    at = open_run(finished(OVERFIT))
+    advice = texts(at, "warning")
+    assert "Validation loss rising while training loss falls" in advice
+    assert "stop at the epoch where validation loss was lowest" in advice
+
+
+def test_a_nan_loss_is_left_out_of_the_chart_and_named():
+    rows = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": float("nan")}, {"step": 3, "loss": 1.9}]
+    at = open_run(finished(rows))
+    assert chart_data(at)["step"].tolist() == [1, 3]
+    assert "Loss is not a number" in texts(at, "error")
+
+
+def test_stop_creates_the_stop_file_and_the_run_ends_stopped():
+    run_id = start("--steps", "3000", "--sleep", "0.05")
+    wait(run_id, ("running",))
+    while not rundir.read_metrics(rundir.run_dir(run_id)):
+        time.sleep(0.05)
+    at = open_run(run_id)
+    assert "Running." in texts(at, "info")
+    at.button(key="runs_stop").click().run()
+    assert rundir.stop_requested(rundir.run_dir(run_id))
+    assert wait(run_id).state == "stopped"
+    at.run()
+    assert "Stopped on request" in texts(at, "info")
+    assert [b for b in at.button if b.key == "runs_stop"] == []
+
+
+def test_a_lost_run_shows_lost_and_the_log_tail():
+    run_id = start("--steps", "3000", "--sleep", "0.05")
+    wait(run_id, ("running",))
+    while len(rundir.read_metrics(rundir.run_dir(run_id))) < 3:
+        time.sleep(0.05)
+    os.killpg(rundir.read_json(rundir.run_dir(run_id) / rundir.STATUS)["supervisor_pid"], signal.SIGKILL)
+    wait(run_id, ("lost",))
+    at = open_run(run_id)
+    assert "Lost" in texts(at, "error")
+    assert "step 2" in "\n".join(c.value for c in at.code)  # the worker's last lines
+
+
+def test_the_chosen_run_stays_in_the_url():
+    first, second = finished([{"step": 1, "loss": 1.0}]), finished([{"step": 1, "loss": 2.0}])
+    at = open_run(first)
+    assert at.selectbox(key="runs_pick").value == first
+    at.selectbox(key="runs_pick").set_value(second).run()
+    assert at.query_params["run"] == second
+    at = open_run("no-such-run")
+    assert "No training run 'no-such-run'" in texts(at, "warning")
+    assert at.selectbox(key="runs_pick").value == jobs.list_runs("train")[0].id  # the newest
+
+
+def test_a_resumed_run_draws_its_parents_curve_up_to_the_resume_step():
+    parent = finished([{"step": s, "loss": 3.0 - 0.1 * s} for s in range(1, 11)])
+    child = finished([{"step": s, "loss": 2.5 - 0.1 * s} for s in range(6, 9)],
+                     meta={"parent_run": parent, "resumed_from_step": 5})  # fmt: skip
+    data = chart_data(open_run(child))
+    assert data[data["part"] == "before resume"]["step"].tolist() == [1, 2, 3, 4, 5]
+    assert data[data["part"] == "this run"]["step"].tolist() == [6, 7, 8]
+
+
+def test_samples_summary_and_checkpoints_are_shown():
+    run_id = finished(OVERFIT)
+    folder = rundir.run_dir(run_id)
+    prompt = [{"role": "user", "content": "What is a mutex?"}]
+    sample = {
+        "prompt": prompt,
+        "reference": "A lock.",
+        "generated": "A lock for threads.",
+        "stopped_at_eos": True,
+    }
+    (folder / summary.SAMPLES).write_text(json.dumps([sample]))
+    rundir.write_json(folder / summary.SUMMARY, {
+        "method": "lora", "trainable_params": 500, "total_params": 100_000, "train_examples": 160,
+        "truncated_examples": 2, "best_eval_loss": 1.2, "best_step": 20, "best_epoch": 2.0, "final_step": 30,
+        "epochs_done": 3.0, "stopped_early": False, "stopped_by_user": False})  # fmt: skip
+    for step in (20, 30):
+        (folder / "checkpoints" / f"step-{step}").mkdir(parents=True)
+        (folder / "checkpoints" / f"step-{step}" / "state.pt").write_bytes(b"x" * 10)
+    at = open_run(run_id)
+    shown = "\n".join(t.value for t in at.text)
+    assert "What is a mutex?" in shown and "A lock for threads." in shown
+    m = {x.label: x.value for x in at.metric}
+    assert m["Trainable parameters"] == "500 (0.50%)"  # 500 / 100,000
+    marks = at.dataframe[-1].value
+    assert marks[["step", "best"]].values.tolist() == [[20, True], [30, False]]
+
+
+def test_resume_starts_a_child_run_and_selects_it(monkeypatch):
+    monkeypatch.setattr(launch, "command", lambda cfg, run_dir: [sys.executable, FAKE, "--steps", "2"])
+    run_id = start("--steps", "3000", "--sleep", "0.05")
+    wait(run_id, ("running",))
+    jobs.stop(run_id)
+    wait(run_id)
+    ckpt = rundir.run_dir(run_id) / "checkpoints" / "step-4"
+    ckpt.mkdir(parents=True)
+    (ckpt / "state.pt").write_bytes(b"x")
+    at = open_run(run_id)
+    at.number_input(key="runs_add_epochs").set_value(1.0)
+    at.button(key="runs_resume").click().run()
+    assert not at.exception, at.exception
+    child = next(r for r in jobs.list_runs("train") if r.id != run_id)
+    assert child.meta["parent_run"] == run_id and child.meta["resumed_from_step"] == 4
+    assert at.selectbox(key="runs_pick").value == child.id
+    assert (
+        config.from_dict(rundir.read_spec(rundir.run_dir(child.id))["config"]).num_train_epochs == 4.0
+    )  # 3 + 1
+    wait(child.id)
+
+
+def test_resume_without_a_checkpoint_says_so():
+    at = open_run(finished([{"step": 1, "loss": 1.0}]))
+    assert [b for b in at.button if b.key == "runs_resume"] == []
+    assert "cannot be resumed" in texts(at, "caption")
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_an_export_jobs_check_is_read_from_its_log(exit_code):
+    check = {
+        "stopped_at_eos": exit_code == 0,
+        "generated": "Hello!",
+        "has_chat_template": True,
+        "eos_token": "<e>",
+    }
+    code = f"import json, sys; print('exported to /x/merged'); print(json.dumps({check!r}, indent=1)); sys.exit({exit_code})"
+    export_id = jobs.launch(artifacts.EXPORT_KIND, [sys.executable, "-c", code], meta={"run": "r"})
+    wait(export_id)
+    assert artifacts.export_result(export_id) == {"folder": "/x/merged", **check}
+
+
+def test_export_buttons_launch_an_export_job(monkeypatch):
+    run_id = finished([{"step": 1, "loss": 1.0}])
+    (rundir.run_dir(run_id) / "final").mkdir()
+    (rundir.run_dir(run_id) / "final" / "adapter_config.json").write_text("{}")
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda kind, argv, title="", meta=None, config=None: launched.append(
+        (kind, argv, meta)) or "export-id")  # fmt: skip
+    monkeypatch.setattr(jobs, "list_runs", lambda kind=None: [jobs.status(run_id)] if kind == "train" else [])
+    at = open_run(run_id)
+    at.button(key="runs_export_merge").click().run()
+    assert launched == [("export", [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--merge"],
+                         {"run": run_id, "merge": True})]  # fmt: skip
+
+
+def test_chart_rows_skip_non_finite_values():
+    rows = [
+        {"step": 1, "loss": 1.0, "lr": 1e-4},
+        {"step": 2, "eval_loss": float("inf")},
+        {"step": 3, "loss": None},
+    ]
+    assert charts.loss_long(rows) == [{"step": 1, "loss": 1.0, "series": "training loss", "part": "this run"}]
+    assert charts.scalars_long(rows) == [{"step": 1, "value": 1e-4, "metric": "learning rate"}]

@@ -1,0 +1,243 @@
+"""The Train page under AppTest: dataset versions, presets, the pre-flight, problems, Launch.
+
+A tiny model folder with a word-level tokenizer and a plain chat template makes token counts
+countable by hand. Launch runs the fake worker (core.train.launch.command patched).
+Run: `.venv/bin/pytest tests/app/test_train_page.py -q`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core import jobs
+from core.data import versions
+from core.jobs import rundir
+from core.train import config, launch
+from ui.runs import device, form, preflight
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
+ROUTER = f"""
+import streamlit as st
+P = {str(ROOT / "pages")!r} + "/"
+st.navigation([st.Page(P + "train.py", url_path="train", default=True), st.Page(P + "runs.py", url_path="runs"),
+               st.Page(P + "data.py", url_path="data")]).run()
+"""
+
+
+def chat(user: str, assistant: str) -> dict:
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+
+
+# Template below: "<s> ROLE CONTENT </s> " per message, split on spaces: 3 tokens + the words.
+TRAIN = [
+    chat("one two three", "four five"),  # (3 + 3) + (3 + 2) = 11 tokens
+    chat("hello", "hi"),  # (3 + 1) + (3 + 1) = 8
+    chat(" ".join(["w"] * 20), " ".join(["x"] * 10)),  # (3 + 20) + (3 + 10) = 36
+]
+VALIDATION = [chat("valid", "ation")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()  # the device probe and token counts are cached per process
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    folder = tmp_path / "toy-model"
+    folder.mkdir()
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "chat_template.jinja").write_text(
+        "{% for m in messages %}<s> {{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
+    )
+    shape = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": True, "model_type": "llama"}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(shape))
+    return folder
+
+
+def split_version(name: str = "toy") -> versions.Version:
+    rows = TRAIN + VALIDATION
+    first = versions.create(name, rows)
+    return versions.save(first, rows, "split", {"train": [0, 1, 2], "validation": [3], "test": []})
+
+
+def app() -> AppTest:
+    return AppTest.from_string(ROUTER, default_timeout=60).run()
+
+
+def use_model(at: AppTest, folder: Path) -> AppTest:
+    at.selectbox(key="train_model_choice").set_value(form.OTHER_MODEL).run()
+    return at.text_input(key="train_model_path").input(str(folder)).run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+def test_without_a_split_the_page_explains_and_links_to_the_data_page():
+    versions.create("unsplit", TRAIN)
+    at = app()
+    assert not at.exception
+    assert "unsplit" in at.info[0].value and "Split & export" in at.info[0].value
+    assert not [b for b in at.button if b.key == "train_launch"]
+
+
+def test_the_demo_button_makes_a_split_version_and_shows_the_preflight():
+    at = app()
+    at.button(key="train_demo").click().run()
+    assert not at.exception
+    demo = next(d for d in versions.datasets() if d.name == "demo")
+    n = {k: len(v) for k, v in demo.latest.splits.items()}
+    assert n == {"train": 160, "validation": 20, "test": 20}  # 200 examples split 80/10/10
+    assert metrics(at)["Train examples"] == "160"
+
+
+def test_preflight_counts_tokens_with_the_models_tokenizer(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    assert not at.exception, at.exception
+    m = metrics(at)
+    assert m["Train examples"] == "3"
+    assert m["Tokens per epoch"] == "55"  # 11 + 8 + 36, none over max_length 1024
+    assert m["Truncated examples"] == "0"
+    # 3 examples, batch 4 x accumulation 4 -> 1 step per epoch; the preset's 3 epochs -> 3 steps
+    assert m["Optimizer steps"] == "3"
+    assert m["Memory estimate"].endswith("GB")
+    assert any("Memory: fits" in s.value for s in at.success)
+    assert len(at.get("vega_lite_chart")) == 2  # tokens per example, memory by term
+
+    at.number_input(key="train_max_length").set_value(16).run()
+    m = metrics(at)
+    assert m["Tokens per epoch"] == "35"  # 11 + 8 + min(36, 16)
+    assert m["Truncated examples"] == "1"
+    assert any("1 of 3 training examples are longer than max_length=16" in w.value for w in at.warning)
+
+
+def test_changing_the_method_loads_the_guides_preset(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    assert at.number_input(key="train_learning_rate").value == 2e-4
+    at.radio(key="train_method").set_value("full").run()
+    assert at.number_input(key="train_learning_rate").value == 2e-5
+    assert at.number_input(key="train_warmup_steps").value == 100
+    assert at.number_input(key="train_weight_decay").value == 0.01
+    assert not [w for w in at.number_input if w.key == "train_lora_r"]  # no adapters in full fine-tuning
+    at.radio(key="train_method").set_value("qlora").run()
+    assert at.checkbox(key="train_load_in_4bit").value is True
+    assert at.number_input(key="train_learning_rate").value == 2e-4
+
+
+def test_every_field_has_a_widget_with_its_help(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    widgets = {w.key: w for kind in ("number_input", "checkbox", "selectbox", "multiselect", "text_input")
+               for w in getattr(at, kind)}  # fmt: skip
+    for f in form.FIELDS.values():
+        if f.name in ("model", "method", "dataset_version"):
+            continue  # drawn by the model, method and version pickers
+        w = widgets[form.key(f.name)]
+        assert w.help == f.metadata["help"], f.name
+
+
+def test_problems_block_launch(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    assert not at.error and at.button(key="train_launch").disabled is False
+    at.number_input(key="train_learning_rate").set_value(0.0).run()
+    assert "learning_rate must be above 0" in errors(at)
+    assert at.button(key="train_launch").disabled is True
+    at.number_input(key="train_learning_rate").set_value(2e-4)
+    at.text_input(key="train_model_path").input(str(model_dir / "missing")).run()
+    assert "no folder at" in errors(at)
+
+
+def test_a_model_too_big_for_the_device_is_refused_unless_forced(model_dir, monkeypatch):
+    split_version()
+    tiny = device.Device("cpu", "a very small machine", memory_gb=0.001, available_gb=0.001, flops=1e9)
+    monkeypatch.setattr(device, "detect", lambda gpu_rows: tiny)
+    at = use_model(app(), model_dir)
+    assert "Memory: too big" in errors(at)
+    assert at.button(key="train_launch").disabled is True
+    at.checkbox(key="train_force").check().run()
+    assert at.button(key="train_launch").disabled is False
+
+
+def test_the_command_and_config_are_shown(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    code = " ".join(c.value for c in at.code)
+    assert "-m core.train --config RUN_DIR/spec.yaml" in code
+    assert f"model: {model_dir}" in code  # the YAML of the config
+
+
+def test_launch_starts_a_run_and_opens_it_on_the_runs_page(model_dir, monkeypatch):
+    monkeypatch.setattr(launch, "command", lambda cfg, run_dir: [sys.executable, FAKE, "--steps", "3"])
+    version = split_version()
+    at = use_model(app(), model_dir)
+    at.text_input(key="train_title").input("toy run").run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception, at.exception
+    runs = jobs.list_runs("train")
+    assert len(runs) == 1 and runs[0].title == "toy run"
+    assert at.query_params["run"] == runs[0].id
+    assert at.title[0].value == "Runs"
+    spec = rundir.read_spec(rundir.run_dir(runs[0].id))
+    cfg = config.from_dict(spec["config"])
+    assert (cfg.model, cfg.dataset_version, cfg.method) == (str(model_dir), version.id, "lora")
+    deadline = time.time() + 30
+    while jobs.status(runs[0].id).active and time.time() < deadline:
+        time.sleep(0.05)
+    assert jobs.status(runs[0].id).state == "succeeded"
+
+
+def test_device_and_preflight_helpers():
+    smi = "NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3, 81559\n"
+    assert device.parse_nvidia_smi(smi) == [("NVIDIA H100 80GB HBM3", 81559 / 1024)] * 2
+    rows = [{"gpu": "A100 80 GB", "bf16_tflops": 312.0}, {"gpu": "H100 80 GB", "bf16_tflops": 989.0}]
+    gpu = device.detect(rows, smi_text=smi)
+    assert (gpu.kind, gpu.count, gpu.flops) == ("gpu", 2, 989e12)
+    mem = device.parse_meminfo("MemTotal:       2097152 kB\nMemFree: 1 kB\nMemAvailable:   1048576 kB\n")
+    assert mem == {"MemTotal": 2.0, "MemAvailable": 1.0}  # kB -> GB of 2**30 bytes
+    cfg = config.preset(
+        "lora", per_device_train_batch_size=2, gradient_accumulation_steps=3, num_train_epochs=2.5
+    )
+    assert preflight.schedule(13, cfg, world=1) == (3, 8)  # ceil(13 / 6) = 3 per epoch; ceil(2.5 x 3) = 8
+    assert preflight.schedule(13, cfg, world=2) == (2, 5)  # ceil(13 / 12) = 2; ceil(2.5 x 2) = 5
+    assert preflight.model_shape("mistralai/Mistral-7B-Instruct-v0.3", None)[0].total_params == 7e9
+
+
+def test_an_empty_train_split_is_refused():
+    rows = TRAIN + VALIDATION
+    first = versions.create("no-train", rows)
+    versions.save(first, rows, "validation only", {"train": [], "validation": [3], "test": []})
+    at = app()
+    assert "train split of this version is empty" in errors(at)
+    assert at.button(key="train_launch").disabled is True
+
+
+def test_a_hub_id_not_on_this_machine_is_estimated_from_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing downloaded
+    split_version()
+    at = use_model(app(), "someorg/Some-Model-7B-Instruct")
+    notes = " ".join(c.value for c in at.caption)
+    assert "Not on this machine" in notes
+    assert "approximate: o200k_base" in notes  # no tokenizer.json to count with
+    assert "7B parameters read from the name" in notes
+    assert float(metrics(at)["Memory estimate"].split()[0]) > 10  # 7e9 LoRA weights in bf16 alone are 13 GB

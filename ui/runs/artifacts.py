@@ -1,0 +1,179 @@
+"""What a run leaves behind: sample answers, summary, final model, checkpoints, config, command, export.
+
+Export runs as its own job (`python -m core.train.export RUN_DIR [--merge]`, kind "export"), since
+it loads the model with torch; its check (does the export chat through its template and stop at
+the end token?) is read back from the JSON the CLI prints into the job's log.
+Test: `pytest tests/app/test_runs_page.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from core import jobs, paths
+from core.jobs import rundir
+from core.train import launch
+from ui.runs import summary
+
+EXPORT_KIND = "export"
+
+
+def samples_tab(folder) -> None:
+    found = summary.read_samples(folder)
+    if not found:
+        st.caption("Sample answers to validation prompts appear here when training ends.")
+        return
+    for i, s in enumerate(found, 1):
+        prompt = s.get("prompt") or []
+        asked = next((m.get("content", "") for m in reversed(prompt) if m.get("role") == "user"), "")
+        with st.container(border=True):
+            st.markdown(f"**Prompt {i}**")
+            st.text(asked)
+            c = st.columns(2)
+            c[0].markdown("**Reference**")
+            c[0].text(s.get("reference", ""))
+            c[1].markdown("**Generated**")
+            c[1].text(s.get("generated", ""))
+            if not s.get("stopped_at_eos", True):
+                c[1].caption(":orange[Did not stop at the end token.]")
+
+
+def _summary_metrics(info: dict) -> None:
+    c = st.columns(4)
+    total, trainable = info.get("total_params") or 0, info.get("trainable_params") or 0
+    share = f" ({100 * trainable / total:.2f}%)" if total else ""
+    c[0].metric("Trainable parameters", f"{trainable:,}{share}")
+    c[1].metric("Train examples", f"{info.get('train_examples', 0):,}",
+                help=f"{info.get('truncated_examples', 0)} truncated at max_length")  # fmt: skip
+    c[2].metric(
+        "Epochs done", f"{info.get('epochs_done') or 0:.2f}", help=f"final step {info.get('final_step')}"
+    )
+    best = info.get("best_eval_loss")
+    c[3].metric("Best validation loss", f"{best:.4f}" if summary.finite(best) else "-",
+                help=f"step {info.get('best_step')}, epoch {info.get('best_epoch')}")  # fmt: skip
+    why = ("stopped by you" if info.get("stopped_by_user") else "stopped early: validation loss stopped improving"
+           if info.get("stopped_early") else "")  # fmt: skip
+    if why:
+        st.caption(f"The run {why}.")
+
+
+def checkpoint_rows(run_id: str, best_step) -> list[dict]:
+    return [
+        {"checkpoint": p.name, "step": launch.checkpoint_step(p), "best": launch.checkpoint_step(p) == best_step,
+         "MB": summary.folder_mb(p), "path": str(p)}
+        for p in launch.checkpoints(run_id)
+    ]  # fmt: skip
+
+
+def artifacts_tab(run_id: str, folder) -> None:
+    info = summary.read_summary(folder)
+    if info:
+        _summary_metrics(info)
+        with st.expander("summary.json"):
+            st.json(info)
+    final = folder / summary.FINAL
+    files = summary.folder_files(final)
+    st.markdown(f"**Final model** `{final}`" if files else "**Final model**: not written yet.")
+    if files:
+        st.dataframe(pd.DataFrame(files), hide_index=True)
+    found = checkpoint_rows(run_id, info.get("best_step"))
+    st.markdown("**Checkpoints** (resumable: weights or adapter, optimizer, scheduler, RNG)")
+    if found:
+        st.dataframe(pd.DataFrame(found), hide_index=True)
+    else:
+        st.caption("None yet: one is written at each save point and on Stop.")
+
+
+def config_tab(folder) -> None:
+    spec = rundir.read_spec(folder)
+    st.markdown(f"**Command** (run from `{paths.REPO_ROOT}`; the same file runs it again):")
+    st.code(shlex.join(str(a) for a in spec.get("argv", [])), language="bash")
+    st.markdown("**Config** (`spec.yaml`, key `config`)")
+    st.code(yaml.safe_dump(spec.get("config") or {}, sort_keys=False), language="yaml")
+
+
+def export_result(export_id: str) -> dict | None:
+    """The check the export CLI prints after 'exported to DIR', with the folder; None before that."""
+    text = rundir.log_tail(rundir.run_dir(export_id), 400)
+    at = text.rfind("exported to ")
+    if at < 0:
+        return None
+    line_end = text.find("\n", at)
+    out = text[at + len("exported to ") : line_end if line_end >= 0 else None].strip()
+    brace = text.find("{", at)
+    try:
+        check = json.JSONDecoder().raw_decode(text[brace:])[0] if brace >= 0 else {}
+    except ValueError:
+        check = {}
+    return {"folder": out, **check}
+
+
+def _start_export(run_id: str, merge: bool) -> None:
+    argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id))] + (
+        ["--merge"] if merge else []
+    )
+    title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
+    jobs.launch(EXPORT_KIND, argv, title, meta={"run": run_id, "merge": merge})
+
+
+def _export_job(job: jobs.RunStatus) -> None:
+    result = export_result(job.id)
+    kind = "merged into the base" if job.meta.get("merge") else "as trained"
+    if job.active:
+        st.info(f"Exporting ({kind})... {job.state}")
+        return
+    if result is None:
+        st.error(f"Export ({kind}) {job.state}: {job.message}")
+        st.code(rundir.log_tail(rundir.run_dir(job.id), 15), language="text")
+        return
+    ok = result.get("stopped_at_eos") and result.get("has_chat_template")
+    (st.success if ok else st.warning)(
+        f"Exported ({kind}) to `{result['folder']}`. Chat template: {'yes' if result.get('has_chat_template') else 'no'}; "
+        f"stops at the end token {result.get('eos_token')!r}: {'yes' if result.get('stopped_at_eos') else 'no'}."
+    )  # fmt: skip
+    st.text(f"Answer to the check prompt: {result.get('generated', '')}")
+
+
+def export_jobs(run_id: str, was_active: bool) -> None:
+    found = [j for j in jobs.list_runs(EXPORT_KIND) if j.meta.get("run") == run_id]
+    if was_active and not any(j.active for j in found):
+        st.rerun()  # the export ended: redraw the page once, without the refresh timer
+    for job in found[:3]:
+        _export_job(job)
+
+
+def export_tab(run: jobs.RunStatus, folder) -> None:
+    final = folder / summary.FINAL
+    if run.active or not final.is_dir():
+        st.caption("Export is available once the run has a final model (when it finishes or is stopped).")
+        return
+    adapter = (final / "adapter_config.json").is_file()
+    c = st.columns(3)
+    if adapter:
+        c[0].button("Merge LoRA into the base", key="runs_export_merge", on_click=_start_export, args=(run.id, True),
+                    help="One standalone model (safetensors) with the tokenizer and chat template.")  # fmt: skip
+        c[1].button("Adapter only", key="runs_export_adapter", on_click=_start_export, args=(run.id, False),
+                    help="The small adapter, loadable with PeftModel.from_pretrained on the base.")  # fmt: skip
+    else:
+        c[0].button("Export the model", key="runs_export_full", on_click=_start_export, args=(run.id, False))
+    active = any(j.active for j in jobs.list_runs(EXPORT_KIND) if j.meta.get("run") == run.id)
+    st.fragment(run_every=2 if active else None)(export_jobs)(run.id, active)
+
+
+def render(run: jobs.RunStatus) -> None:
+    folder = rundir.run_dir(run.id)
+    tabs = st.tabs(["Samples", "Artifacts", "Config & command", "Export"])
+    with tabs[0]:
+        samples_tab(folder)
+    with tabs[1]:
+        artifacts_tab(run.id, folder)
+    with tabs[2]:
+        config_tab(folder)
+    with tabs[3]:
+        export_tab(run, folder)

@@ -1,0 +1,54 @@
+"""The end of the Train page: what stops the run, the exact command, and Launch.
+
+Launch hands the config to core.train.launch.start (a detached job) and opens the Runs page on
+the new run (?run=<id>). Test: `pytest tests/app/test_train_page.py`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.train import config, launch
+from core.train.config import TrainConfig
+from ui.runs import RUNS_PAGE
+from ui.runs.form import model_problems
+from ui.runs.preflight import Preflight
+
+
+def problems(cfg: TrainConfig, pf: Preflight) -> list[str]:
+    """Everything that must change before this run can launch."""
+    empty = (
+        []
+        if pf.tokens.counts
+        else ["the train split of this version is empty: make a new split on the Data page"]
+    )
+    return (
+        model_problems(cfg.model)
+        + empty
+        + config.problems(cfg)
+        + launch.profile_problems(cfg.accelerate_profile)
+    )
+
+
+def render(cfg: TrainConfig, pf: Preflight) -> None:
+    found = problems(cfg, pf)
+    if found:
+        st.error("Fix before launching:\n" + "\n".join(f"- {p}" for p in found))
+    forced = True
+    if pf.verdict == "too big":
+        forced = st.checkbox("Launch anyway (the estimate may be pessimistic)", key="train_force")
+    st.markdown("**Command** (the Runs page keeps it with the run; it runs the same from a shell):")
+    st.code(launch.command_preview(cfg), language="bash")
+    with st.expander("The run's config (YAML)"):
+        st.code(config.to_yaml(cfg), language="yaml")
+    title = st.text_input("Run title (optional)", key="train_title", placeholder="method · model · version")
+    clicked = st.button("Launch", type="primary", key="train_launch", disabled=bool(found) or not forced,
+                        icon=":material/rocket_launch:")  # fmt: skip
+    if not clicked:
+        return
+    try:
+        run_id = launch.start(cfg, title.strip())
+    except (ValueError, OSError) as e:
+        st.error(f"Not launched: {e}")
+        return
+    st.switch_page(RUNS_PAGE, query_params={"run": run_id})

@@ -1,0 +1,251 @@
+"""The pre-flight of a training run: tokens, steps, memory by term against the device, time, dollars.
+
+Plain functions, no Streamlit and no torch: token counts use the model's own tokenizer.json (the
+`tokenizers` library) and chat template (rendered with a sandboxed jinja2, as transformers does),
+or tiktoken as a labelled approximation when the model's files are not on this machine. Memory,
+time and dollars come from core.estimate. Test: `pytest tests/app/test_train_page.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import estimate, models, tokens
+from core.train.config import TrainConfig
+from ui.runs.device import Device
+
+SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and states over the GPUs
+TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
+
+
+# ---- the model's files ------------------------------------------------------------------------
+
+
+def hub_snapshot(model_id: str) -> Path | None:
+    """The newest local snapshot of a hub id in the Hugging Face cache, if it was downloaded before."""
+    if model_id.count("/") != 1:
+        return None
+    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    hub = Path(os.environ.get("HF_HUB_CACHE", hf_home / "hub"))
+    snaps = hub / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    found = sorted(snaps.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent if found else None
+
+
+def model_folder(model: str) -> Path | None:
+    """Where the model's config.json and tokenizer.json are on this machine, if anywhere."""
+    if not model.strip():
+        return None
+    if model == models.DEFAULT_MODEL_ID:
+        folder = models.default_dir()
+        return folder if models.is_prepared(folder) else None
+    path = Path(model).expanduser()
+    return path if path.is_dir() else hub_snapshot(model)
+
+
+def model_shape(model: str, folder: Path | None) -> tuple[estimate.Shape | None, str]:
+    """The shape for the memory estimate, and where it came from."""
+    config = folder / "config.json" if folder else None
+    if config and config.is_file():
+        try:
+            return estimate.shape_from_json_text(config.read_text(), str(config)), f"from {config}"
+        except (OSError, ValueError) as e:
+            return None, str(e)
+    if model == models.DEFAULT_MODEL_ID:
+        return estimate.find_preset("SmolLM2-135M"), "the SmolLM2-135M preset (the embedded model)"
+    size = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)([BM])(?![a-z])", Path(model).name, re.I)
+    if size:
+        shape = estimate.shape_by_hand(estimate.parse_count(size.group(1) + size.group(2).upper()))
+        return shape, f"{shape.name} read from the name; the rest assumed from {shape.assumed_from}"
+    return None, f"no config.json for {model!r} on this machine and no size in its name"
+
+
+# ---- token counts -----------------------------------------------------------------------------
+
+
+def chat_template(folder: Path) -> str | None:
+    """The model's chat template: chat_template.jinja, or tokenizer_config.json's entry."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    try:
+        found = json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template")
+    except (OSError, ValueError):
+        return None
+    if isinstance(found, list):  # several named templates: the default one
+        found = next((t.get("template") for t in found if t.get("name") == "default"), None)
+    return found if isinstance(found, str) else None
+
+
+def _special(folder: Path) -> dict[str, str]:
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
+        value = cfg.get(name)
+        out[name] = value.get("content", "") if isinstance(value, dict) else (value or "")
+    return out
+
+
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+def template_renderer(template: str, specials: dict[str, str]):
+    """A function messages -> text, the way transformers renders a chat template (sandboxed jinja2)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.globals["raise_exception"] = _raise
+    # {% generation %} only marks assistant spans for masking; the text is the same without it.
+    compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
+    return lambda messages: compiled.render(messages=messages, add_generation_prompt=False, **specials)
+
+
+def count_with_model(examples: list[dict], folder: Path) -> list[int]:
+    """Exact tokens per example with the model's tokenizer.json and chat template."""
+    template = chat_template(folder)
+    if not template:
+        raise ValueError(f"{folder} has no chat template")
+    render = template_renderer(template, _special(folder))
+    tok = models.light_tokenizer(folder)
+    texts = [render(e.get("messages", [])) for e in examples]
+    return [len(enc.ids) for enc in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    counts: list[int]
+    max_length: int
+    counter: str  # how the tokens were counted, shown beside the numbers
+    exact: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def kept(self) -> int:
+        """Tokens trained on per epoch: each example truncated at max_length."""
+        return sum(min(c, self.max_length) for c in self.counts)
+
+    @property
+    def truncated(self) -> int:
+        return sum(c > self.max_length for c in self.counts)
+
+    @property
+    def longest(self) -> int:
+        return max(self.counts, default=0)
+
+
+def count_tokens(examples: list[dict], folder: Path | None, max_length: int) -> TokenStats:
+    """Token counts of the train split, exact with the model's files, else approximate (tiktoken)."""
+    if folder is not None:
+        try:
+            counts = count_with_model(examples, folder)
+            return TokenStats(counts, max_length, f"the model's tokenizer and chat template ({folder})", True)
+        except Exception as e:  # a broken template or tokenizer must not break the page
+            note = f"approximate: o200k_base (the model's tokenizer failed: {str(e)[:120]})"
+    else:
+        note = "approximate: o200k_base (the model's tokenizer is not on this machine)"
+    enc = tokens.encoding("o200k_base")
+    return TokenStats(
+        [tokens.count_chat(e.get("messages", []), enc) for e in examples], max_length, note, False
+    )
+
+
+# ---- the plan ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Preflight:
+    device: Device
+    tokens: TokenStats
+    shape: estimate.Shape | None
+    shape_note: str
+    world: int  # processes (GPUs) the run uses
+    steps_per_epoch: int
+    total_steps: int
+    train_tokens: float  # tokens seen in training, all epochs, after truncation
+    method: str
+    plan: estimate.Plan | None = None
+    verdict: str = "unknown"  # fits / tight / too big / unknown
+    verdict_message: str = ""
+    device_seconds: float | None = None
+
+    @property
+    def total_gb(self) -> float | None:
+        return self.plan.memory[self.method]["total"] if self.plan else None
+
+
+def assumptions(cfg: TrainConfig) -> estimate.Assumptions:
+    width = 2.0 if cfg.bf16 else 4.0  # bytes per weight the recipe loads
+    return estimate.Assumptions(
+        lora_r=max(1, cfg.lora_r), target_modules=tuple(cfg.target_modules),
+        gradient_checkpointing=cfg.gradient_checkpointing, full_weight_bytes=width, frozen_weight_bytes=width,
+    )  # fmt: skip
+
+
+def schedule(n_train: int, cfg: TrainConfig, world: int) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps) as the trainer counts them."""
+    per_step = max(1, cfg.per_device_train_batch_size) * max(1, cfg.gradient_accumulation_steps) * world
+    per_epoch = max(1, math.ceil(n_train / per_step))
+    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(max(cfg.num_train_epochs, 0) * per_epoch)
+    return per_epoch, total
+
+
+def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) -> tuple[str, str]:
+    """Does the estimate fit the device? (level, message)."""
+    if device.kind == "cpu":
+        free = device.available_gb or device.memory_gb
+        if total_gb > device.memory_gb:
+            return "too big", f"needs ~{total_gb:.1f} GB; this machine has {device.memory_gb:.1f} GB of RAM"
+        if total_gb > TIGHT * free:
+            return "tight", f"needs ~{total_gb:.1f} GB; {free:.1f} GB of RAM is free now"
+        return "fits", f"~{total_gb:.1f} GB of {free:.1f} GB free RAM"
+    if total_gb <= TIGHT * device.memory_gb:
+        return "fits", f"~{total_gb:.1f} GB on a {device.memory_gb:.0f} GB GPU"
+    if total_gb <= device.memory_gb:
+        return "tight", f"~{total_gb:.1f} GB on a {device.memory_gb:.0f} GB GPU: little room for spikes"
+    needed = estimate.gpus_needed(mem, device.memory_gb, a)
+    if profile in SHARDED and 0 < needed <= device.count:
+        return "fits", f"~{total_gb:.1f} GB sharded over {needed} of {device.count} GPUs ({profile})"
+    more = f"; sharded ({', '.join(SHARDED)}) it needs {needed} GPUs" if needed else ""
+    return "too big", f"needs ~{total_gb:.1f} GB; one GPU has {device.memory_gb:.0f} GB{more}"
+
+
+def compute(
+    cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None
+) -> Preflight:
+    """Everything the Train page shows before Launch; `count` may supply cached token counts."""
+    folder = model_folder(cfg.model)
+    stats = (count or count_tokens)(train, folder, cfg.max_length)
+    shape, note = model_shape(cfg.model, folder)
+    world = device.count if device.kind == "gpu" and cfg.accelerate_profile not in (None, "single_gpu") else 1
+    per_epoch, total = schedule(len(train), cfg, world)
+    mean_kept = stats.kept / max(1, len(train))
+    examples_seen = total * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
+    pf = Preflight(device, stats, shape, note, world, per_epoch, total, examples_seen * mean_kept, cfg.method)
+    if shape is None or cfg.method not in estimate.METHODS:
+        pf.verdict_message = f"memory not estimated: {note}"
+        return pf
+    a = assumptions(cfg)
+    seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
+    req = estimate.PlanRequest(
+        shape, cfg.method, seq, max(1, cfg.per_device_train_batch_size), pf.train_tokens, a
+    )
+    pf.plan = estimate.plan(req, gpu_rows)
+    mem = pf.plan.memory[cfg.method]
+    pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)
+    if device.flops:
+        pf.device_seconds = pf.train_tokens * pf.plan.flops_per_token / (device.flops * a.mfu * world)
+    return pf

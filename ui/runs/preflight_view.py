@@ -1,0 +1,111 @@
+"""The Train page's pre-flight panel: tokens, steps, memory by term against the device, time, dollars.
+
+The numbers come from ui.runs.preflight; this module caches the slow parts (token counts, the
+device probe) and draws them. Test: `pytest tests/app/test_train_page.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import estimate, prices
+from core.data import versions
+from core.train.config import TrainConfig
+from ui.runs import device, preflight
+
+VERDICT_ALERT = {"fits": st.success, "tight": st.warning, "too big": st.error, "unknown": st.info}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _device(gpu_rows: list[dict]) -> device.Device:
+    return device.detect(gpu_rows)
+
+
+@st.cache_data(max_entries=32, show_spinner="Counting tokens...")
+def _token_counts(version_id: int, model: str, folder_stamp: float) -> preflight.TokenStats:
+    # folder_stamp (the tokenizer's mtime) makes a re-prepared model count again
+    train = versions.split_examples(versions.get(version_id))["train"]
+    return preflight.count_tokens(train, preflight.model_folder(model), max_length=0)
+
+
+def _stamp(model: str) -> float:
+    folder = preflight.model_folder(model)
+    tok = folder / "tokenizer.json" if folder else None
+    return tok.stat().st_mtime if tok and tok.exists() else 0.0
+
+
+def compute(cfg: TrainConfig, version: versions.Version) -> preflight.Preflight:
+    gpu_rows = prices.table("gpu")
+    stats = _token_counts(version.id, cfg.model, _stamp(cfg.model))
+    train = versions.split_examples(version)["train"]
+    counted = dataclasses.replace(stats, max_length=cfg.max_length)
+    return preflight.compute(cfg, train, _device(gpu_rows), gpu_rows, count=lambda *_: counted)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def token_chart(stats: preflight.TokenStats) -> alt.Chart:
+    """Tokens per example, with the max_length cut marked: what lies right of it is truncated."""
+    df = pd.DataFrame({"tokens": stats.counts})
+    bars = alt.Chart(df).mark_bar().encode(
+        x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40), title="tokens per example"), y=alt.Y("count():Q", title="examples")
+    )  # fmt: skip
+    cut = alt.Chart(pd.DataFrame({"tokens": [stats.max_length]})).mark_rule(color="red", strokeDash=[4, 4])
+    return (bars + cut.encode(x="tokens:Q")).properties(height=220)
+
+
+def _metrics(pf: preflight.Preflight) -> None:
+    t = pf.tokens
+    c = st.columns(6)
+    c[0].metric("Train examples", f"{len(t.counts):,}")
+    c[1].metric("Tokens per epoch", f"{t.kept:,}", help=f"Counted with {t.counter}; truncated at max_length.")
+    c[2].metric("Truncated examples", t.truncated, help=f"Longer than max_length={t.max_length}; longest: {t.longest}.")  # fmt: skip
+    c[3].metric("Optimizer steps", f"{pf.total_steps:,}", help=f"{pf.steps_per_epoch} per epoch on {pf.world} process(es).")  # fmt: skip
+    total = pf.total_gb
+    c[4].metric("Memory estimate", f"{total:.1f} GB" if total is not None else "unknown", help=pf.shape_note)
+    c[5].metric("Time on this device", duration(pf.device_seconds), help=pf.device.flops_note)
+    st.caption(f"Tokens: {t.counter}. Shape: {pf.shape_note}. Device: {pf.device.label}.")
+
+
+def _cloud(pf: preflight.Preflight) -> None:
+    cloud = pd.DataFrame(pf.plan.gpus)
+    cloud["compute_minutes"] = cloud.pop("compute_hours") * 60
+    st.dataframe(cloud[["gpu", "gpus_needed", "compute_minutes", "usd"]], hide_index=True, column_config={
+        "gpus_needed": st.column_config.NumberColumn("GPUs needed (0: does not fit)"),
+        "compute_minutes": st.column_config.NumberColumn("compute (min)", format="%.2f"),
+        "usd": st.column_config.NumberColumn("$ with startup", format="$%.2f"),
+    })  # fmt: skip
+    st.caption("The same run on cloud GPUs, from the GPU price table (edit it on the Costs page): "
+               f"{pf.train_tokens:,.0f} training tokens, all epochs.")  # fmt: skip
+
+
+def render(pf: preflight.Preflight) -> None:
+    st.subheader("Pre-flight")
+    _metrics(pf)
+    VERDICT_ALERT[pf.verdict](f"Memory: {pf.verdict}. {pf.verdict_message}")
+    if pf.tokens.truncated:
+        st.warning(f"{pf.tokens.truncated} of {len(pf.tokens.counts)} training examples are longer than "
+                   f"max_length={pf.tokens.max_length} tokens and will be cut (longest: {pf.tokens.longest}). "
+                   "Raise max_length or shorten them.")  # fmt: skip
+    left, right = st.columns(2)
+    left.altair_chart(token_chart(pf.tokens), width="stretch")
+    if pf.plan is None:
+        return
+    where = pf.device.name if pf.device.kind == "gpu" else "this machine's RAM"
+    device_line = [{"gpu": where, "memory_gb": pf.device.memory_gb}]
+    right.altair_chart(
+        estimate.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch"
+    )
+    _cloud(pf)

@@ -1,0 +1,118 @@
+"""What the Runs page reads back from a run folder: rows for the list, best loss, the parent's curve.
+
+Plain functions over core.jobs statuses and the run-dir files (summary.json, samples.json,
+metrics.jsonl); no Streamlit. Test: `pytest tests/app/test_runs_page.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from core import jobs
+from core.data import versions
+from core.jobs import rundir
+
+SUMMARY, SAMPLES, FINAL, CHECKPOINTS = "summary.json", "samples.json", "final", "checkpoints"
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    return rundir.read_json(folder / SUMMARY) or {}
+
+
+def read_samples(folder: Path) -> list[dict[str, Any]]:
+    try:
+        found = json.loads((folder / SAMPLES).read_text())
+    except (OSError, ValueError):
+        return []
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
+def latest(rows: list[dict], name: str) -> Any:
+    """The newest value of a metric (rows of the other kind leave it null)."""
+    return next((r[name] for r in reversed(rows) if r.get(name) is not None), None)
+
+
+def best_eval(rows: list[dict], summary: dict | None = None) -> tuple[float, int | None] | None:
+    """(lowest validation loss, its step): summary.json's word first, else the metrics'."""
+    if summary and finite(summary.get("best_eval_loss")):
+        return summary["best_eval_loss"], summary.get("best_step")
+    evals = [(r["eval_loss"], r.get("step")) for r in rows if finite(r.get("eval_loss"))]
+    return min(evals, key=lambda e: e[0]) if evals else None
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def dataset_label(version_id: Any) -> str:
+    if version_id is None:
+        return ""
+    try:
+        return versions.get(int(version_id)).label
+    except (KeyError, ValueError, TypeError):
+        return f"version {version_id} (deleted)"
+
+
+def model_label(model: Any) -> str:
+    text = str(model or "")
+    return Path(text).name if text.startswith(("/", ".", "~")) else text
+
+
+def run_row(run: jobs.RunStatus) -> dict[str, Any]:
+    """One line of the run list."""
+    folder = rundir.run_dir(run.id)
+    best = best_eval(rundir.read_metrics(folder), read_summary(folder))
+    progress = run.progress or {}
+    return {
+        "run": run.id, "title": run.title, "state": run.state + (f" ({run.failure})" if run.failure else ""),
+        "method": run.meta.get("method", ""), "model": model_label(run.meta.get("model")),
+        "dataset": dataset_label(run.meta.get("dataset_version")),
+        "step": f"{progress.get('done', 0)} / {progress.get('total', '?')}" if progress else "",
+        "duration": duration(run.duration_s), "best validation loss": best[0] if best else None,
+    }  # fmt: skip
+
+
+def resume_step(run: jobs.RunStatus) -> int | None:
+    step = run.meta.get("resumed_from_step")
+    return int(step) if isinstance(step, int | float) else None
+
+
+def parent_rows(run: jobs.RunStatus) -> list[dict]:
+    """The parent run's metrics up to the step this run resumed from (empty without a parent)."""
+    parent, step = run.meta.get("parent_run"), resume_step(run)
+    if not parent:
+        return []
+    try:
+        rows = rundir.read_metrics(rundir.run_dir(parent))
+    except ValueError:
+        return []
+    return [r for r in rows if step is None or (r.get("step") or 0) <= step]
+
+
+def folder_files(folder: Path) -> list[dict[str, Any]]:
+    """Files of an artifact folder with their sizes (MB), for a table."""
+    if not folder.is_dir():
+        return []
+    return [
+        {"file": str(p.relative_to(folder)), "MB": round(p.stat().st_size / 2**20, 3)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    ]
+
+
+def folder_mb(folder: Path) -> float:
+    return round(sum(f["MB"] for f in folder_files(folder)), 2)

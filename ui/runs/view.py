@@ -1,0 +1,166 @@
+"""One training run, live: state, progress, loss curves, speed, heartbeat, diagnosis, Stop and Resume.
+
+The live panel is a fragment that rereads the run folder every REFRESH_S seconds while the run is
+active; when the run ends it reruns the whole page once, which then stops refreshing and shows
+Resume and the artifacts. Everything shown is read from files, so a restarted server shows the
+same run. Test: `pytest tests/app/test_runs_page.py tests/e2e/test_train_browser.py`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import jobs
+from core.jobs import rundir
+from core.train import diagnose, launch
+from ui.runs import charts, summary
+
+REFRESH_S = 2
+STUCK_S = 180  # a heartbeat older than this while running deserves a word
+STATE_ALERT = {
+    "queued": (st.info, "Queued: the worker is starting."),
+    "running": (st.info, "Running."),
+    "stopping": (st.warning, "Stopping: the worker saves a checkpoint at its next step, then exits."),
+    "succeeded": (st.success, "Succeeded."),
+    "stopped": (st.info, "Stopped on request; the last state was saved."),
+    "failed": (st.error, "Failed"),
+    "lost": (st.error, "Lost"),
+}
+SEVERITY = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
+            "info": (st.info, ":material/info:")}  # fmt: skip
+
+
+def _num(x, fmt: str) -> str:
+    return format(x, fmt) if summary.finite(x) else "-"
+
+
+def state_banner(run: jobs.RunStatus) -> None:
+    alert, text = STATE_ALERT.get(run.state, (st.info, run.state))
+    if run.state in ("failed", "lost"):
+        kind = f" ({run.failure})" if run.failure and run.failure != "lost" else ""
+        alert(f"{text}{kind}: {run.message.split(chr(10) * 2)[0]}")  # the log tail follows in full
+        tail = rundir.log_tail(rundir.run_dir(run.id), 30)
+        if tail:
+            st.code(tail, language="text")
+        return
+    alert(text + (f" {run.message}" if run.message and run.state != "stopped" else ""))
+
+
+def _eta(run: jobs.RunStatus, rows: list[dict]) -> float | None:
+    """The worker's own ETA, else one from the progress rate so far."""
+    if not run.active:
+        return None
+    eta = summary.latest(rows, "eta_s")
+    if summary.finite(eta):
+        return eta
+    p = run.progress or {}
+    done, total = p.get("done") or 0, p.get("total") or 0
+    return (run.duration_s or 0) / done * (total - done) if done and total > done else None
+
+
+def progress_bar(run: jobs.RunStatus) -> None:
+    p = run.progress or {}
+    done, total = p.get("done") or 0, p.get("total") or 0
+    text = f"step {done} / {total}" + (f" · {p['message']}" if p.get("message") else "")
+    st.progress(min(1.0, done / total) if total else 0.0, text=text)
+
+
+def tiles(run: jobs.RunStatus, rows: list[dict], folder) -> None:
+    best = summary.best_eval(rows, summary.read_summary(folder))
+    p = run.progress or {}
+    c = st.columns(5)
+    c[0].metric("Step", f"{p.get('done', 0)} / {p.get('total', '?')}", help=f"{len(rows)} metric rows logged")
+    c[1].metric("Epoch", _num(summary.latest(rows, "epoch"), ".2f"))
+    c[2].metric("Training loss", _num(summary.latest(rows, "loss"), ".4f"))
+    c[3].metric("Best validation loss", _num(best[0], ".4f") if best else "-",
+                help=f"at step {best[1]}" if best else "no evaluation yet")  # fmt: skip
+    c[4].metric("Learning rate", _num(summary.latest(rows, "lr"), ".2e"))
+    c = st.columns(5)
+    c[0].metric("Gradient norm", _num(summary.latest(rows, "grad_norm"), ".3f"))
+    c[1].metric("Tokens/s", _num(summary.latest(rows, "tokens_per_s"), ",.0f"))
+    c[2].metric("ETA", summary.duration(_eta(run, rows)) or "-")
+    c[3].metric("Elapsed", summary.duration(run.duration_s) or "-")
+    age = run.heartbeat_age_s
+    c[4].metric("Last heartbeat", f"{age:.0f} s ago" if age is not None else "-",
+                help="When the worker last reported progress (progress.json).")  # fmt: skip
+    if run.state == "running" and age is not None and age > STUCK_S:
+        st.warning(f"No heartbeat for {summary.duration(age)}: the worker may be stuck. Loading a large model "
+                   "or a long evaluation can take this long; the log below says what it is doing.")  # fmt: skip
+
+
+def diagnosis(run: jobs.RunStatus, rows: list[dict], folder) -> None:
+    try:
+        cfg = launch.run_config(run.id)
+    except ValueError as e:
+        st.caption(f"No diagnosis: {e}")
+        return
+    found = diagnose.diagnose(rows, cfg, summary.read_samples(folder))
+    st.markdown("**Diagnosis**")
+    if not found:
+        st.caption("Nothing looks wrong in the curves so far." if rows else "Waiting for the first metrics.")
+    for d in found:
+        alert, icon = SEVERITY.get(d.severity, SEVERITY["info"])
+        alert(f"**{d.title}.** {d.detail}\n\n{d.advice}", icon=icon)
+
+
+def live(run_id: str, was_active: bool) -> None:
+    run = jobs.status(run_id)
+    if was_active and not run.active:
+        st.rerun()  # the run just ended: redraw the page once, without the refresh timer
+    folder = rundir.run_dir(run_id)
+    rows = rundir.read_metrics(folder)
+    state_banner(run)
+    if run.active:
+        progress_bar(run)
+        st.button("Stop", key="runs_stop", icon=":material/stop_circle:", on_click=jobs.stop, args=(run_id,),
+                  disabled=run.state == "stopping",
+                  help="The worker stops at its next step, saves a checkpoint and the model, and exits.")  # fmt: skip
+    tiles(run, rows, folder)
+    parent = summary.parent_rows(run)
+    st.altair_chart(charts.loss_chart(rows, parent), width="stretch")
+    if charts.scalars_long(rows):
+        st.altair_chart(charts.scalars_chart(rows))
+    diagnosis(run, rows, folder)
+
+
+def _resume(run_id: str) -> None:
+    try:
+        new_id = launch.resume(run_id, float(st.session_state.get("runs_add_epochs") or 0.0))
+    except (ValueError, OSError) as e:
+        st.session_state["runs_resume_error"] = str(e)
+        return
+    st.query_params["run"] = new_id
+    st.session_state["runs_pick"] = new_id
+
+
+def resume_controls(run: jobs.RunStatus) -> None:
+    if run.active:
+        return
+    found = launch.checkpoints(run.id)
+    if not found:
+        st.caption("No checkpoint was saved, so this run cannot be resumed.")
+        return
+    c = st.columns([1, 1, 3], vertical_alignment="bottom")
+    c[0].number_input("Add epochs", min_value=0.0, step=0.5, key="runs_add_epochs",
+                      help="0 continues the planned epochs; more trains further from the newest checkpoint.")  # fmt: skip
+    c[1].button("Resume", key="runs_resume", icon=":material/play_circle:", on_click=_resume, args=(run.id,))
+    c[2].caption(f"Continues from {found[-1].name} as a new run; this one stays as it is.")
+    error = st.session_state.pop("runs_resume_error", None)
+    if error:
+        st.error(f"Not resumed: {error}")
+
+
+def render(run_id: str) -> jobs.RunStatus | None:
+    try:
+        run = jobs.status(run_id)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        st.error(f"Run {run_id} cannot be read: {e}")
+        return None
+    st.subheader(run.title or run.id)
+    st.caption(f"{run.id} · {run.meta.get('method', '')} · {summary.model_label(run.meta.get('model'))} · "
+               f"{summary.dataset_label(run.meta.get('dataset_version'))}"
+               + (f" · resumed from {run.meta['parent_run']} at step {run.meta.get('resumed_from_step')}"
+                  if run.meta.get("parent_run") else ""))  # fmt: skip
+    st.fragment(run_every=REFRESH_S if run.active else None)(live)(run_id, run.active)
+    resume_controls(run)
+    return run
