@@ -15,15 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from core import models
-from core.data import samples
-from core.train import config, data, recipe
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/train.py`
+from core import models  # noqa: E402
+from core.data import samples  # noqa: E402
+from core.train import config, data, recipe  # noqa: E402
 
 LORA = {
     "lora_r": 16,
@@ -33,15 +35,15 @@ LORA = {
 }
 
 
-def matmul_rate(n: int = 2048, seconds: float = 3.0) -> float:
-    """bf16 matrix-multiply FLOP/s of this machine (square n x n, as many as fit in `seconds`)."""
-    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+def matmul_rate(m: int = 2048, k: int = 2048, n: int = 2048, seconds: float = 3.0) -> float:
+    """bf16 matrix-multiply FLOP/s of this machine for (m x k) @ (k x n), as many as fit in `seconds`."""
+    a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
     torch.matmul(a, b)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         torch.matmul(a, b)
         count += 1
-    return 2 * n**3 * count / (time.perf_counter() - start)
+    return 2 * m * k * n * count / (time.perf_counter() - start)
 
 
 def split_demo(train_n: int, val_n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -160,7 +162,11 @@ def main() -> None:
         f"batch 4 x accumulation 4, {len(train)} train / {len(val)} validation examples"
     )
     rate = matmul_rate()
-    print(f"bf16 matmul: {rate / 1e9:.1f} GFLOP/s")
+    # The model's own shapes: a micro-batch of ~4 x 200 tokens through SmolLM2's 576 -> 1536 MLP.
+    shaped = matmul_rate(800, 576, 1536)
+    print(
+        f"bf16 matmul: {rate / 1e9:.1f} GFLOP/s at 2048^3; {shaped / 1e9:.1f} GFLOP/s at the model's shapes"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ours, our_model, tok = run_ours(path, train, val, args.steps, Path(tmp))
         ours_loss = val_loss(our_model, tok, val)
@@ -174,6 +180,10 @@ def main() -> None:
         print(f"TRL SFTTrainer defaults: {trl_rate:.1f} tokens/s, val loss {trl_loss:.4f}")
     params = sum(p.numel() for p in trl_model.parameters())
     fraction = 4 * params * ours["tokens_per_s"] / rate  # forward + backward through frozen weights
+    print(
+        f"model FLOP/s {4 * params * ours['tokens_per_s'] / 1e9:.1f} G: "
+        f"{4 * params * ours['tokens_per_s'] / shaped:.2f} of the matmul rate at the model's shapes"
+    )
     print(
         f"speedup_vs_trl={ours['tokens_per_s'] / trl_rate:.2f} matmul_fraction={fraction:.2f} "
         f"val_loss={ours_loss:.4f}/{trl_loss:.4f}"
