@@ -1,6 +1,6 @@
 """Train page: a dataset version, a model, a method with the guide's preset, a pre-flight, Launch.
 
-Thin: widgets (ui.runs.form) -> a TrainConfig -> the pre-flight (ui.runs.preflight) -> Launch
+Thin: widgets (ui.runs.form) -> a TrainConfig -> the pre-flight (core.train.preflight) -> Launch
 (core.train.launch.start, a detached job) -> the Runs page on the new run.
 Run: `streamlit run app.py` (Train). Test: `pytest tests/app/test_train_page.py tests/e2e/test_train_browser.py`.
 """

@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from core import jobs
 from core.data import versions
 from core.jobs import rundir
-from core.train import config, launch
-from ui.runs import device, form, preflight
+from core.train import config, device, launch, preflight
+from ui.runs import form
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")

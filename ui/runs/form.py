@@ -16,9 +16,9 @@ import streamlit as st
 from core import estimate, models
 from core.data import samples, split, versions
 from core.jsonl import read_records
-from core.train import config, launch
+from core.train import config, launch, preflight
 from core.train.config import METHODS, PROFILES, TrainConfig
-from ui.runs import DATA_PAGE, preflight
+from ui.runs import DATA_PAGE
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}

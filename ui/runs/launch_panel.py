@@ -10,9 +10,9 @@ import streamlit as st
 
 from core.train import config, launch
 from core.train.config import TrainConfig
+from core.train.preflight import Preflight
 from ui.runs import RUNS_PAGE
 from ui.runs.form import model_problems
-from ui.runs.preflight import Preflight
 
 
 def problems(cfg: TrainConfig, pf: Preflight) -> list[str]:

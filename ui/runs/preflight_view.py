@@ -1,6 +1,6 @@
 """The Train page's pre-flight panel: tokens, steps, memory by term against the device, time, dollars.
 
-The numbers come from ui.runs.preflight; this module caches the slow parts (token counts, the
+The numbers come from core.train.preflight; this module caches the slow parts (token counts, the
 device probe) and draws them. Test: `pytest tests/app/test_train_page.py`.
 """
 
@@ -14,8 +14,8 @@ import streamlit as st
 
 from core import estimate, prices
 from core.data import versions
+from core.train import device, preflight
 from core.train.config import TrainConfig
-from ui.runs import device, preflight
 
 VERDICT_ALERT = {"fits": st.success, "tight": st.warning, "too big": st.error, "unknown": st.info}
 

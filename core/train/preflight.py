@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core import estimate, models, tokens
 from core.train.config import TrainConfig
-from ui.runs.device import Device
+from core.train.device import Device
 
 SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and states over the GPUs
 TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
