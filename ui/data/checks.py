@@ -22,12 +22,14 @@ TITLES = {
 }
 
 
-@st.cache_data(max_entries=4, show_spinner="Checking the format and counting tokens...")
+# cache_resource: reports are never mutated, and copying 10k findings on every rerun costs more
+# than computing the view.
+@st.cache_resource(max_entries=4, show_spinner="Checking the format and counting tokens...")
 def validation(sha: str, model: str) -> validate.Report:
     return validate.validate(state.examples_of(sha), model=model)
 
 
-@st.cache_data(max_entries=4, show_spinner="Running the quality checklist...")
+@st.cache_resource(max_entries=4, show_spinner="Running the quality checklist...")
 def checklist(sha: str, analysis_run: str | None) -> quality.QualityReport:
     vectors = None
     if analysis_run:

@@ -75,7 +75,7 @@ def forget() -> None:
     st.session_state.pop(KEY, None)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def examples_of(sha: str) -> list[dict]:
-    """Examples by content hash (drafts and versions share the blob store)."""
+    """Examples by content hash (drafts and versions share the blob store); callers must not mutate."""
     return versions.read_blob(sha)
