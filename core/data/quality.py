@@ -302,7 +302,14 @@ _TERMINAL = ".!?)]}\"'`*\u201d\u2019\u00bb"
 PARTIAL_RATIO = 0.2  # an answer under a fifth of its question's length answers only part of it
 
 
+_PLACEHOLDER_HINTS = ("TODO", "TBD", "FIXME", "XXX", "[", "<", "...", "\u2026", "orem ipsum")
+_PARTIAL_HINTS = ("continue", "rest of", "finish", "later")
+
+
 def placeholder(text: str) -> str | None:
+    # A substring test first: most answers contain none of the markers, and the regex is slow.
+    if not any(h in text for h in _PLACEHOLDER_HINTS) and "lorem" not in text.lower():
+        return None
     m = _PLACEHOLDER.search(text)
     return m.group(0).strip() if m else None
 
@@ -325,7 +332,8 @@ def truncation(text: str) -> str | None:
 
 
 def partial(answer: str, question: str) -> str | None:
-    m = _PARTIAL.search(answer)
+    lower = answer.lower()
+    m = _PARTIAL.search(answer) if any(h in lower for h in _PARTIAL_HINTS) else None
     if m:
         return f'it promises more ("{m.group(0)}")'
     if answer.strip() and _words(answer) < max(3, PARTIAL_RATIO * _words(question)):
