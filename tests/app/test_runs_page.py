@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from core import jobs
 from core.jobs import rundir
 from core.train import config, launch
+from tests.waiting import wait_for
 from ui.runs import artifacts, charts, summary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,20 +39,10 @@ def start(*args: str, title: str = "fake", meta: dict | None = None) -> str:
     return jobs.launch("train", [sys.executable, FAKE, *args], title, meta=meta, config=CFG.to_dict())
 
 
-def wait(run_id: str, states=jobs.FINAL, timeout: float = 30) -> jobs.RunStatus:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run = jobs.status(run_id)
-        if run.state in states:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"{run_id} stayed {jobs.status(run_id).state}")
-
-
 def finished(rows: list[dict], meta: dict | None = None) -> str:
     """A run that ran no steps of its own, with metrics rows written by hand."""
     run_id = start("--steps", "0", meta=meta)
-    wait(run_id)
+    wait_for(run_id)
     folder = rundir.run_dir(run_id)
     (folder / rundir.METRICS).unlink(missing_ok=True)
     for row in rows:
@@ -122,14 +113,14 @@ def test_a_nan_loss_is_left_out_of_the_chart_and_named():
 
 def test_stop_creates_the_stop_file_and_the_run_ends_stopped():
     run_id = start("--steps", "3000", "--sleep", "0.05")
-    wait(run_id, ("running",))
+    wait_for(run_id, ("running",))
     while not rundir.read_metrics(rundir.run_dir(run_id)):
         time.sleep(0.05)
     at = open_run(run_id)
     assert "Running." in texts(at, "info")
     at.button(key="runs_stop").click().run()
     assert rundir.stop_requested(rundir.run_dir(run_id))
-    assert wait(run_id).state == "stopped"
+    assert wait_for(run_id).state == "stopped"
     at.run()
     assert "Stopped on request" in texts(at, "info")
     assert [b for b in at.button if b.key == "runs_stop"] == []
@@ -137,11 +128,11 @@ def test_stop_creates_the_stop_file_and_the_run_ends_stopped():
 
 def test_a_lost_run_shows_lost_and_the_log_tail():
     run_id = start("--steps", "3000", "--sleep", "0.05")
-    wait(run_id, ("running",))
+    wait_for(run_id, ("running",))
     while len(rundir.read_metrics(rundir.run_dir(run_id))) < 3:
         time.sleep(0.05)
     os.killpg(rundir.read_json(rundir.run_dir(run_id) / rundir.STATUS)["supervisor_pid"], signal.SIGKILL)
-    wait(run_id, ("lost",))
+    wait_for(run_id, ("lost",))
     at = open_run(run_id)
     assert "Lost" in texts(at, "error")
     assert "step 2" in "\n".join(c.value for c in at.code)  # the worker's last lines
@@ -197,9 +188,9 @@ def test_samples_summary_and_checkpoints_are_shown():
 def test_resume_starts_a_child_run_and_selects_it(monkeypatch):
     monkeypatch.setattr(launch, "command", lambda cfg, run_dir: [sys.executable, FAKE, "--steps", "2"])
     run_id = start("--steps", "3000", "--sleep", "0.05")
-    wait(run_id, ("running",))
+    wait_for(run_id, ("running",))
     jobs.stop(run_id)
-    wait(run_id)
+    wait_for(run_id)
     ckpt = rundir.run_dir(run_id) / "checkpoints" / "step-4"
     ckpt.mkdir(parents=True)
     (ckpt / "state.pt").write_bytes(b"x")
@@ -213,7 +204,7 @@ def test_resume_starts_a_child_run_and_selects_it(monkeypatch):
     assert (
         config.from_dict(rundir.read_spec(rundir.run_dir(child.id))["config"]).num_train_epochs == 4.0
     )  # 3 + 1
-    wait(child.id)
+    wait_for(child.id)
 
 
 def test_resume_without_a_checkpoint_says_so():
@@ -232,7 +223,7 @@ def test_an_export_jobs_check_is_read_from_its_log(exit_code):
     }
     code = f"import json, sys; print('exported to /x/merged'); print(json.dumps({check!r}, indent=1)); sys.exit({exit_code})"
     export_id = jobs.launch(artifacts.EXPORT_KIND, [sys.executable, "-c", code], meta={"run": "r"})
-    wait(export_id)
+    wait_for(export_id)
     assert artifacts.export_result(export_id) == {"folder": "/x/merged", **check}
 
 

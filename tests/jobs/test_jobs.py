@@ -11,22 +11,13 @@ import pytest
 
 from core import jobs
 from core.jobs import procs, rundir
+from tests.waiting import wait_for
 
 FAKE = str(Path(__file__).with_name("fake_worker.py"))
 
 
 def fake(*args: str) -> list[str]:
     return [sys.executable, FAKE, *args]
-
-
-def wait_for(run_id: str, states=jobs.FINAL, timeout: float = 30) -> jobs.RunStatus:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = jobs.status(run_id)
-        if st.state in states:
-            return st
-        time.sleep(0.05)
-    raise AssertionError(f"run stayed {jobs.status(run_id).state}")
 
 
 def test_a_run_succeeds_with_metrics_progress_and_log():

@@ -1,9 +1,7 @@
 """The embedding analysis as a real job: near-duplicates found, vectors cached across runs."""
 
-import time
-
-from core import jobs
 from core.data import analyze, versions
+from tests.waiting import wait_for
 
 
 def conv(q: str, a: str) -> dict:
@@ -18,20 +16,10 @@ EXAMPLES = [
 ]
 
 
-def finish(run_id: str, timeout: float = 240) -> jobs.RunStatus:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run = jobs.status(run_id)
-        if not run.active:
-            return run
-        time.sleep(0.2)
-    raise AssertionError("analysis did not finish")
-
-
 def test_analysis_job_finds_the_planted_pair_and_reuses_vectors():
     version = versions.create("tiny", EXAMPLES)
     assert analyze.result_for(version.sha256) is None
-    run = finish(analyze.launch_for(version.sha256, len(EXAMPLES), "tiny", 0.9))
+    run = wait_for(analyze.launch_for(version.sha256, len(EXAMPLES), "tiny", 0.9), timeout=240)
     assert run.state == "succeeded", run.message
     assert run.progress["done"] == run.progress["total"] > 0
     found = analyze.result_for(version.sha256)
@@ -40,5 +28,5 @@ def test_analysis_job_finds_the_planted_pair_and_reuses_vectors():
     # An edit changes one example: the next analysis embeds only its two texts.
     edited = [*EXAMPLES[:3], conv("What does SQL's HAVING do?", "It filters groups after aggregation.")]
     v2 = versions.save(version, edited, "edit one")
-    assert finish(analyze.launch_for(v2.sha256, 4, "tiny", 0.9)).state == "succeeded"
+    assert wait_for(analyze.launch_for(v2.sha256, 4, "tiny", 0.9), timeout=240).state == "succeeded"
     assert analyze.result_for(v2.sha256)["embedded"] == 2
