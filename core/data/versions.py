@@ -52,17 +52,11 @@ def _blob_dir() -> Path:
     return folder
 
 
-def _line(example: dict) -> str:
-    text = json.dumps(example, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates cannot be UTF-8: keep them as \u escapes
-        text = json.dumps(example)
-    return text + "\n"
-
-
 def _serialize(examples: list[dict]) -> bytes:
-    return "".join(_line(e) for e in examples).encode("utf-8")
+    # One serializer for stored versions and exports, so a version's blob is its JSONL download.
+    from core.data import io
+
+    return io.to_jsonl_bytes(examples)
 
 
 def _write_blob(examples: list[dict]) -> str:
