@@ -62,12 +62,19 @@ def new_id(kind: str) -> str:
 
 
 def launch(
-    kind: str, argv: list[str], title: str = "", meta: dict | None = None, config: dict | None = None
+    kind: str,
+    argv: list[str],
+    title: str = "",
+    meta: dict | None = None,
+    config: dict | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Start a job; returns its run id at once. argv is a list, never a shell string.
 
     "{run_dir}" in an argument is replaced by the run's folder; `config` is stored in spec.yaml
     (the worker reads it from there, and the same file runs again from the command line).
+    `env` reaches the supervisor and worker only through their environment, never a file: the
+    place for secrets such as an API key.
     """
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
@@ -84,7 +91,7 @@ def launch(
         spec["config"] = config
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
-    env = dict(os.environ, FT_HOME=str(paths.home()), PYTHONUNBUFFERED="1")
+    env = {**os.environ, **(env or {}), "FT_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1"}
     with open(folder / "supervisor.log", "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.supervisor", str(folder)],

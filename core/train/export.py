@@ -175,6 +175,28 @@ def load_export(folder: str | Path):
     return PeftModel.from_pretrained(base, folder).eval(), tok
 
 
+def load_run(run_dir: str | Path):
+    """(model, tokenizer) of a finished run's final/: its adapter on its base, or its whole model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run_dir = Path(run_dir)
+    final = _final(run_dir)
+    if not is_adapter(final):
+        model, tok = (
+            AutoModelForCausalLM.from_pretrained(final, dtype="auto"),
+            AutoTokenizer.from_pretrained(final),
+        )
+    else:
+        from peft import PeftModel
+
+        base_path = base_model_of(final, run_dir)
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto")  # never 4-bit: exact answers
+        model = PeftModel.from_pretrained(base, final)
+        tok = AutoTokenizer.from_pretrained(final if _has_tokenizer(final) else base_path)
+    _fix_generation(model, tok)
+    return model.eval(), tok
+
+
 def _eos_ids(model) -> list[int]:
     eos = model.generation_config.eos_token_id
     return [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]

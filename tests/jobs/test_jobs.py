@@ -131,3 +131,15 @@ def test_argv_gets_the_run_folder_and_the_spec_keeps_the_config():
     spec = rundir.read_spec(rundir.run_dir(rid))
     assert spec["config"] == {"lr": 0.1}
     assert str(rundir.run_dir(rid)) in spec["argv"]
+
+
+def test_a_secret_reaches_the_worker_through_its_environment_and_no_file():
+    secret = "sk-test-" + "7" * 24
+    probe = "import os; print('key ends', os.environ['FT_PROBE_KEY'][-4:])"
+    rid = jobs.launch("fake", [sys.executable, "-c", probe], env={"FT_PROBE_KEY": secret})
+    assert wait_for(rid).state == "succeeded"
+    folder = rundir.run_dir(rid)
+    assert "key ends 7777" in rundir.log_tail(folder)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path.name

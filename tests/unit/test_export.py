@@ -126,6 +126,12 @@ def test_the_adapter_alone_reloads_with_peft(lora_run, tiny, peft_model, tmp_pat
     assert not torch.allclose(logits(reloaded), logits(AutoModelForCausalLM.from_pretrained(tiny)), atol=1e-3)
 
 
+def test_a_run_loads_as_its_adapter_on_its_base(lora_run, tiny, peft_model):
+    model, tok = export.load_run(lora_run)
+    assert torch.allclose(logits(model), logits(peft_model), atol=1e-6)
+    assert tok.eos_token == IM_END and tok.eos_token_id in export._eos_ids(model)
+
+
 def test_check_export_reports_its_fields_on_a_random_model(lora_run):
     out = export.export(lora_run, merge=True)
     check = export.check_export(out, max_new_tokens=6)

@@ -1,0 +1,15 @@
+"""Evaluation: batch generation for candidates (a job), and metrics against held-out references.
+
+The guide's convention, used everywhere here: an example's prompt is every message before the
+last one, and its reference is the last message's content (the assistant's answer).
+Modules: metrics (ROUGE-L and friends), candidates (what can answer), generate (the job).
+CLI: `python -m core.eval rouge REFS.jsonl PREDS.jsonl --json`.
+"""
+
+from __future__ import annotations
+
+
+def split_example(example: dict) -> tuple[list[dict], str]:
+    """(prompt messages, reference answer) of one chat example, as the guide's evaluate_model does."""
+    messages = example["messages"]
+    return messages[:-1], str(messages[-1].get("content") or "")
