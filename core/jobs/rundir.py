@@ -6,6 +6,7 @@ runs/<id>/progress.json  done/total/message from the worker, replaced atomically
 runs/<id>/metrics.jsonl  one JSON object per line, appended and flushed per line
 runs/<id>/train.log      the worker's stdout and stderr
 runs/<id>/STOP           created by the UI; the worker stops at its next step and saves
+runs/<id>/failure.json   optional, from a worker that knows why it failed: {failure, message}
 Test: `pytest tests/jobs`.
 """
 
@@ -29,6 +30,7 @@ SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
     "train.log",
     "STOP",
 )
+FAILURE = "failure.json"
 
 
 def run_dir(run_id: str) -> Path:
@@ -100,3 +102,8 @@ def log_tail(folder: Path, lines: int = 30) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def explain_failure(folder: Path, failure: str, message: str) -> None:
+    """Record, before exiting non-zero, the words the app should show for this failure."""
+    write_json(folder / FAILURE, {"failure": failure, "message": message})

@@ -84,6 +84,9 @@ def main(folder: Path) -> int:
         signal.signal(signal.SIGINT, forward)
         returncode = worker.wait()
     state, failure, message = classify(returncode, rundir.stop_requested(folder), rundir.log_tail(folder))
+    explained = rundir.read_json(folder / rundir.FAILURE) if returncode != 0 else None
+    if explained:  # the worker knew what went wrong (a remote API's refusal, say): its words win
+        failure, message = explained.get("failure") or failure, explained.get("message") or message
     rundir.update_status(
         folder, state=state, failure=failure, message=message, returncode=returncode, ended_at=time.time()
     )

@@ -143,3 +143,13 @@ def test_a_secret_reaches_the_worker_through_its_environment_and_no_file():
     for path in folder.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path.name
+
+
+def test_a_worker_that_explains_its_failure_is_shown_in_its_words():
+    explain = (
+        "import os, pathlib, sys; from core.jobs import rundir; "
+        "rundir.explain_failure(pathlib.Path(os.environ['FT_RUN_DIR']), 'permission denied', 'No access.'); "
+        "sys.exit(1)"
+    )
+    st = wait_for(jobs.launch("fake", [sys.executable, "-c", explain]))
+    assert (st.state, st.failure, st.message) == ("failed", "permission denied", "No access.")
