@@ -65,10 +65,83 @@ def _m002_datasets(db: sqlite3.Connection) -> None:
     )
 
 
+def _m003_arena(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE arena_sessions (
+            id INTEGER PRIMARY KEY,
+            token TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            version_id INTEGER REFERENCES dataset_versions(id) ON DELETE SET NULL,
+            split TEXT NOT NULL DEFAULT 'test',
+            prompts_per_rater INTEGER NOT NULL CHECK (prompts_per_rater >= 1),
+            overlap INTEGER NOT NULL CHECK (overlap >= 0),
+            instructions TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+            closed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE arena_candidates (
+            session_id INTEGER NOT NULL REFERENCES arena_sessions(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            label TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            UNIQUE (session_id, key)
+        );
+        CREATE TABLE arena_items (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES arena_sessions(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            reference TEXT NOT NULL DEFAULT '',
+            draw INTEGER NOT NULL,
+            pair_a TEXT,
+            pair_b TEXT,
+            UNIQUE (session_id, idx)
+        );
+        CREATE TABLE arena_answers (
+            item_id INTEGER NOT NULL REFERENCES arena_items(id) ON DELETE CASCADE,
+            candidate_key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (item_id, candidate_key)
+        );
+        CREATE TABLE arena_raters (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES arena_sessions(id) ON DELETE CASCADE,
+            name TEXT NOT NULL COLLATE NOCASE,
+            rater_key TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+            UNIQUE (session_id, name)
+        );
+        CREATE TABLE arena_assignments (
+            id INTEGER PRIMARY KEY,
+            ticket TEXT NOT NULL UNIQUE,
+            session_id INTEGER NOT NULL REFERENCES arena_sessions(id) ON DELETE CASCADE,
+            rater_id INTEGER NOT NULL REFERENCES arena_raters(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES arena_items(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            left_key TEXT NOT NULL,
+            right_key TEXT NOT NULL,
+            overlap INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (rater_id, item_id)
+        );
+        CREATE INDEX arena_assignments_by_session ON arena_assignments (session_id, item_id);
+        CREATE INDEX arena_assignments_by_rater ON arena_assignments (rater_id, position);
+        CREATE TABLE arena_votes (
+            assignment_id INTEGER PRIMARY KEY REFERENCES arena_assignments(id) ON DELETE CASCADE,
+            choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'tie', 'both_bad', 'skip')),
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+            ms_to_vote INTEGER
+        )
+        """,
+    )
+
+
 # Ordered, append-only: a migration that has shipped is never edited, only followed.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_settings", _m001_settings),
     ("002_datasets", _m002_datasets),
+    ("003_arena", _m003_arena),
 ]
 
 
@@ -85,6 +158,9 @@ def _open(path: Path) -> sqlite3.Connection:
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    recorded = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    if recorded >= {name for name, _ in MIGRATIONS}:
+        return []  # the usual case: no write lock taken, so concurrent voters never queue here
     applied = []
     for name, fn in MIGRATIONS:
         db.execute("BEGIN IMMEDIATE")
