@@ -1,0 +1,84 @@
+"""Command-line twin of the evaluation metrics.
+
+python -m core.eval rouge REFS.jsonl PREDS.jsonl [--json] [--unicode]
+    ROUGE-L F-measure (the guide's scorer) of each PREDS line's last assistant message against
+    the same line of REFS. --json prints {"mean": m, "scores": [...]} and nothing else;
+    --unicode keeps non-Latin scripts (see core.eval.metrics.NOTE). Exit 0 scored, 2 bad input.
+Test: `pytest tests/unit/test_eval_cli.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from core.eval import metrics
+from core.jsonl import JsonlError
+
+
+def _texts(path: str) -> list[str]:
+    """Each line's last assistant message; ValueError names the file and, where known, the line."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        return metrics.last_assistant_texts(path)
+    except JsonlError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _paired_texts(refs: str, preds: str) -> tuple[list[str], list[str]]:
+    references, predictions = _texts(refs), _texts(preds)
+    if len(references) != len(predictions):
+        raise ValueError(
+            f"{refs} has {len(references)} examples but {preds} has {len(predictions)}; "
+            "they are paired line by line, so the counts must match"
+        )
+    return references, predictions
+
+
+def _print_summary(scores: list[float], unicode: bool, texts: list[str]) -> None:
+    tokenizer = "Unicode tokenizer" if unicode else "default tokenizer"
+    print(f"ROUGE-L F-measure (Porter stemming, {tokenizer}) over {len(scores)} pairs")
+    print(
+        f"  mean {sum(scores) / len(scores):.4f}   min {min(scores):.4f}   "
+        f"median {statistics.median(scores):.4f}   max {max(scores):.4f}"
+    )
+    print(f"  pairs scoring 0: {sum(s == 0 for s in scores)}")
+    if not unicode and any(not t.isascii() for t in texts):
+        print("  note: the texts contain non-ASCII letters, which the default tokenizer drops; try --unicode")
+
+
+def _rouge(args) -> int:
+    try:
+        references, predictions = _paired_texts(args.refs, args.preds)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    scores = metrics.rouge_l(references, predictions, unicode=args.unicode)
+    if args.json:
+        print(json.dumps({"mean": sum(scores) / len(scores), "scores": scores}))
+    else:
+        _print_summary(scores, args.unicode, references + predictions)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("rouge", help="ROUGE-L of predictions against references (chat JSONL, line by line)")
+    r.add_argument("refs", help="chat JSONL; each line's last assistant message is the reference")
+    r.add_argument("preds", help="chat JSONL; each line's last assistant message is the prediction")
+    r.add_argument("--json", action="store_true", help='print {"mean": ..., "scores": [...]} only')
+    r.add_argument("--unicode", action="store_true", help="keep non-Latin scripts when tokenizing")
+    r.set_defaults(run=_rouge)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
