@@ -1,0 +1,116 @@
+"""Pieces shared by the local OpenAI-compatible API: errors, ids, storage and list pages.
+
+The API (core.server) mirrors OpenAI's fine-tuning endpoints over the workbench's own runs:
+files.py stores uploads, jobs.py turns a fine-tuning job into a training run, chat.py answers
+chat completions with a base or fine-tuned model. Everything here is plain Python (no FastAPI),
+so the modules can be tested without a server.
+Test: `.venv/bin/pytest tests/jobs/test_server.py -q`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from core import paths
+
+ORG = "local"  # the organisation segment of fine-tuned model names, as OpenAI's "my-org"
+OWNER = "local"
+
+
+class ApiError(Exception):
+    """An error the client sees in OpenAI's shape: {"error": {message, type, param, code}}."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param, code)
+
+
+def not_found(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(404, message, param, code)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def api_dir(kind: str) -> Path:
+    """home()/api/<kind>/, created on first use (kind: files or jobs)."""
+    folder = paths.home() / "api" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Replace a JSON record atomically, so a concurrent reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def records(kind: str, prefix: str) -> list[dict[str, Any]]:
+    """Every stored record of a kind, newest first (ties broken by the exact creation time)."""
+    found = [read_record(p) for p in api_dir(kind).glob(f"{prefix}-*.json")]
+    return sorted((r for r in found if r), key=lambda r: r.get("created", 0), reverse=True)
+
+
+def valid_id(value: str, prefix: str) -> bool:
+    """Ids are our own hex tokens; anything else (a path, a dot) never reaches the disk."""
+    head, _, tail = value.partition("-")
+    return head == prefix and len(tail) == 24 and all(c in "0123456789abcdef" for c in tail)
+
+
+def limit_of(value: int | None, default: int, most: int) -> int:
+    if value is None:
+        return default
+    if not 1 <= value <= most:
+        raise bad_request(f"limit must be between 1 and {most}, not {value}", "limit")
+    return value
+
+
+def page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """OpenAI's cursor page: the items after the one whose id is `after`, at most `limit` of them."""
+    start = 0
+    if after:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise bad_request(f"after: no object with id {after!r} in this list", "after")
+        start = ids.index(after) + 1
+    chunk = items[start : start + limit]
+    first, last = (chunk[0]["id"], chunk[-1]["id"]) if chunk else (None, None)
+    return {
+        "object": "list",
+        "data": chunk,
+        "first_id": first,
+        "last_id": last,
+        "has_more": start + limit < len(items),
+    }

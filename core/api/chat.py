@@ -1,0 +1,367 @@
+"""Chat completions and the model list for the local OpenAI-compatible API.
+
+A request names a base model (the embedded id, a model folder, or an OpenAI name, which is
+served by the configured local base) or a fine-tuned model ("ft:..." of a succeeded job, loaded
+with core.train.export.load_run). Loaded models stay in a small LRU cache (2 models). Replies go
+through the model's chat template: greedy when temperature is 0 or absent, sampling otherwise;
+max_tokens / max_completion_tokens and stop are honoured. stream=True sends OpenAI's SSE chunks
+(chat.completion.chunk, then "data: [DONE]"); generation runs in a background thread that feeds a
+streamer, so both forms share one code path. torch is imported only when a model is loaded.
+Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k chat`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core import models
+from core.api import OWNER, ApiError, bad_request, new_id, now
+from core.api import jobs as ft_jobs
+
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+DEFAULT_MAX_TOKENS = 256  # OpenAI's default is "up to the context"; on a CPU that can take minutes
+MOST_TOKENS = 32_768
+CACHE_SIZE = 2
+
+
+# ---- the request ------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+
+    @property
+    def sampling(self) -> bool:
+        return bool(self.temperature)
+
+
+def _text(content: Any, where: str) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "".join(str(p.get("text", "")) for p in content)
+    raise bad_request(f"{where}.content must be a string or a list of text parts", f"{where}.content")
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise bad_request("messages must be a non-empty array of {role, content} objects", "messages")
+    out = []
+    for i, m in enumerate(value):
+        where = f"messages[{i}]"
+        role = m.get("role") if isinstance(m, dict) else None
+        if role not in ROLES:
+            raise bad_request(
+                f"{where}.role must be system, developer, user or assistant, not {role!r} "
+                "(tool and function messages are not supported locally)",
+                f"{where}.role",
+            )
+        out.append({"role": ROLES[role], "content": _text(m.get("content"), where)})
+    return out
+
+
+def _bounded(body: dict, key: str, kind: type, low: float, high: float) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise bad_request(
+            f"{key} must be {'a number' if kind is float else 'an integer'}, not {value!r}", key
+        )
+    if not low <= value <= high:
+        raise bad_request(f"{key} must be from {low:g} to {high:g}, not {value!r}", key)
+    return value
+
+
+def _stop(value: Any) -> list[str] | None:
+    stops = [value] if isinstance(value, str) else value
+    if stops is None:
+        return None
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
+        raise bad_request("stop must be a string or up to 4 non-empty strings", "stop")
+    return stops or None
+
+
+def parse_request(body: dict[str, Any]) -> ChatRequest:
+    """The request's fields, checked; 400 naming the parameter for anything unusable."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    if body.get("tools") or body.get("functions"):
+        raise bad_request("Tools and functions are not supported by the local models.", "tools")
+    if body.get("n") not in (None, 1):
+        raise bad_request("n must be 1: the local server returns one choice.", "n")
+    longest = _bounded(body, "max_completion_tokens", int, 1, MOST_TOKENS)
+    longest = longest or _bounded(body, "max_tokens", int, 1, MOST_TOKENS) or DEFAULT_MAX_TOKENS
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad_request(f"seed must be an integer, not {seed!r}", "seed")
+    options = body.get("stream_options") or {}
+    return ChatRequest(
+        model=model,
+        messages=_messages(body.get("messages")),
+        max_tokens=longest,
+        temperature=_bounded(body, "temperature", float, 0, 2),
+        top_p=_bounded(body, "top_p", float, 0, 1),
+        stop=_stop(body.get("stop")),
+        seed=seed,
+        stream=bool(body.get("stream")),
+        include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+    )
+
+
+# ---- which model, loaded once -----------------------------------------------------------------
+
+
+class ModelCache:
+    """The last few (model, tokenizer) pairs used; loading holds the lock so no model loads twice."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+            value = self.items[key] = load()
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+            return value
+
+    def keys(self) -> list[str]:
+        return list(self.items)
+
+
+def _model_not_found(name: str, why: str = "") -> ApiError:
+    detail = f" {why}" if why else ""
+    return ApiError(404, f"The model `{name}` does not exist or you do not have access to it.{detail}", "model",
+                    "model_not_found")  # fmt: skip
+
+
+def _load_base(name: str) -> tuple:
+    model = models.load_model(name)
+    tok = models.load_tokenizer(name)
+    return model, tok
+
+
+def target(name: str, base: str) -> tuple[str, Callable[[], tuple]]:
+    """(cache key, loader) for a requested model name."""
+    if not name.startswith("ft:"):
+        local = name if ft_jobs.is_local(name) else base
+        return f"model:{local}", lambda: _load_base(local)
+    found = ft_jobs.by_model_name(name)
+    if found is None:
+        raise _model_not_found(name)
+    record, step = found
+    if step is not None:
+        raise _model_not_found(name, f"Checkpoints are not served locally; use {ft_jobs.model_name(record)}.")
+    if ft_jobs.job_object(record)["status"] != "succeeded":
+        raise _model_not_found(name, f"Its job {record['id']} has not succeeded.")
+    folder = ft_jobs.run_folder(record)
+
+    def load() -> tuple:
+        from core.train.export import load_run
+
+        return load_run(folder)
+
+    return f"run:{folder}", load
+
+
+def load(name: str, base: str, cache: ModelCache) -> tuple:
+    key, loader = target(name, base)
+    try:
+        return cache.get(key, loader)
+    except (OSError, ValueError) as exc:  # a folder without weights, a broken config
+        raise ApiError(
+            500, f"Could not load the model `{name}`: {exc}", "model", type="server_error"
+        ) from None
+
+
+# ---- generation -------------------------------------------------------------------------------
+
+
+def _counting_streamer(tok):
+    """TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
+    from transformers import TextIteratorStreamer
+
+    class Counting(TextIteratorStreamer):
+        generated, last = 0, None
+
+        def put(self, value):
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                ids = value.reshape(-1).tolist()
+                self.generated, self.last = self.generated + len(ids), ids[-1] if ids else self.last
+            super().put(value)
+
+    return Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+
+
+class Generation:
+    """One reply being generated in a background thread; iterate `pieces()` for its text."""
+
+    def __init__(self, model, tok, req: ChatRequest) -> None:
+        try:
+            enc = tok.apply_chat_template(req.messages, add_generation_prompt=True, return_tensors="pt",
+                                          return_dict=True)  # fmt: skip
+        except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
+            raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
+        self.req, self.prompt_tokens = req, int(enc["input_ids"].shape[1])
+        self.error, self.hit_stop = None, False
+        self.streamer = _counting_streamer(tok)
+        self.eos = _eos_ids(model, tok)
+        kwargs = {k: v.to(model.device) for k, v in enc.items()}
+        kwargs.update(max_new_tokens=req.max_tokens, streamer=self.streamer, pad_token_id=_pad_id(tok))
+        if req.sampling:
+            kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p or 1.0)
+        else:  # greedy; the model's own sampling defaults are switched off, not just ignored
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if req.stop:
+            kwargs.update(stop_strings=req.stop, tokenizer=tok)
+        threading.Thread(target=self._run, args=(model, kwargs), daemon=True).start()
+
+    def _run(self, model, kwargs: dict) -> None:
+        import torch
+
+        from core.train.recipe import set_threads
+
+        try:
+            if model.device.type == "cpu":
+                set_threads(1)  # spinning threads on cores a training run keeps busy cost 10x here
+            if self.req.seed is not None and self.req.sampling:
+                torch.manual_seed(self.req.seed)  # best effort: the generator is shared by the process
+            with torch.inference_mode():
+                model.generate(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported to the client, never a traceback
+            self.error = exc
+            self.streamer.end()
+
+    def pieces(self) -> Iterator[str]:
+        """The reply's text as it comes, cut before the first stop string (held back until sure)."""
+        stops, held = self.req.stop or [], ""
+        keep = max((len(s) for s in stops), default=1) - 1
+        for piece in self.streamer:
+            held += piece
+            hits = [held.find(s) for s in stops if s in held]
+            if hits:
+                self.hit_stop = True
+                if held[: min(hits)]:
+                    yield held[: min(hits)]
+                return
+            if len(held) > keep:
+                yield held[: len(held) - keep]
+                held = held[len(held) - keep :]
+        if self.error is not None:
+            raise ApiError(
+                500, f"Generation failed: {type(self.error).__name__}: {self.error}", type="server_error"
+            )
+        if held:
+            yield held
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.streamer.generated
+
+    @property
+    def finish_reason(self) -> str:
+        ended = self.hit_stop or self.streamer.last in self.eos
+        return "length" if not ended and self.completion_tokens >= self.req.max_tokens else "stop"
+
+    def usage(self) -> dict[str, int]:
+        n = self.completion_tokens
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": n,
+            "total_tokens": self.prompt_tokens + n,
+        }
+
+
+def _eos_ids(model, tok) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    found = set(eos if isinstance(eos, list) else [eos])
+    return {i for i in found | {tok.eos_token_id} if i is not None}
+
+
+def _pad_id(tok) -> int | None:
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def start(body: dict[str, Any], base: str, cache: ModelCache) -> Generation:
+    req = parse_request(body)
+    model, tok = load(req.model, base, cache)
+    return Generation(model, tok, req)
+
+
+def completion(gen: Generation) -> dict[str, Any]:
+    """The whole reply as OpenAI's chat.completion object."""
+    text = "".join(gen.pieces())
+    message = {"role": "assistant", "content": text, "refusal": None}
+    return {
+        "id": new_id("chatcmpl"), "object": "chat.completion", "created": now(), "model": gen.req.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": gen.finish_reason, "logprobs": None}],
+        "usage": gen.usage(), "system_fingerprint": None, "service_tier": "default",
+    }  # fmt: skip
+
+
+def chunks(gen: Generation) -> Iterator[str]:
+    """The reply as server-sent events of chat.completion.chunk, ending with data: [DONE]."""
+    head = {"id": new_id("chatcmpl"), "object": "chat.completion.chunk", "created": now(), "model": gen.req.model,
+            "system_fingerprint": None}  # fmt: skip
+
+    def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return f"data: {json.dumps({**head, 'choices': [choice], **extra})}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    try:
+        for piece in gen.pieces():
+            yield event({"content": piece})
+    except ApiError as exc:
+        yield f"data: {json.dumps(exc.body())}\n\n"
+        return
+    yield event({}, gen.finish_reason)
+    if gen.req.include_usage:
+        yield f"data: {json.dumps({**head, 'choices': [], 'usage': gen.usage()})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+# ---- the model list ---------------------------------------------------------------------------
+
+
+def _model(model_id: str, created: int) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": OWNER}
+
+
+def model_list(base: str) -> dict[str, Any]:
+    """The local base(s) and every succeeded job's fine-tuned model."""
+    bases = list(dict.fromkeys([base, models.DEFAULT_MODEL_ID]))
+    found = [_model(b, int(Path(b).stat().st_mtime) if Path(b).exists() else 0) for b in bases]
+    for record in ft_jobs.succeeded():
+        found.append(_model(ft_jobs.model_name(record), record["created_at"]))
+    return {"object": "list", "data": found}
+
+
+def model_info(name: str, base: str) -> dict[str, Any]:
+    """A listed model, or any other base name (the local base serves it); unknown ft: names are 404."""
+    for item in model_list(base)["data"]:
+        if item["id"] == name:
+            return item
+    if name.startswith("ft:"):
+        raise _model_not_found(name)
+    return _model(name, 0)

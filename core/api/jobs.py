@@ -1,0 +1,366 @@
+"""Fine-tuning jobs for the local OpenAI-compatible API: each job is an ordinary training run.
+
+`create(body, base)` checks the request as OpenAI does, maps the hyperparameters onto a LoRA
+TrainConfig and starts it with core.train.launch.start, so the job shows on the Runs page like
+any run. A small JSON per job (home()/api/jobs/<id>.json) links it to its run; its status
+(here), events and checkpoints (core.api.events) are read back from the run folder on every
+request, so they survive a server restart. Model names follow OpenAI's shape:
+ft:<model>:local:<suffix>:<short id>.
+Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k job`.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from core import jobs as runs
+from core.api import (
+    ORG,
+    ApiError,
+    api_dir,
+    bad_request,
+    limit_of,
+    new_id,
+    not_found,
+    now,
+    page,
+    read_record,
+    records,
+    valid_id,
+    write_record,
+)
+from core.api import files as stored
+from core.costs import default_epochs
+from core.jobs import rundir
+from core.models import DEFAULT_MODEL_ID
+from core.train import config, launch
+
+KIND, PREFIX = "jobs", "ftjob"
+AUTO = "auto"
+HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
+MIN_EXAMPLES = 10  # OpenAI refuses a training file with fewer examples
+MAX_EPOCHS, MAX_BATCH = 50, 256  # OpenAI's upper bounds
+MAX_MICRO_BATCH = 8  # examples per forward pass; a larger batch_size is reached by accumulation
+SUFFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+# ---- requests -> a training config (pure) -----------------------------------------------------
+
+
+def is_local(model: str) -> bool:
+    """The embedded model id or an existing model folder: trained as named."""
+    return model == DEFAULT_MODEL_ID or Path(model).expanduser().is_dir()
+
+
+def local_base(requested: str, base: str) -> tuple[str, str | None]:
+    """(model to train, the note that says so) for a requested model name."""
+    if requested.startswith("ft:"):
+        raise bad_request(
+            f"Fine-tuning a fine-tuned model ({requested}) is not supported locally; fine-tune its base model.",
+            "model",
+        )
+    if is_local(requested):
+        return requested, None
+    return base, f"{requested} is served locally by {base}"
+
+
+def requested_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
+    """hyperparameters, or the newer method.supervised.hyperparameters (which wins, as in OpenAI's API)."""
+    given = body.get("hyperparameters") or {}
+    method = body.get("method")
+    if method:
+        if not isinstance(method, dict) or method.get("type") != "supervised":
+            kind = method.get("type") if isinstance(method, dict) else method
+            raise bad_request(f"Only supervised fine-tuning runs locally, not {kind!r}.", "method.type")
+        given = {**given, **((method.get("supervised") or {}).get("hyperparameters") or {})}
+    if not isinstance(given, dict):
+        raise bad_request("hyperparameters must be an object", "hyperparameters")
+    unknown = sorted(set(given) - set(HYPERPARAMETERS))
+    if unknown:
+        raise bad_request(f"Unknown hyperparameter(s): {', '.join(unknown)}", f"hyperparameters.{unknown[0]}")
+    return given
+
+
+def _number(hp: dict, key: str, whole: bool, low: float, high: float) -> float | None:
+    """The value of one hyperparameter; None for "auto" or absent; 400 naming it when out of range."""
+    value = hp.get(key, AUTO)
+    if value == AUTO or value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and whole:
+        ok = float(value).is_integer()
+    if not ok or not low <= value <= high:
+        kind = "an integer" if whole else "a number"
+        raise bad_request(
+            f"hyperparameters.{key} must be 'auto' or {kind} from {low:g} to {high:g}, not {value!r}",
+            f"hyperparameters.{key}",
+        )
+    return value
+
+
+def resolve_hyperparameters(hp: dict[str, Any], n_examples: int, default_lr: float) -> dict[str, Any]:
+    """OpenAI's three hyperparameters with every "auto" decided.
+
+    n_epochs auto: OpenAI's rule (core.costs.default_epochs: 3, kept between 100 and 25,000
+    example-passes). batch_size auto: about a tenth of the examples, 1 to 8 (OpenAI picks ~0.2%
+    of the examples up to 256, which on a CPU-sized dataset is always 1). learning_rate_multiplier
+    auto: 1.0, that is the LoRA preset's learning rate as it is.
+    """
+    epochs = _number(hp, "n_epochs", True, 1, MAX_EPOCHS)
+    batch = _number(hp, "batch_size", True, 1, MAX_BATCH)
+    multiplier = _number(hp, "learning_rate_multiplier", False, 1e-6, 1e6)
+    most = 1e-2 / default_lr  # core.train.config refuses a learning rate of 1e-2 or more
+    if multiplier is not None and multiplier * default_lr >= 1e-2:
+        raise bad_request(
+            f"hyperparameters.learning_rate_multiplier {multiplier:g} x the LoRA default {default_lr:g} "
+            f"is a learning rate of {multiplier * default_lr:g}, which diverges; use less than {most:g}",
+            "hyperparameters.learning_rate_multiplier",
+        )
+    return {
+        "n_epochs": int(epochs) if epochs is not None else default_epochs(n_examples),
+        "batch_size": int(batch) if batch is not None else min(MAX_MICRO_BATCH, max(1, n_examples // 10)),
+        "learning_rate_multiplier": float(multiplier) if multiplier is not None else 1.0,
+    }
+
+
+def split_batch(batch_size: int) -> tuple[int, int]:
+    """(examples per forward pass, passes per optimizer step) whose product is exactly batch_size."""
+    per_device = max(d for d in range(1, min(batch_size, MAX_MICRO_BATCH) + 1) if batch_size % d == 0)
+    return per_device, batch_size // per_device
+
+
+def train_config(model: str, train: Path, validation: Path | None, hp: dict, seed: int) -> config.TrainConfig:
+    """LoRA with the preset's settings, run as OpenAI runs a job: every epoch, the last weights kept."""
+    per_device, accumulation = split_batch(hp["batch_size"])
+    lora = config.preset("lora")
+    return config.preset(
+        "lora",
+        model=model,
+        train_file=str(train),
+        validation_file=str(validation) if validation else None,
+        num_train_epochs=float(hp["n_epochs"]),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=lora.learning_rate * hp["learning_rate_multiplier"],
+        seed=seed,
+        early_stopping_patience=0,  # OpenAI runs every epoch asked for
+        load_best_model_at_end=False,  # and its model is the last epoch's
+    )
+
+
+# ---- creating and cancelling ------------------------------------------------------------------
+
+
+def _required_text(body: dict, key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        raise bad_request(f"Missing required parameter: '{key}'.", key, "missing_required_parameter")
+    if not isinstance(value, str) or not value:
+        raise bad_request(f"{key} must be a non-empty string, not {value!r}", key)
+    return value
+
+
+def _fine_tune_file(file_id: str, param: str) -> dict[str, Any]:
+    try:
+        record = stored.get(file_id)
+    except ApiError:  # OpenAI answers an unknown file with 400 naming the parameter, not 404
+        raise bad_request(f"invalid {param}: {file_id}", param) from None
+    if record.get("purpose") != stored.FINE_TUNE:
+        raise bad_request(f"File {file_id} has purpose '{record.get('purpose')}', not 'fine-tune'.", param)
+    return record
+
+
+def _suffix(body: dict) -> str | None:
+    suffix = body.get("suffix")
+    if suffix is not None and not (isinstance(suffix, str) and SUFFIX.fullmatch(suffix)):
+        raise bad_request(
+            "suffix must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes part of the model name)",
+            "suffix",
+        )
+    return suffix
+
+
+def _seed(body: dict) -> int:
+    seed = body.get("seed")
+    if seed is None:
+        return random.randint(0, 2**31 - 1)  # OpenAI picks one and reports it
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise bad_request(f"seed must be an integer from 0 to 2147483647, not {seed!r}", "seed")
+    return seed
+
+
+def create(body: dict[str, Any], base: str) -> dict[str, Any]:
+    """Check the request, start the training run, and return the job object."""
+    requested = _required_text(body, "model")
+    train = _fine_tune_file(_required_text(body, "training_file"), "training_file")
+    val_id = body.get("validation_file")
+    val = _fine_tune_file(val_id, "validation_file") if val_id else None
+    if train["examples"] < MIN_EXAMPLES:
+        raise bad_request(
+            f"Training file has {train['examples']} example(s), but must have at least {MIN_EXAMPLES} examples",
+            "training_file",
+            "invalid_n_examples",
+        )
+    suffix, seed = _suffix(body), _seed(body)
+    model, note = local_base(requested, base)
+    lora_lr = config.preset("lora").learning_rate
+    hp = resolve_hyperparameters(requested_hyperparameters(body), train["examples"], lora_lr)
+    job_id = new_id(PREFIX)
+    folder = api_dir(KIND) / job_id  # the job's own copies: deleting a file later never breaks the run
+    folder.mkdir()
+    train_path = Path(shutil.copyfile(stored.content_path(train["id"]), folder / "train.jsonl"))
+    val_path = (
+        Path(shutil.copyfile(stored.content_path(val["id"]), folder / "validation.jsonl")) if val else None
+    )
+    cfg = train_config(model, train_path, val_path, hp, seed)
+    try:
+        run_id = launch.start(cfg, title=f"API {requested} · {job_id}")
+    except ValueError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise bad_request(str(exc)) from None
+    record = {
+        "id": job_id, "created_at": now(), "created": time.time(), "run_id": run_id, "model": requested,
+        "base": model, "mapping_note": note, "suffix": suffix, "seed": seed, "training_file": train["id"],
+        "validation_file": val["id"] if val else None, "hyperparameters": hp, "metadata": body.get("metadata"),
+        "cancelled_at": None,
+    }  # fmt: skip
+    write_record(api_dir(KIND) / f"{job_id}.json", record)
+    return job_object(record)
+
+
+def get(job_id: str) -> dict[str, Any]:
+    record = read_record(api_dir(KIND) / f"{job_id}.json") if valid_id(job_id, PREFIX) else None
+    if record is None:
+        raise not_found(
+            f"No fine-tuning job found with id {job_id}", "fine_tuning_job_id", "fine_tuning_job_not_found"
+        )
+    return record
+
+
+def cancel(job_id: str) -> dict[str, Any]:
+    record = get(job_id)
+    current = job_object(record)["status"]
+    if current in FINAL_STATES:
+        raise bad_request(f"Job has already {current}: {job_id}", "fine_tuning_job_id")
+    runs.stop(record["run_id"])  # the run stops at its next step and saves
+    record["cancelled_at"] = now()
+    write_record(api_dir(KIND) / f"{job_id}.json", record)
+    return job_object(record)
+
+
+# ---- reading a job back from its run ----------------------------------------------------------
+
+
+def run_of(record: dict) -> runs.RunStatus | None:
+    try:
+        return runs.status(record["run_id"])
+    except (OSError, ValueError, KeyError):
+        return None  # the run folder was deleted from the Runs page
+
+
+def status_of(run_state: str | None, steps_done: int, cancelled: bool) -> str:
+    """OpenAI's job status for a run's state (pure; see the module docstring of core.jobs)."""
+    if run_state in ("failed", "lost", None):
+        return "failed"
+    if cancelled or run_state == "stopped":
+        return "cancelled"
+    if run_state == "succeeded":
+        return "succeeded"
+    if run_state == "queued":
+        return "validating_files"
+    return "running" if steps_done > 0 else "queued"  # "queued" while the worker loads the model
+
+
+def short_id(record: dict) -> str:
+    return record["id"].split("-", 1)[1][:8]
+
+
+def model_name(record: dict) -> str:
+    """ft:<model>:local:<suffix>:<short id>; an empty suffix segment without one, as OpenAI's."""
+    model = record["model"]
+    shown = Path(model).name if "/" in model else model  # a folder path would break URL paths
+    return f"ft:{shown}:{ORG}:{record.get('suffix') or ''}:{short_id(record)}"
+
+
+def error_of(record: dict, run: runs.RunStatus | None) -> dict[str, Any]:
+    if run is None:
+        return {
+            "code": "run_deleted",
+            "message": f"The training run {record['run_id']} was deleted.",
+            "param": None,
+        }
+    reason = next(
+        (line for line in reversed(rundir.log_tail(rundir.run_dir(run.id), 10).splitlines())
+         if line.startswith(("bad data:", "bad config:"))),
+        "",
+    )  # fmt: skip
+    message = f"{run.message} {reason}".strip() or "The training run failed."
+    param = "training_file" if run.failure == "bad data" else None
+    return {"code": (run.failure or "error").replace(" ", "_"), "message": message, "param": param}
+
+
+def _trained_tokens(run: runs.RunStatus) -> int | None:
+    summary = rundir.read_json(rundir.run_dir(run.id) / "summary.json") or {}
+    if summary.get("train_tokens") is None or summary.get("epochs_done") is None:
+        return None
+    return int(round(summary["train_tokens"] * summary["epochs_done"]))
+
+
+def _estimated_finish(run: runs.RunStatus) -> int | None:
+    rows = [r for r in rundir.read_metrics(rundir.run_dir(run.id)) if r.get("eta_s") is not None]
+    return int(time.time() + rows[-1]["eta_s"]) if rows else None
+
+
+def job_object(record: dict) -> dict[str, Any]:
+    """The fine_tuning.job object the client parses, read from the run as it is now."""
+    run = run_of(record)
+    done = int(((run.progress if run else None) or {}).get("done") or 0)
+    state = status_of(run.state if run else None, done, bool(record.get("cancelled_at")))
+    final = run is not None and not run.active
+    hp = record["hyperparameters"]
+    return {
+        "id": record["id"], "object": "fine_tuning.job", "created_at": record["created_at"],
+        "error": error_of(record, run) if state == "failed" else None,
+        "fine_tuned_model": model_name(record) if state == "succeeded" else None,
+        "finished_at": int(run.ended_at) if final and run.ended_at else None,
+        "hyperparameters": hp, "model": record["model"], "organization_id": f"org-{ORG}",
+        "result_files": [], "seed": record["seed"], "status": state,
+        "trained_tokens": _trained_tokens(run) if state == "succeeded" else None,
+        "training_file": record["training_file"], "validation_file": record["validation_file"],
+        "estimated_finish": _estimated_finish(run) if state == "running" and run.active else None,
+        "integrations": [], "metadata": record.get("metadata"), "user_provided_suffix": record.get("suffix"),
+        "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+    }  # fmt: skip
+
+
+def listing(after: str | None, limit: int | None) -> dict[str, Any]:
+    found = page(records(KIND, PREFIX), after, limit_of(limit, 20, 100))
+    found["data"] = [job_object(r) for r in found["data"]]
+    return found
+
+
+def by_model_name(name: str) -> tuple[dict[str, Any], int | None] | None:
+    """(job record, checkpoint step or None) for a fine-tuned model or checkpoint name."""
+    step = None
+    match = re.fullmatch(r"(.*):ckpt-step-(\d+)", name)
+    if match:
+        name, step = match.group(1), int(match.group(2))
+    short = name.rsplit(":", 1)[-1]
+    for record in records(KIND, PREFIX):
+        if short_id(record) == short and model_name(record) == name:
+            return record, step
+    return None
+
+
+def succeeded() -> list[dict[str, Any]]:
+    return [r for r in records(KIND, PREFIX) if job_object(r)["status"] == "succeeded"]
+
+
+def run_folder(record: dict) -> Path:
+    return rundir.run_dir(record["run_id"])

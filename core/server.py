@@ -1,0 +1,235 @@
+"""The local OpenAI-compatible fine-tuning API: code written for OpenAI's client runs here.
+
+    python -m core.server [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--base-model MODEL]
+
+Then point the official client at it: OPENAI_BASE_URL=http://127.0.0.1:8000/v1 and
+OPENAI_API_KEY=<the key>. It serves /v1/files, /v1/fine_tuning/jobs (with events, checkpoints
+and cancel), /v1/models and /v1/chat/completions (streaming too). Each fine-tuning job is an
+ordinary workbench training run (LoRA), visible on the Runs page. OpenAI model names (gpt-4o-mini,
+...) are served by the local base model; see core/api/ for the mapping. Errors have OpenAI's
+shape and status codes. The key comes from --api-key or FT_API_KEY and is never logged.
+Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_guide_script.py -q`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from core import paths
+from core.api import ApiError, chat, events, files, jobs
+from core.models import DEFAULT_MODEL_ID
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger("core.server")
+
+
+# ---- auth and errors --------------------------------------------------------------------------
+
+
+def check_key(request: Request) -> None:
+    """Authorization: Bearer <key>, compared in constant time; the key itself is never echoed."""
+    key = request.app.state.api_key
+    if key is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if not given.strip():
+        raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                            "(the key the server was started with: --api-key or FT_API_KEY).",
+                       code="invalid_api_key")  # fmt: skip
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), key.encode()):
+        raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 becomes OpenAI's 400, naming the parameter."""
+    first = (exc.errors() or [{}])[0]
+    name = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    if first.get("type") == "missing":
+        message, code = f"Missing required parameter: '{name}'.", "missing_required_parameter"
+    elif first.get("type") == "json_invalid":
+        message, code, name = "We could not parse the JSON body of your request.", None, None
+    elif name is None:
+        message, code = f"The request body must be a JSON object: {first.get('msg', 'not valid')}.", None
+    else:
+        message, code = f"Invalid value for '{name}': {first.get('msg', 'not valid')}.", None
+    return _api_error(_request, ApiError(400, message, name, code))
+
+
+def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    message = (
+        f"Invalid URL ({request.method} {request.url.path})" if exc.status_code in (404, 405) else exc.detail
+    )
+    return _api_error(request, ApiError(exc.status_code, str(message)))
+
+
+def _server_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")  # the traceback goes to the server's log, never to the client
+    message = f"The server had an error while processing your request: {type(exc).__name__}: {exc}"
+    return _api_error(_request, ApiError(500, message, type="server_error"))
+
+
+# ---- the app ----------------------------------------------------------------------------------
+
+
+def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
+    """The API; api_key None serves without authentication (the command line allows it on loopback only)."""
+    app = FastAPI(title="Fine-Tuning Workbench: local OpenAI-compatible API", version="1")
+    app.state.api_key = api_key
+    app.state.base_model = base_model or os.environ.get("FT_API_BASE_MODEL") or DEFAULT_MODEL_ID
+    app.state.cache = chat.ModelCache()
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _server_error)
+    _routes(app, [Depends(check_key)])
+    return app
+
+
+def _routes(app: FastAPI, auth: list) -> None:
+    # Plain `def` endpoints: FastAPI runs them in its threadpool, so validation and generation
+    # never block the event loop.
+    @app.post("/v1/files", dependencies=auth)
+    def upload(file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]) -> dict:
+        return files.create(file.file, file.filename or "upload", purpose)
+
+    @app.get("/v1/files", dependencies=auth)
+    def list_files(
+        after: str | None = None, limit: int | None = None, order: str = "desc", purpose: str | None = None
+    ):
+        return files.listing(after, limit, order, purpose)
+
+    @app.get("/v1/files/{file_id}", dependencies=auth)
+    def get_file(file_id: str) -> dict:
+        return files.public(files.get(file_id))
+
+    @app.get("/v1/files/{file_id}/content", dependencies=auth)
+    def file_content(file_id: str) -> FileResponse:
+        return FileResponse(files.content_path(file_id), media_type="application/octet-stream")
+
+    @app.delete("/v1/files/{file_id}", dependencies=auth)
+    def delete_file(file_id: str) -> dict:
+        return files.delete(file_id)
+
+    @app.post("/v1/fine_tuning/jobs", dependencies=auth)
+    def create_job(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict:
+        return jobs.create(body, request.app.state.base_model)
+
+    @app.get("/v1/fine_tuning/jobs", dependencies=auth)
+    def list_jobs(after: str | None = None, limit: int | None = None) -> dict:
+        return jobs.listing(after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}", dependencies=auth)
+    def get_job(job_id: str) -> dict:
+        return jobs.job_object(jobs.get(job_id))
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel", dependencies=auth)
+    def cancel_job(job_id: str) -> dict:
+        return jobs.cancel(job_id)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/events", dependencies=auth)
+    def job_events(job_id: str, after: str | None = None, limit: int | None = None) -> dict:
+        return events.events(job_id, after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints", dependencies=auth)
+    def job_checkpoints(job_id: str, after: str | None = None, limit: int | None = None) -> dict:
+        return events.checkpoints(job_id, after, limit)
+
+    @app.get("/v1/models", dependencies=auth)
+    def list_models(request: Request) -> dict:
+        return chat.model_list(request.app.state.base_model)
+
+    @app.get("/v1/models/{model:path}", dependencies=auth)
+    def get_model(request: Request, model: str) -> dict:
+        return chat.model_info(model, request.app.state.base_model)
+
+    @app.post("/v1/chat/completions", dependencies=auth, response_model=None)
+    def chat_completion(
+        request: Request, body: Annotated[dict[str, Any], Body()]
+    ) -> dict | StreamingResponse:
+        gen = chat.start(body, request.app.state.base_model, request.app.state.cache)
+        if gen.req.stream:
+            return StreamingResponse(chat.chunks(gen), media_type="text/event-stream")
+        return chat.completion(gen)
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.server",
+        description="A local stand-in for OpenAI's fine-tuning API (files, fine_tuning.jobs, models, "
+        "chat.completions) over the workbench's training runs.",
+        epilog="Clients use OPENAI_BASE_URL=http://HOST:PORT/v1 and OPENAI_API_KEY=KEY. The server refuses "
+        "to start without a key unless --no-auth is given, and --no-auth works only on 127.0.0.1.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the key clients must send as 'Authorization: Bearer KEY'; better set FT_API_KEY, "
+        "since a command line is visible to other users of the machine",
+    )
+    parser.add_argument(
+        "--base-model",
+        default=None,
+        help=f"local model that serves OpenAI model names (gpt-4o-mini, ...) and trains their jobs: a model "
+        f"folder or {DEFAULT_MODEL_ID} (default: FT_API_BASE_MODEL, else {DEFAULT_MODEL_ID})",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="serve without a key; allowed only with --host 127.0.0.1"
+    )
+    return parser
+
+
+def settings(argv: list[str] | None = None) -> tuple[argparse.Namespace, str | None, str]:
+    """(arguments, key or None, base model); exits with a one-line reason when it cannot serve."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    key = args.api_key or os.environ.get("FT_API_KEY") or None
+    if key and args.no_auth:
+        parser.error("--no-auth with a key: drop one of them")
+    if not key and not args.no_auth:
+        parser.error("no API key: pass --api-key KEY or set FT_API_KEY (or --no-auth, on 127.0.0.1 only)")
+    if args.no_auth and args.host not in LOOPBACK:
+        parser.error(
+            f"--no-auth is allowed only on 127.0.0.1, not {args.host}: anyone who can reach it could train"
+        )
+    base = args.base_model or os.environ.get("FT_API_BASE_MODEL") or DEFAULT_MODEL_ID
+    if (
+        base != DEFAULT_MODEL_ID
+        and base.startswith((".", "/", "~"))
+        and not os.path.isdir(os.path.expanduser(base))
+    ):
+        parser.error(f"--base-model: no model folder at {base}")
+    return args, key, base
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    args, key, base = settings(argv)
+    auth = "a key is required" if key else "no key (loopback only)"
+    print(f"Serving http://{args.host}:{args.port}/v1 · base model {base} · workspace {paths.home()} · {auth}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    uvicorn.run(create_app(key, base), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
