@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8501
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint format bench chromium prepare clean
+.PHONY: install run api test lint format bench chromium prepare clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): requirements.txt Makefile
 
 run: install
 	$(PY) -m streamlit run app.py --server.headless true --server.address $(HOST) --server.port $(PORT)
+
+# The local OpenAI-compatible fine-tuning API; the key comes from FT_API_KEY (never the command line).
+API_PORT ?= 8000
+api: install
+	$(PY) -m core.server --host $(HOST) --port $(API_PORT)
 
 # Debian's chromium drives the browser tier (never a browser downloaded by a test tool).
 chromium:
@@ -44,6 +49,8 @@ prepare: install
 
 bench: install
 	$(PY) bench/pages.py
+	$(PY) bench/eval.py
+	$(PY) bench/arena.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
