@@ -1,0 +1,514 @@
+"""Batched generation for evaluation candidates, as a job, with every output cached once.
+
+The app calls `launch(candidate, version, split, params)`: it returns None when the outputs are
+cached already, the running job's id when one is making them, else a new "generate" job's id.
+The worker (`python -m core.eval.generate RUN_DIR`, config in RUN_DIR/spec.yaml) answers each
+example's prompt (every message before the last) with a local model (left-padded batches, one
+`generate` per batch) or an OpenAI-compatible API (a few threads), reports progress per batch,
+honours STOP, and writes predictions.jsonl in the run folder, then the cache under
+FT_HOME/eval/generations/. Mode "reply" answers one conversation for the playground (reply.json).
+No torch at import time: pages import this module. Exit 65 = bad data, 78 = bad config.
+Test: `.venv/bin/pytest tests/jobs/test_generate_job.py tests/unit/test_candidates.py -q`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core import jobs, paths
+from core.data import versions
+from core.eval import candidates
+from core.eval.candidates import Candidate
+from core.jobs import rundir
+from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
+
+KIND = "generate"
+PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
+REMOTE_THREADS = 4
+REMOTE_TRIES = 5
+RETRY_BASE_S = 1.0  # the first back-off; it doubles per retry, up to 30 s
+OnBatch = Callable[[int, int], None]  # (examples done so far, new tokens in this batch)
+
+
+@dataclass(frozen=True)
+class GenParams:
+    max_new_tokens: int = field(default=256, metadata={"help": "Most tokens to generate per answer."})
+    temperature: float = field(
+        default=0.0, metadata={"help": "0 = greedy (repeatable); above 0 samples, more varied as it grows."}
+    )
+    batch_size: int = field(
+        default=8,
+        metadata={"help": "Prompts generated together (local models); lower it if memory runs out."},
+    )
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep this much probability mass."})
+
+
+def param_problems(params: GenParams) -> list[str]:
+    found = []
+    if params.max_new_tokens < 1:
+        found.append(f"max_new_tokens must be at least 1, not {params.max_new_tokens}")
+    if params.batch_size < 1:
+        found.append(f"batch_size must be at least 1, not {params.batch_size}")
+    if params.temperature < 0:
+        found.append(f"temperature must be 0 (greedy) or more, not {params.temperature}")
+    if not 0 < params.top_p <= 1:
+        found.append(f"top_p must be above 0 and at most 1, not {params.top_p}")
+    return found
+
+
+class BadData(Exception):
+    """The dataset version cannot be generated for (no such split, no examples)."""
+
+
+class BadConfig(Exception):
+    """The candidate cannot run here (missing model or run, no API key)."""
+
+
+class Stopped(Exception):
+    """STOP was requested; nothing is cached."""
+
+
+class ApiError(Exception):
+    """The API kept failing (rate limits, 5xx, no connection) after every retry."""
+
+
+# ---- the cache -----------------------------------------------------------------------------------
+
+
+def _cache_dir() -> Path:
+    folder = paths.home() / "eval" / "generations"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cache_key(candidate: Candidate, version, split: str, params: GenParams) -> str:
+    """Outputs are the same exactly when candidate, data, split and generation settings are."""
+    defining = [candidate.key, version.sha256, split, asdict(params)]
+    return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _cache_files(key: str) -> tuple[Path, Path]:
+    folder = _cache_dir()
+    return folder / f"{key}.jsonl", folder / f"{key}.json"
+
+
+def meta(candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()) -> dict | None:
+    """The cached run's record (candidate, version, params, n, seconds, tokens/s), or None."""
+    return rundir.read_json(_cache_files(cache_key(candidate, version, split, params))[1])
+
+
+def load(
+    candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()
+) -> list[str] | None:
+    """Cached predictions in the split's order, or None when they were never completed."""
+    rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
+    info = rundir.read_json(meta_path)  # written last: its presence means the rows are complete
+    try:
+        lines = rows_path.read_text(encoding="utf-8").splitlines() if info else []
+        rows = sorted((json.loads(line) for line in lines if line), key=lambda r: r["index"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged cache is generated again rather than trusted
+    return [r["prediction"] for r in rows] if info and len(rows) == info.get("n") else None
+
+
+def cached_for(version, split: str = "test") -> list[dict]:
+    """Every completed cache record for this version's split (any candidate, any settings), newest first."""
+    found = []
+    for meta_path in _cache_dir().glob("*.json"):
+        info = rundir.read_json(meta_path)
+        if not info or info.get("sha256") != version.sha256 or info.get("split") != split:
+            continue
+        rows_path = meta_path.with_suffix(".jsonl")
+        if rows_path.is_file():
+            found.append({**info, "cache_key": meta_path.stem})
+    return sorted(found, key=lambda r: r.get("finished_at") or 0, reverse=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def save_outputs(
+    candidate: Candidate, version, split: str, params: GenParams, rows: list[dict], info: dict
+) -> None:
+    """Cache complete outputs: the rows first, then the meta that marks them complete (both atomic)."""
+    rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
+    record = {
+        "candidate": candidate.to_dict(),
+        "version_id": version.id,
+        "sha256": version.sha256,
+        "split": split,
+        "params": asdict(params),
+        "n": len(rows),
+        "finished_at": time.time(),
+        **info,
+    }
+    _atomic_write(rows_path, _jsonl(rows))
+    _atomic_write(meta_path, json.dumps(record, indent=1))
+
+
+# ---- launching (the app side) -----------------------------------------------------------------------
+
+
+def active_for(key: str) -> jobs.RunStatus | None:
+    """The queued or running job that is making the outputs for this cache key, if any."""
+    return next((r for r in jobs.list_runs(KIND) if r.active and r.meta.get("cache_key") == key), None)
+
+
+def _key_env(candidate: Candidate) -> dict[str, str]:
+    value = os.environ.get(candidate.api_key_env) if candidate.kind == "openai" else None
+    return {candidate.api_key_env: value} if value else {}
+
+
+def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **config) -> str:
+    config = {"candidate": candidate.to_dict(), "params": asdict(params), **config}
+    argv = [sys.executable, "-m", "core.eval.generate", "{run_dir}"]
+    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate))
+
+
+def launch(candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()) -> str | None:
+    """None when cached; the active job's id when one is already at it; else a new job's id."""
+    found = param_problems(params)
+    if found:
+        raise ValueError("; ".join(found))
+    key = cache_key(candidate, version, split, params)
+    if load(candidate, version, split, params) is not None:
+        return None
+    running = active_for(key)
+    if running:
+        return running.id
+    meta_ = {"cache_key": key, "candidate_label": candidate.label, "version_id": version.id, "split": split}
+    title = f"{candidate.label} on {version.label} ({split})"
+    return _start(
+        candidate, params, title, meta_, mode="generate", version_id=version.id, split=split, cache_key=key
+    )
+
+
+def reply_job(
+    candidate: Candidate, messages: list[dict], params: GenParams = GenParams(), version=None
+) -> str:
+    """One answer to a conversation (the playground); few-shot candidates need `version` (its train split)."""
+    version_id = version.id if version is not None else None
+    meta_, title = {"candidate_label": candidate.label, "mode": "reply"}, f"Reply: {candidate.label}"
+    return _start(candidate, params, title, meta_, mode="reply", messages=messages, version_id=version_id)
+
+
+def reply_result(run_id: str) -> dict | None:
+    """{"text", "n_tokens", "seconds"} once the reply job has written it, else None."""
+    return rundir.read_json(rundir.run_dir(run_id) / REPLY)
+
+
+# ---- local models --------------------------------------------------------------------------------
+
+
+def _device_and_dtype():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    # float32 on CPU: bf16 (AMX) was no faster here and changed 17 of 32 batched greedy answers.
+    return "cpu", torch.float32
+
+
+def _looks_missing(model: str) -> bool:
+    # "org/name" may be a hub id; only an explicit path is known to be wrong before loading.
+    return model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir()
+
+
+def load_local(candidate: Candidate):
+    """(model, tokenizer) for a base, few-shot or run candidate; BadConfig when it cannot load."""
+    from core import models
+    from core.train import export
+
+    device, dtype = _device_and_dtype()
+    try:
+        if candidate.kind == "run":
+            model, tok = export.load_run(rundir.run_dir(candidate.run_id or ""))
+            model = model.to(device=device, dtype=dtype)
+        elif _looks_missing(candidate.model):
+            raise BadConfig(f"model folder not found: {candidate.model}")
+        else:
+            model = models.load_model(candidate.model, dtype=dtype, device=device)
+            tok = models.load_tokenizer(candidate.model)
+    except (OSError, ValueError, models.ModelError, export.ExportError) as exc:
+        raise BadConfig(f"cannot load {candidate.label or candidate.model}: {exc}") from exc
+    if not tok.chat_template:
+        raise BadConfig(f"{candidate.label or candidate.model} has no chat template to format prompts with")
+    return model.eval(), tok
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    """The generation config's end tokens and the tokenizer's (<|im_end|> for SmolLM2)."""
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    return sorted(i for i in ids if i is not None)
+
+
+def _until_stop(row: list[int], stop: list[int]) -> list[int]:
+    """The new tokens up to and including the first end token (the rest is padding)."""
+    for j, token in enumerate(row):
+        if token in stop:
+            return row[: j + 1]
+    return row
+
+
+def _sampling(params: GenParams) -> dict:
+    if params.temperature == 0:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+
+
+def generate_batch(
+    model, tokenizer, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None
+):
+    """[(answer, new tokens)] in prompt order; prompts run shortest first, batch_size at a time."""
+    import torch
+
+    tokenizer.padding_side = "left"  # every row's new tokens then start at the same column
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    ids = [
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)[
+            "input_ids"
+        ]
+        for p in prompts
+    ]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
+    stop = _stop_ids(model, tokenizer)
+    kwargs = {
+        "max_new_tokens": params.max_new_tokens,
+        "eos_token_id": stop,
+        "pad_token_id": tokenizer.pad_token_id,
+        **_sampling(params),
+    }
+    results: list[tuple[str, int]] = [("", 0)] * len(prompts)
+    for start in range(0, len(order), params.batch_size):
+        chunk = order[start : start + params.batch_size]
+        enc = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt").to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**enc, **kwargs)
+        new_rows = out[:, enc["input_ids"].shape[1] :].tolist()
+        for i, row in zip(chunk, new_rows, strict=True):
+            new = _until_stop(row, stop)
+            results[i] = (tokenizer.decode(new, skip_special_tokens=True).strip(), len(new))
+        if on_batch:
+            on_batch(start + len(chunk), sum(results[i][1] for i in chunk))
+    return results
+
+
+# ---- OpenAI-compatible APIs ------------------------------------------------------------------------
+
+
+def _client(candidate: Candidate):
+    key = os.environ.get(candidate.api_key_env)
+    if not key:
+        raise BadConfig(f"no API key: set {candidate.api_key_env} in the environment that starts the app")
+    from openai import OpenAI
+
+    # Retries are ours (below), so a rate limit backs off across the whole run the same way.
+    return OpenAI(base_url=candidate.base_url or None, api_key=key, max_retries=0, timeout=120)
+
+
+def _ask(client, candidate: Candidate, messages: list[dict], params: GenParams) -> tuple[str, int]:
+    from openai import APIConnectionError, APIStatusError, RateLimitError
+
+    for attempt in range(REMOTE_TRIES):
+        try:
+            resp = client.chat.completions.create(
+                model=candidate.model,
+                messages=messages,
+                max_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+            )
+            usage = resp.usage.completion_tokens if resp.usage else 0
+            return (resp.choices[0].message.content or "").strip(), usage
+        except (RateLimitError, APIConnectionError) as exc:
+            reason = type(exc).__name__
+        except APIStatusError as exc:
+            # A wrong key, model or request: retrying will not help (408/409 are worth another try).
+            if exc.status_code < 500 and exc.status_code not in (408, 409):
+                raise BadConfig(f"{candidate.label}: HTTP {exc.status_code}: {exc.message}") from None
+            reason = f"HTTP {exc.status_code}"
+        jitter = 0.5 + random.random()  # threads that failed together do not retry together
+        wait = min(30.0, RETRY_BASE_S * 2.0**attempt) * jitter
+        print(f"{reason}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
+        time.sleep(wait)
+    raise ApiError(f"{candidate.label}: the API kept failing ({reason}) after {REMOTE_TRIES} tries")
+
+
+def remote_answers(
+    candidate: Candidate, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None
+):
+    """[(answer, completion tokens)] in prompt order, REMOTE_THREADS requests at a time."""
+    client = _client(candidate)
+    results: list[tuple[str, int]] = []
+    with ThreadPoolExecutor(REMOTE_THREADS) as pool:
+        for start in range(0, len(prompts), params.batch_size):
+            chunk = prompts[start : start + params.batch_size]
+            answers = list(pool.map(lambda m: _ask(client, candidate, m, params), chunk))
+            results.extend(answers)
+            if on_batch:
+                on_batch(len(results), sum(n for _, n in answers))
+    return results
+
+
+# ---- the worker ----------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Per batch: progress.json, a metrics row, and the STOP check."""
+
+    def __init__(self, folder: Path, total: int):
+        self.folder, self.total, self.step, self.tokens = folder, total, 0, 0
+        self.start = time.perf_counter()
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / max(time.perf_counter() - self.start, 1e-9)
+
+    def __call__(self, done: int, tokens: int) -> None:
+        self.step, self.tokens = self.step + 1, self.tokens + tokens
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / done * (self.total - done) if done else None
+        message = f"{done}/{self.total} examples · {self.tokens_per_s:.1f} tokens/s"
+        rundir.report_progress(self.folder, done, self.total, message)
+        row = {"step": self.step, "done": done, "tokens_per_s": round(self.tokens_per_s, 1)}
+        rundir.append_metrics(
+            self.folder, {**row, "elapsed_s": round(elapsed, 2), "eta_s": eta and round(eta, 1)}
+        )
+        if rundir.stop_requested(self.folder):
+            raise Stopped
+
+
+def _version(version_id):
+    try:
+        return versions.get(int(version_id))
+    except (KeyError, TypeError, ValueError):
+        raise BadData(f"no dataset version {version_id!r}") from None
+
+
+def _split(version, split: str) -> list[dict]:
+    if split not in versions.SPLITS:
+        raise BadConfig(f"split must be one of {', '.join(versions.SPLITS)}, not {split!r}")
+    try:
+        rows = versions.split_examples(version)[split]
+    except ValueError as exc:
+        raise BadData(str(exc)) from None
+    if not rows:
+        raise BadData(f"{version.label} has no examples in its {split} split")
+    return rows
+
+
+def _train_for(candidate: Candidate, version_id) -> list[dict]:
+    if candidate.kind != "fewshot":
+        return []
+    if version_id is None:
+        raise BadConfig("a few-shot candidate needs a dataset version for its examples")
+    return _split(_version(version_id), "train")
+
+
+def _prompts(candidate: Candidate, examples: list[dict], train: list[dict], split: str) -> list[list[dict]]:
+    try:
+        return candidates.prompts_for(candidate, examples, train)
+    except ValueError as exc:
+        raise BadData(f"{split} split: {exc}") from None
+
+
+def _answerer(candidate: Candidate, params: GenParams) -> Callable[[list, OnBatch | None], list]:
+    """A function of (prompts, on_batch), with the model loaded or the API key checked first."""
+    if candidate.kind == "openai":
+        _client(candidate)  # a missing key fails now, before any progress is shown
+        return lambda prompts, on_batch: remote_answers(candidate, prompts, params, on_batch)
+    model, tok = load_local(candidate)
+    if params.temperature > 0:
+        import torch
+
+        torch.manual_seed(0)  # sampled answers repeat for the same settings
+    return lambda prompts, on_batch: generate_batch(model, tok, prompts, params, on_batch)
+
+
+def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenParams) -> None:
+    version = _version(cfg.get("version_id"))
+    split = cfg.get("split", "test")
+    examples = _split(version, split)
+    prompts = _prompts(candidate, examples, _train_for(candidate, version.id), split)
+    rundir.report_progress(folder, 0, len(prompts), f"loading {candidate.label}")
+    answer = _answerer(candidate, params)
+    progress = _Progress(folder, len(prompts))  # its clock starts once the model is loaded
+    answers = answer(prompts, progress)
+    rows = [{"index": i, "prediction": text, "n_tokens": n} for i, (text, n) in enumerate(answers)]
+    (folder / PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
+    seconds = round(time.perf_counter() - progress.start, 2)
+    info = {"seconds": seconds, "tokens_per_s": round(progress.tokens_per_s, 1), "run_id": folder.name}
+    save_outputs(candidate, version, split, params, rows, info)
+    print(f"done: {len(rows)} answers, {progress.tokens_per_s:.1f} tokens/s", flush=True)
+
+
+def _run_reply(folder: Path, cfg: dict, candidate: Candidate, params: GenParams) -> None:
+    messages = cfg.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise BadConfig("messages must be a list of {role, content} objects")
+    prompt = candidates.prompt_for(candidate, messages, _train_for(candidate, cfg.get("version_id")))
+    answer = _answerer(candidate, params)
+    start = time.perf_counter()
+    [(text, n)] = answer([prompt], None)
+    reply = {"text": text, "n_tokens": n, "seconds": round(time.perf_counter() - start, 2)}
+    rundir.write_json(folder / REPLY, reply)
+    rundir.report_progress(folder, 1, 1, "done")
+
+
+def _read_config(folder: Path) -> tuple[dict, Candidate, GenParams]:
+    try:
+        cfg = (rundir.read_spec(folder) or {}).get("config") or {}
+        candidate = Candidate.from_dict(cfg.get("candidate") or {})
+        params = GenParams(**(cfg.get("params") or {}))
+    except (OSError, TypeError, ValueError, AttributeError) as exc:
+        raise BadConfig(f"{folder / rundir.SPEC}: {exc}") from None
+    if param_problems(params):
+        raise BadConfig("; ".join(param_problems(params)))
+    return cfg, candidate, params
+
+
+def _fail(code: int, kind: str, message: str) -> int:
+    print(f"{kind}: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        return _fail(2, "usage", "python -m core.eval.generate RUN_DIR")
+    folder = Path(args[0])
+    try:
+        cfg, candidate, params = _read_config(folder)
+        run = _run_reply if cfg.get("mode") == "reply" else _run_generate
+        run(folder, cfg, candidate, params)
+    except BadConfig as exc:
+        return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
+    except BadData as exc:
+        return _fail(EXIT_BAD_DATA, "bad data", str(exc))
+    except ApiError as exc:
+        return _fail(1, "error", str(exc))
+    except Stopped:
+        print("stopped on request: nothing was cached", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
