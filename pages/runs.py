@@ -1,8 +1,9 @@
 """Runs page: every training run, and one run live (curves, speed, heartbeat, diagnosis, Stop, Resume).
 
 Thin: core.jobs.list_runs("train") -> the list (ui.runs.table) -> the chosen run (?run=<id>)
--> its live view (ui.runs.view) and artifacts (ui.runs.artifacts). Runs are jobs: they keep
-going when the browser closes or Streamlit restarts, and this page finds them again.
+-> its live view (ui.runs.view) and, for a local run, its artifacts (ui.runs.artifacts). Remote
+runs (OpenAI) are listed alongside; their view shows the provider's status and Cancel. Runs are
+jobs: they keep going when the browser closes or Streamlit restarts, and this page finds them again.
 Run: `streamlit run app.py` (Runs). Test: `pytest tests/app/test_runs_page.py tests/e2e/test_train_browser.py`.
 """
 
@@ -25,5 +26,5 @@ if not runs:
 
 table.render(runs)
 run = view.render(table.pick(runs))
-if run is not None:
+if run is not None and not view.is_remote(run):  # a hosted job leaves no local model or checkpoints
     artifacts.render(run)

@@ -1,25 +1,37 @@
-"""Train page: a dataset version, a model, a method with the guide's preset, a pre-flight, Launch.
+"""Train page: a dataset version, then a backend: local (full / LoRA / QLoRA) or OpenAI (hosted).
 
-Thin: widgets (ui.runs.form) -> a TrainConfig -> the pre-flight (core.train.preflight) -> Launch
-(core.train.launch.start, a detached job) -> the Runs page on the new run.
-Run: `streamlit run app.py` (Train). Test: `pytest tests/app/test_train_page.py tests/e2e/test_train_browser.py`.
+Thin: the backend choice, the shared dataset picker, then one form. Local: widgets (ui.runs.form)
+-> a TrainConfig -> the pre-flight (core.train.preflight) -> Launch (core.train.launch.start, a
+detached job). OpenAI: ui.runs.openai_form -> an OpenAIJob -> its cost -> Launch
+(core.providers.openai_ft.launch). Either way, the Runs page opens on the new run.
+Run: `streamlit run app.py` (Train).
+Test: `pytest tests/app/test_train_page.py tests/app/test_train_openai.py tests/e2e/test_train_browser.py`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.runs import form, launch_panel, preflight_view
+from ui.runs import form, launch_panel, openai_form, preflight_view
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
+BACKENDS = {"local": "Local (full / LoRA / QLoRA)", "openai": "OpenAI (hosted)"}
+
 st.title("Train")
+backend = st.radio("Backend", list(BACKENDS), key="train_backend", horizontal=True, format_func=BACKENDS.get,
+                   help="Local trains on this machine as a job; OpenAI uploads the split and fine-tunes on "
+                        "OpenAI (or an OpenAI-compatible service), followed here like a local run.")  # fmt: skip
 st.caption("Full fine-tuning, LoRA or QLoRA on a dataset version, run as a job that outlives this page. "
-           "The pre-flight says whether it fits before you launch.")  # fmt: skip
+           "The pre-flight says whether it fits before you launch." if backend == "local" else
+           "OpenAI fine-tunes on its servers; the run here follows it: status, events, loss, cost.")  # fmt: skip
 
 version = form.pick_version()
 if version is None:
+    st.stop()
+if backend == "openai":
+    openai_form.render(version)
     st.stop()
 left, right = st.columns(2)
 with left:

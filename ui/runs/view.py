@@ -3,17 +3,24 @@
 The live panel is a fragment that rereads the run folder every REFRESH_S seconds while the run is
 active; when the run ends it reruns the whole page once, which then stops refreshing and shows
 Resume and the artifacts. Everything shown is read from files, so a restarted server shows the
-same run. Test: `pytest tests/app/test_runs_page.py tests/e2e/test_train_browser.py`.
+same run. A remote run (meta "provider", e.g. OpenAI) has its own panel: the provider's status
+and job id, events, the same loss chart, token accuracy, trained tokens, ETA, Cancel, and the
+fine-tuned model with its actual cost; Resume and local diagnosis do not apply to it.
+Test: `pytest tests/app/test_runs_page.py tests/app/test_train_openai.py tests/e2e/test_train_browser.py`.
 """
 
 from __future__ import annotations
 
+import time
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from core import jobs
 from core.jobs import rundir
 from core.train import diagnose, launch
-from ui.runs import charts, summary
+from ui.runs import artifacts, charts, summary
 
 REFRESH_S = 2
 STUCK_S = 180  # a heartbeat older than this while running deserves a word
@@ -26,6 +33,8 @@ STATE_ALERT = {
     "failed": (st.error, "Failed"),
     "lost": (st.error, "Lost"),
 }
+REMOTE = "remote.json"  # the provider's ids and latest status, written by its worker
+ACCURACY = {"train_mean_token_accuracy": "training", "valid_mean_token_accuracy": "validation"}
 SEVERITY = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
             "info": (st.info, ":material/info:")}  # fmt: skip
 
@@ -150,6 +159,123 @@ def resume_controls(run: jobs.RunStatus) -> None:
         st.error(f"Not resumed: {error}")
 
 
+# ---- remote runs (a provider's worker follows a hosted job) -------------------------------------
+
+
+def is_remote(run: jobs.RunStatus) -> bool:
+    return bool(run.meta.get("provider"))
+
+
+def usd(x) -> str:
+    if not summary.finite(x):
+        return "-"
+    return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
+
+
+def accuracy_chart(rows: list[dict]) -> alt.Chart | None:
+    """Training and validation mean token accuracy per checkpoint; None when the service reports none."""
+    points = [{"step": r["step"], "accuracy": r[name], "series": label} for r in rows
+              for name, label in ACCURACY.items() if summary.finite(r.get(name)) and summary.finite(r.get("step"))]  # fmt: skip
+    if not points:
+        return None
+    return (
+        alt.Chart(pd.DataFrame(points))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("accuracy:Q", title="mean token accuracy", scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None),
+            tooltip=["step:Q", "series:N", alt.Tooltip("accuracy:Q", format=".3f")],
+        )
+        .properties(height=200)
+    )
+
+
+def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict) -> None:
+    p, best = run.progress or {}, summary.best_eval(rows)
+    trained = info.get("trained_tokens") or remote.get("trained_tokens")
+    finish = remote.get("estimated_finish")
+    eta = max(0.0, finish - time.time()) if run.active and summary.finite(finish) else None
+    c = st.columns(5)
+    c[0].metric(
+        "OpenAI status", remote.get("status") or "not created yet", help=f"job {remote.get('job_id') or '-'}"
+    )
+    c[1].metric(
+        "Step", f"{p.get('done', 0)} / {p.get('total') or '?'}", help=f"{len(rows)} checkpoints logged"
+    )
+    c[2].metric("Training loss", _num(summary.latest(rows, "loss"), ".4f"))
+    c[3].metric("Best validation loss", _num(best[0], ".4f") if best else "-",
+                help=f"at step {best[1]}" if best else "no checkpoint with validation loss yet")  # fmt: skip
+    c[4].metric(
+        "Trained tokens", f"{trained:,}" if trained else "-", help="reported by OpenAI when the job ends"
+    )
+    c = st.columns(5)
+    c[0].metric("ETA", summary.duration(eta) or "-", help="OpenAI's estimated finish")
+    c[1].metric("Elapsed", summary.duration(run.duration_s) or "-")
+    age = run.heartbeat_age_s
+    c[2].metric(
+        "Last check",
+        f"{age:.0f} s ago" if age is not None else "-",
+        help="When the worker last polled OpenAI.",
+    )
+    c[3].metric(
+        "Estimated cost", usd((remote.get("estimate") or {}).get("training_usd")), help="before launch"
+    )
+    c[4].metric("Actual cost", usd(info.get("actual_usd")),
+                help=f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of "
+                     f"{info.get('price_as_of')}, {info.get('price_source')})" if info else "when the job succeeds")  # fmt: skip
+
+
+def remote_result(run: jobs.RunStatus, info: dict) -> None:
+    if run.state == "stopped":
+        st.info(
+            "Cancelled on request: the job was cancelled on OpenAI; billing covers the steps already run."
+        )
+    if not info.get("fine_tuned_model"):
+        return
+    st.success(f"Fine-tuned model: `{info['fine_tuned_model']}` · {info.get('trained_tokens') or 0:,} tokens "
+               f"trained · actual cost {usd(info.get('actual_usd'))}")  # fmt: skip
+    st.caption("It is available as a candidate on the Evaluate and Arena pages: an OpenAI model by this name"
+               + (f", at {info['base_url']}" if info.get("base_url") else "") + ".")  # fmt: skip
+
+
+def remote_live(run_id: str, was_active: bool) -> None:
+    run = jobs.status(run_id)
+    if was_active and not run.active:
+        st.rerun()  # the job just ended: redraw once, without the refresh timer
+    folder = rundir.run_dir(run_id)
+    rows, info = rundir.read_metrics(folder), summary.read_summary(folder)
+    remote = rundir.read_json(folder / REMOTE) or {}
+    if run.state != "stopped":
+        state_banner(run)
+    remote_result(run, info)
+    st.caption(
+        f"OpenAI job `{remote.get('job_id') or 'not created yet'}` at {remote.get('base_url') or 'api.openai.com'}"
+    )
+    if run.active:
+        progress_bar(run)
+        st.button("Cancel", key="runs_stop", icon=":material/cancel:", on_click=jobs.stop, args=(run_id,),
+                  disabled=run.state == "stopping",
+                  help="Cancels the job on OpenAI (fine_tuning.jobs.cancel); the run ends as stopped.")  # fmt: skip
+    remote_tiles(run, rows, remote, info)
+    st.altair_chart(charts.loss_chart(rows), width="stretch")
+    accuracy = accuracy_chart(rows)
+    if accuracy is not None:
+        st.altair_chart(accuracy, width="stretch")
+    with st.expander("Events (train.log)", expanded=run.active):
+        st.code(rundir.log_tail(folder, 60) or "No events yet.", language="text")
+
+
+def remote_details(run: jobs.RunStatus) -> None:
+    folder = rundir.run_dir(run.id)
+    with st.expander("Config & command"):
+        artifacts.config_tab(folder)
+    info = summary.read_summary(folder)
+    if info:
+        with st.expander("summary.json"):
+            st.json(info)
+
+
 def render(run_id: str) -> jobs.RunStatus | None:
     try:
         run = jobs.status(run_id)
@@ -161,6 +287,10 @@ def render(run_id: str) -> jobs.RunStatus | None:
                f"{summary.dataset_label(run.meta.get('dataset_version'))}"
                + (f" · resumed from {run.meta['parent_run']} at step {run.meta.get('resumed_from_step')}"
                   if run.meta.get("parent_run") else ""))  # fmt: skip
-    st.fragment(run_every=REFRESH_S if run.active else None)(live)(run_id, run.active)
-    resume_controls(run)
+    panel = remote_live if is_remote(run) else live
+    st.fragment(run_every=REFRESH_S if run.active else None)(panel)(run_id, run.active)
+    if is_remote(run):
+        remote_details(run)
+    else:
+        resume_controls(run)
     return run

@@ -1,0 +1,157 @@
+"""The Train page's OpenAI (hosted) backend: key, base URL, model with its dated price, hyperparameters,
+the pre-flight cost, Launch.
+
+Widgets (keys `train_openai_<field>`) -> an OpenAIJob -> core.providers.openai_ft's problems and
+estimate -> Launch (openai_ft.launch, a detached job) -> the Runs page on the new run. The key
+comes from OPENAI_API_KEY or st.secrets; otherwise it is typed, kept in this browser session only
+(st.session_state), and reaches the run through its environment, never a file.
+Test: `pytest tests/app/test_train_openai.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import streamlit as st
+import yaml
+
+from core import prices
+from core.data import versions
+from core.jsonl import JsonlError
+from core.providers import openai_ft
+from core.providers.openai_ft import OpenAIJob, help_text
+from ui.runs import RUNS_PAGE
+
+KEY = "train_openai_"
+SESSION_KEY = "openai_api_key"  # the typed key, for this browser session only (survives page switches)
+ENV = "OPENAI_API_KEY"
+HYPER = ("n_epochs", "batch_size", "learning_rate_multiplier")
+
+
+def key(name: str) -> str:
+    return KEY + name
+
+
+def server_key() -> tuple[str, str] | None:
+    """(key, where it came from) when the server has one: the environment, then st.secrets."""
+    if os.environ.get(ENV, "").strip():
+        return os.environ[ENV].strip(), f"the {ENV} environment variable"
+    try:
+        value = st.secrets.get(ENV)
+    except FileNotFoundError:  # no secrets.toml (Streamlit's error is a FileNotFoundError)
+        value = None
+    return (str(value).strip(), "Streamlit secrets (secrets.toml)") if value else None
+
+
+def _keep_key() -> None:
+    st.session_state[SESSION_KEY] = (st.session_state.get(key("api_key")) or "").strip()
+
+
+def api_key() -> str:
+    found = server_key()
+    if found:
+        st.caption(f"API key: from {found[1]}.")
+        return found[0]
+    if key("api_key") not in st.session_state and st.session_state.get(SESSION_KEY):
+        st.session_state[key("api_key")] = st.session_state[SESSION_KEY]  # back from another page
+    typed = st.text_input("OpenAI API key", type="password", key=key("api_key"), on_change=_keep_key,
+                          help="For this browser session only: kept in memory, never written to disk; the run "
+                               f"gets it through its environment. Or set {ENV}, or put it in .streamlit/secrets.toml.")  # fmt: skip
+    return (typed or "").strip()
+
+
+def _seed(text: str) -> int | str | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text  # problems() names it
+
+
+def collect(version_id: int) -> OpenAIJob:
+    """The widgets as an OpenAIJob (the key is not part of it)."""
+    rows = {r["model"]: r for r in prices.table("openai")}
+
+    def price(m: str) -> str:
+        return f"{m} · ${float(rows[m]['training']):.2f} / 1M training tokens (as of {rows[m]['as_of']})"
+
+    c = st.columns([3, 2])
+    model = c[0].selectbox("Model", list(rows), key=key("model"), format_func=price, help=help_text("model"))
+    base_url = c[1].text_input("Base URL (optional)", key=key("base_url"), help=help_text("base_url"),
+                               placeholder=openai_ft.DEFAULT_BASE_URL)  # fmt: skip
+    c = st.columns(5)
+    hyper = {name: c[i].text_input(name, value="auto", key=key(name), help=help_text(name)) for i, name in enumerate(HYPER)}  # fmt: skip
+    suffix = c[3].text_input("suffix", key=key("suffix"), help=help_text("suffix"), max_chars=64)
+    seed = c[4].text_input("seed", key=key("seed"), help=help_text("seed"), placeholder="OpenAI picks")
+    return OpenAIJob(
+        model=model, dataset_version=version_id, suffix=suffix.strip() or None, seed=_seed(seed),
+        base_url=base_url.strip() or None, **{n: openai_ft.auto_or_number(v) for n, v in hyper.items()},
+    )  # fmt: skip
+
+
+def usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
+
+
+def show_estimate(job: OpenAIJob) -> dict | None:
+    """Tokens, epochs and dollars before Launch, with the price's date and source."""
+    try:
+        est = openai_ft.estimate(job)
+    except (JsonlError, ValueError, KeyError, TypeError) as e:
+        st.error(f"No cost estimate: {e}")
+        return None
+    c = st.columns(4)
+    c[0].metric(
+        "Training examples",
+        f"{est['examples']:,}",
+        help=f"plus {est['validation_examples']} validation examples",
+    )
+    c[1].metric("Epochs", est["epochs"], help=est["epochs_rule"])
+    c[2].metric("Billed tokens", f"{est['billed_tokens']:,}",
+                help=f"{est['tokens']:,} tokens in the train split x {est['epochs']} epochs (OpenAI's counting)")  # fmt: skip
+    c[3].metric(
+        "Training cost", usd(est["training_usd"]), help="Billed tokens x the training price per token"
+    )
+    if est["usd_per_1m"] is not None:
+        st.caption(f"At ${est['usd_per_1m']:.2f} per 1M training tokens for {job.model}, as of {est['price_as_of']} "
+                   f"({est['price_source']}); edit prices on the Costs page. The guide's older figure for "
+                   "gpt-4o-mini, $0.003 per 1K, is the same $3.00 per 1M.")  # fmt: skip
+    else:
+        st.caption(f"No dollars: {est['price_source']}.")
+    if est["over_limit"]:
+        st.warning(
+            f"{est['over_limit']} example(s) exceed the model's per-example token limit; OpenAI truncates them."
+        )
+    return est
+
+
+def _launch(job: OpenAIJob, secret: str, title: str) -> None:
+    try:
+        run_id = openai_ft.launch(job, secret, title)
+    except (ValueError, OSError) as e:
+        st.error(f"Not launched: {e}")
+        return
+    st.switch_page(RUNS_PAGE, query_params={"run": run_id})
+
+
+def render(version: versions.Version) -> None:
+    """The whole OpenAI form under the dataset picker."""
+    st.warning(openai_ft.WIND_DOWN, icon=":material/schedule:")
+    secret = api_key()
+    job = collect(version.id)
+    show_estimate(job)
+    found = ([] if secret else [f"no API key: type one above, or set {ENV}"]) + openai_ft.problems(job)
+    if found:
+        st.error("Fix before launching:\n" + "\n".join(f"- {p}" for p in found))
+    with st.expander("The job (YAML; the key is never part of it)"):
+        st.code(yaml.safe_dump(asdict(job), sort_keys=False), language="yaml")
+        st.caption("The worker runs as `python -m core.providers.openai_ft RUN_DIR` with OPENAI_API_KEY set.")
+    title = st.text_input("Run title (optional)", key=key("title"), placeholder="openai · model · version")
+    if st.button("Launch on OpenAI", type="primary", key=key("launch"), disabled=bool(found),
+                 icon=":material/rocket_launch:"):  # fmt: skip
+        _launch(job, secret, title.strip())
