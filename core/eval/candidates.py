@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from core import jobs
@@ -100,19 +100,31 @@ def from_run(run_id: str) -> Candidate:
         raise ValueError(f"run {run_id} is a {spec.get('kind')!r} job, not a training run")
     state = jobs.status(run_id).state
     final = folder / "final"
+    remote = (spec.get("meta") or {}).get("provider") == "openai"
     if state not in USABLE_STATES:
         raise ValueError(f"run {run_id} is {state}; only a finished run has a model to evaluate")
-    if not final.is_dir() or not any(final.iterdir()):
+    if not remote and (not final.is_dir() or not any(final.iterdir())):
         raise ValueError(f"run {run_id} ended ({state}) without saving a model (no final/ folder)")
     config = spec.get("config") or {}
     summary = rundir.read_json(folder / "summary.json") or {}
+    if (spec.get("meta") or {}).get("provider") == "openai":
+        return _remote_run(run_id, spec, summary, state)
     method = summary.get("method") or config.get("method") or "run"
     model = str(config.get("model") or summary.get("model") or "")
     return Candidate("run", model, _run_label(run_id, method, spec.get("title", "")), run_id=run_id)
 
 
+def _remote_run(run_id: str, spec: dict, summary: dict, state: str) -> Candidate:
+    """A hosted fine-tuning run: its fine-tuned model, asked through the same API it was trained on."""
+    model = summary.get("fine_tuned_model")
+    if state != "succeeded" or not model:
+        raise ValueError(f"run {run_id} is {state} and has no fine-tuned model to evaluate")
+    cand = openai(model, (spec.get("meta") or {}).get("base_url"))
+    return replace(cand, label=f"Run {run_id}: {model}")
+
+
 def available() -> list[Candidate]:
-    """The embedded base model, its few-shot variant, and every usable local run, newest first."""
+    """The embedded base model, its few-shot variant, and every usable run (local or hosted), newest first."""
     found = [base(), fewshot()]
     for run in jobs.list_runs("train"):  # list_runs is newest first: ids start with the time
         if run.state in USABLE_STATES:

@@ -174,6 +174,25 @@ def test_available_lists_base_fewshot_and_usable_runs_newest_first():
     assert [c.run_id for c in found[2:]] == [new, old]
 
 
+def test_a_succeeded_hosted_run_is_an_api_candidate_on_its_own_endpoint():
+    rid = fake_run("20261128-150000-train-eeee", "succeeded", final=False)
+    folder = rundir.run_dir(rid)
+    spec = yaml.safe_load((folder / rundir.SPEC).read_text())
+    spec["meta"] = {"provider": "openai", "base_url": "http://127.0.0.1:8000/v1"}
+    (folder / rundir.SPEC).write_text(yaml.safe_dump(spec))
+    with pytest.raises(ValueError, match="no fine-tuned model"):
+        candidates.from_run(rid)  # succeeded, but the summary is not written yet
+    rundir.write_json(folder / "summary.json", {"fine_tuned_model": "ft:gpt-4o-mini:local:demo:abc123"})
+    cand = candidates.from_run(rid)
+    assert (cand.kind, cand.model, cand.base_url) == (
+        "openai",
+        "ft:gpt-4o-mini:local:demo:abc123",
+        spec["meta"]["base_url"],
+    )
+    assert cand.api_key_env == "OPENAI_API_KEY" and rid in cand.label
+    assert [c.key for c in candidates.available()][2:] == [cand.key]
+
+
 # ---- the cache -------------------------------------------------------------------------------------
 
 
