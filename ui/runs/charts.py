@@ -15,6 +15,8 @@ from ui.runs.summary import finite
 
 LOSSES = {"loss": "training loss", "eval_loss": "validation loss"}
 SCALARS = {"lr": "learning rate", "grad_norm": "gradient norm", "tokens_per_s": "tokens/s"}
+# Hosted runs (OpenAI) report token accuracy per checkpoint.
+ACCURACY = {"train_mean_token_accuracy": "training", "valid_mean_token_accuracy": "validation"}
 
 
 def loss_long(rows: list[dict], parent: list[dict] | None = None) -> list[dict]:
@@ -69,4 +71,23 @@ def scalars_chart(rows: list[dict]) -> alt.FacetChart:
         .properties(width=260, height=140)
         .facet(column=alt.Column("metric:N", sort=list(SCALARS.values()), title=None))
         .resolve_scale(y="independent")
+    )
+
+
+def accuracy_chart(rows: list[dict]) -> alt.Chart | None:
+    """Training and validation mean token accuracy per checkpoint; None when the service reports none."""
+    points = [{"step": r["step"], "accuracy": r[name], "series": label} for r in rows
+              for name, label in ACCURACY.items() if finite(r.get(name)) and finite(r.get("step"))]  # fmt: skip
+    if not points:
+        return None
+    return (
+        alt.Chart(pd.DataFrame(points))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("accuracy:Q", title="mean token accuracy", scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None),
+            tooltip=["step:Q", "series:N", alt.Tooltip("accuracy:Q", format=".3f")],
+        )
+        .properties(height=200)
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import time
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
 from core import jobs
@@ -34,7 +32,6 @@ STATE_ALERT = {
     "lost": (st.error, "Lost"),
 }
 REMOTE = "remote.json"  # the provider's ids and latest status, written by its worker
-ACCURACY = {"train_mean_token_accuracy": "training", "valid_mean_token_accuracy": "validation"}
 SEVERITY = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
             "info": (st.info, ":material/info:")}  # fmt: skip
 
@@ -172,25 +169,6 @@ def usd(x) -> str:
     return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
 
 
-def accuracy_chart(rows: list[dict]) -> alt.Chart | None:
-    """Training and validation mean token accuracy per checkpoint; None when the service reports none."""
-    points = [{"step": r["step"], "accuracy": r[name], "series": label} for r in rows
-              for name, label in ACCURACY.items() if summary.finite(r.get(name)) and summary.finite(r.get("step"))]  # fmt: skip
-    if not points:
-        return None
-    return (
-        alt.Chart(pd.DataFrame(points))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y("accuracy:Q", title="mean token accuracy", scale=alt.Scale(zero=False)),
-            color=alt.Color("series:N", title=None),
-            tooltip=["step:Q", "series:N", alt.Tooltip("accuracy:Q", format=".3f")],
-        )
-        .properties(height=200)
-    )
-
-
 def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict) -> None:
     p, best = run.progress or {}, summary.best_eval(rows)
     trained = info.get("trained_tokens") or remote.get("trained_tokens")
@@ -259,7 +237,7 @@ def remote_live(run_id: str, was_active: bool) -> None:
                   help="Cancels the job on OpenAI (fine_tuning.jobs.cancel); the run ends as stopped.")  # fmt: skip
     remote_tiles(run, rows, remote, info)
     st.altair_chart(charts.loss_chart(rows), width="stretch")
-    accuracy = accuracy_chart(rows)
+    accuracy = charts.accuracy_chart(rows)
     if accuracy is not None:
         st.altair_chart(accuracy, width="stretch")
     with st.expander("Events (train.log)", expanded=run.active):
