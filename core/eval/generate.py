@@ -90,9 +90,18 @@ def _cache_dir() -> Path:
     return folder
 
 
+def _split_rows(version, split: str) -> str:
+    """Which rows each split holds: two versions with the same examples may split them differently
+    (the asked split's rows are the prompts; the train split's are a few-shot candidate's examples)."""
+    splits = version.splits or {}
+    return hashlib.sha256(json.dumps([version.sha256, split, splits], sort_keys=True).encode()).hexdigest()[
+        :20
+    ]
+
+
 def cache_key(candidate: Candidate, version, split: str, params: GenParams) -> str:
-    """Outputs are the same exactly when candidate, data, split and generation settings are."""
-    defining = [candidate.key, version.sha256, split, asdict(params)]
+    """Outputs are the same exactly when candidate, the split's rows and generation settings are."""
+    defining = [candidate.key, _split_rows(version, split), asdict(params)]
     return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -125,7 +134,7 @@ def cached_for(version, split: str = "test") -> list[dict]:
     found = []
     for meta_path in _cache_dir().glob("*.json"):
         info = rundir.read_json(meta_path)
-        if not info or info.get("sha256") != version.sha256 or info.get("split") != split:
+        if not info or info.get("split_rows") != _split_rows(version, split):
             continue
         rows_path = meta_path.with_suffix(".jsonl")
         if rows_path.is_file():
@@ -153,6 +162,7 @@ def save_outputs(
         "version_id": version.id,
         "sha256": version.sha256,
         "split": split,
+        "split_rows": _split_rows(version, split),
         "params": asdict(params),
         "n": len(rows),
         "finished_at": time.time(),

@@ -263,3 +263,16 @@ def test_cached_for_lists_every_completed_output_of_a_version_split(version):
     assert found[1]["cache_key"] == generate.cache_key(first, version, "test", GenParams())
     other = versions.save(version, [qa(9)] * 5, "other", splits=version.splits)
     assert generate.cached_for(other, "test") == []
+
+
+def test_a_version_that_splits_the_same_rows_differently_shares_no_answers(version):
+    cand, params = candidates.base("/models/tiny"), GenParams()
+    rows = [{"index": i, "prediction": f"answer {i}", "n_tokens": 1} for i in range(2)]
+    generate.save_outputs(cand, version, "test", params, rows, {})
+    resplit = versions.save(version, versions.examples(version), "resplit",
+                            splits={"train": [0, 3, 4], "validation": [], "test": [1, 2]})  # fmt: skip
+    assert resplit.sha256 == version.sha256  # the same examples...
+    assert generate.load(cand, resplit, "test", params) is None  # ...but other test rows
+    assert generate.cached_for(resplit, "test") == []
+    same = versions.save(resplit, versions.examples(version), "back", splits=version.splits)
+    assert generate.load(cand, same, "test", params) == ["answer 0", "answer 1"]  # same rows: reused
