@@ -379,6 +379,8 @@ def next_assignment(rater_key: str) -> Assignment | None:
 
 
 def _reveal(row, choice: str, duplicate: bool) -> Reveal:
+    if choice == "skip":  # a free reveal would let a rater learn the authors, rejoin, and vote knowing
+        return Reveal(choice, "", "", None, duplicate)
     winner = {"left": row["left_label"], "right": row["right_label"]}.get(choice)
     return Reveal(choice, row["left_label"], row["right_label"], winner, duplicate)
 

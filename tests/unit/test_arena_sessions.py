@@ -198,6 +198,9 @@ def test_vote_rows_map_choices_to_winners_and_skips_count_only_as_done():
     assert [r["outcome"] for r in rows[2:]] == ["tie", "both_bad"]
     assert sessions.progress(rater.rater_key) == (5, 5) and sessions.next_assignment(rater.rater_key) is None
     assert sessions.counts(s.id) == {"votes": 4, "skips": 1, "raters": 1, "assignments": 5}
+    # A skip reveals nobody: names learnt for free could be carried into a second identity's votes.
+    assert (reveals[4].left_label, reveals[4].right_label, reveals[4].winner_label) == ("", "", None)
+    assert all(r.left_label and r.right_label for r in reveals[:4])
     assert sessions.get(s.id).n_votes == 4
 
 
