@@ -25,6 +25,9 @@ pages = {
     ],
 }
 if "s" in st.query_params:
-    st.navigation([RATE], position="hidden").run()  # a rater sees the vote and nothing else
+    # A rater sees the vote and nothing else, at /rate?s= or /?s= alike: a lone page would become the
+    # default at "/", and /rate would then be "page not found", so the same script is listed twice.
+    home = st.Page("pages/rate.py", title="Blind comparison", url_path="blind", default=True)
+    st.navigation([home, RATE], position="hidden").run()
 else:
     st.navigation({**pages, "Workflow": [*pages["Workflow"], RATE]}).run()
