@@ -125,14 +125,18 @@ def _remote_run(run_id: str, spec: dict, summary: dict, state: str) -> Candidate
 
 def available() -> list[Candidate]:
     """The embedded base model, its few-shot variant, and every usable run (local or hosted), newest first."""
-    found = [base(), fewshot()]
+    runs = []
     for run in jobs.list_runs("train"):  # list_runs is newest first: ids start with the time
         if run.state in USABLE_STATES:
             try:
-                found.append(from_run(run.id))
+                runs.append(from_run(run.id))
             except ValueError:
                 continue  # stopped before it saved a model
-    return found
+    # Base versus tuned needs each local run's own base, not only the embedded model.
+    bases = dict.fromkeys(
+        c.model for c in runs if c.kind == "run" and c.model and c.model != DEFAULT_MODEL_ID
+    )
+    return [base(), fewshot(), *(base(m) for m in bases), *runs]
 
 
 def _worked_example(example: dict) -> list[dict] | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.jsonl import JsonlError, read_records
 
-FORMATS = ("json", "code", "bullets", "numbered", "table", "paragraphs")
+FORMATS = ("empty", "json", "code", "bullets", "numbered", "table", "paragraphs")
 TIE_EPSILON = 1e-9
 STEM_CACHE_SIZE = 1 << 16  # distinct words; bounded so a long-lived app process cannot grow forever
 
@@ -195,6 +195,8 @@ def _list_kind(lines: list[str]) -> str | None:
 def detect_format(text: str) -> str:
     """One of FORMATS; checked in that order, so a fenced JSON answer is "json", not "code"."""
     s = _text(text).strip()
+    if not s:
+        return "empty"  # an empty answer must not count as matching a prose reference
     parsed, value = _parse_json(s)
     if parsed and isinstance(value, dict | list):
         return "json"

@@ -170,8 +170,10 @@ def test_available_lists_base_fewshot_and_usable_runs_newest_first():
     fake_run("20261128-130000-train-cccc", "failed")
     fake_run("20261128-140000-train-dddd", "stopped", final=False)
     found = candidates.available()
-    assert [c.kind for c in found] == ["base", "fewshot", "run", "run"]
-    assert [c.run_id for c in found[2:]] == [new, old]
+    # The runs trained /models/tiny, so its base is offered too (once), for base versus tuned.
+    assert [c.kind for c in found] == ["base", "fewshot", "base", "run", "run"]
+    assert found[2].model == "/models/tiny" and found[0].model == candidates.DEFAULT_MODEL_ID
+    assert [c.run_id for c in found[3:]] == [new, old]
 
 
 def test_a_succeeded_hosted_run_is_an_api_candidate_on_its_own_endpoint():
@@ -190,7 +192,7 @@ def test_a_succeeded_hosted_run_is_an_api_candidate_on_its_own_endpoint():
         spec["meta"]["base_url"],
     )
     assert cand.api_key_env == "OPENAI_API_KEY" and rid in cand.label
-    assert [c.key for c in candidates.available()][2:] == [cand.key]
+    assert [c.key for c in candidates.available() if c.kind == "openai"] == [cand.key]
 
 
 # ---- the cache -------------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def test_unicode_tokens():
         ('"just a string"', "paragraphs"),
         ("{not json", "paragraphs"),
         ("---\n**bold** text", "paragraphs"),
-        ("", "paragraphs"),
+        ("", "empty"),
+        (" \n\t", "empty"),
     ],
 )
 def test_detect_format(text, expected):
@@ -204,7 +205,8 @@ def test_evaluate_rows_and_summary():
     assert s["rouge_l"] == pytest.approx((1 + 2 / 3) / 4)
     assert s["exact"] == 0.25
     assert s["length_ratio"] == pytest.approx(2.5 / 3)  # the empty reference's inf is left out
-    assert s["format_match"] == 0.75  # json=json, paragraphs x2 match; bullets vs paragraphs not
+    assert [r["ref_format"] for r in report.rows] == ["json", "paragraphs", "empty", "bullets"]
+    assert s["format_match"] == 0.5  # json=json and paragraphs=paragraphs match; empty and bullets do not
     assert s["json_valid"] == 1.0
 
 
