@@ -453,6 +453,22 @@ def counts(session_id: int) -> dict[str, int]:
     return {k: row[k] for k in ("votes", "skips", "raters", "assignments")}
 
 
+def item_texts(session_id: int) -> tuple[list[str], dict[str, list[str]]]:
+    """The references and each candidate's answers (by key), in item order: what raters were shown."""
+    with store.connect() as db:
+        refs = [r[0] for r in db.execute("SELECT reference FROM arena_items WHERE session_id=? ORDER BY idx",
+                                         (session_id,))]  # fmt: skip
+        rows = db.execute(
+            "SELECT n.candidate_key, n.text FROM arena_answers n JOIN arena_items i ON i.id=n.item_id"
+            " WHERE i.session_id=? ORDER BY i.idx",
+            (session_id,),
+        ).fetchall()
+    answers: dict[str, list[str]] = {}
+    for key, text in rows:
+        answers.setdefault(key, []).append(text)
+    return refs, answers
+
+
 def votes_csv(session_id: int) -> str:
     """The votes as CSV; its first three columns are what `python -m core.arena ratings` reads."""
     out = io.StringIO()

@@ -250,3 +250,12 @@ def test_every_pair_of_candidates_is_offered():
     shown = Counter(frozenset((a["left_key"], a["right_key"])) for a in rows)
     assert set(shown) == {frozenset(p) for p in itertools.combinations([c["key"] for c in four], 2)}
     assert set(shown.values()) == {2}
+
+
+def test_item_texts_are_what_the_raters_were_shown():
+    s = make()
+    refs, answers = sessions.item_texts(s.id)
+    assert len(refs) == s.n_items and set(answers) == {c.key for c in s.candidates}
+    rater = sessions.join(s.token, "ann")
+    shown = sessions.next_assignment(rater.rater_key)
+    assert {shown.left_text, shown.right_text} <= {a for texts in answers.values() for a in texts}

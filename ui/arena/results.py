@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.arena import agreement, ratings, sessions
-from core.data import versions
-from core.eval import generate, metrics, split_example
-from ui.arena import build
+from core.eval import metrics
 
 BOOTSTRAP_ROUNDS = 100
 BIAS_MIN_VOTES = 10
@@ -62,19 +60,14 @@ def biased(row: dict) -> bool:
 
 
 def rouge_by_label(session: sessions.Session) -> dict[str, float]:
-    """Mean ROUGE-L F of each candidate's cached answers against the split's references."""
-    if session.version_id is None:
-        return {}
-    version = versions.get(session.version_id)
-    references = [split_example(e)[1] for e in versions.split_examples(version)[session.split]]
-    by_key = {o.key: o for o in build.available(version, session.split)}
+    """Mean ROUGE-L F of each candidate's answers, as stored in the session, against the references."""
+    references, answers = sessions.item_texts(session.id)
+    labels = {c.key: c.label for c in session.candidates}
     out = {}
-    for cand in session.candidates:
-        option = by_key.get(cand.key)
-        answers = option and generate.load(option.candidate, version, session.split, option.params)
-        if answers and len(answers) == len(references):
-            scores = metrics.rouge_l(references, answers)
-            out[cand.label] = sum(scores) / len(scores)
+    for key, texts in answers.items():
+        if key in labels and texts and len(texts) == len(references):
+            scores = metrics.rouge_l(references, texts)
+            out[labels[key]] = sum(scores) / len(scores)
     return out
 
 
