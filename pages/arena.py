@@ -1,7 +1,7 @@
 """Arena page (owner): create blind ranking sessions, share the rater link, read the verdict.
 
 Thin: the admin gate (ui.arena.admin, only with FT_ADMIN_TOKEN) -> the "New session" form
-(ui.arena.create_form -> ui.arena.build -> core.arena.sessions.create) -> the session list and
+(ui.arena.create_form -> core.arena.build -> core.arena.sessions.create) -> the session list and
 the chosen session (?session=<id>, ui.arena.manage) -> its results (ui.arena.report).
 Run: `streamlit run app.py` (Arena). Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
 """

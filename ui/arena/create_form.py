@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.arena import build
 from core.data import versions
-from ui.arena import EVALUATE_PAGE, build
+from ui.arena import EVALUATE_PAGE
 
 PER_RATER, OVERLAP = 20, 5  # defaults: a pilot a rater finishes in ten minutes, a few shared items
 ERROR, CREATED = "arena_create_error", "arena_created"

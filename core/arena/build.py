@@ -1,9 +1,9 @@
 """A blind ranking session from cached evaluation outputs: the owner's choices in, a stored session out.
 
-Each choosable candidate is one completed generation cache (candidate + version + split +
+Used by the Arena page. Each choosable candidate is one completed generation cache (candidate + version + split +
 generation settings); its cache key becomes the session's candidate key, so the answers the
 raters see, and the ROUGE-L shown beside their verdict, come from the same cached file.
-No Streamlit here. Test: `pytest tests/app/test_arena_page.py`.
+No Streamlit here. Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
 """
 
 from __future__ import annotations
