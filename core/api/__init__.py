@@ -83,8 +83,10 @@ def records(kind: str, prefix: str) -> list[dict[str, Any]]:
     return sorted((r for r in found if r), key=lambda r: r.get("created", 0), reverse=True)
 
 
-def valid_id(value: str, prefix: str) -> bool:
-    """Ids are our own hex tokens; anything else (a path, a dot) never reaches the disk."""
+def valid_id(value: Any, prefix: str) -> bool:
+    """Ids are our own hex tokens; anything else (a path, a dot, a number) never reaches the disk."""
+    if not isinstance(value, str):
+        return False
     head, _, tail = value.partition("-")
     return head == prefix and len(tail) == 24 and all(c in "0123456789abcdef" for c in tail)
 

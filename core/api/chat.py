@@ -130,19 +130,35 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
 
 
 class ModelCache:
-    """The last few (model, tokenizer) pairs used; loading holds the lock so no model loads twice."""
+    """The last few (model, tokenizer) pairs used; a load holds its model's own lock, so no model
+    loads twice and requests for a model already loaded (or another one) never wait for it."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        self.loading: dict[str, threading.Lock] = {}  # one per key; self.lock only guards the dicts
 
-    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+    def _cached(self, key: str) -> tuple | None:
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
-            value = self.items[key] = load()
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            return None
+
+    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+        found = self._cached(key)
+        if found is not None:
+            return found
+        with self.lock:
+            key_lock = self.loading.setdefault(key, threading.Lock())
+        with key_lock:
+            found = self._cached(key)  # another request may have loaded it while this one waited
+            if found is not None:
+                return found
+            value = load()
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
             return value
 
     def keys(self) -> list[str]:
@@ -234,7 +250,14 @@ class Generation:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if req.stop:
             kwargs.update(stop_strings=req.stop, tokenizer=tok)
-        threading.Thread(target=self._run, args=(model, kwargs), daemon=True).start()
+        self.cancelled = threading.Event()  # set when nobody reads the reply any more
+        kwargs.update(stopping_criteria=_stop_when(self.cancelled))
+        self.thread = threading.Thread(target=self._run, args=(model, kwargs), daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        """Stop generating at the next token (the client left, or the reply is complete)."""
+        self.cancelled.set()
 
     def _run(self, model, kwargs: dict) -> None:
         import torch
@@ -292,6 +315,20 @@ class Generation:
         }
 
 
+def _stop_when(event: threading.Event):
+    """A StoppingCriteriaList that ends generation once the event is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full(
+                (input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return StoppingCriteriaList([Cancelled()])
+
+
 def _eos_ids(model, tok) -> set[int]:
     eos = model.generation_config.eos_token_id
     found = set(eos if isinstance(eos, list) else [eos])
@@ -310,7 +347,10 @@ def start(body: dict[str, Any], base: str, cache: ModelCache) -> Generation:
 
 def completion(gen: Generation) -> dict[str, Any]:
     """The whole reply as OpenAI's chat.completion object."""
-    text = "".join(gen.pieces())
+    try:
+        text = "".join(gen.pieces())
+    finally:  # a stop string ends the reply early: the model need not run on to max_tokens
+        gen.cancel()
     message = {"role": "assistant", "content": text, "refusal": None}
     return {
         "id": new_id("chatcmpl"), "object": "chat.completion", "created": now(), "model": gen.req.model,
@@ -335,6 +375,8 @@ def chunks(gen: Generation) -> Iterator[str]:
     except ApiError as exc:
         yield f"data: {json.dumps(exc.body())}\n\n"
         return
+    finally:  # also when the client disconnects and the server closes this generator
+        gen.cancel()
     yield event({}, gen.finish_reason)
     if gen.req.include_usage:
         yield f"data: {json.dumps({**head, 'choices': [], 'usage': gen.usage()})}\n\n"

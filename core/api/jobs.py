@@ -70,17 +70,26 @@ def local_base(requested: str, base: str) -> tuple[str, str | None]:
     return base, f"{requested} is served locally by {base}"
 
 
+def _object(value: Any, param: str) -> dict[str, Any]:
+    """A JSON object the request may leave out; 400 naming the parameter for a list, number or text."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"{param} must be an object, not {value!r}", param)
+    return value
+
+
 def requested_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
     """hyperparameters, or the newer method.supervised.hyperparameters (which wins, as in OpenAI's API)."""
-    given = body.get("hyperparameters") or {}
+    given = _object(body.get("hyperparameters"), "hyperparameters")
     method = body.get("method")
     if method:
         if not isinstance(method, dict) or method.get("type") != "supervised":
             kind = method.get("type") if isinstance(method, dict) else method
             raise bad_request(f"Only supervised fine-tuning runs locally, not {kind!r}.", "method.type")
-        given = {**given, **((method.get("supervised") or {}).get("hyperparameters") or {})}
-    if not isinstance(given, dict):
-        raise bad_request("hyperparameters must be an object", "hyperparameters")
+        supervised = _object(method.get("supervised"), "method.supervised")
+        where = "method.supervised.hyperparameters"
+        given = {**given, **_object(supervised.get("hyperparameters"), where)}
     unknown = sorted(set(given) - set(HYPERPARAMETERS))
     if unknown:
         raise bad_request(f"Unknown hyperparameter(s): {', '.join(unknown)}", f"hyperparameters.{unknown[0]}")
@@ -199,8 +208,8 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
     """Check the request, start the training run, and return the job object."""
     requested = _required_text(body, "model")
     train = _fine_tune_file(_required_text(body, "training_file"), "training_file")
-    val_id = body.get("validation_file")
-    val = _fine_tune_file(val_id, "validation_file") if val_id else None
+    given_val = body.get("validation_file") not in (None, "")
+    val = _fine_tune_file(_required_text(body, "validation_file"), "validation_file") if given_val else None
     if train["examples"] < MIN_EXAMPLES:
         raise bad_request(
             f"Training file has {train['examples']} example(s), but must have at least {MIN_EXAMPLES} examples",
@@ -268,10 +277,10 @@ def status_of(run_state: str | None, steps_done: int, cancelled: bool) -> str:
     """OpenAI's job status for a run's state (pure; see the module docstring of core.jobs)."""
     if run_state in ("failed", "lost", None):
         return "failed"
+    if run_state == "succeeded":  # it finished before a late cancel request could stop it
+        return "succeeded"
     if cancelled or run_state == "stopped":
         return "cancelled"
-    if run_state == "succeeded":
-        return "succeeded"
     if run_state == "queued":
         return "validating_files"
     return "running" if steps_done > 0 else "queued"  # "queued" while the worker loads the model

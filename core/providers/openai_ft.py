@@ -103,16 +103,29 @@ def help_text(name: str) -> str:
 
 
 def auto_or_number(text: Any) -> int | float | str:
-    """A typed "auto", "3" or "0.5" as "auto", 3 or 0.5; anything else stays text for problems() to name."""
+    """A typed "auto", "3", "3.0" or "0.5" as "auto", 3, 3 or 0.5; anything else stays text for problems()."""
     value = str(text if text is not None else "").strip()
     if value.lower() in ("", AUTO):
         return AUTO
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number  # n_epochs and batch_size must be integers
+
+
+def hyperparameters(job: OpenAIJob) -> dict[str, Any]:
+    """The three hyperparameters as OpenAI types them: whole numbers as int, the multiplier as float."""
+    out = {}
+    for name, (whole, _low, _high) in HYPERPARAMETERS.items():
+        value = getattr(job, name)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and whole and float(value).is_integer():
+            value = int(value)
+        elif number and not whole:
+            value = float(value)
+        out[name] = value
+    return out
 
 
 # ---- checks -------------------------------------------------------------------------------------
@@ -211,7 +224,8 @@ def estimate(job: OpenAIJob) -> dict[str, Any]:
     """
     split = split_records(job)
     train, n_val = io.to_jsonl_bytes(split["train"]), len(split["validation"])
-    epochs = job.n_epochs if isinstance(job.n_epochs, int) and not isinstance(job.n_epochs, bool) else None
+    n_epochs = hyperparameters(job)["n_epochs"]  # 3.0 counts as 3 epochs, not "auto"
+    epochs = n_epochs if isinstance(n_epochs, int) and not isinstance(n_epochs, bool) else None
     row = price_row(job.model)
     if row is None:  # no price row: count tokens, leave dollars unknown
         counts = costs.count_source(train, tokens.encoding_name_for(job.model))

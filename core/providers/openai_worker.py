@@ -5,10 +5,11 @@ the key in OPENAI_API_KEY. It writes the split as train.jsonl and validation.jso
 (purpose fine-tune), creates the job and keeps the remote ids in remote.json. Then it polls:
 status, trained tokens and ETA -> progress.json and status.json's message; new events ->
 train.log, oldest first; each new checkpoint -> one metrics.jsonl row in the shared schema;
-succeeded -> summary.json with the fine-tuned model and the actual cost. STOP cancels the job.
-Network failures and 5xx answers are retried without end (the run keeps waiting), rate limits
-with backoff for a long budget; anything else ends the run in the plain words of
-openai_ft.explain. The key is scrubbed from every line written.
+succeeded -> summary.json with the fine-tuned model and the actual cost (on api.openai.com only).
+STOP cancels the job. Network failures and 5xx answers are retried without end (the run keeps
+waiting), but for CANCEL_BUDGET_S only once STOP is in; rate limits with backoff for a long
+budget; anything else ends the run in the plain words of openai_ft.explain. The key is
+scrubbed from every line written.
 Test: `.venv/bin/pytest tests/jobs/test_openai_provider.py -q`.
 """
 
@@ -18,6 +19,7 @@ import os
 import sys
 import time
 import traceback
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,8 @@ REMOTE, SUMMARY = "remote.json", "summary.json"
 FINAL = ("succeeded", "failed", "cancelled")
 MAX_WAIT_S = 60.0  # the longest pause between two retries
 REQUEST_TIMEOUT_S = 120.0
+CANCEL_BUDGET_S = 5 * 60.0  # after STOP, how long network failures are retried before the run gives up
+OPENAI_HOST = "api.openai.com"
 
 
 class Stopped(Exception):
@@ -52,6 +56,10 @@ class Fatal(Exception):
     def __init__(self, failure: str, message: str) -> None:
         super().__init__(message)
         self.failure, self.message = failure, message
+
+
+class Unreachable(Fatal):
+    """STOP is in, but the service stayed unreachable for CANCEL_BUDGET_S."""
 
 
 @dataclass
@@ -103,9 +111,10 @@ def call(
     """fn(), retried with exponential backoff while the error is transient; Fatal otherwise.
 
     A network failure or a 5xx answer is retried without end (the run waits for the network);
-    rate limits for budget_s in a row. Stopped when STOP appears during a pause, if stoppable.
+    rate limits for budget_s in a row. Stopped when STOP appears during a pause, if stoppable;
+    otherwise, once STOP is in, retries stop after CANCEL_BUDGET_S (Unreachable).
     """
-    attempt, limited_since = 0, None
+    attempt, limited_since, stop_since = 0, None, None
     while True:
         try:
             return fn()
@@ -117,6 +126,12 @@ def call(
             if limited_since is not None and time.monotonic() - limited_since > budget_s:
                 raise Fatal(*explain(exc, during)) from None
             wait = min(MAX_WAIT_S, first_wait_s * 2**attempt)
+            if not stoppable and rundir.stop_requested(ctx.folder):
+                stop_since = stop_since or time.monotonic()
+                left = CANCEL_BUDGET_S - (time.monotonic() - stop_since)
+                if left <= 0:
+                    raise Unreachable("unreachable", f"{words} while {during}: {their_words(exc)}") from None
+                wait = min(wait, left)
             attempt += 1
             say(ctx, f"{words}, retrying in {wait:.3g} s ({during})")
             log(ctx, f"{words} while {during}: {their_words(exc)}; retrying in {wait:.3g} s")
@@ -163,7 +178,7 @@ def upload(ctx: Ctx, client: Any, path: Path) -> str:
 
 def request(job: OpenAIJob, remote: dict[str, Any]) -> dict[str, Any]:
     """fine_tuning.jobs.create's arguments (hyperparameters in the `method` form, the current one)."""
-    hp = {name: getattr(job, name) for name in HYPERPARAMETERS}
+    hp = openai_ft.hyperparameters(job)  # integers where OpenAI specifies integers, even typed as 3.0
     body: dict[str, Any] = {"model": job.model, "training_file": remote["training_file"],
                             "method": {"type": "supervised", "supervised": {"hyperparameters": hp}}}  # fmt: skip
     if remote.get("validation_file"):
@@ -190,7 +205,11 @@ def create(ctx: Ctx, client: Any) -> Any:
     if rundir.stop_requested(ctx.folder):
         raise Stopped
     say(ctx, "creating the job")
-    return call(ctx, send, "creating the job")
+    try:  # not stoppable: a request that timed out may have created a (paid) job; follow() cancels it
+        return call(ctx, send, "creating the job", stoppable=False)
+    except Unreachable as e:
+        raise Fatal(e.failure, f"could not create or cancel the job: the service is unreachable ({e.message}); "
+                    "a job may have been created and still be running, check the provider's dashboard.") from None  # fmt: skip
 
 
 def resolved(remote: Any) -> dict[str, Any]:
@@ -286,8 +305,15 @@ def cancel(ctx: Ctx, client: Any) -> None:
     try:
         call(ctx, lambda: client.fine_tuning.jobs.cancel(ctx.remote["job_id"]), "cancelling the job",
              stoppable=False)  # fmt: skip
+    except Unreachable:
+        raise
     except Fatal as e:  # it ended first (OpenAI refuses to cancel a finished job): the status says how
         log(ctx, f"Not cancelled: {e.message}")
+
+
+def is_openai(base_url: str | None) -> bool:
+    """Whether the job ran on OpenAI itself (which bills at its price), not a compatible service."""
+    return not base_url or urllib.parse.urlparse(base_url).hostname == OPENAI_HOST
 
 
 def summarize(ctx: Ctx, remote: Any) -> dict[str, Any]:
@@ -295,6 +321,8 @@ def summarize(ctx: Ctx, remote: Any) -> dict[str, Any]:
     row, trained = openai_ft.price_row(ctx.job.model), remote.trained_tokens
     per_1m = float(row["training"]) if row else None
     actual = trained * per_1m / 1e6 if per_1m is not None and trained is not None else None
+    billed = is_openai(ctx.job.base_url)
+    actual = actual if billed else None  # OpenAI's price says nothing of a local or other service
     estimate = ctx.remote.get("estimate") or {}
     return {
         "provider": "openai", "remote_job_id": remote.id, "model": remote.model,
@@ -305,13 +333,18 @@ def summarize(ctx: Ctx, remote: Any) -> dict[str, Any]:
         "train_examples": estimate.get("examples"), "validation_examples": estimate.get("validation_examples"),
         "hyperparameters": resolved(remote), "result_files": list(remote.result_files or []),
         "finished_at": remote.finished_at, "base_url": ctx.job.base_url,
+        "cost_note": None if billed else f"no charge: not {OPENAI_HOST}",
     }  # fmt: skip
 
 
 def finish(ctx: Ctx, remote: Any, cancel_sent: bool) -> int:
     if remote.status == "succeeded":
-        rundir.write_json(ctx.folder / SUMMARY, summarize(ctx, remote))
-        log(ctx, f"Fine-tuned model: {remote.fine_tuned_model} ({remote.trained_tokens} tokens trained)")
+        summary = summarize(ctx, remote)
+        rundir.write_json(ctx.folder / SUMMARY, summary)
+        note = f"; {summary['cost_note']}" if summary["cost_note"] else ""
+        log(
+            ctx, f"Fine-tuned model: {remote.fine_tuned_model} ({remote.trained_tokens} tokens trained{note})"
+        )
         return 0
     if remote.status == "cancelled":
         if cancel_sent:
@@ -329,13 +362,16 @@ def follow(ctx: Ctx, client: Any) -> int:
     """Poll until the job is final; STOP sends one cancel and the loop waits for its outcome."""
     job_id, events, checkpoints, cancel_sent = ctx.remote["job_id"], set(), set(), False
     while True:
-        if not cancel_sent and rundir.stop_requested(ctx.folder):
-            cancel(ctx, client)
-            cancel_sent = True
         try:
+            if not cancel_sent and rundir.stop_requested(ctx.folder):
+                cancel(ctx, client)
+                cancel_sent = True
             remote = call(
                 ctx, lambda: client.fine_tuning.jobs.retrieve(job_id), "checking the job", stoppable=False
             )
+        except Unreachable as e:  # STOP asked, but the service stayed out of reach
+            raise Fatal(e.failure, f"could not cancel job {job_id}: the service is unreachable ({e.message}); "
+                        "it may still be running, check the provider's dashboard.") from None  # fmt: skip
         except Fatal as e:  # we lost sight of it; OpenAI may still be training (and billing)
             raise Fatal(e.failure, f"{e.message} The job {job_id} may still be running: check or cancel "
                         "it in OpenAI's dashboard.") from None  # fmt: skip

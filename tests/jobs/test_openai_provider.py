@@ -133,7 +133,7 @@ def test_a_job_succeeds_with_metrics_events_model_and_cost(server, client):
 
     log = (folder / rundir.LOG).read_text()
     assert "Created fine-tuning job ftjob-" in log
-    assert "Step 10/10: training loss=" in log
+    assert "Step 10/10: training loss=" in log and "tokens trained; no charge: not api.openai.com)" in log
     assert log.index("Fine-tuning job started") < log.index("Fine-tuning job successfully completed")
 
     summary = rundir.read_json(folder / "summary.json")
@@ -141,8 +141,8 @@ def test_a_job_succeeds_with_metrics_events_model_and_cost(server, client):
     assert remote.status == "succeeded" and summary["fine_tuned_model"] == remote.fine_tuned_model
     assert remote.fine_tuned_model.startswith(f"ft:{MODEL}:local:tiny:")
     assert summary["trained_tokens"] == remote.trained_tokens > 0
-    # gpt-4o-mini-2024-07-18 trains at $3.00 per 1M tokens: cost = trained tokens x 3 / 1,000,000.
-    assert summary["actual_usd"] == pytest.approx(remote.trained_tokens * 3.00 / 1_000_000)
+    # A local server charges nothing: OpenAI's $3.00 per 1M tokens is kept for reference only.
+    assert summary["actual_usd"] is None and summary["cost_note"] == "no charge: not api.openai.com"
     assert (summary["training_usd_per_1m"], summary["price_as_of"]) == (3.00, prices.OPENAI_AS_OF)
     remote_ids = rundir.read_json(folder / openai_worker.REMOTE)
     assert remote_ids["job_id"] == remote.id and remote_ids["training_file"] == remote.training_file
@@ -186,6 +186,60 @@ def test_an_unreachable_server_keeps_the_run_waiting_until_stopped():
     run = wait_for(run_id, timeout=30)
     assert run.state == "stopped"
     assert "nothing to cancel" in rundir.log_tail(rundir.run_dir(run_id))
+
+
+def test_stop_while_creating_still_cancels_a_job_the_timed_out_request_made(server, client, tmp_path, capsys):
+    ctx = ctx_in(tmp_path)
+    ctx.job = job_on(server, n_epochs=50)
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(sample_path("demo").read_text().splitlines()[:10]) + "\n")
+    with open(train, "rb") as f:
+        ctx.remote = {"training_file": client.files.create(file=f, purpose="fine-tune").id}
+    jobs_api, made = client.fine_tuning.jobs, []
+    real_create = jobs_api.create
+
+    def create_then_time_out(**body):  # the job is made, the answer is lost, and Stop is pressed
+        made.append(real_create(**body))
+        (ctx.folder / rundir.STOP).touch()
+        raise openai.APITimeoutError(request=httpx2.Request("POST", f"{server}/fine_tuning/jobs"))
+
+    jobs_api.create = create_then_time_out
+    found = openai_worker.create(ctx, client)  # the retry finds the job the lost answer made
+    assert [found.id] == [m.id for m in made]
+    ctx.remote["job_id"] = found.id
+    assert openai_worker.follow(ctx, client) == 0
+    assert client.fine_tuning.jobs.retrieve(found.id).status == "cancelled"
+    assert "was cancelled on OpenAI" in capsys.readouterr().out
+
+
+class Down:
+    """A client whose every request fails to connect, as when the service went away."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fine_tuning = self
+        self.jobs = self
+
+    def fail(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls > 500:  # far past the test's budget: the run would retry for ever
+            raise RuntimeError("still retrying")
+        raise openai.APIConnectionError(request=httpx2.Request("POST", "https://api.openai.com/v1/x"))
+
+    cancel = retrieve = fail
+
+
+def test_stop_ends_the_run_when_the_service_stays_unreachable(tmp_path, monkeypatch):
+    monkeypatch.setattr(openai_worker, "CANCEL_BUDGET_S", 0.3)
+    monkeypatch.setattr(openai_worker, "MAX_WAIT_S", 0.01)  # fast retries: 0.3 s is ~30 of them
+    ctx = ctx_in(tmp_path)
+    ctx.remote = {"job_id": "ftjob-abc"}
+    (ctx.folder / rundir.STOP).touch()
+    with pytest.raises(Fatal) as gave_up:
+        openai_worker.follow(ctx, Down())
+    assert gave_up.value.failure == "unreachable"
+    assert gave_up.value.message.startswith("could not cancel job ftjob-abc: the service is unreachable")
+    assert gave_up.value.message.endswith("it may still be running, check the provider's dashboard.")
 
 
 # ---- errors in plain words -------------------------------------------------------------------------

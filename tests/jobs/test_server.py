@@ -400,3 +400,17 @@ def test_replies_are_cut_before_a_stop_string_split_across_pieces():
     assert "".join(gen.pieces()) == "hello " and gen.hit_stop
     gen.streamer, gen.hit_stop = iter(["no ", "stop ", "E"]), False
     assert "".join(gen.pieces()) == "no stop E" and not gen.hit_stop
+
+
+def test_a_reply_nobody_reads_any_more_stops_generating(tiny):
+    model, tok = models.load_model(str(tiny)), models.load_tokenizer(str(tiny))
+    model.generation_config.eos_token_id = None  # no end token: only max_tokens or a cancel ends it
+    req = chat.ChatRequest(
+        model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=2000, stream=True
+    )
+    gen = chat.Generation(model, tok, req)
+    events = chat.chunks(gen)
+    next(events), next(events)  # the role, then the first piece of text
+    events.close()  # what the server does when a streaming client disconnects
+    gen.thread.join(60)
+    assert not gen.thread.is_alive() and gen.completion_tokens < req.max_tokens
