@@ -199,9 +199,16 @@ def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict
     c[3].metric(
         "Estimated cost", usd((remote.get("estimate") or {}).get("training_usd")), help="before launch"
     )
-    c[4].metric("Actual cost", usd(info.get("actual_usd")),
-                help=f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of "
-                     f"{info.get('price_as_of')}, {info.get('price_source')})" if info else "when the job succeeds")  # fmt: skip
+    c[4].metric("Actual cost", usd(info.get("actual_usd")), help=_cost_help(info))
+
+
+def _cost_help(info: dict) -> str:
+    if not info:
+        return "when the job succeeds"
+    if info.get("actual_usd") is None and info.get("cost_note"):
+        return info["cost_note"]  # a compatible service (the local API, say) that charges nothing here
+    return (f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of {info.get('price_as_of')}, "
+            f"{info.get('price_source')})")  # fmt: skip
 
 
 def remote_result(run: jobs.RunStatus, info: dict) -> None:
@@ -212,7 +219,7 @@ def remote_result(run: jobs.RunStatus, info: dict) -> None:
     if not info.get("fine_tuned_model"):
         return
     st.success(f"Fine-tuned model: `{info['fine_tuned_model']}` · {info.get('trained_tokens') or 0:,} tokens "
-               f"trained · actual cost {usd(info.get('actual_usd'))}")  # fmt: skip
+               f"trained · actual cost {usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}")  # fmt: skip
     st.caption("It is available as a candidate on the Evaluate and Arena pages: an OpenAI model by this name"
                + (f", at {info['base_url']}" if info.get("base_url") else "") + ".")  # fmt: skip
 
