@@ -13,6 +13,11 @@ from core.arena import sessions
 from ui.arena import links
 
 
+def when(stamp: str) -> str:
+    """ "2026-11-28 16:33:39.417" -> "2026-11-28 16:33" (UTC, as SQLite stores it)."""
+    return f"{str(stamp)[:16]} UTC" if stamp else "-"
+
+
 def app_base() -> str:
     """The app's root URL as the owner's browser sees it, for links raters can open."""
     return links.base_url(st.context.url, dict(st.context.headers))
@@ -22,7 +27,7 @@ def table(found: list[sessions.Session], base: str) -> None:
     rows = [
         {
             "Session": s.name,
-            "Created": s.created_at,
+            "Created": when(s.created_at),
             "Candidates": len(s.candidates),
             "Raters": s.n_raters,
             "Votes": s.n_votes,
@@ -52,7 +57,7 @@ def pick(found: list[sessions.Session]) -> sessions.Session:
         st.session_state["arena_session"] = found[0].id  # the newest
     chosen = st.selectbox(
         "Session", list(by_id), key="arena_session", on_change=_remember,
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].created_at}" + (" · closed" if by_id[i].closed else ""),
+        format_func=lambda i: f"{by_id[i].name} · {when(by_id[i].created_at)}" + (" · closed" if by_id[i].closed else ""),
     )  # fmt: skip
     return by_id[chosen]
 
@@ -72,7 +77,7 @@ def panel(session: sessions.Session, base: str) -> None:
     st.subheader(session.name)
     labels = ", ".join(c.label for c in session.candidates)
     st.caption(f"{len(session.candidates)} candidates: {labels} · {session.n_items} items · "
-               f"{session.per_rater} per rater, {session.overlap} shared · created {session.created_at}")  # fmt: skip
+               f"{session.per_rater} per rater, {session.overlap} shared · created {when(session.created_at)}")  # fmt: skip
     st.markdown("**Rater link**: send it to each rater; they enter a name and vote, nothing else to install.")
     st.code(links.share_link(base, session.token), language=None)
     n = sessions.counts(session.id)
