@@ -25,3 +25,17 @@ def ft_home(tmp_path, monkeypatch):
     monkeypatch.setenv("FT_HOME", str(home))
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The 3.2M-parameter random model with the real SmolLM2 tokenizer, built once per test run.
+
+    Tests read it (load, train from it, generate with it) and never write into it.
+    """
+    from core import models
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FT_HOME", str(root / "ft_home"))
+        return models.tiny_model(root)

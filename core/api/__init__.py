@@ -9,14 +9,13 @@ Test: `.venv/bin/pytest tests/jobs/test_server.py -q`.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 from core import paths
+from core.jobs import rundir
 
 ORG = "local"  # the organisation segment of fine-tuned model names, as OpenAI's "my-org"
 OWNER = "local"
@@ -63,18 +62,8 @@ def api_dir(kind: str) -> Path:
     return folder
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Replace a JSON record atomically, so a concurrent reader never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+# Records are JSON files replaced atomically, exactly as a run's status is.
+write_record, read_record = rundir.write_json, rundir.read_json
 
 
 def records(kind: str, prefix: str) -> list[dict[str, Any]]:

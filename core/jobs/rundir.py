@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ def run_dir(run_id: str) -> Path:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace a JSON file atomically, so a reader never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # pid and a random part: two threads of one process (the API server's) never share a temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 

@@ -76,12 +76,8 @@ def chart_rows(at: AppTest, index: int):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny random Llama, built once for the module (its tokenizer comes from the embedded model)."""
-    root = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.tiny_model(root)
+def tiny(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core import jobs, models
+from core import jobs
 from core.data import versions
 from core.eval import candidates, generate
 from core.eval.generate import GenParams
@@ -27,11 +27,8 @@ KEY_VAR = "WB_TEST_API_KEY"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.tiny_model(root)
+def tiny(tiny_model_dir):
+    return tiny_model_dir
 
 
 def example(n: int) -> dict:

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from core import models
 from core.data.samples import sample_path
-from core.paths import REPO_ROOT
+from tests import api_server
 
 KEY = "sk-guide-test-key"
 
@@ -76,35 +73,11 @@ print(f"Reply ({response.choices[0].finish_reason}): {response.choices[0].messag
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, ft_home):
-    tiny = models.tiny_model(tmp_path)
-    port = free_port()
-    env = dict(os.environ, FT_HOME=str(ft_home), FT_API_KEY=KEY, FT_API_BASE_MODEL=str(tiny))
-    log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.server", "--port", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=2)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    assert proc.poll() is None, (tmp_path / "server.log").read_text()
+    proc, url = api_server.start(ft_home, models.tiny_model(tmp_path), KEY, tmp_path / "server.log")
     yield url
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+    api_server.stop(proc)
 
 
 def test_the_guides_script_trains_and_chats_through_the_local_server(server, tmp_path):

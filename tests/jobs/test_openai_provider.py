@@ -10,14 +10,9 @@ About 40 s on 2 cores. Run: .venv/bin/pytest tests/jobs/test_openai_provider.py 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import httpx2
 import openai
 import pytest
@@ -27,21 +22,16 @@ from core import jobs, models, prices, providers
 from core.data import versions
 from core.data.samples import sample_path
 from core.jobs import rundir
-from core.paths import REPO_ROOT
 from core.providers import openai_ft, openai_worker, provider_of
 from core.providers.openai_ft import OpenAIJob, explain, scrub, transient
 from core.providers.openai_worker import Ctx, Fatal, call, optional
+from tests import api_server
+from tests.e2e.conftest import free_port
 from tests.waiting import wait_for
 
 KEY = "sk-provider-test-key-0123456789"
 MODEL = "gpt-4o-mini-2024-07-18"
 POLL_S = 0.3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,29 +40,14 @@ def server(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "home"))
         tiny = models.tiny_model(root)
-    port = free_port()
-    env = dict(os.environ, FT_HOME=str(root / "home"), FT_API_KEY=KEY, FT_API_BASE_MODEL=str(tiny))
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.server", "--port", str(port)], cwd=REPO_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=2)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    assert proc.poll() is None, (root / "server.log").read_text()
+    proc, url = api_server.start(root / "home", tiny, KEY, root / "server.log")
     yield url
     with pytest.MonkeyPatch.context() as mp:  # no training run of the server outlives the tests
         mp.setenv("FT_HOME", str(root / "home"))
         for run in jobs.list_runs():
             if run.active:
                 jobs.kill(run.id)
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+    api_server.stop(proc)
 
 
 @pytest.fixture

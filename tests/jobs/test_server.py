@@ -36,11 +36,8 @@ FAKE_WORKER = str(Path(__file__).with_name("fake_worker.py"))
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server-model")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.tiny_model(root)
+def tiny(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
