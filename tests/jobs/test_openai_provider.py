@@ -348,3 +348,17 @@ def test_examples_keep_only_what_openai_accepts():
     assert openai_ft.openai_records([example]) == [
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
     ]
+
+
+@pytest.mark.parametrize("base_url, billed", [(None, True), ("https://api.openai.com/v1", True),
+                                              ("http://127.0.0.1:8000/v1", False)])  # fmt: skip
+def test_the_actual_cost_is_trained_tokens_at_the_dated_training_price(tmp_path, base_url, billed):
+    from types import SimpleNamespace
+
+    ctx = Ctx(tmp_path, OpenAIJob(model="gpt-4o-mini-2024-07-18", base_url=base_url), KEY)
+    remote = SimpleNamespace(id="ftjob-1", model=ctx.job.model, fine_tuned_model="ft:x", trained_tokens=879,
+                             hyperparameters=None, method=None, result_files=[], finished_at=1)  # fmt: skip
+    summary = openai_worker.summarize(ctx, remote)
+    # 879 trained tokens x $3.00 per 1M (gpt-4o-mini's training price) = $0.002637, on OpenAI only.
+    assert summary["actual_usd"] == (pytest.approx(0.002637) if billed else None)
+    assert summary["training_usd_per_1m"] == 3.00 and summary["trained_tokens"] == 879
