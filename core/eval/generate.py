@@ -3,8 +3,8 @@
 The app calls `launch(candidate, version, split, params)`: it returns None when the outputs are
 cached already, the running job's id when one is making them, else a new "generate" job's id.
 The worker (`python -m core.eval.generate RUN_DIR`, config in RUN_DIR/spec.yaml) answers each
-example's prompt (every message before the last) with a local model (left-padded batches, one
-`generate` per batch) or an OpenAI-compatible API (a few threads), reports progress per batch,
+example's prompt (every message before the last) with a local model (core.eval.local) or an
+OpenAI-compatible API (core.eval.remote), reports progress per batch,
 honours STOP, and writes predictions.jsonl in the run folder, then the cache under
 FT_HOME/eval/generations/. Mode "reply" answers one conversation for the playground (reply.json).
 No torch at import time: pages import this module. Exit 65 = bad data, 78 = bad config.
@@ -16,69 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from core import jobs, paths
 from core.data import versions
-from core.eval import candidates
+from core.eval import candidates, local, remote
 from core.eval.candidates import Candidate
+from core.eval.params import ApiError, BadConfig, BadData, GenParams, OnBatch, Stopped, param_problems
 from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 
 KIND = "generate"
+DEFAULT_PARAMS = GenParams()  # frozen: safe as a shared default
 PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
-REMOTE_THREADS = 4
-REMOTE_TRIES = 5
-RETRY_BASE_S = 1.0  # the first back-off; it doubles per retry, up to 30 s
-OnBatch = Callable[[int, int], None]  # (examples done so far, new tokens in this batch)
-
-
-@dataclass(frozen=True)
-class GenParams:
-    max_new_tokens: int = field(default=256, metadata={"help": "Most tokens to generate per answer."})
-    temperature: float = field(
-        default=0.0, metadata={"help": "0 = greedy (repeatable); above 0 samples, more varied as it grows."}
-    )
-    batch_size: int = field(
-        default=8,
-        metadata={"help": "Prompts generated together (local models); lower it if memory runs out."},
-    )
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep this much probability mass."})
-
-
-def param_problems(params: GenParams) -> list[str]:
-    found = []
-    if params.max_new_tokens < 1:
-        found.append(f"max_new_tokens must be at least 1, not {params.max_new_tokens}")
-    if params.batch_size < 1:
-        found.append(f"batch_size must be at least 1, not {params.batch_size}")
-    if params.temperature < 0:
-        found.append(f"temperature must be 0 (greedy) or more, not {params.temperature}")
-    if not 0 < params.top_p <= 1:
-        found.append(f"top_p must be above 0 and at most 1, not {params.top_p}")
-    return found
-
-
-class BadData(Exception):
-    """The dataset version cannot be generated for (no such split, no examples)."""
-
-
-class BadConfig(Exception):
-    """The candidate cannot run here (missing model or run, no API key)."""
-
-
-class Stopped(Exception):
-    """STOP was requested; nothing is cached."""
-
-
-class ApiError(Exception):
-    """The API kept failing (rate limits, 5xx, no connection) after every retry."""
 
 
 # ---- the cache -----------------------------------------------------------------------------------
@@ -110,13 +64,15 @@ def _cache_files(key: str) -> tuple[Path, Path]:
     return folder / f"{key}.jsonl", folder / f"{key}.json"
 
 
-def meta(candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()) -> dict | None:
+def meta(
+    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
+) -> dict | None:
     """The cached run's record (candidate, version, params, n, seconds, tokens/s), or None."""
     return rundir.read_json(_cache_files(cache_key(candidate, version, split, params))[1])
 
 
 def load(
-    candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()
+    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
 ) -> list[str] | None:
     """Cached predictions in the split's order, or None when they were never completed."""
     rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
@@ -191,7 +147,9 @@ def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **c
     return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate))
 
 
-def launch(candidate: Candidate, version, split: str = "test", params: GenParams = GenParams()) -> str | None:
+def launch(
+    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
+) -> str | None:
     """None when cached; the active job's id when one is already at it; else a new job's id."""
     found = param_problems(params)
     if found:
@@ -210,7 +168,7 @@ def launch(candidate: Candidate, version, split: str = "test", params: GenParams
 
 
 def reply_job(
-    candidate: Candidate, messages: list[dict], params: GenParams = GenParams(), version=None
+    candidate: Candidate, messages: list[dict], params: GenParams = DEFAULT_PARAMS, version=None
 ) -> str:
     """One answer to a conversation (the playground); few-shot candidates need `version` (its train split)."""
     version_id = version.id if version is not None else None
@@ -221,161 +179,6 @@ def reply_job(
 def reply_result(run_id: str) -> dict | None:
     """{"text", "n_tokens", "seconds"} once the reply job has written it, else None."""
     return rundir.read_json(rundir.run_dir(run_id) / REPLY)
-
-
-# ---- local models --------------------------------------------------------------------------------
-
-
-def _device_and_dtype():
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    # float32 on CPU: bf16 (AMX) was no faster here and changed 17 of 32 batched greedy answers.
-    return "cpu", torch.float32
-
-
-def _looks_missing(model: str) -> bool:
-    # "org/name" may be a hub id; only an explicit path is known to be wrong before loading.
-    return model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir()
-
-
-def load_local(candidate: Candidate):
-    """(model, tokenizer) for a base, few-shot or run candidate; BadConfig when it cannot load."""
-    from core import models
-    from core.train import export
-
-    device, dtype = _device_and_dtype()
-    try:
-        if candidate.kind == "run":
-            model, tok = export.load_run(rundir.run_dir(candidate.run_id or ""))
-            model = model.to(device=device, dtype=dtype)
-        elif _looks_missing(candidate.model):
-            raise BadConfig(f"model folder not found: {candidate.model}")
-        else:
-            model = models.load_model(candidate.model, dtype=dtype, device=device)
-            tok = models.load_tokenizer(candidate.model)
-    except (OSError, ValueError, models.ModelError, export.ExportError) as exc:
-        raise BadConfig(f"cannot load {candidate.label or candidate.model}: {exc}") from exc
-    if not tok.chat_template:
-        raise BadConfig(f"{candidate.label or candidate.model} has no chat template to format prompts with")
-    return model.eval(), tok
-
-
-def _stop_ids(model, tokenizer) -> list[int]:
-    """The generation config's end tokens and the tokenizer's (<|im_end|> for SmolLM2)."""
-    eos = model.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-    return sorted(i for i in ids if i is not None)
-
-
-def _until_stop(row: list[int], stop: list[int]) -> list[int]:
-    """The new tokens up to and including the first end token (the rest is padding)."""
-    for j, token in enumerate(row):
-        if token in stop:
-            return row[: j + 1]
-    return row
-
-
-def _sampling(params: GenParams) -> dict:
-    if params.temperature == 0:
-        return {"do_sample": False}
-    return {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-
-
-def generate_batch(
-    model, tokenizer, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None
-):
-    """[(answer, new tokens)] in prompt order; prompts run shortest first, batch_size at a time."""
-    import torch
-
-    tokenizer.padding_side = "left"  # every row's new tokens then start at the same column
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    ids = [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)[
-            "input_ids"
-        ]
-        for p in prompts
-    ]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
-    stop = _stop_ids(model, tokenizer)
-    kwargs = {
-        "max_new_tokens": params.max_new_tokens,
-        "eos_token_id": stop,
-        "pad_token_id": tokenizer.pad_token_id,
-        **_sampling(params),
-    }
-    results: list[tuple[str, int]] = [("", 0)] * len(prompts)
-    for start in range(0, len(order), params.batch_size):
-        chunk = order[start : start + params.batch_size]
-        enc = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt").to(model.device)
-        with torch.inference_mode():
-            out = model.generate(**enc, **kwargs)
-        new_rows = out[:, enc["input_ids"].shape[1] :].tolist()
-        for i, row in zip(chunk, new_rows, strict=True):
-            new = _until_stop(row, stop)
-            results[i] = (tokenizer.decode(new, skip_special_tokens=True).strip(), len(new))
-        if on_batch:
-            on_batch(start + len(chunk), sum(results[i][1] for i in chunk))
-    return results
-
-
-# ---- OpenAI-compatible APIs ------------------------------------------------------------------------
-
-
-def _client(candidate: Candidate):
-    key = os.environ.get(candidate.api_key_env)
-    if not key:
-        raise BadConfig(f"no API key: set {candidate.api_key_env} in the environment that starts the app")
-    from openai import OpenAI
-
-    # Retries are ours (below), so a rate limit backs off across the whole run the same way.
-    return OpenAI(base_url=candidate.base_url or None, api_key=key, max_retries=0, timeout=120)
-
-
-def _ask(client, candidate: Candidate, messages: list[dict], params: GenParams) -> tuple[str, int]:
-    from openai import APIConnectionError, APIStatusError, RateLimitError
-
-    for attempt in range(REMOTE_TRIES):
-        try:
-            resp = client.chat.completions.create(
-                model=candidate.model,
-                messages=messages,
-                max_tokens=params.max_new_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-            )
-            usage = resp.usage.completion_tokens if resp.usage else 0
-            return (resp.choices[0].message.content or "").strip(), usage
-        except (RateLimitError, APIConnectionError) as exc:
-            reason = type(exc).__name__
-        except APIStatusError as exc:
-            # A wrong key, model or request: retrying will not help (408/409 are worth another try).
-            if exc.status_code < 500 and exc.status_code not in (408, 409):
-                raise BadConfig(f"{candidate.label}: HTTP {exc.status_code}: {exc.message}") from None
-            reason = f"HTTP {exc.status_code}"
-        jitter = 0.5 + random.random()  # threads that failed together do not retry together
-        wait = min(30.0, RETRY_BASE_S * 2.0**attempt) * jitter
-        print(f"{reason}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
-        time.sleep(wait)
-    raise ApiError(f"{candidate.label}: the API kept failing ({reason}) after {REMOTE_TRIES} tries")
-
-
-def remote_answers(
-    candidate: Candidate, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None
-):
-    """[(answer, completion tokens)] in prompt order, REMOTE_THREADS requests at a time."""
-    client = _client(candidate)
-    results: list[tuple[str, int]] = []
-    with ThreadPoolExecutor(REMOTE_THREADS) as pool:
-        for start in range(0, len(prompts), params.batch_size):
-            chunk = prompts[start : start + params.batch_size]
-            answers = list(pool.map(lambda m: _ask(client, candidate, m, params), chunk))
-            results.extend(answers)
-            if on_batch:
-                on_batch(len(results), sum(n for _, n in answers))
-    return results
 
 
 # ---- the worker ----------------------------------------------------------------------------------
@@ -443,14 +246,14 @@ def _prompts(candidate: Candidate, examples: list[dict], train: list[dict], spli
 def _answerer(candidate: Candidate, params: GenParams) -> Callable[[list, OnBatch | None], list]:
     """A function of (prompts, on_batch), with the model loaded or the API key checked first."""
     if candidate.kind == "openai":
-        _client(candidate)  # a missing key fails now, before any progress is shown
-        return lambda prompts, on_batch: remote_answers(candidate, prompts, params, on_batch)
-    model, tok = load_local(candidate)
+        remote.client(candidate)  # a missing key fails now, before any progress is shown
+        return lambda prompts, on_batch: remote.remote_answers(candidate, prompts, params, on_batch)
+    model, tok = local.load_local(candidate)
     if params.temperature > 0:
         import torch
 
         torch.manual_seed(0)  # sampled answers repeat for the same settings
-    return lambda prompts, on_batch: generate_batch(model, tok, prompts, params, on_batch)
+    return lambda prompts, on_batch: local.generate_batch(model, tok, prompts, params, on_batch)
 
 
 def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenParams) -> None:

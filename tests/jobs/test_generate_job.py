@@ -17,7 +17,7 @@ import pytest
 
 from core import jobs
 from core.data import versions
-from core.eval import candidates, generate
+from core.eval import candidates, generate, remote
 from core.eval.generate import GenParams
 from core.jobs import rundir
 from tests.waiting import wait_for
@@ -200,12 +200,12 @@ def test_stop_ends_the_job_and_caches_nothing(api, monkeypatch):
 
 def test_rate_limits_and_server_errors_are_retried_and_a_bad_request_is_not(api, monkeypatch):
     monkeypatch.setenv(KEY_VAR, "sk-test")
-    monkeypatch.setattr(generate, "RETRY_BASE_S", 0.01)
+    monkeypatch.setattr(remote, "RETRY_BASE_S", 0.01)
     FakeAPI.failures = [429, 503]
     prompt = [{"role": "user", "content": "hi"}]
-    assert generate.remote_answers(api, [prompt], GenParams()) == [("echo: hi", 3)]
+    assert remote.remote_answers(api, [prompt], GenParams()) == [("echo: hi", 3)]
     assert len(FakeAPI.seen) == 3  # two failures, then the answer
     FakeAPI.failures = [401]
     with pytest.raises(generate.BadConfig, match="HTTP 401"):
-        generate.remote_answers(api, [prompt], GenParams())
+        remote.remote_answers(api, [prompt], GenParams())
     assert len(FakeAPI.seen) == 4  # no retry on a refused key

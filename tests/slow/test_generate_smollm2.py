@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from core import models
-from core.eval.generate import GenParams, generate_batch
+from core.eval.local import generate_batch
+from core.eval.params import GenParams
 
 MAX_NEW = 96
 # Prompts of different lengths, so the batch really is padded; each has a short answer.
