@@ -13,7 +13,7 @@ import streamlit as st
 from ui.arena import rater
 from ui.shell import boot
 
-boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
+boot(public=True)  # through app.py first; a rater never needs the admin token
 
 st.title("Blind comparison")
 session = rater.session_from_url()

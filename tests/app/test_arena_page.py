@@ -181,11 +181,11 @@ def test_with_an_admin_token_nothing_shows_until_it_is_given(voted, monkeypatch)
     monkeypatch.setenv("FT_ADMIN_TOKEN", "s3cret")
     at = open_arena(voted.id)
     assert not at.exception, at.exception
-    assert [t.value for t in at.title] == ["Arena"]
+    assert [t.value for t in at.title] == ["Fine-Tuning Workbench"]  # the gate, not the page
     assert not at.code and not at.table and not at.expander and not at.selectbox
-    at.text_input(key="arena_admin_token").set_value("wrong").run()
+    at.text_input(key="admin_token").set_value("wrong").run()
     assert "not the admin token" in texts(at, "error") and not at.code
-    at.text_input(key="arena_admin_token").set_value("s3cret").run()
+    at.text_input(key="admin_token").set_value("s3cret").run()
     assert voted.token in at.code[0].value
 
 

@@ -40,3 +40,28 @@ def test_page_boots_before_drawing(page):
     calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
     first = calls[0].value.func
     assert getattr(first, "id", getattr(first, "attr", None)) == "boot", f"{page} draws before boot()"
+
+
+@pytest.mark.parametrize("page", [p for p in app_pages() if p != "pages/rate.py"])
+def test_with_an_admin_token_every_page_but_the_raters_asks_for_it(page, monkeypatch):
+    # A rater who deletes ?s= from the link must not reach answers by candidate (Evaluate, Arena).
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("FT_ADMIN_TOKEN", "s3cret")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Fine-Tuning Workbench"]
+    assert [w.key for w in at.text_input] == ["admin_token"] and not at.selectbox and not at.tabs
+    at.text_input(key="admin_token").set_value("s3cret").run()
+    assert not at.exception and "admin_token" not in [w.key for w in at.text_input]
+
+
+def test_the_rater_page_needs_no_admin_token(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("FT_ADMIN_TOKEN", "s3cret")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["s"] = "no-such-session"
+    at.run()
+    assert not at.exception and "admin_token" not in [w.key for w in at.text_input]
+    assert [t.value for t in at.title] == ["Blind comparison"]
