@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import prices, tokens
+from core import costs, prices, tokens
 from core.data import ERROR, WARNING, Finding
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
 
@@ -27,8 +27,6 @@ DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _ABSENT = object()
 ALLOWED_KEYS = frozenset({"role", "content", "name", "function_call", "weight"})
 ROLES = frozenset({"system", "user", "assistant", "function"})
-# The cookbook's default-epoch rule: aim at 3 epochs, but between 100 and 25,000 example-passes.
-TARGET_EPOCHS, MIN_EXAMPLES, MAX_EXAMPLES, MAX_EPOCHS = 3, 100, 25_000, 25
 HINTS = {
     "data_type": "each line must be one JSON object",
     "missing_messages_list": 'give each example a non-empty "messages" list',
@@ -183,12 +181,8 @@ def distribution(values: list[float]) -> dict:
 
 
 def default_epochs(n: int) -> int:
-    """OpenAI's default n_epochs for n examples (the cookbook's rule)."""
-    if n and n * TARGET_EPOCHS < MIN_EXAMPLES:
-        return min(MAX_EPOCHS, MIN_EXAMPLES // n)
-    if n * TARGET_EPOCHS > MAX_EXAMPLES:
-        return max(1, MAX_EXAMPLES // n)
-    return TARGET_EPOCHS
+    """OpenAI's default n_epochs for n examples (core.costs has the rule); 3 for an empty file."""
+    return costs.default_epochs(n) if n else costs.TARGET_EPOCHS
 
 
 # str.split()'s whitespace among ASCII bytes (\t \n \v \f \r, 0x1c-0x1f, space) become " ", the rest "w".
