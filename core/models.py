@@ -328,9 +328,13 @@ def tiny_model(tmp_dir: str | Path) -> Path:
     return _write_atomically(dest, build)
 
 
-def _eos_ids(model) -> set[int]:
+def stop_ids(model, tokenizer=None) -> list[int]:
+    """The token ids that end a reply: the generation config's end tokens, and the tokenizer's."""
     eos = model.generation_config.eos_token_id
-    return set(eos) if isinstance(eos, list) else {eos}
+    ids = set(eos if isinstance(eos, list) else [eos])
+    if tokenizer is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(i for i in ids if i is not None)
 
 
 def generate_reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 64) -> Reply:
@@ -346,7 +350,7 @@ def generate_reply(model, tokenizer, messages: list[dict], max_new_tokens: int =
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
     seconds = time.perf_counter() - start
     new = out[0, enc["input_ids"].shape[1] :].tolist()
-    stopped = bool(new) and new[-1] in _eos_ids(model)
+    stopped = bool(new) and new[-1] in stop_ids(model)
     text = tokenizer.decode(new, skip_special_tokens=True).strip()
     return Reply(text, len(new), stopped, seconds)
 

@@ -241,7 +241,7 @@ class Generation:
         self.req, self.prompt_tokens = req, int(enc["input_ids"].shape[1])
         self.error, self.hit_stop = None, False
         self.streamer = _counting_streamer(tok)
-        self.eos = _eos_ids(model, tok)
+        self.eos = set(models.stop_ids(model, tok))
         kwargs = {k: v.to(model.device) for k, v in enc.items()}
         kwargs.update(max_new_tokens=req.max_tokens, streamer=self.streamer, pad_token_id=_pad_id(tok))
         if req.sampling:
@@ -327,12 +327,6 @@ def _stop_when(event: threading.Event):
             )
 
     return StoppingCriteriaList([Cancelled()])
-
-
-def _eos_ids(model, tok) -> set[int]:
-    eos = model.generation_config.eos_token_id
-    found = set(eos if isinstance(eos, list) else [eos])
-    return {i for i in found | {tok.eos_token_id} if i is not None}
 
 
 def _pad_id(tok) -> int | None:

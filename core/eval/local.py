@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core import models
 from core.eval.candidates import Candidate
 from core.eval.params import BadConfig, GenParams, OnBatch
 from core.jobs import rundir
@@ -31,7 +32,6 @@ def _looks_missing(model: str) -> bool:
 
 def load_local(candidate: Candidate):
     """(model, tokenizer) for a base, few-shot or run candidate; BadConfig when it cannot load."""
-    from core import models
     from core.train import export
 
     device, dtype = _device_and_dtype()
@@ -49,13 +49,6 @@ def load_local(candidate: Candidate):
     if not tok.chat_template:
         raise BadConfig(f"{candidate.label or candidate.model} has no chat template to format prompts with")
     return model.eval(), tok
-
-
-def _stop_ids(model, tokenizer) -> list[int]:
-    """The generation config's end tokens and the tokenizer's (<|im_end|> for SmolLM2)."""
-    eos = model.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-    return sorted(i for i in ids if i is not None)
 
 
 def _until_stop(row: list[int], stop: list[int]) -> list[int]:
@@ -88,7 +81,7 @@ def generate_batch(
         for p in prompts
     ]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
-    stop = _stop_ids(model, tokenizer)
+    stop = models.stop_ids(model, tokenizer)  # <|im_end|> for SmolLM2
     kwargs = {
         "max_new_tokens": params.max_new_tokens,
         "eos_token_id": stop,

@@ -197,11 +197,6 @@ def load_run(run_dir: str | Path):
     return model.eval(), tok
 
 
-def _eos_ids(model) -> list[int]:
-    eos = model.generation_config.eos_token_id
-    return [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
-
-
 def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens: int = 48) -> dict[str, Any]:
     """Load the export, answer `prompt` greedily through its chat template, report the stop."""
     import torch
@@ -211,7 +206,7 @@ def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens:
     result = {
         "has_chat_template": bool(tok.chat_template),
         "eos_token": tok.eos_token,
-        "eos_in_generation_config": eos_id in _eos_ids(model),
+        "eos_in_generation_config": eos_id in models.stop_ids(model),
         "generated": "",
         "new_tokens": 0,
         "max_new_tokens": max_new_tokens,

@@ -129,7 +129,7 @@ def test_the_adapter_alone_reloads_with_peft(lora_run, tiny, peft_model, tmp_pat
 def test_a_run_loads_as_its_adapter_on_its_base(lora_run, tiny, peft_model):
     model, tok = export.load_run(lora_run)
     assert torch.allclose(logits(model), logits(peft_model), atol=1e-6)
-    assert tok.eos_token == IM_END and tok.eos_token_id in export._eos_ids(model)
+    assert tok.eos_token == IM_END and tok.eos_token_id in models.stop_ids(model)
 
 
 def test_check_export_reports_its_fields_on_a_random_model(lora_run):
