@@ -8,8 +8,9 @@ import streamlit as st
 
 st.set_page_config(page_title="Fine-Tuning Workbench", page_icon=":material/tune:", layout="wide")
 
-RATE = st.Page("pages/rate.py", title="Blind comparison", icon=":material/how_to_vote:", url_path="rate",
-               visibility="hidden")  # fmt: skip
+RATE = st.Page(
+    "pages/rate.py", title="Blind comparison", icon=":material/how_to_vote:", url_path="rate", visibility="hidden"
+)
 pages = {
     "Workbench": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -69,9 +69,7 @@ def timed(fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--votes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
@@ -87,7 +85,8 @@ def main() -> None:
         k = order.index(row["model"])
         print(
             f"{row['model']:<6} {TRUE[row['model']]:>6} {row['rating'] + shift:>8.1f} "
-            f"{row['ci_low'] + shift:>8.1f} {row['ci_high'] + shift:>8.1f}  {low[k] + shift:>8.1f} {high[k] + shift:>8.1f}"
+            f"{row['ci_low'] + shift:>8.1f} {row['ci_high'] + shift:>8.1f}  "
+            f"{low[k] + shift:>8.1f} {high[k] + shift:>8.1f}"
         )
     print(f"leaderboard (cells + multinomial): {fast:.3f} s")
     print(f"baseline (pd.sample + per-row refit): {slow:.3f} s")

@@ -92,9 +92,7 @@ def best_of(repeat: int, fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -111,9 +109,7 @@ def main() -> None:
         t_struct, report = best_of(args.repeat, lambda: validate.validate_file(path, count_tokens=False))
         t_tokens, full = best_of(args.repeat, lambda: validate.validate_file(path))
         found = [f.line for f in report.errors]
-        print(
-            f"guide: {t_guide:.2f} s, {len(errors)} errors, avg assistant words {stats['avg_assistant_tokens']}"
-        )
+        print(f"guide: {t_guide:.2f} s, {len(errors)} errors, avg assistant words {stats['avg_assistant_tokens']}")
         print(
             f"structure: {t_struct:.2f} s, error lines {found} (match: {found == bad}), "
             f"avg assistant words {report.stats['avg_assistant_words']}"

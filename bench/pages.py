@@ -90,9 +90,7 @@ def main() -> None:
             print(f"{page:28s} first render {t:.3f} s  ratio_vs_blank={t / base:.1f}")
         env = {"FT_HOME": home, "PATH": "/usr/bin:/bin"}
         subprocess.run([sys.executable, "-c", MAKE_DATASET, str(args.data_n)], cwd=ROOT, env=env, check=True)
-        print(
-            f"Data page with a {args.data_n}-example dataset (first render computes and caches the checks):"
-        )
+        print(f"Data page with a {args.data_n}-example dataset (first render computes and caches the checks):")
         t = first_render(ROOT / "app.py", "pages/data.py", home, ("Edit", "Duplicates", "Check"))
         print(f"pages/data.py ({args.data_n} examples) first render {t:.3f} s  ratio_vs_blank={t / base:.1f}")
 

@@ -120,9 +120,7 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
     return seen["tokens"] / (timing["end"] - timing["start"]), trainer.model, tok
 
 
-def run_ours(
-    path: str, train: list[dict], val: list[dict], steps: int, out: Path
-) -> tuple[dict, object, object]:
+def run_ours(path: str, train: list[dict], val: list[dict], steps: int, out: Path) -> tuple[dict, object, object]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -164,9 +162,7 @@ def main() -> None:
     rate = matmul_rate()
     # The model's own shapes: a micro-batch of ~4 x 200 tokens through SmolLM2's 576 -> 1536 MLP.
     shaped = matmul_rate(800, 576, 1536)
-    print(
-        f"bf16 matmul: {rate / 1e9:.1f} GFLOP/s at 2048^3; {shaped / 1e9:.1f} GFLOP/s at the model's shapes"
-    )
+    print(f"bf16 matmul: {rate / 1e9:.1f} GFLOP/s at 2048^3; {shaped / 1e9:.1f} GFLOP/s at the model's shapes")
     with tempfile.TemporaryDirectory() as tmp:
         ours, our_model, tok = run_ours(path, train, val, args.steps, Path(tmp))
         ours_loss = val_loss(our_model, tok, val)

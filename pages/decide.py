@@ -16,9 +16,7 @@ from ui.shell import boot
 boot()
 
 st.title("Decide: prompt engineering, RAG or fine-tuning?")
-st.caption(
-    "The guide's three questions and its 'skip fine-tuning if' list, then the arithmetic of paying back."
-)
+st.caption("The guide's three questions and its 'skip fine-tuning if' list, then the arithmetic of paying back.")
 
 
 def questions() -> decide.Answers:
@@ -37,9 +35,7 @@ def questions() -> decide.Answers:
     examples = st.number_input(
         "High-quality examples you have (or can curate)", min_value=0, value=0, step=10, key="decide_examples"
     )
-    complex_task = st.checkbox(
-        "The task is complex (many cases, long or structured output)", key="decide_complex"
-    )
+    complex_task = st.checkbox("The task is complex (many cases, long or structured output)", key="decide_complex")
     changes = st.checkbox("The task changes often", key="decide_changes")
     measure = st.checkbox(
         "We can measure quality reliably (a held-out test set with a score, or blind review)",
@@ -68,9 +64,7 @@ def economics_inputs(models: list[str]) -> decide.Economics:
     c1, c2, c3 = st.columns(3)
     with c1:
         model = st.selectbox("OpenAI model", models, key="decide_model")
-        calls = st.number_input(
-            "Calls per month", min_value=0, value=d.calls_per_month, step=1000, key="decide_calls"
-        )
+        calls = st.number_input("Calls per month", min_value=0, value=d.calls_per_month, step=1000, key="decide_calls")
     with c2:
         removed = st.number_input(
             "Prompt tokens fine-tuning removes (system prompt + few-shot)",
@@ -145,16 +139,15 @@ def show_break_even(be: decide.BreakEven, econ: decide.Economics, row: dict) -> 
     m[3].metric("Saving per call", decide.usd(be.saving_per_call))
     if be.pays_back:
         months = (
-            f", about {be.break_even_months:,.{1 if be.break_even_months >= 1 else 2}f} months at {econ.calls_per_month:,} calls a month"
+            f", about {be.break_even_months:,.{1 if be.break_even_months >= 1 else 2}f} months "
+            f"at {econ.calls_per_month:,} calls a month"
             if be.break_even_months
             else ""
         )
         st.success(f"Break-even after {be.break_even_calls:,} calls{months}.")
     else:
         need = be.min_removed_tokens_to_pay_back
-        floor = (
-            f"removing at least {need:,} prompt tokens per call" if need is not None else "no prompt length"
-        )
+        floor = f"removing at least {need:,} prompt tokens per call" if need is not None else "no prompt length"
         st.warning(
             f"Never pays back: a fine-tuned call costs {decide.usd(be.after_per_call)}, no less than the base call's "
             f"{decide.usd(be.before_per_call)}. Fine-tuned tokens cost more than base ones, so removing "

@@ -18,8 +18,10 @@ from ui.shell import boot
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
 st.title("Evaluate")
-st.caption("Training loss going down does not mean the model got better. Score each candidate's answers "
-           "against the held-out test split, compare base and tuned example by example, then read them.")  # fmt: skip
+st.caption(
+    "Training loss going down does not mean the model got better. Score each candidate's answers "
+    "against the held-out test split, compare base and tuned example by example, then read them."
+)
 
 version = pick.pick_version()
 if version is None:

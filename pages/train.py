@@ -20,12 +20,21 @@ boot()  # before anything is drawn, so a deep link on a fresh server goes throug
 BACKENDS = {"local": "Local (full / LoRA / QLoRA)", "openai": "OpenAI (hosted)"}
 
 st.title("Train")
-backend = st.radio("Backend", list(BACKENDS), key="train_backend", horizontal=True, format_func=BACKENDS.get,
-                   help="Local trains on this machine as a job; OpenAI uploads the split and fine-tunes on "
-                        "OpenAI (or an OpenAI-compatible service), followed here like a local run.")  # fmt: skip
-st.caption("Full fine-tuning, LoRA or QLoRA on a dataset version, run as a job that outlives this page. "
-           "The pre-flight says whether it fits before you launch." if backend == "local" else
-           "OpenAI fine-tunes on its servers; the run here follows it: status, events, loss, cost.")  # fmt: skip
+backend = st.radio(
+    "Backend",
+    list(BACKENDS),
+    key="train_backend",
+    horizontal=True,
+    format_func=BACKENDS.get,
+    help="Local trains on this machine as a job; OpenAI uploads the split and fine-tunes on "
+    "OpenAI (or an OpenAI-compatible service), followed here like a local run.",
+)
+st.caption(
+    "Full fine-tuning, LoRA or QLoRA on a dataset version, run as a job that outlives this page. "
+    "The pre-flight says whether it fits before you launch."
+    if backend == "local"
+    else "OpenAI fine-tunes on its servers; the run here follows it: status, events, loss, cost."
+)
 
 version = form.pick_version()
 if version is None:

@@ -20,8 +20,13 @@ def start(home: Path, base_model: Path, key: str, log_path: Path) -> tuple[subpr
     port = free_port()
     env = dict(os.environ, FT_HOME=str(home), FT_API_KEY=key, FT_API_BASE_MODEL=str(base_model))
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "core.server", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.server", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:

@@ -24,8 +24,10 @@ def allowed() -> bool:
         st.session_state[OK] = True
         return True
     st.title("Fine-Tuning Workbench")
-    st.info("This workbench is shared: its pages need the admin token (FT_ADMIN_TOKEN). Raters need "
-            "none: the link they were sent opens their comparison directly.")  # fmt: skip
+    st.info(
+        "This workbench is shared: its pages need the admin token (FT_ADMIN_TOKEN). Raters need "
+        "none: the link they were sent opens their comparison directly."
+    )
     given = st.text_input("Admin token", type="password", key="admin_token")
     if st.button("Unlock", key="admin_unlock") or given:
         if sessions.check_admin(given):

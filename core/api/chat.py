@@ -81,9 +81,7 @@ def _bounded(body: dict, key: str, kind: type, low: float, high: float) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise bad_request(
-            f"{key} must be {'a number' if kind is float else 'an integer'}, not {value!r}", key
-        )
+        raise bad_request(f"{key} must be {'a number' if kind is float else 'an integer'}, not {value!r}", key)
     if not low <= value <= high:
         raise bad_request(f"{key} must be from {low:g} to {high:g}, not {value!r}", key)
     return value
@@ -167,8 +165,9 @@ class ModelCache:
 
 def _model_not_found(name: str, why: str = "") -> ApiError:
     detail = f" {why}" if why else ""
-    return ApiError(404, f"The model `{name}` does not exist or you do not have access to it.{detail}", "model",
-                    "model_not_found")  # fmt: skip
+    return ApiError(
+        404, f"The model `{name}` does not exist or you do not have access to it.{detail}", "model", "model_not_found"
+    )
 
 
 def _load_base(name: str) -> tuple:
@@ -205,9 +204,7 @@ def load(name: str, base: str, cache: ModelCache) -> tuple:
     try:
         return cache.get(key, loader)
     except (OSError, ValueError) as exc:  # a folder without weights, a broken config
-        raise ApiError(
-            500, f"Could not load the model `{name}`: {exc}", "model", type="server_error"
-        ) from None
+        raise ApiError(500, f"Could not load the model `{name}`: {exc}", "model", type="server_error") from None
 
 
 # ---- generation -------------------------------------------------------------------------------
@@ -234,8 +231,9 @@ class Generation:
 
     def __init__(self, model, tok, req: ChatRequest) -> None:
         try:
-            enc = tok.apply_chat_template(req.messages, add_generation_prompt=True, return_tensors="pt",
-                                          return_dict=True)  # fmt: skip
+            enc = tok.apply_chat_template(
+                req.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
         self.req, self.prompt_tokens = req, int(enc["input_ids"].shape[1])
@@ -291,9 +289,7 @@ class Generation:
                 yield held[: len(held) - keep]
                 held = held[len(held) - keep :]
         if self.error is not None:
-            raise ApiError(
-                500, f"Generation failed: {type(self.error).__name__}: {self.error}", type="server_error"
-            )
+            raise ApiError(500, f"Generation failed: {type(self.error).__name__}: {self.error}", type="server_error")
         if held:
             yield held
 
@@ -322,9 +318,7 @@ def _stop_when(event: threading.Event):
 
     class Cancelled(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
-            return torch.full(
-                (input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device
-            )
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([Cancelled()])
 
@@ -347,16 +341,26 @@ def completion(gen: Generation) -> dict[str, Any]:
         gen.cancel()
     message = {"role": "assistant", "content": text, "refusal": None}
     return {
-        "id": new_id("chatcmpl"), "object": "chat.completion", "created": now(), "model": gen.req.model,
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": now(),
+        "model": gen.req.model,
         "choices": [{"index": 0, "message": message, "finish_reason": gen.finish_reason, "logprobs": None}],
-        "usage": gen.usage(), "system_fingerprint": None, "service_tier": "default",
-    }  # fmt: skip
+        "usage": gen.usage(),
+        "system_fingerprint": None,
+        "service_tier": "default",
+    }
 
 
 def chunks(gen: Generation) -> Iterator[str]:
     """The reply as server-sent events of chat.completion.chunk, ending with data: [DONE]."""
-    head = {"id": new_id("chatcmpl"), "object": "chat.completion.chunk", "created": now(), "model": gen.req.model,
-            "system_fingerprint": None}  # fmt: skip
+    head = {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion.chunk",
+        "created": now(),
+        "model": gen.req.model,
+        "system_fingerprint": None,
+    }
 
     def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}

@@ -20,12 +20,17 @@ from core.api.jobs import error_of, get, job_object, model_name, run_of, short_i
 from core.jobs import rundir
 
 
-def _event(
-    record: dict, key: str, at: float, message: str, level: str = "info", data: dict | None = None
-) -> dict:
+def _event(record: dict, key: str, at: float, message: str, level: str = "info", data: dict | None = None) -> dict:
     kind = "metrics" if data else "message"
-    return {"id": f"ftevent-{short_id(record)}-{key}", "object": "fine_tuning.job.event", "created_at": int(at),
-            "level": level, "message": message, "type": kind, "data": data}  # fmt: skip
+    return {
+        "id": f"ftevent-{short_id(record)}-{key}",
+        "object": "fine_tuning.job.event",
+        "created_at": int(at),
+        "level": level,
+        "message": message,
+        "type": kind,
+        "data": data,
+    }
 
 
 def _steps(rows: list[dict]) -> tuple[dict[int, dict], dict[int, float]]:
@@ -39,16 +44,20 @@ def _checkpoint_steps(train: dict[int, dict], valid: dict[int, float]) -> list[i
     """One checkpoint per validation point, or per whole epoch when there is no validation file."""
     if valid:
         return sorted(valid)
-    return sorted(
-        s for s, r in train.items() if r.get("epoch") and math.isclose(r["epoch"], round(r["epoch"]))
-    )
+    return sorted(s for s, r in train.items() if r.get("epoch") and math.isclose(r["epoch"], round(r["epoch"])))
 
 
 def _metrics(step: int, train: dict[int, dict], valid: dict[int, float]) -> dict[str, Any]:
     row = train.get(step) or {}
-    return {"step": float(step), "train_loss": row.get("loss"), "train_mean_token_accuracy": None,
-            "valid_loss": valid.get(step), "valid_mean_token_accuracy": None,
-            "full_valid_loss": valid.get(step), "full_valid_mean_token_accuracy": None}  # fmt: skip
+    return {
+        "step": float(step),
+        "train_loss": row.get("loss"),
+        "train_mean_token_accuracy": None,
+        "valid_loss": valid.get(step),
+        "valid_mean_token_accuracy": None,
+        "full_valid_loss": valid.get(step),
+        "full_valid_mean_token_accuracy": None,
+    }
 
 
 def _step_events(record: dict, run: runs.RunStatus) -> list[dict]:
@@ -79,11 +88,7 @@ def _end_events(record: dict, run: runs.RunStatus | None, state: str) -> list[di
     if state == "cancelled":
         return [_event(record, "cancelled", record.get("cancelled_at") or at, "Fine-tuning job cancelled")]
     if state == "failed":
-        return [
-            _event(
-                record, "failed", at, f"Fine-tuning job failed: {error_of(record, run)['message']}", "error"
-            )
-        ]
+        return [_event(record, "failed", at, f"Fine-tuning job failed: {error_of(record, run)['message']}", "error")]
     return []
 
 
@@ -118,9 +123,15 @@ def checkpoints(job_id: str, after: str | None, limit: int | None) -> dict[str, 
     found = []
     for step in _checkpoint_steps(train, valid):
         elapsed = (train.get(step) or {}).get("elapsed_s") or 0
-        found.append({
-            "id": f"ftckpt-{short_id(record)}-{step}", "object": "fine_tuning.job.checkpoint",
-            "created_at": int(started + elapsed), "fine_tuned_model_checkpoint": f"{model_name(record)}:ckpt-step-{step}",
-            "fine_tuning_job_id": record["id"], "metrics": _metrics(step, train, valid), "step_number": step,
-        })  # fmt: skip
+        found.append(
+            {
+                "id": f"ftckpt-{short_id(record)}-{step}",
+                "object": "fine_tuning.job.checkpoint",
+                "created_at": int(started + elapsed),
+                "fine_tuned_model_checkpoint": f"{model_name(record)}:ckpt-step-{step}",
+                "fine_tuning_job_id": record["id"],
+                "metrics": _metrics(step, train, valid),
+                "step_number": step,
+            }
+        )
     return page(found[::-1], after, limit_of(limit, 10, 100))

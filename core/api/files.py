@@ -82,15 +82,11 @@ def format_problems(path: Path, filename: str) -> tuple[int, str | None]:
         hint = f" ({finding.hint})" if finding.hint else ""
         named.append(f"{where}{finding.message}{hint}.")
     more = len(report.errors) - SHOWN_ERRORS
-    tail = (
-        f" And {more} more error(s); check the file with `python -m core.data validate`." if more > 0 else ""
-    )
+    tail = f" And {more} more error(s); check the file with `python -m core.data validate`." if more > 0 else ""
     return 0, "Invalid file format. " + " ".join(named) + tail
 
 
-def create(
-    stream: IO[bytes], filename: str, purpose: str, max_bytes: int = DEFAULT_MAX_BYTES
-) -> dict[str, Any]:
+def create(stream: IO[bytes], filename: str, purpose: str, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """Store an upload; a fine-tune file must pass validation. Returns the FileObject."""
     if purpose not in PURPOSES:
         raise bad_request(f"'{purpose}' is not one of {', '.join(PURPOSES)} - 'purpose'", "purpose")
@@ -109,10 +105,19 @@ def create(
     finally:
         tmp.unlink(missing_ok=True)
     record = {
-        "id": file_id, "object": "file", "bytes": size, "created_at": now(), "filename": filename,
-        "purpose": purpose, "status": "processed", "expires_at": None, "status_details": None,
-        "created": time.time(), "examples": examples, "path": str(dest),
-    }  # fmt: skip
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": now(),
+        "filename": filename,
+        "purpose": purpose,
+        "status": "processed",
+        "expires_at": None,
+        "status_details": None,
+        "created": time.time(),
+        "examples": examples,
+        "path": str(dest),
+    }
     write_record(api_dir(KIND) / f"{file_id}.json", record)
     return public(record)
 

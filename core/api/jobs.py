@@ -224,9 +224,7 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
     folder = api_dir(KIND) / job_id  # the job's own copies: deleting a file later never breaks the run
     folder.mkdir()
     train_path = Path(shutil.copyfile(stored.content_path(train["id"]), folder / "train.jsonl"))
-    val_path = (
-        Path(shutil.copyfile(stored.content_path(val["id"]), folder / "validation.jsonl")) if val else None
-    )
+    val_path = Path(shutil.copyfile(stored.content_path(val["id"]), folder / "validation.jsonl")) if val else None
     cfg = train_config(model, train_path, val_path, hp, seed)
     try:
         run_id = launch.start(cfg, title=f"API {requested} · {job_id}")
@@ -234,11 +232,21 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
         raise bad_request(str(exc)) from None
     record = {
-        "id": job_id, "created_at": now(), "created": time.time(), "run_id": run_id, "model": requested,
-        "base": model, "mapping_note": note, "suffix": suffix, "seed": seed, "training_file": train["id"],
-        "validation_file": val["id"] if val else None, "hyperparameters": hp, "metadata": body.get("metadata"),
+        "id": job_id,
+        "created_at": now(),
+        "created": time.time(),
+        "run_id": run_id,
+        "model": requested,
+        "base": model,
+        "mapping_note": note,
+        "suffix": suffix,
+        "seed": seed,
+        "training_file": train["id"],
+        "validation_file": val["id"] if val else None,
+        "hyperparameters": hp,
+        "metadata": body.get("metadata"),
         "cancelled_at": None,
-    }  # fmt: skip
+    }
     write_record(api_dir(KIND) / f"{job_id}.json", record)
     return job_object(record)
 
@@ -305,10 +313,13 @@ def error_of(record: dict, run: runs.RunStatus | None) -> dict[str, Any]:
             "param": None,
         }
     reason = next(
-        (line for line in reversed(rundir.log_tail(rundir.run_dir(run.id), 10).splitlines())
-         if line.startswith(("bad data:", "bad config:"))),
+        (
+            line
+            for line in reversed(rundir.log_tail(rundir.run_dir(run.id), 10).splitlines())
+            if line.startswith(("bad data:", "bad config:"))
+        ),
         "",
-    )  # fmt: skip
+    )
     message = f"{run.message} {reason}".strip() or "The training run failed."
     param = "training_file" if run.failure == "bad data" else None
     return {"code": (run.failure or "error").replace(" ", "_"), "message": message, "param": param}
@@ -334,18 +345,27 @@ def job_object(record: dict) -> dict[str, Any]:
     final = run is not None and not run.active
     hp = record["hyperparameters"]
     return {
-        "id": record["id"], "object": "fine_tuning.job", "created_at": record["created_at"],
+        "id": record["id"],
+        "object": "fine_tuning.job",
+        "created_at": record["created_at"],
         "error": error_of(record, run) if state == "failed" else None,
         "fine_tuned_model": model_name(record) if state == "succeeded" else None,
         "finished_at": int(run.ended_at) if final and run.ended_at else None,
-        "hyperparameters": hp, "model": record["model"], "organization_id": f"org-{ORG}",
-        "result_files": [], "seed": record["seed"], "status": state,
+        "hyperparameters": hp,
+        "model": record["model"],
+        "organization_id": f"org-{ORG}",
+        "result_files": [],
+        "seed": record["seed"],
+        "status": state,
         "trained_tokens": _trained_tokens(run) if state == "succeeded" else None,
-        "training_file": record["training_file"], "validation_file": record["validation_file"],
+        "training_file": record["training_file"],
+        "validation_file": record["validation_file"],
         "estimated_finish": _estimated_finish(run) if state == "running" and run.active else None,
-        "integrations": [], "metadata": record.get("metadata"), "user_provided_suffix": record.get("suffix"),
+        "integrations": [],
+        "metadata": record.get("metadata"),
+        "user_provided_suffix": record.get("suffix"),
         "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
-    }  # fmt: skip
+    }
 
 
 def listing(after: str | None, limit: int | None) -> dict[str, Any]:

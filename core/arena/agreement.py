@@ -29,9 +29,7 @@ def fleiss_kappa(table) -> float:
     differs = np.flatnonzero(per_item != n)
     if differs.size:
         k = int(differs[0])
-        raise ValueError(
-            f"item {k} has {per_item[k]:g} raters, item 0 has {n:g}; Fleiss' kappa needs the same count"
-        )
+        raise ValueError(f"item {k} has {per_item[k]:g} raters, item 0 has {n:g}; Fleiss' kappa needs the same count")
     p_item = ((t * t).sum(axis=1) - n) / (n * (n - 1))
     p_cat = t.sum(axis=0) / t.sum()
     p_bar, p_e = p_item.mean(), float(p_cat @ p_cat)

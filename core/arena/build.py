@@ -96,9 +96,7 @@ def items(version: versions.Version, chosen: tuple[Option, ...], split: str = SP
     out = []
     for i, example in enumerate(examples):
         prompt, reference = split_example(example)
-        out.append(
-            {"prompt": prompt, "reference": reference, "answers": {k: a[i] for k, a in answers.items()}}
-        )
+        out.append({"prompt": prompt, "reference": reference, "answers": {k: a[i] for k, a in answers.items()}})
     return out
 
 

@@ -122,17 +122,13 @@ def fit_pairs(n, i, j, w, s, l2, x0=None) -> np.ndarray:
         beta = flat.reshape(rounds, n)
         d = LN10 * beta @ incidence.T
         # -log p = logaddexp(0, -d) and -log(1 - p) = logaddexp(0, d): stable for large |d|.
-        loss = np.sum(s2 * np.logaddexp(0.0, -d) + (w2 - s2) * np.logaddexp(0.0, d)) + l2 * np.sum(
-            beta * beta
-        )
+        loss = np.sum(s2 * np.logaddexp(0.0, -d) + (w2 - s2) * np.logaddexp(0.0, d)) + l2 * np.sum(beta * beta)
         g = LN10 * (w2 * np.exp(-np.logaddexp(0.0, -d)) - s2)  # w * sigmoid(d) - s
         return loss / total, (g @ incidence + 2.0 * l2 * beta).ravel() / total
 
     start = np.zeros(rounds * n) if x0 is None else np.tile(x0, rounds)
     options = {"gtol": 1e-9, "ftol": 1e-12}
-    beta = optimize.minimize(loss_grad, start, jac=True, method="L-BFGS-B", options=options).x.reshape(
-        rounds, n
-    )
+    beta = optimize.minimize(loss_grad, start, jac=True, method="L-BFGS-B", options=options).x.reshape(rounds, n)
     beta -= beta.mean(axis=1, keepdims=True)
     return beta if np.ndim(w) == 2 else beta[0]
 
@@ -345,9 +341,7 @@ def _csv_vote(path: Path, line: int, row: dict) -> dict:
         if not row.get(col):
             raise ValueError(f"{path} line {line}, column {col}: empty model name")
     if row["winner"] not in WINNERS:
-        raise ValueError(
-            f"{path} line {line}, column winner: {row['winner']!r} is not one of {', '.join(WINNERS)}"
-        )
+        raise ValueError(f"{path} line {line}, column winner: {row['winner']!r} is not one of {', '.join(WINNERS)}")
     if row["model_a"] == row["model_b"]:
         raise ValueError(f"{path} line {line}, column model_b: same model as model_a ({row['model_a']!r})")
     return row

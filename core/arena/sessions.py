@@ -223,9 +223,7 @@ def _session(db, row) -> Session:
         "SELECT key, label FROM arena_candidates WHERE session_id=? ORDER BY position", (row["id"],)
     ).fetchall()
     fields = {k: row[k] for k in row.keys() if k in Session.__dataclass_fields__}
-    return Session(
-        **{**fields, "closed": bool(row["closed"])}, candidates=tuple(Candidate(*c) for c in cands)
-    )
+    return Session(**{**fields, "closed": bool(row["closed"])}, candidates=tuple(Candidate(*c) for c in cands))
 
 
 def _one(where: str, value) -> Session | None:
@@ -300,10 +298,7 @@ def _assign(db, session: Session, rater_id: int) -> None:
     db.executemany(
         "INSERT INTO arena_assignments (ticket, session_id, rater_id, item_id, position, left_key,"
         " right_key, overlap) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (secrets.token_hex(12), session.id, rater_id, item, pos, *rest)
-            for pos, (item, *rest) in enumerate(rows)
-        ],
+        [(secrets.token_hex(12), session.id, rater_id, item, pos, *rest) for pos, (item, *rest) in enumerate(rows)],
     )
 
 
@@ -318,9 +313,7 @@ def join(token: str, name: str) -> Rater:
     if session is None:
         raise ValueError("this rating link does not match any session; ask the owner for a new link")
     with store.connect() as db, store.transaction(db):
-        row = db.execute(
-            "SELECT * FROM arena_raters WHERE session_id=? AND name=?", (session.id, name)
-        ).fetchone()
+        row = db.execute("SELECT * FROM arena_raters WHERE session_id=? AND name=?", (session.id, name)).fetchone()
         if row:
             return _rater(row)
         if db.execute("SELECT closed FROM arena_sessions WHERE id=?", (session.id,)).fetchone()[0]:
@@ -456,8 +449,10 @@ def counts(session_id: int) -> dict[str, int]:
 def item_texts(session_id: int) -> tuple[list[str], dict[str, list[str]]]:
     """The references and each candidate's answers (by key), in item order: what raters were shown."""
     with store.connect() as db:
-        refs = [r[0] for r in db.execute("SELECT reference FROM arena_items WHERE session_id=? ORDER BY idx",
-                                         (session_id,))]  # fmt: skip
+        refs = [
+            r[0]
+            for r in db.execute("SELECT reference FROM arena_items WHERE session_id=? ORDER BY idx", (session_id,))
+        ]
         rows = db.execute(
             "SELECT n.candidate_key, n.text FROM arena_answers n JOIN arena_items i ON i.id=n.item_id"
             " WHERE i.session_id=? ORDER BY i.idx",

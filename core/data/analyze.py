@@ -1,9 +1,10 @@
 """The embedding analysis of one dataset version, run as a job: near-duplicates and topics.
 
 `launch_for(sha, ...)` starts `python -m core.data.analyze --sha SHA --threshold T` under the job
-supervisor (SHA: the content hash of a version or a draft); the worker embeds each example (vectors cached by content hash, so an edited version
-only embeds what changed), finds near-duplicate clusters with an exact blocked search, clusters
-the user turns into topics, and writes `analysis.json` and the vectors into its run folder.
+supervisor (SHA: the content hash of a version or a draft); the worker embeds each example
+(vectors cached by content hash, so an edited version only embeds what changed), finds
+near-duplicate clusters with an exact blocked search, clusters the user turns into topics, and writes
+`analysis.json` and the vectors into its run folder.
 `result_for(sha)` finds the newest finished analysis of the same content.
 Test: `pytest tests/jobs/test_analyze.py`.
 """

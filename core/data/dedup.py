@@ -111,9 +111,7 @@ def _search(a, b, threshold, block, same, progress) -> tuple[np.ndarray, np.ndar
             found = _tile(a[a0 : a0 + block], b[b0 : b0 + block], a0, b0, threshold, same and a0 == b0)
             count += len(found[0])
             if count > MAX_PAIRS:
-                raise ValueError(
-                    f"more than {MAX_PAIRS:,} pairs at cosine >= {threshold}; raise the threshold"
-                )
+                raise ValueError(f"more than {MAX_PAIRS:,} pairs at cosine >= {threshold}; raise the threshold")
             hits.append(found)
             tiles += 1
         if progress:

@@ -54,9 +54,7 @@ def turns_text(messages, roles: tuple[str, ...]) -> str:
     if not isinstance(messages, list):
         return ""
     parts = [
-        _content_text(m.get("content")).strip()
-        for m in messages
-        if isinstance(m, dict) and m.get("role") in roles
+        _content_text(m.get("content")).strip() for m in messages if isinstance(m, dict) and m.get("role") in roles
     ]
     return "\n".join(p for p in parts if p)
 
@@ -148,9 +146,7 @@ def chunks(texts: Sequence[str]) -> list[list[tuple[str, int]]]:
     long_idx = [i for i, t in enumerate(texts) if len(t) > CHUNK_TOKENS]
     if not long_idx:
         return out
-    enc = tok(
-        [texts[i] for i in long_idx], add_special_tokens=False, return_offsets_mapping=True, verbose=False
-    )
+    enc = tok([texts[i] for i in long_idx], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     for i, offsets in zip(long_idx, enc["offset_mapping"], strict=True):
         if len(offsets) > CHUNK_TOKENS:
             out[i] = _windows(texts[i], offsets)

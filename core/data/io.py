@@ -135,9 +135,7 @@ def _read_lines(path: Path, bom: bool) -> tuple[list[int], list, list[Finding]]:
         for number, text in enumerate(f, 1):
             try:
                 obj, end = scan(text, 0)
-                if (end < len(text) and not text[end:].isspace()) or (
-                    not text.isascii() and _BAD_BYTE.search(text)
-                ):
+                if (end < len(text) and not text[end:].isspace()) or (not text.isascii() and _BAD_BYTE.search(text)):
                     raise ValueError
             except (StopIteration, ValueError, RecursionError):
                 if not text.strip():
@@ -166,9 +164,7 @@ def _via_jsonl(path: Path) -> tuple[list[int], list, list[Finding]] | None:
     try:
         pairs, problems = jsonl.scan_records(path)
     except UnicodeDecodeError as e:  # before ValueError: it is one
-        raise DataError(
-            f"starts like UTF-16 but is not valid UTF-16 ({e.reason} at byte {e.start})"
-        ) from None
+        raise DataError(f"starts like UTF-16 but is not valid UTF-16 ({e.reason} at byte {e.start})") from None
     except jsonl.JsonlError as e:
         if e.line and "UTF-8" in e.reason:
             return None
@@ -214,9 +210,7 @@ def _json_cells(objs: list, lines: list[int], columns) -> list[Finding]:
             if isinstance(value, list) and key in ("messages", "conversations"):
                 # list-of-struct columns fill absent fields with None: drop them (content stays)
                 value = [
-                    {k: v for k, v in m.items() if v is not None or k == "content"}
-                    if isinstance(m, dict)
-                    else m
+                    {k: v for k, v in m.items() if v is not None or k == "content"} if isinstance(m, dict) else m
                     for m in value
                 ]
             row[key] = value
@@ -240,9 +234,7 @@ def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
         for cells in reader:
             if len(cells) != len(header) and any(c.strip() for c in cells):
                 msg = f"has {len(cells)} fields, the header has {len(header)}"
-                findings.append(
-                    Finding("unreadable_line", msg, line=start, hint="quote cells that hold commas")
-                )
+                findings.append(Finding("unreadable_line", msg, line=start, hint="quote cells that hold commas"))
             elif cells:
                 lines.append(start)
                 objs.append(dict(zip(header, cells, strict=True)))
@@ -343,9 +335,7 @@ def _resolve_mapping(objs: list, mapping: dict | None) -> dict:
             raise DataError(f"has no column {col!r} for the {role} turn (columns: {shown})")
         if col is None and role != "system":
             example = "{'user': 'question', 'assistant': 'answer'}"
-            raise DataError(
-                f"has no column for the {role} turn (columns: {shown}); pass a mapping such as {example}"
-            )
+            raise DataError(f"has no column for the {role} turn (columns: {shown}); pass a mapping such as {example}")
     return chosen
 
 
@@ -417,16 +407,12 @@ def _convert(loaded: Loaded) -> None:
         kept = set(keep) if len(keep) < len(loaded.raw) else None
         for i, line in enumerate(loaded.raw_lines if kept is not None else []):
             if i not in kept:
-                loaded.findings.append(
-                    Finding("skipped", "not a conversation (no 'messages' list)", line=line)
-                )
+                loaded.findings.append(Finding("skipped", "not a conversation (no 'messages' list)", line=line))
         return
     for line, obj in zip(loaded.raw_lines, loaded.raw, strict=True):
         example, problem = CONVERTERS[loaded.fmt](obj, loaded.mapping)
         if example is None:
-            loaded.findings.append(
-                Finding("not_converted", problem, line=line, hint=f"fix the {loaded.fmt} record")
-            )
+            loaded.findings.append(Finding("not_converted", problem, line=line, hint=f"fix the {loaded.fmt} record"))
         else:
             loaded.examples.append(example)
             loaded.lines.append(line)
@@ -469,15 +455,12 @@ def _read(path: Path, source: str | None, max_bytes: int) -> tuple[str, list[int
         return ("hub", *_read_hub(str(path)))
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    size = (
-        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        if path.is_dir()
-        else path.stat().st_size
-    )
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     if size > max_bytes:
         mb = 1024 * 1024
         raise DataError(
-            f"{path.name} is {size / mb:.1f} MB, over the {max_bytes / mb:.1f} MB limit (max_bytes); split the file or raise the limit"
+            f"{path.name} is {size / mb:.1f} MB, over the {max_bytes / mb:.1f} MB limit (max_bytes); "
+            "split the file or raise the limit"
         )
     source = source or _sniff_source(path)
     try:
@@ -574,9 +557,7 @@ def to_parquet(examples: list[dict], path: str | Path) -> Path:
     import pyarrow.parquet as pq
 
     keys = list(dict.fromkeys(k for ex in examples for k in ex)) or ["messages"]
-    table = pa.table(
-        {k: pa.array([_dumps(ex[k]) if k in ex else None for ex in examples], pa.string()) for k in keys}
-    )
+    table = pa.table({k: pa.array([_dumps(ex[k]) if k in ex else None for ex in examples], pa.string()) for k in keys})
     table = table.replace_schema_metadata({JSON_COLUMNS_KEY: ",".join(keys).encode()})
     return _replace(path, lambda tmp: pq.write_table(table, tmp))
 

@@ -27,16 +27,21 @@ _RANK = {OK: 0, WARN: 1, FAIL: 2}
 _ERROR_KINDS = {"placeholder", "system_prompt_missing"}  # each one alone makes its check fail
 
 GUIDE_CONSISTENCY = '"Pick one format per task type and stick to it."'
-GUIDE_OPENERS = '"Even small variations (e.g., "Here is the answer:" vs. jumping straight to the answer) cause inconsistency."'
-GUIDE_SYSTEM = (
-    '"Always include the system message in every training example if you want the model to respect it."'
+GUIDE_OPENERS = (
+    '"Even small variations (e.g., "Here is the answer:" vs. jumping straight to the answer) cause inconsistency."'
 )
-GUIDE_COMPLETE = '"Every assistant response should be a complete, ideal answer. Do not include partial responses or placeholders."'
-GUIDE_DIVERSITY = '"If 90% of your training data is about topic A, the model will default to topic A even when asked about topic B."'
-GUIDE_LENGTH = (
-    '"Mixing 50-word and 2000-word responses in the same dataset produces unpredictable length behavior."'
+GUIDE_SYSTEM = '"Always include the system message in every training example if you want the model to respect it."'
+GUIDE_COMPLETE = (
+    '"Every assistant response should be a complete, ideal answer. Do not include partial responses or placeholders."'
 )
-GUIDE_COUNT = '"Fine-tuning with fewer than 50 examples rarely produces meaningful improvement. For complex tasks, you typically need 200-500+ examples."'
+GUIDE_DIVERSITY = (
+    '"If 90% of your training data is about topic A, the model will default to topic A even when asked about topic B."'
+)
+GUIDE_LENGTH = '"Mixing 50-word and 2000-word responses in the same dataset produces unpredictable length behavior."'
+GUIDE_COUNT = (
+    '"Fine-tuning with fewer than 50 examples rarely produces meaningful improvement. '
+    'For complex tasks, you typically need 200-500+ examples."'
+)
 
 MIN_GROUP = 3  # a task type with fewer answers has no majority format to deviate from
 FORMAT_FAIL_SHARE = 0.2  # above this share of off-format answers there is no single format to learn
@@ -217,9 +222,7 @@ def _format_flags(examples, types) -> tuple[list[Finding], dict]:
         for row, fmt in items:
             if fmt != main:
                 msg = f"answered as {fmt}; {main_n} of {len(items)} '{task}' prompts get {main}"
-                flags.append(
-                    _flag("mixed_format", row, msg, f"Rewrite it as {main}.", format=fmt, expected=main)
-                )
+                flags.append(_flag("mixed_format", row, msg, f"Rewrite it as {main}.", format=fmt, expected=main))
     return flags, {"formats": table}
 
 
@@ -252,9 +255,7 @@ def _system_flags(examples) -> tuple[list[Finding], dict, str]:
         if p is None:
             flags.append(_flag("system_prompt_missing", row, "no system message", "Set it (bulk edit)."))
         elif p != main:
-            flags.append(
-                _flag("system_prompt_varies", row, "a different system prompt", system=p, usual=main)
-            )
+            flags.append(_flag("system_prompt_varies", row, "a different system prompt", system=p, usual=main))
     verdict = FAIL if data["without_system"] else (WARN if len(counts) > 1 else OK)
     return flags, data, verdict
 
@@ -272,9 +273,7 @@ def check_consistency(examples, types: list[str] | None = None) -> CheckResult:
     if fmt_flags:
         share = len(fmt_flags) / max(1, len(examples))
         verdicts.append(FAIL if share > FORMAT_FAIL_SHARE else WARN)
-        parts.append(
-            f"{len(fmt_flags)} answers break their task type's format. The guide: {GUIDE_CONSISTENCY}"
-        )
+        parts.append(f"{len(fmt_flags)} answers break their task type's format. The guide: {GUIDE_CONSISTENCY}")
     if open_flags:
         verdicts.append(WARN)
         parts.append(f"{len(open_flags)} answers start with boilerplate openers. The guide: {GUIDE_OPENERS}")
@@ -291,7 +290,9 @@ def check_consistency(examples, types: list[str] | None = None) -> CheckResult:
 # ---------- completeness ----------
 
 _PLACEHOLDER = re.compile(
-    r"\b(?:TODO|TBD|FIXME|XXX)\b|(?i:\[(?:insert|add|your|placeholder)[^\]]*\]|lorem ipsum|<(?:placeholder|insert)[^>]*>|\[\.\.\.\])|^\s*(?:\.\.\.|\u2026)\s*$",
+    r"\b(?:TODO|TBD|FIXME|XXX)\b"
+    r"|(?i:\[(?:insert|add|your|placeholder)[^\]]*\]|lorem ipsum|<(?:placeholder|insert)[^>]*>|\[\.\.\.\])"
+    r"|^\s*(?:\.\.\.|\u2026)\s*$",
     re.M,
 )
 _PARTIAL = re.compile(
@@ -359,9 +360,7 @@ def check_completeness(examples) -> CheckResult:
     # Placeholders are unambiguous; truncation and partial answers are heuristics, so they warn.
     verdict = FAIL if kinds["placeholder"] else (WARN if flags else OK)
     summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
-    message = (
-        f"Found {summary}. The guide: {GUIDE_COMPLETE}" if flags else "No placeholders or cut-off answers."
-    )
+    message = f"Found {summary}. The guide: {GUIDE_COMPLETE}" if flags else "No placeholders or cut-off answers."
     return CheckResult("completeness", verdict, message, flags, {"counts": dict(kinds)})
 
 
@@ -455,9 +454,7 @@ def check_diversity(examples, vectors=None, threshold: float | None = None) -> C
     clusters = []
     for c in range(min(len(members), MAX_CLUSTERS_SHOWN)):  # ids run from 0, the largest
         rows, label = members[c], _topic_label(texts, members[c], df_all, n)
-        clusters.append(
-            {"cluster": c, "label": label, "size": len(rows), "share": len(rows) / n, "rows": rows[:3]}
-        )
+        clusters.append({"cluster": c, "label": label, "size": len(rows), "share": len(rows) / n, "rows": rows[:3]})
     top = clusters[0]
     verdict = FAIL if top["share"] > DOMINANT_FAIL else WARN if top["share"] > DOMINANT_WARN else OK
     flags = []
@@ -508,9 +505,7 @@ def check_length(examples, types: list[str] | None = None) -> CheckResult:
             n_tokens = tokens.count_text(text, enc)
             rows.append({"row": row, "words": words[row], "tokens": n_tokens, "task_type": types[row]})
     if not rows:
-        return CheckResult(
-            "length", OK, "No assistant answers to measure.", [], {"rows": [], "histogram": []}
-        )
+        return CheckResult("length", OK, "No assistant answers to measure.", [], {"rows": [], "histogram": []})
     counts = np.array(list(words.values()))
     p5, p50, p95 = np.percentile(counts, [5, 50, 95])
     spread = p95 / max(p5, 1)

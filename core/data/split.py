@@ -24,9 +24,7 @@ def _counts(n: int, ratios) -> list[int]:
     """Rows per split by largest remainder; a split with a positive ratio gets a row while rows last."""
     r = np.asarray(ratios, dtype=float)
     if r.shape != (3,) or not np.isfinite(r).all() or (r < 0).any() or r.sum() <= 0:
-        raise ValueError(
-            f"ratios must be three non-negative numbers (train, validation, test); got {ratios!r}"
-        )
+        raise ValueError(f"ratios must be three non-negative numbers (train, validation, test); got {ratios!r}")
     raw = r / r.sum() * n
     counts = np.floor(raw).astype(int)
     for i in np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]:

@@ -64,9 +64,7 @@ class Report:
 
 def _type_name(value: object) -> str:
     names = {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
-    return names.get(
-        type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
-    )
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
 
 
 def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
@@ -147,13 +145,7 @@ def _fast_roles(messages: list) -> list[str] | None:
     try:
         for m in messages:
             role, content = m["role"], m["content"]
-            if (
-                len(m) != 2
-                or role not in ROLES
-                or type(content) is not str
-                or not content
-                or content.isspace()
-            ):
+            if len(m) != 2 or role not in ROLES or type(content) is not str or not content or content.isspace():
                 return None
             roles.append(role)
     except (KeyError, TypeError):
@@ -348,9 +340,7 @@ def _inputs(data) -> tuple[list, list[int], list[Finding], bool]:
     return data.raw, data.raw_lines or list(range(1, len(data.raw) + 1)), carried, True
 
 
-def validate(
-    data, model: str = DEFAULT_MODEL, token_limit: int | None = None, count_tokens: bool = True
-) -> Report:
+def validate(data, model: str = DEFAULT_MODEL, token_limit: int | None = None, count_tokens: bool = True) -> Report:
     """Check a Loaded dataset or a list of records; count tokens unless count_tokens is False.
 
     Finding.row is the example's index in loaded.examples (a list of records: its index there).

@@ -147,9 +147,7 @@ def get(version_id: int) -> Version:
 
 def latest(dataset_id: int) -> Version:
     with store.connect() as db:
-        row = db.execute(
-            _SELECT + " WHERE v.dataset_id=? ORDER BY v.number DESC LIMIT 1", (dataset_id,)
-        ).fetchone()
+        row = db.execute(_SELECT + " WHERE v.dataset_id=? ORDER BY v.number DESC LIMIT 1", (dataset_id,)).fetchone()
     return _version(row)
 
 

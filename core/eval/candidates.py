@@ -133,9 +133,7 @@ def available() -> list[Candidate]:
             except ValueError:
                 continue  # stopped before it saved a model
     # Base versus tuned needs each local run's own base, not only the embedded model.
-    bases = dict.fromkeys(
-        c.model for c in runs if c.kind == "run" and c.model and c.model != DEFAULT_MODEL_ID
-    )
+    bases = dict.fromkeys(c.model for c in runs if c.kind == "run" and c.model and c.model != DEFAULT_MODEL_ID)
     return [base(), fewshot(), *(base(m) for m in bases), *runs]
 
 
@@ -145,15 +143,11 @@ def _worked_example(example: dict) -> list[dict] | None:
     if not messages or messages[-1].get("role") != "assistant":
         return None
     prompt, answer = split_example(example)
-    turns = [
-        {"role": m["role"], "content": m.get("content") or ""} for m in prompt if m.get("role") != "system"
-    ]
+    turns = [{"role": m["role"], "content": m.get("content") or ""} for m in prompt if m.get("role") != "system"]
     return [*turns, {"role": "assistant", "content": answer}]
 
 
-def fewshot_messages(
-    prompt_messages: list[dict], train_examples: list[dict], k: int, seed: int
-) -> list[dict]:
+def fewshot_messages(prompt_messages: list[dict], train_examples: list[dict], k: int, seed: int) -> list[dict]:
     """System message first (if any), k worked examples as user/assistant turns, then the prompt."""
     shots = [w for w in (_worked_example(e) for e in train_examples) if w]
     chosen = random.Random(seed).sample(shots, min(k, len(shots)))

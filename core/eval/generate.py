@@ -48,9 +48,7 @@ def _split_rows(version, split: str) -> str:
     """Which rows each split holds: two versions with the same examples may split them differently
     (the asked split's rows are the prompts; the train split's are a few-shot candidate's examples)."""
     splits = version.splits or {}
-    return hashlib.sha256(json.dumps([version.sha256, split, splits], sort_keys=True).encode()).hexdigest()[
-        :20
-    ]
+    return hashlib.sha256(json.dumps([version.sha256, split, splits], sort_keys=True).encode()).hexdigest()[:20]
 
 
 def cache_key(candidate: Candidate, version, split: str, params: GenParams) -> str:
@@ -64,16 +62,12 @@ def _cache_files(key: str) -> tuple[Path, Path]:
     return folder / f"{key}.jsonl", folder / f"{key}.json"
 
 
-def meta(
-    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
-) -> dict | None:
+def meta(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> dict | None:
     """The cached run's record (candidate, version, params, n, seconds, tokens/s), or None."""
     return rundir.read_json(_cache_files(cache_key(candidate, version, split, params))[1])
 
 
-def load(
-    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
-) -> list[str] | None:
+def load(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> list[str] | None:
     """Cached predictions in the split's order, or None when they were never completed."""
     rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
     info = rundir.read_json(meta_path)  # written last: its presence means the rows are complete
@@ -108,9 +102,7 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def save_outputs(
-    candidate: Candidate, version, split: str, params: GenParams, rows: list[dict], info: dict
-) -> None:
+def save_outputs(candidate: Candidate, version, split: str, params: GenParams, rows: list[dict], info: dict) -> None:
     """Cache complete outputs: the rows first, then the meta that marks them complete (both atomic)."""
     rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
     record = {
@@ -147,9 +139,7 @@ def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **c
     return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate))
 
 
-def launch(
-    candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS
-) -> str | None:
+def launch(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> str | None:
     """None when cached; the active job's id when one is already at it; else a new job's id."""
     found = param_problems(params)
     if found:
@@ -162,14 +152,10 @@ def launch(
         return running.id
     meta_ = {"cache_key": key, "candidate_label": candidate.label, "version_id": version.id, "split": split}
     title = f"{candidate.label} on {version.label} ({split})"
-    return _start(
-        candidate, params, title, meta_, mode="generate", version_id=version.id, split=split, cache_key=key
-    )
+    return _start(candidate, params, title, meta_, mode="generate", version_id=version.id, split=split, cache_key=key)
 
 
-def reply_job(
-    candidate: Candidate, messages: list[dict], params: GenParams = DEFAULT_PARAMS, version=None
-) -> str:
+def reply_job(candidate: Candidate, messages: list[dict], params: GenParams = DEFAULT_PARAMS, version=None) -> str:
     """One answer to a conversation (the playground); few-shot candidates need `version` (its train split)."""
     version_id = version.id if version is not None else None
     meta_, title = {"candidate_label": candidate.label, "mode": "reply"}, f"Reply: {candidate.label}"
@@ -202,9 +188,7 @@ class _Progress:
         message = f"{done}/{self.total} examples · {self.tokens_per_s:.1f} tokens/s"
         rundir.report_progress(self.folder, done, self.total, message)
         row = {"step": self.step, "done": done, "tokens_per_s": round(self.tokens_per_s, 1)}
-        rundir.append_metrics(
-            self.folder, {**row, "elapsed_s": round(elapsed, 2), "eta_s": eta and round(eta, 1)}
-        )
+        rundir.append_metrics(self.folder, {**row, "elapsed_s": round(elapsed, 2), "eta_s": eta and round(eta, 1)})
         if rundir.stop_requested(self.folder):
             raise Stopped
 

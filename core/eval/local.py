@@ -65,9 +65,7 @@ def _sampling(params: GenParams) -> dict:
     return {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
 
 
-def generate_batch(
-    model, tokenizer, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None
-):
+def generate_batch(model, tokenizer, prompts: list[list[dict]], params: GenParams, on_batch: OnBatch | None = None):
     """[(answer, new tokens)] in prompt order; prompts run shortest first, batch_size at a time."""
     import torch
 
@@ -75,9 +73,7 @@ def generate_batch(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     ids = [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)[
-            "input_ids"
-        ]
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
         for p in prompts
     ]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding

@@ -117,9 +117,7 @@ def _scorer(unicode: bool):
 
 def _check_lengths(a: Sequence, b: Sequence, names: tuple[str, str]) -> None:
     if len(a) != len(b):
-        raise ValueError(
-            f"{names[0]} has {len(a)} items but {names[1]} has {len(b)}; they must pair one to one"
-        )
+        raise ValueError(f"{names[0]} has {len(a)} items but {names[1]} has {len(b)}; they must pair one to one")
 
 
 def _text(value) -> str:
@@ -185,9 +183,7 @@ def _is_table(lines: list[str]) -> bool:
 
 def _list_kind(lines: list[str]) -> str | None:
     """'numbered' or 'bullets' when more than half the lines are list items (the first item's kind)."""
-    kinds = [
-        "numbered" if _NUMBERED_RE.match(ln) else "bullets" if _BULLET_RE.match(ln) else None for ln in lines
-    ]
+    kinds = ["numbered" if _NUMBERED_RE.match(ln) else "bullets" if _BULLET_RE.match(ln) else None for ln in lines]
     items = [k for k in kinds if k]
     return items[0] if len(items) * 2 > len(lines) else None
 
@@ -263,8 +259,7 @@ def evaluate(references: Sequence[str], predictions: Sequence[str], unicode: boo
     """Every metric for each (reference, prediction) pair, and their means."""
     scores = rouge_l(references, predictions, unicode=unicode)
     rows = [
-        _row(i, _text(r), _text(p), s)
-        for i, (r, p, s) in enumerate(zip(references, predictions, scores, strict=True))
+        _row(i, _text(r), _text(p), s) for i, (r, p, s) in enumerate(zip(references, predictions, scores, strict=True))
     ]
     return Report(rows=rows, summary=_summary(rows))
 
@@ -273,8 +268,7 @@ def compare(scores_a: Sequence[float], scores_b: Sequence[float]) -> list[str]:
     """Per example: "a" or "b" for the higher score, "tie" within TIE_EPSILON."""
     _check_lengths(scores_a, scores_b, ("scores_a", "scores_b"))
     return [
-        "tie" if abs(a - b) <= TIE_EPSILON else "a" if a > b else "b"
-        for a, b in zip(scores_a, scores_b, strict=True)
+        "tie" if abs(a - b) <= TIE_EPSILON else "a" if a > b else "b" for a, b in zip(scores_a, scores_b, strict=True)
     ]
 
 

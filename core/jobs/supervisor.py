@@ -28,9 +28,7 @@ def classify(returncode: int, stopped: bool, tail: str) -> tuple[str, str | None
     low = tail.lower()
     if returncode == 0:
         return (
-            ("stopped", None, "Stopped on request; the last state was saved.")
-            if stopped
-            else ("succeeded", None, "")
+            ("stopped", None, "Stopped on request; the last state was saved.") if stopped else ("succeeded", None, "")
         )
     if any(mark in low for mark in OOM_MARKS):
         return (
@@ -62,9 +60,7 @@ def classify(returncode: int, stopped: bool, tail: str) -> tuple[str, str | None
 def main(folder: Path) -> int:
     spec = rundir.read_spec(folder)
     pid, start = procs.self_identity()
-    rundir.update_status(
-        folder, state="running", supervisor_pid=pid, supervisor_start=start, started_at=time.time()
-    )
+    rundir.update_status(folder, state="running", supervisor_pid=pid, supervisor_start=start, started_at=time.time())
     env = dict(os.environ, FT_RUN_DIR=str(folder), PYTHONUNBUFFERED="1")
     with open(folder / rundir.LOG, "ab") as log:
         worker = subprocess.Popen(

@@ -61,32 +61,33 @@ class OpenAIJob:
         "model name the resource offers for fine-tuning.",
     )
     dataset_version: int | None = _f(
-        None, "Dataset version id with a train/validation split: train is uploaded as the training "
+        None,
+        "Dataset version id with a train/validation split: train is uploaded as the training "
         "file, validation (if any) as the validation file.",
-    )  # fmt: skip
+    )
     suffix: str | None = _f(
-        None, "Up to 64 letters, digits, '.', '_' or '-'; it becomes part of the fine-tuned model's "
+        None,
+        "Up to 64 letters, digits, '.', '_' or '-'; it becomes part of the fine-tuned model's "
         "name (ft:model:org:SUFFIX:id).",
-    )  # fmt: skip
-    seed: int | None = _f(
-        None, "Same seed and settings give (nearly) the same model; empty: OpenAI picks one."
     )
+    seed: int | None = _f(None, "Same seed and settings give (nearly) the same model; empty: OpenAI picks one.")
     n_epochs: int | str = _f(
-        AUTO, "Passes over the training file, 1 to 50, or auto (OpenAI picks by dataset size; the guide: "
+        AUTO,
+        "Passes over the training file, 1 to 50, or auto (OpenAI picks by dataset size; the guide: "
         "2-4 is typical, more risks overfitting).",
-    )  # fmt: skip
-    batch_size: int | str = _f(
-        AUTO, "Examples per step, 1 to 256, or auto (OpenAI picks about 0.2% of the examples)."
     )
+    batch_size: int | str = _f(AUTO, "Examples per step, 1 to 256, or auto (OpenAI picks about 0.2% of the examples).")
     learning_rate_multiplier: float | str = _f(
-        AUTO, "Scales OpenAI's base learning rate, or auto. Smaller values (0.5) help against overfitting; "
+        AUTO,
+        "Scales OpenAI's base learning rate, or auto. Smaller values (0.5) help against overfitting; "
         "larger ones (2) help a model that learns too little.",
-    )  # fmt: skip
+    )
     base_url: str | None = _f(
-        None, "Empty: api.openai.com. Any OpenAI-compatible service by its /v1 URL: Azure OpenAI as "
+        None,
+        "Empty: api.openai.com. Any OpenAI-compatible service by its /v1 URL: Azure OpenAI as "
         f"{AZURE_URL} (its v1 API, with the resource's key), or the workbench's own local server as "
         "http://127.0.0.1:8000/v1 (python -m core.server).",
-    )  # fmt: skip
+    )
     poll_interval_s: float = _f(5.0, "Seconds between status checks while the job runs.")
 
 
@@ -153,8 +154,10 @@ def _dataset_problems(version_id: Any) -> list[str]:
         return [f"dataset_version: {e.args[0] if isinstance(e, KeyError) else e}"]
     n = len(split["train"])
     if n < MIN_EXAMPLES:
-        return [f"the train split has {n} example(s); OpenAI requires at least {MIN_EXAMPLES} (gains usually "
-                "start at 50-100): make a larger split on the Data page"]  # fmt: skip
+        return [
+            f"the train split has {n} example(s); OpenAI requires at least {MIN_EXAMPLES} (gains usually "
+            "start at 50-100): make a larger split on the Data page"
+        ]
     return []
 
 
@@ -163,9 +166,7 @@ def _request_problems(job: OpenAIJob) -> list[str]:
     if job.suffix not in (None, "") and not SUFFIX.fullmatch(str(job.suffix)):
         found.append(f"suffix must be 1 to 64 letters, digits, '.', '_' or '-', not {job.suffix!r}")
     seed = job.seed
-    if seed is not None and not (
-        isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX
-    ):
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX):
         found.append(f"seed must be empty or a whole number from 0 to {SEED_MAX}, not {seed!r}")
     url = (job.base_url or "").strip()
     if url and (not url.startswith(("http://", "https://")) or " " in url):
@@ -191,8 +192,7 @@ def openai_records(examples: list[dict]) -> list[dict]:
     for ex in examples:
         record = {k: ex[k] for k in EXAMPLE_KEYS if k in ex}
         record["messages"] = [
-            {k: m[k] for k in MESSAGE_KEYS if k in m} if isinstance(m, dict) else m
-            for m in ex.get("messages") or []
+            {k: m[k] for k in MESSAGE_KEYS if k in m} if isinstance(m, dict) else m for m in ex.get("messages") or []
         ]
         out.append(record)
     return out
@@ -231,18 +231,37 @@ def estimate(job: OpenAIJob) -> dict[str, Any]:
         counts = costs.count_source(train, tokens.encoding_name_for(job.model))
         n_epochs = epochs or costs.default_epochs(len(counts))
         billed = n_epochs * sum(counts)
-        return {"model": job.model, "examples": len(counts), "validation_examples": n_val, "tokens": sum(counts),
-                "epochs": n_epochs, "epochs_rule": "set by you" if epochs else "OpenAI's default rule",
-                "billed_tokens": billed, "over_limit": 0, "usd_per_1m": None, "training_usd": None,
-                "price_as_of": None, "price_source": "no price row for this model (add one on the Costs page)"}  # fmt: skip
+        return {
+            "model": job.model,
+            "examples": len(counts),
+            "validation_examples": n_val,
+            "tokens": sum(counts),
+            "epochs": n_epochs,
+            "epochs_rule": "set by you" if epochs else "OpenAI's default rule",
+            "billed_tokens": billed,
+            "over_limit": 0,
+            "usd_per_1m": None,
+            "training_usd": None,
+            "price_as_of": None,
+            "price_source": "no price row for this model (add one on the Costs page)",
+        }
     est = costs.openai_costs(train, epochs, [row])
     r = est.rows[0]
     return {
-        "model": job.model, "examples": est.examples, "validation_examples": n_val, "tokens": r["tokens"],
-        "epochs": r["epochs"], "epochs_rule": est.epochs_rule, "billed_tokens": r["billed_tokens"],
-        "over_limit": r["over_limit"], "usd_per_1m": r["usd_per_1m"], "training_usd": r["training_usd"],
-        "price_as_of": row.get("as_of"), "price_source": row.get("source"), "encoding": r["encoding"],
-    }  # fmt: skip
+        "model": job.model,
+        "examples": est.examples,
+        "validation_examples": n_val,
+        "tokens": r["tokens"],
+        "epochs": r["epochs"],
+        "epochs_rule": est.epochs_rule,
+        "billed_tokens": r["billed_tokens"],
+        "over_limit": r["over_limit"],
+        "usd_per_1m": r["usd_per_1m"],
+        "training_usd": r["training_usd"],
+        "price_as_of": row.get("as_of"),
+        "price_source": row.get("source"),
+        "encoding": r["encoding"],
+    }
 
 
 # ---- OpenAI's errors in plain words ----------------------------------------------------------
@@ -278,19 +297,36 @@ def explain(exc: BaseException, during: str = "") -> tuple[str, str]:
         )
     if isinstance(exc, openai.RateLimitError):
         if getattr(exc, "code", None) == "insufficient_quota":
-            return "no quota", f"OpenAI says the account has no quota left{where} ({said}). Add credit in the billing settings, then launch again."  # fmt: skip
-        return "rate limited", f"OpenAI kept answering 'rate limit reached'{where} for {RATE_LIMIT_BUDGET_S // 60} minutes ({said}). Wait, or ask for a higher limit, then launch again."  # fmt: skip
+            return (
+                "no quota",
+                f"OpenAI says the account has no quota left{where} ({said}). "
+                "Add credit in the billing settings, then launch again.",
+            )
+        return (
+            "rate limited",
+            f"OpenAI kept answering 'rate limit reached'{where} for {RATE_LIMIT_BUDGET_S // 60} minutes ({said}). "
+            "Wait, or ask for a higher limit, then launch again.",
+        )
     if isinstance(exc, openai.BadRequestError):
         files = "file" in (exc.param or "") or "file" in during
         return ("bad data" if files else "bad request"), f"OpenAI refused the request{where}: {said}"
     if isinstance(exc, openai.NotFoundError):
-        return "not found", f"OpenAI found no such thing{where} (404: {said}). Check the model name, and that a base URL ends in /v1."  # fmt: skip
+        return (
+            "not found",
+            f"OpenAI found no such thing{where} (404: {said}). Check the model name, and that a base URL ends in /v1.",
+        )
     if isinstance(exc, openai.APITimeoutError):
         return "network", f"No answer from OpenAI{where} in time ({said}); the run keeps retrying."
     if isinstance(exc, openai.APIConnectionError):
-        return "network", f"OpenAI could not be reached{where} ({said}): check the network or the base URL. The run keeps retrying."  # fmt: skip
+        return (
+            "network",
+            f"OpenAI could not be reached{where} ({said}): check the network or the base URL. The run keeps retrying.",
+        )
     if isinstance(exc, openai.InternalServerError):
-        return "OpenAI server error", f"OpenAI had a server error{where} (HTTP {exc.status_code}: {said}); the run keeps retrying."  # fmt: skip
+        return (
+            "OpenAI server error",
+            f"OpenAI had a server error{where} (HTTP {exc.status_code}: {said}); the run keeps retrying.",
+        )
     if isinstance(exc, openai.APIStatusError):
         return "error", f"OpenAI answered HTTP {exc.status_code}{where}: {said}"
     return "error", f"{type(exc).__name__}{where}: {exc}"
@@ -319,11 +355,22 @@ def launch(job: OpenAIJob, api_key: str, title: str = "") -> str:
         raise ValueError("; ".join(found))
     job = replace(job, base_url=(job.base_url or "").strip() or None)
     version = versions.get(int(job.dataset_version))
-    meta = {"method": "openai", "model": job.model, "dataset_version": job.dataset_version,
-            "provider": "openai", "base_url": job.base_url}  # fmt: skip
+    meta = {
+        "method": "openai",
+        "model": job.model,
+        "dataset_version": job.dataset_version,
+        "provider": "openai",
+        "base_url": job.base_url,
+    }
     argv = [sys.executable, "-m", "core.providers.openai_ft", "{run_dir}"]
-    return jobs.launch("train", argv, title or f"openai · {job.model} · {version.label}", meta=meta,
-                       config=asdict(job), env={"OPENAI_API_KEY": api_key.strip()})  # fmt: skip
+    return jobs.launch(
+        "train",
+        argv,
+        title or f"openai · {job.model} · {version.label}",
+        meta=meta,
+        config=asdict(job),
+        env={"OPENAI_API_KEY": api_key.strip()},
+    )
 
 
 if __name__ == "__main__":

@@ -105,9 +105,13 @@ def nap(ctx: Ctx, seconds: float, wake_on_stop: bool) -> bool:
 
 
 def call(
-    ctx: Ctx, fn: Callable[[], Any], during: str, stoppable: bool = True,
-    first_wait_s: float = 1.0, budget_s: float = RATE_LIMIT_BUDGET_S,
-) -> Any:  # fmt: skip
+    ctx: Ctx,
+    fn: Callable[[], Any],
+    during: str,
+    stoppable: bool = True,
+    first_wait_s: float = 1.0,
+    budget_s: float = RATE_LIMIT_BUDGET_S,
+) -> Any:
     """fn(), retried with exponential backoff while the error is transient; Fatal otherwise.
 
     A network failure or a 5xx answer is retried without end (the run waits for the network);
@@ -179,8 +183,11 @@ def upload(ctx: Ctx, client: Any, path: Path) -> str:
 def request(job: OpenAIJob, remote: dict[str, Any]) -> dict[str, Any]:
     """fine_tuning.jobs.create's arguments (hyperparameters in the `method` form, the current one)."""
     hp = openai_ft.hyperparameters(job)  # integers where OpenAI specifies integers, even typed as 3.0
-    body: dict[str, Any] = {"model": job.model, "training_file": remote["training_file"],
-                            "method": {"type": "supervised", "supervised": {"hyperparameters": hp}}}  # fmt: skip
+    body: dict[str, Any] = {
+        "model": job.model,
+        "training_file": remote["training_file"],
+        "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+    }
     if remote.get("validation_file"):
         body["validation_file"] = remote["validation_file"]
     if job.suffix:
@@ -208,8 +215,11 @@ def create(ctx: Ctx, client: Any) -> Any:
     try:  # not stoppable: a request that timed out may have created a (paid) job; follow() cancels it
         return call(ctx, send, "creating the job", stoppable=False)
     except Unreachable as e:
-        raise Fatal(e.failure, f"could not create or cancel the job: the service is unreachable ({e.message}); "
-                    "a job may have been created and still be running, check the provider's dashboard.") from None  # fmt: skip
+        raise Fatal(
+            e.failure,
+            f"could not create or cancel the job: the service is unreachable ({e.message}); "
+            "a job may have been created and still be running, check the provider's dashboard.",
+        ) from None
 
 
 def resolved(remote: Any) -> dict[str, Any]:
@@ -233,13 +243,16 @@ def checkpoint_row(ctx: Ctx, ckpt: Any, remote: Any) -> dict[str, Any]:
     accuracy = m.full_valid_mean_token_accuracy
     finish = remote.estimated_finish
     return {
-        "step": step, "epoch": step / ctx.total * epochs if ctx.total and epochs else None,
-        "loss": m.train_loss, "eval_loss": full, "train_mean_token_accuracy": m.train_mean_token_accuracy,
+        "step": step,
+        "epoch": step / ctx.total * epochs if ctx.total and epochs else None,
+        "loss": m.train_loss,
+        "eval_loss": full,
+        "train_mean_token_accuracy": m.train_mean_token_accuracy,
         "valid_mean_token_accuracy": accuracy if accuracy is not None else m.valid_mean_token_accuracy,
         "elapsed_s": max(0, ckpt.created_at - remote.created_at),
         "eta_s": max(0.0, finish - time.time()) if finish else None,
         "checkpoint": ckpt.fine_tuned_model_checkpoint,
-    }  # fmt: skip
+    }
 
 
 def optional(ctx: Ctx, fn: Callable[[], list], during: str) -> list:
@@ -255,8 +268,9 @@ def optional(ctx: Ctx, fn: Callable[[], list], during: str) -> list:
 
 def new_events(ctx: Ctx, client: Any, seen: set[str]) -> None:
     job_id = ctx.remote["job_id"]
-    fresh = optional(ctx, lambda: unseen(client.fine_tuning.jobs.list_events(job_id, limit=100), seen),
-                     "reading the job's events")  # fmt: skip
+    fresh = optional(
+        ctx, lambda: unseen(client.fine_tuning.jobs.list_events(job_id, limit=100), seen), "reading the job's events"
+    )
     for ev in reversed(fresh):  # listed newest first; the log reads oldest first
         seen.add(ev.id)
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.created_at))
@@ -270,13 +284,12 @@ def new_events(ctx: Ctx, client: Any, seen: set[str]) -> None:
 def new_checkpoints(ctx: Ctx, client: Any, remote: Any, seen: set[str]) -> None:
     """One row per checkpoint; with a validation file, once its validation loss is in (or the job ended)."""
     job_id = ctx.remote["job_id"]
-    listed = optional(ctx, lambda: list(client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)),
-                      "reading the job's checkpoints")  # fmt: skip
+    listed = optional(
+        ctx, lambda: list(client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)), "reading the job's checkpoints"
+    )
     for ckpt in sorted(listed, key=lambda c: c.step_number):
         row = checkpoint_row(ctx, ckpt, remote)
-        pending = (
-            ctx.remote.get("validation_file") and row["eval_loss"] is None and remote.status not in FINAL
-        )
+        pending = ctx.remote.get("validation_file") and row["eval_loss"] is None and remote.status not in FINAL
         if ckpt.id in seen or pending:  # a service may list a checkpoint before validating it
             continue
         seen.add(ckpt.id)
@@ -285,9 +298,14 @@ def new_checkpoints(ctx: Ctx, client: Any, remote: Any, seen: set[str]) -> None:
 
 def record(ctx: Ctx, remote: Any) -> None:
     """remote.json's snapshot, and the status line: state, tokens trained, time left."""
-    ctx.remote.update(status=remote.status, trained_tokens=remote.trained_tokens, updated_at=time.time(),
-                      estimated_finish=remote.estimated_finish, fine_tuned_model=remote.fine_tuned_model,
-                      hyperparameters=resolved(remote))  # fmt: skip
+    ctx.remote.update(
+        status=remote.status,
+        trained_tokens=remote.trained_tokens,
+        updated_at=time.time(),
+        estimated_finish=remote.estimated_finish,
+        fine_tuned_model=remote.fine_tuned_model,
+        hyperparameters=resolved(remote),
+    )
     save_remote(ctx)
     if remote.status == "succeeded" and ctx.total:
         ctx.done = ctx.total
@@ -303,8 +321,7 @@ def cancel(ctx: Ctx, client: Any) -> None:
     log(ctx, f"Cancel requested: cancelling {ctx.remote['job_id']} on OpenAI")
     say(ctx, "cancelling the job on OpenAI")
     try:
-        call(ctx, lambda: client.fine_tuning.jobs.cancel(ctx.remote["job_id"]), "cancelling the job",
-             stoppable=False)  # fmt: skip
+        call(ctx, lambda: client.fine_tuning.jobs.cancel(ctx.remote["job_id"]), "cancelling the job", stoppable=False)
     except Unreachable:
         raise
     except Fatal as e:  # it ended first (OpenAI refuses to cancel a finished job): the status says how
@@ -325,16 +342,26 @@ def summarize(ctx: Ctx, remote: Any) -> dict[str, Any]:
     actual = actual if billed else None  # OpenAI's price says nothing of a local or other service
     estimate = ctx.remote.get("estimate") or {}
     return {
-        "provider": "openai", "remote_job_id": remote.id, "model": remote.model,
-        "fine_tuned_model": remote.fine_tuned_model, "trained_tokens": trained, "training_usd_per_1m": per_1m,
-        "actual_usd": actual, "price_model": row["model"] if row else None,
-        "price_as_of": row.get("as_of") if row else None, "price_source": row.get("source") if row else None,
-        "estimated_usd": estimate.get("training_usd"), "estimated_billed_tokens": estimate.get("billed_tokens"),
-        "train_examples": estimate.get("examples"), "validation_examples": estimate.get("validation_examples"),
-        "hyperparameters": resolved(remote), "result_files": list(remote.result_files or []),
-        "finished_at": remote.finished_at, "base_url": ctx.job.base_url,
+        "provider": "openai",
+        "remote_job_id": remote.id,
+        "model": remote.model,
+        "fine_tuned_model": remote.fine_tuned_model,
+        "trained_tokens": trained,
+        "training_usd_per_1m": per_1m,
+        "actual_usd": actual,
+        "price_model": row["model"] if row else None,
+        "price_as_of": row.get("as_of") if row else None,
+        "price_source": row.get("source") if row else None,
+        "estimated_usd": estimate.get("training_usd"),
+        "estimated_billed_tokens": estimate.get("billed_tokens"),
+        "train_examples": estimate.get("examples"),
+        "validation_examples": estimate.get("validation_examples"),
+        "hyperparameters": resolved(remote),
+        "result_files": list(remote.result_files or []),
+        "finished_at": remote.finished_at,
+        "base_url": ctx.job.base_url,
         "cost_note": None if billed else f"no charge: not {OPENAI_HOST}",
-    }  # fmt: skip
+    }
 
 
 def finish(ctx: Ctx, remote: Any, cancel_sent: bool) -> int:
@@ -342,16 +369,17 @@ def finish(ctx: Ctx, remote: Any, cancel_sent: bool) -> int:
         summary = summarize(ctx, remote)
         rundir.write_json(ctx.folder / SUMMARY, summary)
         note = f"; {summary['cost_note']}" if summary["cost_note"] else ""
-        log(
-            ctx, f"Fine-tuned model: {remote.fine_tuned_model} ({remote.trained_tokens} tokens trained{note})"
-        )
+        log(ctx, f"Fine-tuned model: {remote.fine_tuned_model} ({remote.trained_tokens} tokens trained{note})")
         return 0
     if remote.status == "cancelled":
         if cancel_sent:
             log(ctx, f"The job {remote.id} was cancelled on OpenAI.")
             return 0
-        raise Fatal("cancelled remotely", f"The job {remote.id} was cancelled on OpenAI's side (its dashboard "
-                    "or another client), not from the Runs page.")  # fmt: skip
+        raise Fatal(
+            "cancelled remotely",
+            f"The job {remote.id} was cancelled on OpenAI's side (its dashboard "
+            "or another client), not from the Runs page.",
+        )
     err = remote.error
     said = f"{err.message} (code {err.code})" if err else "OpenAI gave no reason"
     kind = "bad data" if err and (err.param or "").endswith("file") else "failed on OpenAI"
@@ -366,15 +394,18 @@ def follow(ctx: Ctx, client: Any) -> int:
             if not cancel_sent and rundir.stop_requested(ctx.folder):
                 cancel(ctx, client)
                 cancel_sent = True
-            remote = call(
-                ctx, lambda: client.fine_tuning.jobs.retrieve(job_id), "checking the job", stoppable=False
-            )
+            remote = call(ctx, lambda: client.fine_tuning.jobs.retrieve(job_id), "checking the job", stoppable=False)
         except Unreachable as e:  # STOP asked, but the service stayed out of reach
-            raise Fatal(e.failure, f"could not cancel job {job_id}: the service is unreachable ({e.message}); "
-                        "it may still be running, check the provider's dashboard.") from None  # fmt: skip
+            raise Fatal(
+                e.failure,
+                f"could not cancel job {job_id}: the service is unreachable ({e.message}); "
+                "it may still be running, check the provider's dashboard.",
+            ) from None
         except Fatal as e:  # we lost sight of it; OpenAI may still be training (and billing)
-            raise Fatal(e.failure, f"{e.message} The job {job_id} may still be running: check or cancel "
-                        "it in OpenAI's dashboard.") from None  # fmt: skip
+            raise Fatal(
+                e.failure,
+                f"{e.message} The job {job_id} may still be running: check or cancel it in OpenAI's dashboard.",
+            ) from None
         new_events(ctx, client, events)
         new_checkpoints(ctx, client, remote, checkpoints)
         record(ctx, remote)
@@ -388,8 +419,11 @@ def run(ctx: Ctx) -> int:
     if found:
         raise Fatal("bad config", "; ".join(found))
     if not ctx.secret:
-        raise Fatal("no key", "No OpenAI API key reached the worker (OPENAI_API_KEY). Launch from the Train "
-                    "page, or set OPENAI_API_KEY before running it from a shell.")  # fmt: skip
+        raise Fatal(
+            "no key",
+            "No OpenAI API key reached the worker (OPENAI_API_KEY). Launch from the Train "
+            "page, or set OPENAI_API_KEY before running it from a shell.",
+        )
     from openai import OpenAI
 
     url = ctx.job.base_url or openai_ft.DEFAULT_BASE_URL
@@ -399,8 +433,11 @@ def run(ctx: Ctx) -> int:
         estimate = openai_ft.estimate(ctx.job)
     except JsonlError as e:
         raise Fatal("bad data", f"The dataset version cannot be sent to OpenAI: {e}") from None
-    log(ctx, f"{ctx.job.model} at {url}: {estimate['examples']} training examples, {estimate['billed_tokens']:,} "
-             f"billed tokens over {estimate['epochs']} epoch(s) (estimate)")  # fmt: skip
+    log(
+        ctx,
+        f"{ctx.job.model} at {url}: {estimate['examples']} training examples, {estimate['billed_tokens']:,} "
+        f"billed tokens over {estimate['epochs']} epoch(s) (estimate)",
+    )
     files = export(ctx)
     ctx.remote = {"provider": "openai", "base_url": ctx.job.base_url, "estimate": estimate}
     ctx.remote["training_file"] = upload(ctx, client, files["train"])

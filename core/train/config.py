@@ -29,9 +29,7 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 @dataclass
 class TrainConfig:
     # what to train, on what
-    model: str = _f(
-        DEFAULT_MODEL_ID, "Base model: the embedded SmolLM2-135M-Instruct, a hub id, or a local folder."
-    )
+    model: str = _f(DEFAULT_MODEL_ID, "Base model: the embedded SmolLM2-135M-Instruct, a hub id, or a local folder.")
     method: str = _f("lora", "full: every weight; lora: small adapters; qlora: adapters on a 4-bit base.")
     dataset_version: int | None = _f(None, "Dataset version id (with a train/validation split) to train on.")
     train_file: str | None = _f(None, "Or a chat JSONL file to train on (instead of a dataset version).")
@@ -41,18 +39,14 @@ class TrainConfig:
         3.0, "Passes over the training split. The guide: 2-4 is typical; more risks overfitting."
     )
     max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: run all epochs).")
-    learning_rate: float = _f(
-        2e-4, "Peak learning rate. The guide: LoRA 1e-4 to 5e-4; full fine-tuning 1e-5 to 5e-5."
-    )
+    learning_rate: float = _f(2e-4, "Peak learning rate. The guide: LoRA 1e-4 to 5e-4; full fine-tuning 1e-5 to 5e-5.")
     per_device_train_batch_size: int = _f(4, "Examples per forward pass on each device.")
     gradient_accumulation_steps: int = _f(
         4, "Forward passes per optimizer step (effective batch = batch x this x GPUs)."
     )
     weight_decay: float = _f(0.0, "AdamW weight decay (the guide uses 0.01 for full fine-tuning).")
     warmup_steps: int = _f(50, "Steps of linear learning-rate warm-up (capped at a tenth of the run).")
-    lr_scheduler_type: str = _f(
-        "linear", "Learning-rate schedule after warm-up: linear or cosine or constant."
-    )
+    lr_scheduler_type: str = _f("linear", "Learning-rate schedule after warm-up: linear or cosine or constant.")
     max_grad_norm: float = _f(1.0, "Clip gradients to this norm (0: no clipping).")
     max_length: int = _f(1024, "Longest example in tokens; longer ones are truncated (counted and reported).")
     assistant_only_loss: bool = _f(
@@ -75,9 +69,7 @@ class TrainConfig:
     load_in_4bit: bool = _f(False, "Load the base model in 4-bit (QLoRA).")
     bnb_4bit_quant_type: str = _f("nf4", "4-bit data type: nf4 (the guide) or fp4.")
     bnb_4bit_compute_dtype: str = _f("bfloat16", "Dtype for 4-bit matmuls.")
-    bnb_4bit_use_double_quant: bool = _f(
-        True, "Quantize the quantization constants too (saves ~0.4 bits per weight)."
-    )
+    bnb_4bit_use_double_quant: bool = _f(True, "Quantize the quantization constants too (saves ~0.4 bits per weight).")
     # evaluation, early stopping, saving
     eval_strategy: str = _f("epoch", "When to compute validation loss: epoch or steps.")
     eval_steps: int = _f(50, "With eval_strategy=steps: every this many optimizer steps.")
@@ -86,13 +78,9 @@ class TrainConfig:
     logging_steps: int = _f(1, "Write a metrics row every this many optimizer steps.")
     save_strategy: str = _f("epoch", "When to save a resumable checkpoint: epoch or steps.")
     save_steps: int = _f(100, "With save_strategy=steps: every this many optimizer steps.")
-    load_best_model_at_end: bool = _f(
-        True, "Keep the weights of the evaluation with the lowest validation loss."
-    )
+    load_best_model_at_end: bool = _f(True, "Keep the weights of the evaluation with the lowest validation loss.")
     sample_generations: int = _f(3, "After training, generate answers to this many validation prompts.")
-    accelerate_profile: str | None = _f(
-        None, "Multi-GPU: a profile of configs/accelerate (none: one process)."
-    )
+    accelerate_profile: str | None = _f(None, "Multi-GPU: a profile of configs/accelerate (none: one process).")
     resume_from: str | None = _f(None, "A checkpoint folder to continue from (set by Resume).")
 
     def to_dict(self) -> dict[str, Any]:

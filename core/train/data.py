@@ -53,11 +53,7 @@ def messages_of(example: object, where: str) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise DataError(f"{where}: expected an object with a non-empty 'messages' list")
     for i, m in enumerate(messages):
-        if (
-            not isinstance(m, dict)
-            or not isinstance(m.get("role"), str)
-            or not isinstance(m.get("content"), str)
-        ):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
             raise DataError(f"{where}, message {i + 1}: needs a 'role' and a string 'content'")
     return messages
 
@@ -67,7 +63,10 @@ def _render(tok, messages: list[dict], generation_prompt: bool) -> str:
 
 
 def _end_of_turn(text: str, start: int, end: int, eos: str | None) -> int:
-    """Cut a rendered assistant turn just after its end-of-turn token (the template's newline after it is not the answer)."""
+    """Cut a rendered assistant turn just after its end-of-turn token.
+
+    The template's newline after it is not the answer.
+    """
     cut = text.rfind(eos, start, end) if eos else -1
     return cut + len(eos) if cut >= 0 else end
 
@@ -117,9 +116,7 @@ def tokenize_one(tok, messages: list[dict], assistant_only: bool = True) -> Exam
     return Example(ids, labels)
 
 
-def tokenize(
-    tok, examples: list, max_length: int, assistant_only: bool = True, name: str = "example"
-) -> Tokenized:
+def tokenize(tok, examples: list, max_length: int, assistant_only: bool = True, name: str = "example") -> Tokenized:
     """Every example, truncated to max_length (counted); those left with nothing to learn are dropped (counted)."""
     out = Tokenized()
     for i, example in enumerate(examples):

@@ -100,6 +100,11 @@ def detect(gpu_rows: list[dict], smi_text: str | None = None, meminfo: str | Non
     mem = parse_meminfo(meminfo)
     flops = cpu_flops()
     return Device(
-        "cpu", "this machine's CPU (no GPU found)", mem.get("MemTotal", 0.0), 1, mem.get("MemAvailable"),
-        flops, f"fp32 matmul measured here: {flops / 1e9:.0f} GFLOP/s",
-    )  # fmt: skip
+        "cpu",
+        "this machine's CPU (no GPU found)",
+        mem.get("MemTotal", 0.0),
+        1,
+        mem.get("MemAvailable"),
+        flops,
+        f"fp32 matmul measured here: {flops / 1e9:.0f} GFLOP/s",
+    )

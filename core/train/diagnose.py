@@ -31,8 +31,7 @@ REPEAT_MIN_NGRAMS = 6
 REPEAT_MAX_DISTINCT = 0.5  # under half the n-grams distinct: a loop
 GENERIC_MAX_WORDS = 2
 OVERFIT_ADVICE = (
-    "The guide: reduce epochs (try 1-2 instead of 3), increase dataset diversity, "
-    "or add a dropout of 0.05-0.1."
+    "The guide: reduce epochs (try 1-2 instead of 3), increase dataset diversity, or add a dropout of 0.05-0.1."
 )
 
 
@@ -57,9 +56,7 @@ def _num(row: dict[str, Any], key: str) -> float | None:
 
 def _series(rows: Iterable[dict], key: str) -> list[tuple[int, float | None, float]]:
     """(step, epoch, value) for rows that carry `key`, in step order."""
-    out = [
-        (int(_num(r, "step") or 0), _num(r, "epoch"), _num(r, key)) for r in rows if _num(r, key) is not None
-    ]
+    out = [(int(_num(r, "step") or 0), _num(r, "epoch"), _num(r, key)) for r in rows if _num(r, key) is not None]
     return sorted(out, key=lambda t: t[0])
 
 

@@ -76,9 +76,7 @@ def _fix_generation(model, tok) -> None:
     eos = tok.eos_token_id
     gen = model.generation_config
     have = [
-        i
-        for i in (gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id])
-        if i is not None
+        i for i in (gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]) if i is not None
     ]
     if eos is not None and eos not in have:
         gen.eos_token_id = [eos, *have] if have else eos

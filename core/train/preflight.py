@@ -102,9 +102,7 @@ def template_renderer(template: str, specials: dict[str, str]):
     """A function messages -> text, the way transformers renders a chat template (sandboxed jinja2)."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
-    )
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.globals["raise_exception"] = _raise
     # {% generation %} only marks assistant spans for masking; the text is the same without it.
     compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
@@ -158,9 +156,7 @@ def count_tokens(examples: list[dict], folder: Path | None, max_length: int) -> 
     else:
         note = "approximate: o200k_base (the model's tokenizer is not on this machine)"
     enc = tokens.encoding("o200k_base")
-    return TokenStats(
-        [tokens.count_chat(e.get("messages", []), enc) for e in examples], max_length, note, False
-    )
+    return TokenStats([tokens.count_chat(e.get("messages", []), enc) for e in examples], max_length, note, False)
 
 
 # ---- the plan ---------------------------------------------------------------------------------
@@ -190,9 +186,12 @@ class Preflight:
 def assumptions(cfg: TrainConfig) -> estimate.Assumptions:
     width = 2.0 if cfg.bf16 else 4.0  # bytes per weight the recipe loads
     return estimate.Assumptions(
-        lora_r=max(1, cfg.lora_r), target_modules=tuple(cfg.target_modules),
-        gradient_checkpointing=cfg.gradient_checkpointing, full_weight_bytes=width, frozen_weight_bytes=width,
-    )  # fmt: skip
+        lora_r=max(1, cfg.lora_r),
+        target_modules=tuple(cfg.target_modules),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        full_weight_bytes=width,
+        frozen_weight_bytes=width,
+    )
 
 
 def schedule(n_train: int, cfg: TrainConfig, world: int) -> tuple[int, int]:
@@ -223,9 +222,7 @@ def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) 
     return "too big", f"needs ~{total_gb:.1f} GB; one GPU has {device.memory_gb:.0f} GB{more}"
 
 
-def compute(
-    cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None
-) -> Preflight:
+def compute(cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None) -> Preflight:
     """Everything the Train page shows before Launch; `count` may supply cached token counts."""
     folder = model_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length)
@@ -240,9 +237,7 @@ def compute(
         return pf
     a = assumptions(cfg)
     seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
-    req = estimate.PlanRequest(
-        shape, cfg.method, seq, max(1, cfg.per_device_train_batch_size), pf.train_tokens, a
-    )
+    req = estimate.PlanRequest(shape, cfg.method, seq, max(1, cfg.per_device_train_batch_size), pf.train_tokens, a)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]
     pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)

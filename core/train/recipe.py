@@ -165,9 +165,7 @@ def load_model(cfg: TrainConfig, device: torch.device, bf16: bool):
             if hasattr(module, "support_avx512bf16_for_cpu"):
                 module.support_avx512bf16_for_cpu = False
     elif cfg.gradient_checkpointing:
-        model.activation_checkpointing_enable(
-            activation_checkpointing_kwargs=gc_kwargs
-        )  # transformers 5 name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=gc_kwargs)  # transformers 5 name
     if cfg.method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
@@ -189,9 +187,7 @@ def count_params(model) -> tuple[int, int]:
     """(trainable, total); 4-bit weights count as the parameters they hold, not their packed bytes."""
     if hasattr(model, "get_nb_trainable_parameters"):
         return model.get_nb_trainable_parameters()
-    return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(
-        p.numel() for p in model.parameters()
-    )
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -271,9 +267,7 @@ def evaluate(model, head, examples: list[data.Example], batches, acc, pad_id: in
         for r in range(rounds):
             # A rank short of batches still runs one (uncounted): FSDP's forward needs every rank.
             b = share[r] if r < len(share) else batches[0]
-            loss, n = batch_loss(
-                model, head, _to(data.collate([examples[i] for i in b], pad_id), acc.device), bf16
-            )
+            loss, n = batch_loss(model, head, _to(data.collate([examples[i] for i in b], pad_id), acc.device), bf16)
             if r < len(share):
                 total += torch.stack([loss.detach(), torch.tensor(float(n), device=acc.device)])
     model.train()
@@ -325,9 +319,7 @@ def load_weights(folder: Path, model) -> None:
     weights = load_file(Path(folder) / "trainable.safetensors")
     missing = _trainable_names(model) - set(weights)
     if missing:
-        raise ConfigError(
-            f"checkpoint {folder} does not match this model/method (missing {sorted(missing)[:3]})"
-        )
+        raise ConfigError(f"checkpoint {folder} does not match this model/method (missing {sorted(missing)[:3]})")
     model.load_state_dict(weights, strict=False)
 
 
@@ -350,9 +342,7 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
 # ---- one optimizer step, evaluation bookkeeping, stopping ----------------------------------------------
 
 
-def train_step(
-    model, head, micro_batches: list[dict], acc, optimizer, lr: float, cfg: TrainConfig, bf16: bool
-):
+def train_step(model, head, micro_batches: list[dict], acc, optimizer, lr: float, cfg: TrainConfig, bf16: bool):
     """Forward and backward over one accumulation group, clip, step: (mean loss, grad norm, real tokens)."""
     # Normalise by the whole group's target tokens, so every token weighs the same in the step.
     n_targets = max(1, sum(int((b["targets"] != data.IGNORE).sum()) for b in micro_batches))
@@ -420,8 +410,14 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             reply = models.generate_reply(model, tok, messages[:last], max_new_tokens=64)
         reference = messages[last]["content"] if last < len(messages) else ""
-        samples.append({"prompt": messages[:last], "reference": reference, "generated": reply.text,
-                        "stopped_at_eos": reply.stopped_on_eos})  # fmt: skip
+        samples.append(
+            {
+                "prompt": messages[:last],
+                "reference": reference,
+                "generated": reply.text,
+                "stopped_at_eos": reply.stopped_on_eos,
+            }
+        )
     return samples
 
 
@@ -458,11 +454,12 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         raise DataError(f"no train example has an assistant token within max_length={cfg.max_length}")
     train_ex, val_ex = train_set.examples, val_set.examples
     lengths = [len(e.input_ids) for e in train_ex]
-    val_batches = data.length_grouped_batches(
-        [len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0
+    val_batches = data.length_grouped_batches([len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0)
+    _say(
+        acc,
+        f"train {len(train_ex)} examples ({train_set.tokens} tokens, {train_set.truncated} truncated, "
+        f"{train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; CPU threads {threads}",
     )
-    _say(acc, f"train {len(train_ex)} examples ({train_set.tokens} tokens, {train_set.truncated} truncated, "
-              f"{train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; CPU threads {threads}")  # fmt: skip
 
     def epoch_groups(epoch_index: int) -> list[list[list[int]]]:
         """This rank's micro-batches of an epoch in accumulation groups; seeded by epoch, so a resume replays it."""
@@ -528,17 +525,25 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
             tokens *= acc.num_processes  # every rank ran its own share
             for meter in (session, window):
                 meter["seconds"], meter["steps"], meter["tokens"] = (
-                    meter["seconds"] + dt, meter["steps"] + 1, meter["tokens"] + tokens)  # fmt: skip
+                    meter["seconds"] + dt,
+                    meter["steps"] + 1,
+                    meter["tokens"] + tokens,
+                )
             window["loss"] += loss
             if state.step % cfg.logging_steps == 0 or state.step == total:
                 mean_loss = window["loss"] / window["steps"]
                 if acc.num_processes > 1:  # every rank logs at the same steps, so all join the reduce
                     mean_loss = acc.reduce(mean_loss, reduction="mean")
-                log(step=state.step, epoch=round(state.epoch, 4), lr=lr, loss=float(mean_loss),
+                log(
+                    step=state.step,
+                    epoch=round(state.epoch, 4),
+                    lr=lr,
+                    loss=float(mean_loss),
                     grad_norm=None if grad_norm is None else float(grad_norm),
                     tokens_per_s=round(window["tokens"] / max(window["seconds"], 1e-9), 1),
                     elapsed_s=round(state.elapsed_s, 2),
-                    eta_s=round((total - state.step) * session["seconds"] / session["steps"], 1))  # fmt: skip
+                    eta_s=round((total - state.step) * session["seconds"] / session["steps"], 1),
+                )
                 window = {"seconds": 0.0, "steps": 0, "tokens": 0, "loss": 0.0}
             if acc.is_main_process:
                 rundir.report_progress(run_dir, state.step, total, f"epoch {state.epoch:.2f}")
@@ -573,17 +578,28 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         )
     trainable, total_params = count_params(unwrapped)
     summary = {
-        "method": cfg.method, "model": cfg.model, "trainable_params": int(trainable),
-        "total_params": int(total_params), "train_examples": len(train_ex), "validation_examples": len(val_ex),
-        "truncated_examples": train_set.truncated, "train_tokens": train_set.tokens,
-        "best_eval_loss": state.best_eval_loss, "best_step": state.best_step, "best_epoch": state.best_epoch,
-        "stopped_early": stopped_early, "stopped_by_user": stopped_by_user, "final_step": state.step,
+        "method": cfg.method,
+        "model": cfg.model,
+        "trainable_params": int(trainable),
+        "total_params": int(total_params),
+        "train_examples": len(train_ex),
+        "validation_examples": len(val_ex),
+        "truncated_examples": train_set.truncated,
+        "train_tokens": train_set.tokens,
+        "best_eval_loss": state.best_eval_loss,
+        "best_step": state.best_step,
+        "best_epoch": state.best_epoch,
+        "stopped_early": stopped_early,
+        "stopped_by_user": stopped_by_user,
+        "final_step": state.step,
         "epochs_done": round(state.epoch, 4),
         # Beyond the contract, for the run view and the benchmark:
-        "dropped_examples": train_set.dropped, "validation_truncated": val_set.truncated,
+        "dropped_examples": train_set.dropped,
+        "validation_truncated": val_set.truncated,
         "padding_efficiency": round(data.padding_efficiency(lengths, [b for g in epoch_groups(0) for b in g]), 4),
-        "tokens_per_s": round(session["tokens"] / max(session["seconds"], 1e-9), 1), "bf16": bf16,
-    }  # fmt: skip
+        "tokens_per_s": round(session["tokens"] / max(session["seconds"], 1e-9), 1),
+        "bf16": bf16,
+    }
     weights = acc.get_state_dict(model)  # every rank: FSDP and ZeRO-3 gather the shards here
     if acc.is_main_process:
         unwrapped.eval()

@@ -23,9 +23,7 @@ from ui.arena import links
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = candidates.base()
-RUN = Candidate(
-    "run", "smollm2-135m-instruct", "Run 20250101-000000-ab12: lora", run_id="20250101-000000-ab12"
-)
+RUN = Candidate("run", "smollm2-135m-instruct", "Run 20250101-000000-ab12: lora", run_id="20250101-000000-ab12")
 REFERENCE = "red fox ran far"
 # Words of three letters or fewer are not stemmed, so ROUGE-L is plain LCS arithmetic.
 ANSWERS = {BASE: REFERENCE, RUN: "red fox"}
@@ -52,9 +50,7 @@ def cached_version(n_test: int = 4, name: str = "arena-demo", answers=ANSWERS) -
     version = versions.save(first, rows, "split", splits)
     for cand, answer in answers.items():
         out = [{"index": i, "prediction": answer, "n_tokens": 2} for i in range(n_test)]
-        generate.save_outputs(
-            cand, version, "test", GenParams(), out, {"seconds": 1.0, "finished_at": time.time()}
-        )
+        generate.save_outputs(cand, version, "test", GenParams(), out, {"seconds": 1.0, "finished_at": time.time()})
     return version
 
 
@@ -198,9 +194,7 @@ def test_the_admin_token_in_the_url_opens_the_page(voted, monkeypatch):
 def test_one_candidate_cached_with_two_settings_is_offered_twice_by_its_settings():
     version = cached_version()
     out = [{"index": i, "prediction": "red", "n_tokens": 1} for i in range(4)]
-    generate.save_outputs(
-        BASE, version, "test", GenParams(max_new_tokens=32), out, {"finished_at": time.time()}
-    )
+    generate.save_outputs(BASE, version, "test", GenParams(max_new_tokens=32), out, {"finished_at": time.time()})
     labels = sorted(o.label for o in build.available(version))
     assert labels == [
         RUN.label,

@@ -33,9 +33,7 @@ def jsonl(records: list) -> bytes:
 def hand_tokens() -> int:
     # Cookbook framing: 3 per message + 3 for the reply primer, plus the text of each value.
     enc = tokens.encoding("o200k_base")
-    return sum(
-        3 + sum(3 + sum(tokens.count_text(v, enc) for v in m.values()) for m in r["messages"]) for r in GOOD
-    )
+    return sum(3 + sum(3 + sum(tokens.count_text(v, enc) for v in m.values()) for m in r["messages"]) for r in GOOD)
 
 
 def costs_page() -> AppTest:

@@ -33,9 +33,7 @@ P = {str(ROOT / "pages")!r} + "/"
 st.navigation([st.Page(P + "evaluate.py", url_path="evaluate", default=True),
                st.Page(P + "data.py", url_path="data"), st.Page(P + "train.py", url_path="train")]).run()
 """
-CHINESE = {
-    "messages": [{"role": "user", "content": "用中文问好"}, {"role": "assistant", "content": "你好，世界"}]
-}
+CHINESE = {"messages": [{"role": "user", "content": "用中文问好"}, {"role": "assistant", "content": "你好，世界"}]}
 # A run id that has no folder: the run was deleted after its answers were cached.
 GONE_RUN = Candidate("run", models.DEFAULT_MODEL_ID, "Run gone: lora", run_id="20990101-000000-train-dead")
 JOB_TIMEOUT = 240  # a cold worker imports torch and transformers on a busy two-core machine

@@ -67,11 +67,14 @@ def texts(at: AppTest, kind: str) -> str:
 
 
 # Training loss falls 2.0 -> 0.55 over 30 steps; validation is best at step 20 and rises after.
-OVERFIT = [{"step": s, "epoch": s / 10, "loss": 2.0 - 0.05 * s, "lr": 2e-4, "grad_norm": 1.0, "tokens_per_s": 500.0}
-           for s in range(1, 31)] + [
-    {"step": 10, "epoch": 1.0, "eval_loss": 1.5}, {"step": 20, "epoch": 2.0, "eval_loss": 1.2},
+OVERFIT = [
+    {"step": s, "epoch": s / 10, "loss": 2.0 - 0.05 * s, "lr": 2e-4, "grad_norm": 1.0, "tokens_per_s": 500.0}
+    for s in range(1, 31)
+] + [
+    {"step": 10, "epoch": 1.0, "eval_loss": 1.5},
+    {"step": 20, "epoch": 2.0, "eval_loss": 1.2},
     {"step": 30, "epoch": 3.0, "eval_loss": 1.6},
-]  # fmt: skip
+]
 
 
 def test_no_runs_points_to_the_train_page():
@@ -89,9 +92,7 @@ def test_the_list_and_the_chart_show_a_runs_metrics():
     assert table["state"].tolist() == ["succeeded"] and table["method"].tolist() == ["lora"]
     assert table["best validation loss"].tolist() == [1.2]  # the lowest of 1.5, 1.2, 1.6
     loss = chart_data(at, 0)
-    assert (loss["series"] == "training loss").sum() == 30 and (
-        loss["series"] == "validation loss"
-    ).sum() == 3
+    assert (loss["series"] == "training loss").sum() == 30 and (loss["series"] == "validation loss").sum() == 3
     assert len(at.get("vega_lite_chart")) == 2  # losses; learning rate, gradient norm, tokens/s
     m = {x.label: x.value for x in at.metric}
     assert m["Best validation loss"] == "1.2000" and m["Training loss"] == "0.5000"  # 2.0 - 0.05 x 30
@@ -151,8 +152,9 @@ def test_the_chosen_run_stays_in_the_url():
 
 def test_a_resumed_run_draws_its_parents_curve_up_to_the_resume_step():
     parent = finished([{"step": s, "loss": 3.0 - 0.1 * s} for s in range(1, 11)])
-    child = finished([{"step": s, "loss": 2.5 - 0.1 * s} for s in range(6, 9)],
-                     meta={"parent_run": parent, "resumed_from_step": 5})  # fmt: skip
+    child = finished(
+        [{"step": s, "loss": 2.5 - 0.1 * s} for s in range(6, 9)], meta={"parent_run": parent, "resumed_from_step": 5}
+    )
     data = chart_data(open_run(child))
     assert data[data["part"] == "before resume"]["step"].tolist() == [1, 2, 3, 4, 5]
     assert data[data["part"] == "this run"]["step"].tolist() == [6, 7, 8]
@@ -169,10 +171,23 @@ def test_samples_summary_and_checkpoints_are_shown():
         "stopped_at_eos": True,
     }
     (folder / summary.SAMPLES).write_text(json.dumps([sample]))
-    rundir.write_json(folder / summary.SUMMARY, {
-        "method": "lora", "trainable_params": 500, "total_params": 100_000, "train_examples": 160,
-        "truncated_examples": 2, "best_eval_loss": 1.2, "best_step": 20, "best_epoch": 2.0, "final_step": 30,
-        "epochs_done": 3.0, "stopped_early": False, "stopped_by_user": False})  # fmt: skip
+    rundir.write_json(
+        folder / summary.SUMMARY,
+        {
+            "method": "lora",
+            "trainable_params": 500,
+            "total_params": 100_000,
+            "train_examples": 160,
+            "truncated_examples": 2,
+            "best_eval_loss": 1.2,
+            "best_step": 20,
+            "best_epoch": 2.0,
+            "final_step": 30,
+            "epochs_done": 3.0,
+            "stopped_early": False,
+            "stopped_by_user": False,
+        },
+    )
     for step in (20, 30):
         (folder / "checkpoints" / f"step-{step}").mkdir(parents=True)
         (folder / "checkpoints" / f"step-{step}" / "state.pt").write_bytes(b"x" * 10)
@@ -201,9 +216,7 @@ def test_resume_starts_a_child_run_and_selects_it(monkeypatch):
     child = next(r for r in jobs.list_runs("train") if r.id != run_id)
     assert child.meta["parent_run"] == run_id and child.meta["resumed_from_step"] == 4
     assert at.selectbox(key="runs_pick").value == child.id
-    assert (
-        config.from_dict(rundir.read_spec(rundir.run_dir(child.id))["config"]).num_train_epochs == 4.0
-    )  # 3 + 1
+    assert config.from_dict(rundir.read_spec(rundir.run_dir(child.id))["config"]).num_train_epochs == 4.0  # 3 + 1
     wait_for(child.id)
 
 
@@ -221,7 +234,10 @@ def test_an_export_jobs_check_is_read_from_its_log(exit_code):
         "has_chat_template": True,
         "eos_token": "<e>",
     }
-    code = f"import json, sys; print('exported to /x/merged'); print(json.dumps({check!r}, indent=1)); sys.exit({exit_code})"
+    code = (
+        f"import json, sys; print('exported to /x/merged'); "
+        f"print(json.dumps({check!r}, indent=1)); sys.exit({exit_code})"
+    )
     export_id = jobs.launch(artifacts.EXPORT_KIND, [sys.executable, "-c", code], meta={"run": "r"})
     wait_for(export_id)
     assert artifacts.export_result(export_id) == {"folder": "/x/merged", **check}
@@ -232,13 +248,21 @@ def test_export_buttons_launch_an_export_job(monkeypatch):
     (rundir.run_dir(run_id) / "final").mkdir()
     (rundir.run_dir(run_id) / "final" / "adapter_config.json").write_text("{}")
     launched = []
-    monkeypatch.setattr(jobs, "launch", lambda kind, argv, title="", meta=None, config=None: launched.append(
-        (kind, argv, meta)) or "export-id")  # fmt: skip
+    monkeypatch.setattr(
+        jobs,
+        "launch",
+        lambda kind, argv, title="", meta=None, config=None: launched.append((kind, argv, meta)) or "export-id",
+    )
     monkeypatch.setattr(jobs, "list_runs", lambda kind=None: [jobs.status(run_id)] if kind == "train" else [])
     at = open_run(run_id)
     at.button(key="runs_export_merge").click().run()
-    assert launched == [("export", [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--merge"],
-                         {"run": run_id, "merge": True})]  # fmt: skip
+    assert launched == [
+        (
+            "export",
+            [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--merge"],
+            {"run": run_id, "merge": True},
+        )
+    ]
 
 
 def test_chart_rows_skip_non_finite_values():

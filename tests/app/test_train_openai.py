@@ -107,7 +107,11 @@ def test_the_form_shows_the_cost_before_launch():
     # 10 examples: the default rule gives 100 // 10 = 10 epochs (10 x 3 = 30 passes is under 100);
     # billed = 10 epochs x 10 examples x 13 tokens = 1,300; at $3.00 per 1M: $0.0039.
     assert (m["Training examples"], m["Epochs"], m["Billed tokens"], m["Training cost"]) == (
-        "10", "10", "1,300", "$0.0039")  # fmt: skip
+        "10",
+        "10",
+        "1,300",
+        "$0.0039",
+    )
     assert any("as of 2026-10" in c.value and "OpenAI pricing page" in c.value for c in at.caption)
     assert "2027-01-06" in at.warning[0].value
     at.text_input(key="train_openai_n_epochs").input("2").run()
@@ -146,7 +150,12 @@ def test_launch_starts_an_openai_run_and_the_typed_key_is_never_shown_or_written
     assert len(runs) == 1 and at.query_params["run"] == runs[0].id
     meta = runs[0].meta
     assert (meta["provider"], meta["method"], meta["model"], meta["base_url"], meta["dataset_version"]) == (
-        "openai", "openai", MODEL, url, version.id)  # fmt: skip
+        "openai",
+        "openai",
+        MODEL,
+        url,
+        version.id,
+    )
     assert TYPED_KEY not in everything_shown(at)
     at.run()  # again, once the worker has written to its folder
     assert TYPED_KEY not in everything_shown(at)
@@ -163,8 +172,9 @@ OPENAI_META = {"method": "openai", "model": MODEL, "provider": "openai", "base_u
 
 def fake_run(*args: str) -> str:
     """A run with an OpenAI run's meta, driven by the fake worker."""
-    return jobs.launch("train", [sys.executable, FAKE, *args], "openai · hand-written", meta=OPENAI_META,
-                       config={"model": MODEL})  # fmt: skip
+    return jobs.launch(
+        "train", [sys.executable, FAKE, *args], "openai · hand-written", meta=OPENAI_META, config={"model": MODEL}
+    )
 
 
 def open_run(run_id: str) -> AppTest:
@@ -179,14 +189,38 @@ def test_a_finished_openai_run_shows_model_tokens_cost_and_curves():
     wait_for(run_id)
     folder = rundir.run_dir(run_id)
     for step, loss, val, acc in ((10, 1.5, 1.6, 0.61), (20, 1.1, 1.3, 0.70), (30, 0.9, 1.2, 0.74)):
-        rundir.append_metrics(folder, {"step": step, "loss": loss, "eval_loss": val, "train_mean_token_accuracy": acc,
-                                       "valid_mean_token_accuracy": acc - 0.05})  # fmt: skip
-    rundir.write_json(folder / "remote.json", {"provider": "openai", "job_id": "ftjob-abc", "status": "succeeded",
-                                               "trained_tokens": 12_345, "estimate": {"training_usd": 0.036}})  # fmt: skip
-    rundir.write_json(folder / "summary.json", {
-        "provider": "openai", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:hello:abc123",
-        "trained_tokens": 12_345, "training_usd_per_1m": 3.0, "actual_usd": 12_345 * 3.0 / 1e6,
-        "price_as_of": "2026-10", "price_source": "OpenAI pricing page"})  # fmt: skip
+        rundir.append_metrics(
+            folder,
+            {
+                "step": step,
+                "loss": loss,
+                "eval_loss": val,
+                "train_mean_token_accuracy": acc,
+                "valid_mean_token_accuracy": acc - 0.05,
+            },
+        )
+    rundir.write_json(
+        folder / "remote.json",
+        {
+            "provider": "openai",
+            "job_id": "ftjob-abc",
+            "status": "succeeded",
+            "trained_tokens": 12_345,
+            "estimate": {"training_usd": 0.036},
+        },
+    )
+    rundir.write_json(
+        folder / "summary.json",
+        {
+            "provider": "openai",
+            "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:hello:abc123",
+            "trained_tokens": 12_345,
+            "training_usd_per_1m": 3.0,
+            "actual_usd": 12_345 * 3.0 / 1e6,
+            "price_as_of": "2026-10",
+            "price_source": "OpenAI pricing page",
+        },
+    )
     at = open_run(run_id)
     assert not at.exception, at.exception
     m = metrics(at)

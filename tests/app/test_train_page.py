@@ -62,8 +62,16 @@ def model_dir(tmp_path) -> Path:
     (folder / "chat_template.jinja").write_text(
         "{% for m in messages %}<s> {{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
     )
-    shape = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-             "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": True, "model_type": "llama"}  # fmt: skip
+    shape = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 128,
+        "vocab_size": 100,
+        "tie_word_embeddings": True,
+        "model_type": "llama",
+    }
     (folder / "config.json").write_text(json.dumps(shape))
     return folder
 
@@ -147,8 +155,11 @@ def test_changing_the_method_loads_the_guides_preset(model_dir):
 def test_every_field_has_a_widget_with_its_help(model_dir):
     split_version()
     at = use_model(app(), model_dir)
-    widgets = {w.key: w for kind in ("number_input", "checkbox", "selectbox", "multiselect", "text_input")
-               for w in getattr(at, kind)}  # fmt: skip
+    widgets = {
+        w.key: w
+        for kind in ("number_input", "checkbox", "selectbox", "multiselect", "text_input")
+        for w in getattr(at, kind)
+    }
     for f in form.FIELDS.values():
         if f.name in ("model", "method", "dataset_version"):
             continue  # drawn by the model, method and version pickers
@@ -215,9 +226,7 @@ def test_device_and_preflight_helpers():
     assert (gpu.kind, gpu.count, gpu.flops) == ("gpu", 2, 989e12)
     mem = device.parse_meminfo("MemTotal:       2097152 kB\nMemFree: 1 kB\nMemAvailable:   1048576 kB\n")
     assert mem == {"MemTotal": 2.0, "MemAvailable": 1.0}  # kB -> GB of 2**30 bytes
-    cfg = config.preset(
-        "lora", per_device_train_batch_size=2, gradient_accumulation_steps=3, num_train_epochs=2.5
-    )
+    cfg = config.preset("lora", per_device_train_batch_size=2, gradient_accumulation_steps=3, num_train_epochs=2.5)
     assert preflight.schedule(13, cfg, world=1) == (3, 8)  # ceil(13 / 6) = 3 per epoch; ceil(2.5 x 3) = 8
     assert preflight.schedule(13, cfg, world=2) == (2, 5)  # ceil(13 / 12) = 2; ceil(2.5 x 2) = 5
     assert preflight.model_shape("mistralai/Mistral-7B-Instruct-v0.3", None)[0].total_params == 7e9

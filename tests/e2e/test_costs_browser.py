@@ -25,9 +25,7 @@ def jsonl_file(name: str, text: str) -> dict:
 
 
 def upload(page, name: str, text: str) -> None:
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
-        jsonl_file(name, text)
-    )
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(jsonl_file(name, text))
     wait_idle(page)
 
 

@@ -68,10 +68,7 @@ def test_twenty_raters_double_clicking_at_once_store_each_vote_exactly_once(tmp_
     ctx = mp.get_context("spawn")
     start = ctx.Barrier(RATERS + 1)
     reports = [tmp_path / f"r{i}.json" for i in range(RATERS)]
-    procs = [
-        ctx.Process(target=_rater, args=(s.token, f"rater {i}", start, str(reports[i])))
-        for i in range(RATERS)
-    ]
+    procs = [ctx.Process(target=_rater, args=(s.token, f"rater {i}", start, str(reports[i]))) for i in range(RATERS)]
     for p in procs:
         p.start()
     start.wait(120)
@@ -140,9 +137,7 @@ def test_a_voter_killed_mid_session_loses_no_acknowledged_vote(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         voted = {
             r[0]
-            for r in db.execute(
-                "SELECT a.ticket FROM arena_votes v JOIN arena_assignments a ON a.id=v.assignment_id"
-            )
+            for r in db.execute("SELECT a.ticket FROM arena_votes v JOIN arena_assignments a ON a.id=v.assignment_id")
         }
     assert 25 <= len(acked) < 400, "the kill must land in the middle of the session"
     assert set(acked) <= voted

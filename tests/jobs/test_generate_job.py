@@ -32,9 +32,7 @@ def tiny(tiny_model_dir):
 
 
 def example(n: int) -> dict:
-    return {
-        "messages": [{"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"a{n}"}]
-    }
+    return {"messages": [{"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"a{n}"}]}
 
 
 def make_version(n: int = 10, test: int = 6, split: bool = True):
@@ -81,9 +79,7 @@ def test_a_version_without_a_test_split_is_bad_data(tiny):
 
 def test_a_missing_model_is_bad_config(tmp_path):
     version = make_version()
-    rid = generate.launch(
-        candidates.base(str(tmp_path / "nowhere")), version, "test", GenParams(max_new_tokens=4)
-    )
+    rid = generate.launch(candidates.base(str(tmp_path / "nowhere")), version, "test", GenParams(max_new_tokens=4))
     st = wait_for(rid, timeout=TIMEOUT)
     assert (st.state, st.failure) == ("failed", "bad config")
     assert "model folder not found" in rundir.log_tail(rundir.run_dir(rid))
@@ -121,9 +117,7 @@ class FakeAPI(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
         }
         self.answer(200, reply)
@@ -146,9 +140,7 @@ def api(monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAPI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy setting must not catch the local server
-    yield candidates.openai(
-        "test-model", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key_env=KEY_VAR
-    )
+    yield candidates.openai("test-model", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key_env=KEY_VAR)
     server.shutdown()
 
 

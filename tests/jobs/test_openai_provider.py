@@ -64,8 +64,15 @@ def tiny_version(n_train: int = 10, n_val: int = 2) -> versions.Version:
 
 
 def job_on(url: str, **overrides) -> OpenAIJob:
-    fields = {"model": MODEL, "dataset_version": tiny_version().id, "n_epochs": 1, "suffix": "tiny",
-              "seed": 7, "base_url": url, "poll_interval_s": POLL_S}  # fmt: skip
+    fields = {
+        "model": MODEL,
+        "dataset_version": tiny_version().id,
+        "n_epochs": 1,
+        "suffix": "tiny",
+        "seed": 7,
+        "base_url": url,
+        "poll_interval_s": POLL_S,
+    }
     return OpenAIJob(**{**fields, **overrides})
 
 
@@ -80,11 +87,7 @@ def wait_until(check, timeout: float = 60, what: str = "condition"):
 
 
 def files_holding(folder: Path, secret: str) -> list[str]:
-    return [
-        str(p.relative_to(folder))
-        for p in folder.rglob("*")
-        if p.is_file() and secret.encode() in p.read_bytes()
-    ]
+    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 # ---- whole runs against the local server ----------------------------------------------------------
@@ -153,8 +156,11 @@ def test_cancel_through_stop_cancels_the_remote_job_and_the_run_ends_stopped(ser
 
 def test_an_unreachable_server_keeps_the_run_waiting_until_stopped():
     run_id = openai_ft.launch(job_on(f"http://127.0.0.1:{free_port()}/v1"), KEY)  # nothing listens there
-    run = wait_until(lambda: (r := jobs.status(run_id)).message.startswith("network unreachable") and r,
-                     timeout=30, what="the retry message")  # fmt: skip
+    run = wait_until(
+        lambda: (r := jobs.status(run_id)).message.startswith("network unreachable") and r,
+        timeout=30,
+        what="the retry message",
+    )
     assert run.state == "running" and "retrying in" in run.message
     assert run.progress["message"] == run.message
     jobs.stop(run_id)
@@ -221,9 +227,7 @@ def test_stop_ends_the_run_when_the_service_stays_unreachable(tmp_path, monkeypa
 
 
 def response(status: int) -> httpx2.Response:
-    return httpx2.Response(
-        status, request=httpx2.Request("POST", "https://api.openai.com/v1/fine_tuning/jobs")
-    )
+    return httpx2.Response(status, request=httpx2.Request("POST", "https://api.openai.com/v1/fine_tuning/jobs"))
 
 
 def error(cls, status: int, message: str, code: str | None = None, param: str | None = None):
@@ -247,13 +251,19 @@ def test_each_error_kind_gets_its_words_and_only_passing_ones_are_retried():
         (error(openai.AuthenticationError, 401, "Incorrect API key provided."), "invalid key", None),
         (error(openai.RateLimitError, 429, "Rate limit reached."), "rate limited", "rate limited"),
         (error(openai.RateLimitError, 429, "You exceeded your quota.", "insufficient_quota"), "no quota", None),
-        (error(openai.BadRequestError, 400, "Invalid file format. Line 3: no assistant message.", param="file"),
-         "bad data", None),
-        (error(openai.InternalServerError, 503, "The server is overloaded."), "OpenAI server error",
-         "OpenAI server error (HTTP 503)"),
+        (
+            error(openai.BadRequestError, 400, "Invalid file format. Line 3: no assistant message.", param="file"),
+            "bad data",
+            None,
+        ),
+        (
+            error(openai.InternalServerError, 503, "The server is overloaded."),
+            "OpenAI server error",
+            "OpenAI server error (HTTP 503)",
+        ),
         (openai.APIConnectionError(request=request), "network", "network unreachable"),
         (openai.APITimeoutError(request=request), "network", "network unreachable"),
-    ]  # fmt: skip
+    ]
     for exc, failure, retry in cases:
         assert explain(exc)[0] == failure, exc
         assert transient(exc) == retry, exc
@@ -323,11 +333,27 @@ def test_the_key_is_scrubbed_from_text():
 
 
 def test_problems_name_each_bad_field_and_a_small_split():
-    job = OpenAIJob(model="", dataset_version=tiny_version(9, 1).id, suffix="has space", seed=-1,
-                    n_epochs=0, batch_size="big", learning_rate_multiplier=0, base_url="api.openai.com")  # fmt: skip
+    job = OpenAIJob(
+        model="",
+        dataset_version=tiny_version(9, 1).id,
+        suffix="has space",
+        seed=-1,
+        n_epochs=0,
+        batch_size="big",
+        learning_rate_multiplier=0,
+        base_url="api.openai.com",
+    )
     found = "\n".join(openai_ft.problems(job))
-    for words in ("model:", "suffix", "seed", "base_url must start with http", "n_epochs", "batch_size",
-                  "learning_rate_multiplier", "the train split has 9 example(s); OpenAI requires at least 10"):  # fmt: skip
+    for words in (
+        "model:",
+        "suffix",
+        "seed",
+        "base_url must start with http",
+        "n_epochs",
+        "batch_size",
+        "learning_rate_multiplier",
+        "the train split has 9 example(s); OpenAI requires at least 10",
+    ):
         assert words in found, words
     assert openai_ft.problems(OpenAIJob(dataset_version=None)) == [
         "dataset_version: pick a dataset version with a train/validation split"
@@ -339,25 +365,43 @@ def test_problems_name_each_bad_field_and_a_small_split():
 
 def test_typed_hyperparameters_read_as_auto_or_numbers():
     assert [openai_ft.auto_or_number(t) for t in ("", " auto ", "AUTO", "3", "0.5", "3x")] == [
-        "auto", "auto", "auto", 3, 0.5, "3x"]  # fmt: skip
+        "auto",
+        "auto",
+        "auto",
+        3,
+        0.5,
+        "3x",
+    ]
 
 
 def test_examples_keep_only_what_openai_accepts():
-    example = {"messages": [{"role": "user", "content": "hi", "note": "ours"}, {"role": "assistant", "content": "yo"}],
-               "id": 17, "source": "import"}  # fmt: skip
+    example = {
+        "messages": [{"role": "user", "content": "hi", "note": "ours"}, {"role": "assistant", "content": "yo"}],
+        "id": 17,
+        "source": "import",
+    }
     assert openai_ft.openai_records([example]) == [
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
     ]
 
 
-@pytest.mark.parametrize("base_url, billed", [(None, True), ("https://api.openai.com/v1", True),
-                                              ("http://127.0.0.1:8000/v1", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    "base_url, billed", [(None, True), ("https://api.openai.com/v1", True), ("http://127.0.0.1:8000/v1", False)]
+)
 def test_the_actual_cost_is_trained_tokens_at_the_dated_training_price(tmp_path, base_url, billed):
     from types import SimpleNamespace
 
     ctx = Ctx(tmp_path, OpenAIJob(model="gpt-4o-mini-2024-07-18", base_url=base_url), KEY)
-    remote = SimpleNamespace(id="ftjob-1", model=ctx.job.model, fine_tuned_model="ft:x", trained_tokens=879,
-                             hyperparameters=None, method=None, result_files=[], finished_at=1)  # fmt: skip
+    remote = SimpleNamespace(
+        id="ftjob-1",
+        model=ctx.job.model,
+        fine_tuned_model="ft:x",
+        trained_tokens=879,
+        hyperparameters=None,
+        method=None,
+        result_files=[],
+        finished_at=1,
+    )
     summary = openai_worker.summarize(ctx, remote)
     # 879 trained tokens x $3.00 per 1M (gpt-4o-mini's training price) = $0.002637, on OpenAI only.
     assert summary["actual_usd"] == (pytest.approx(0.002637) if billed else None)

@@ -112,7 +112,11 @@ def test_a_file_uploads_lists_retrieves_downloads_and_deletes(client, tmp_path):
     body = ("\n".join(lines) + "\n").encode()
     assert created.id.startswith("file-") and created.object == "file"
     assert (created.bytes, created.filename, created.purpose, created.status) == (
-        len(body), "train.jsonl", "fine-tune", "processed")  # fmt: skip
+        len(body),
+        "train.jsonl",
+        "fine-tune",
+        "processed",
+    )
     assert [f.id for f in client.files.list().data] == [created.id]
     assert client.files.retrieve(created.id).bytes == len(body)
     assert client.files.content(created.id).content == body
@@ -155,7 +159,10 @@ def test_auto_hyperparameters_follow_openais_rules():
     # 5,000 x 3 = 15,000 fits -> 3; 10,000 x 3 > 25,000 -> 25,000 // 10,000 = 2.
     # batch_size: n // 10, between 1 and 8. learning_rate_multiplier: 1.0.
     assert api_jobs.resolve_hyperparameters({}, 12, 2e-4) == {
-        "n_epochs": 8, "batch_size": 1, "learning_rate_multiplier": 1.0}  # fmt: skip
+        "n_epochs": 8,
+        "batch_size": 1,
+        "learning_rate_multiplier": 1.0,
+    }
     assert api_jobs.resolve_hyperparameters({"n_epochs": "auto"}, 5_000, 2e-4)["n_epochs"] == 3
     assert api_jobs.resolve_hyperparameters({}, 10_000, 2e-4)["n_epochs"] == 2
     assert api_jobs.resolve_hyperparameters({}, 45, 2e-4)["batch_size"] == 4
@@ -225,9 +232,12 @@ def test_a_whole_job_trains_reports_and_its_model_chats(client, tmp_path, tiny):
     train = upload(client, tmp_path, "train.jsonl", rows[:12])
     val = upload(client, tmp_path, "val.jsonl", rows[100:104])
     job = client.fine_tuning.jobs.create(
-        training_file=train.id, validation_file=val.id, model=OPENAI_MODEL,
-        hyperparameters={"n_epochs": 2}, suffix="tiny",
-    )  # fmt: skip
+        training_file=train.id,
+        validation_file=val.id,
+        model=OPENAI_MODEL,
+        hyperparameters={"n_epochs": 2},
+        suffix="tiny",
+    )
     assert job.status == "validating_files" and job.hyperparameters.batch_size == 1
     done = wait_status(client, job.id, FINAL)
     assert done.status == "succeeded", done.error
@@ -287,9 +297,10 @@ def test_cancelling_a_running_job_ends_cancelled(client, tmp_path):
     rows = demo_rows()
     train = upload(client, tmp_path, "train.jsonl", rows[:12])
     job = client.fine_tuning.jobs.create(
-        training_file=train.id, model=OPENAI_MODEL,
+        training_file=train.id,
+        model=OPENAI_MODEL,
         hyperparameters={"n_epochs": 50, "batch_size": 1, "learning_rate_multiplier": 0.5},
-    )  # fmt: skip
+    )
     wait_status(client, job.id, ("running",) + FINAL)
     cancelled = client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
@@ -324,19 +335,30 @@ def fake_job(run_id: str) -> str:
     """A job record over an existing run, as create() writes it (the run here is a fake worker)."""
     job_id = "ftjob-" + "ab" * 12
     record = {
-        "id": job_id, "created_at": int(time.time()), "created": time.time(), "run_id": run_id,
-        "model": OPENAI_MODEL, "base": "base", "mapping_note": None, "suffix": None, "seed": 1,
-        "training_file": "file-" + "0" * 24, "validation_file": None, "metadata": None, "cancelled_at": None,
+        "id": job_id,
+        "created_at": int(time.time()),
+        "created": time.time(),
+        "run_id": run_id,
+        "model": OPENAI_MODEL,
+        "base": "base",
+        "mapping_note": None,
+        "suffix": None,
+        "seed": 1,
+        "training_file": "file-" + "0" * 24,
+        "validation_file": None,
+        "metadata": None,
+        "cancelled_at": None,
         "hyperparameters": {"n_epochs": 1, "batch_size": 1, "learning_rate_multiplier": 1.0},
-    }  # fmt: skip
+    }
     write_record(api_dir("jobs") / f"{job_id}.json", record)
     return job_id
 
 
 def test_a_failed_run_is_a_failed_job_with_the_workers_reason(client):
     reason = "bad data: train file t.jsonl: line 3: no assistant message"
-    run_id = jobs.launch("train", [sys.executable, FAKE_WORKER, "--fail-at", "3", "--exit-code", "65",
-                                   "--message", reason])  # fmt: skip
+    run_id = jobs.launch(
+        "train", [sys.executable, FAKE_WORKER, "--fail-at", "3", "--exit-code", "65", "--message", reason]
+    )
     wait_for(run_id)
     job = client.fine_tuning.jobs.retrieve(fake_job(run_id))
     assert job.status == "failed" and job.fine_tuned_model is None and job.trained_tokens is None
@@ -369,14 +391,23 @@ def test_the_command_line_refuses_to_serve_without_a_key_except_on_loopback(monk
 
 
 def test_chat_requests_are_checked_and_name_the_bad_parameter():
-    ok = chat.parse_request({"model": "m", "messages": [
-        {"role": "developer", "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}]},
-        {"role": "user", "content": "Hi"}], "max_tokens": 9, "stop": "END"})  # fmt: skip
+    ok = chat.parse_request(
+        {
+            "model": "m",
+            "messages": [
+                {
+                    "role": "developer",
+                    "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}],
+                },
+                {"role": "user", "content": "Hi"},
+            ],
+            "max_tokens": 9,
+            "stop": "END",
+        }
+    )
     assert ok.messages[0] == {"role": "system", "content": "Be brief."}
     assert (ok.max_tokens, ok.stop, ok.sampling) == (9, ["END"], False)
-    assert (
-        chat.parse_request({"model": "m", "messages": [{"role": "user", "content": "x"}]}).max_tokens == 256
-    )
+    assert chat.parse_request({"model": "m", "messages": [{"role": "user", "content": "x"}]}).max_tokens == 256
     for body, param in [
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "m", "messages": []}, "messages"),
@@ -402,9 +433,7 @@ def test_replies_are_cut_before_a_stop_string_split_across_pieces():
 def test_a_reply_nobody_reads_any_more_stops_generating(tiny):
     model, tok = models.load_model(str(tiny)), models.load_tokenizer(str(tiny))
     model.generation_config.eos_token_id = None  # no end token: only max_tokens or a cancel ends it
-    req = chat.ChatRequest(
-        model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=2000, stream=True
-    )
+    req = chat.ChatRequest(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=2000, stream=True)
     gen = chat.Generation(model, tok, req)
     events = chat.chunks(gen)
     next(events), next(events)  # the role, then the first piece of text

@@ -45,8 +45,7 @@ def test_long_text_counts_beyond_the_first_256_pieces():
     a = head + " " + " ".join([BANANAS] * 15)
     b = head + " " + " ".join([FRANCE] * 15)
     pieces = [
-        len(embed.model().tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"])
-        for t in (head, a, b)
+        len(embed.model().tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in (head, a, b)
     ]
     assert pieces[0] > 256  # the shared head alone fills the model's window
     windows = [-(-n // embed.CHUNK_TOKENS) for n in pieces[1:]]  # ceil(pieces / 254)

@@ -67,10 +67,12 @@ def test_bad_request_bodies_are_a_400_naming_the_parameter():
     for extra, param in [
         ({"validation_file": 123}, "validation_file"),
         ({"hyperparameters": [3]}, "hyperparameters"),
-        ({"method": {"type": "supervised", "supervised": {"hyperparameters": [3]}}},
-         "method.supervised.hyperparameters"),
+        (
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": [3]}}},
+            "method.supervised.hyperparameters",
+        ),
         ({"method": {"type": "supervised", "supervised": "yes"}}, "method.supervised"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(ApiError) as bad:
             api_jobs.create({**body, **extra}, "base")
         assert (bad.value.status, bad.value.type, bad.value.param) == (400, "invalid_request_error", param)
@@ -85,16 +87,17 @@ def test_whole_numbers_typed_as_decimals_are_integers():
     assert openai_ft.hyperparameters(OpenAIJob())["n_epochs"] == "auto"
     sent = request(OpenAIJob(n_epochs=3.0, batch_size=8.0), {"training_file": "file-x"})
     assert sent["method"]["supervised"]["hyperparameters"] == {
-        "n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": "auto"}  # fmt: skip
+        "n_epochs": 3,
+        "batch_size": 8,
+        "learning_rate_multiplier": "auto",
+    }
     assert isinstance(sent["method"]["supervised"]["hyperparameters"]["n_epochs"], int)
 
 
 def test_the_estimate_honours_epochs_typed_as_a_decimal():
     examples = [json.loads(line) for line in twelve_examples().decode().splitlines()]
     first = versions.create("twelve", examples)
-    version = versions.save(
-        first, examples, "split", {"train": list(range(12)), "validation": [], "test": []}
-    )
+    version = versions.save(first, examples, "split", {"train": list(range(12)), "validation": [], "test": []})
     # 12 examples: OpenAI's default would be 100 // 12 = 8 epochs; 3.0 typed means 3.
     est = openai_ft.estimate(OpenAIJob(dataset_version=version.id, n_epochs=3.0))
     assert (est["epochs"], est["billed_tokens"]) == (3, 3 * est["tokens"])

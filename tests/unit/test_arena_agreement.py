@@ -130,9 +130,7 @@ def test_a_later_vote_replaces_the_earlier_one():
 )
 def test_too_little_data_gives_none_and_a_note(rows, why):
     out = agreement.from_votes(rows)
-    assert (
-        out["fleiss_kappa"] is None and out["krippendorff_alpha"] is None and out["percent_agreement"] is None
-    )
+    assert out["fleiss_kappa"] is None and out["krippendorff_alpha"] is None and out["percent_agreement"] is None
     assert why in out["note"]
 
 

@@ -13,9 +13,7 @@ TRUE = {"alpha": 1000, "beta": 1100, "gamma": 1250}
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core.arena", *args], cwd=ROOT, capture_output=True, text=True
-    )
+    return subprocess.run([sys.executable, "-m", "core.arena", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def write_votes(path: Path, n: int = 300, seed: int = 0) -> Path:

@@ -21,12 +21,8 @@ def generate(true: dict[str, float], n: int, seed: int, tie: float = 0.1) -> lis
     p = 1 / (1 + 10 ** ((r[j] - r[i]) / 400))
     tied = rng.random(n) < tie
     a_wins = rng.random(n) < (p - tie / 2) / (1 - tie)
-    winner = np.where(
-        tied, np.where(rng.random(n) < 0.5, "tie", "both_bad"), np.where(a_wins, "model_a", "model_b")
-    )
-    return [
-        {"model_a": a, "model_b": b, "winner": w} for a, b, w in zip(names[i], names[j], winner, strict=True)
-    ]
+    winner = np.where(tied, np.where(rng.random(n) < 0.5, "tie", "both_bad"), np.where(a_wins, "model_a", "model_b"))
+    return [{"model_a": a, "model_b": b, "winner": w} for a, b, w in zip(names[i], names[j], winner, strict=True)]
 
 
 def repeat(model_a: str, model_b: str, winner: str, times: int) -> list[dict]:
@@ -49,9 +45,7 @@ def test_recovers_known_ratings_within_their_intervals():
 def test_two_candidates_closed_form():
     # a wins 30 of 40: the MLE has P = 0.75, so R_a - R_b = 400 * log10(0.75 / 0.25) = 190.85,
     # split evenly around the 1000 anchor.
-    votes = (
-        repeat("a", "b", "model_a", 15) + repeat("b", "a", "model_b", 15) + repeat("a", "b", "model_b", 10)
-    )
+    votes = repeat("a", "b", "model_a", 15) + repeat("b", "a", "model_b", 15) + repeat("a", "b", "model_b", 10)
     fitted = ratings.fit(votes, l2=1e-9)
     gap = 400 * math.log10(3)
     assert fitted["a"] == pytest.approx(1000 + gap / 2, abs=0.01)
@@ -128,9 +122,7 @@ def test_leaderboard_counts_votes_from_both_sides():
 
 def test_leaderboard_accepts_a_dataframe_and_is_seeded():
     df = pd.DataFrame(generate(TRUE, 500, seed=2))
-    assert ratings.leaderboard(df, rounds=30, seed=4) == ratings.leaderboard(
-        df.to_dict("records"), rounds=30, seed=4
-    )
+    assert ratings.leaderboard(df, rounds=30, seed=4) == ratings.leaderboard(df.to_dict("records"), rounds=30, seed=4)
 
 
 def test_win_rate_counts_ties_half_with_a_wilson_interval():
@@ -148,9 +140,7 @@ def test_win_rate_counts_ties_half_with_a_wilson_interval():
     # half = 1.96 / 1.07683 * sqrt(0.7 * 0.3 / 50 + 3.8415 / 10000) = 0.12323.
     assert (out["n"], out["wins"], out["losses"], out["ties"]) == (50, 30, 10, 10)
     assert out["win_rate"] == pytest.approx(0.7)
-    assert out["ci_low"] == pytest.approx(0.5625, abs=1e-3) and out["ci_high"] == pytest.approx(
-        0.8090, abs=1e-3
-    )
+    assert out["ci_low"] == pytest.approx(0.5625, abs=1e-3) and out["ci_high"] == pytest.approx(0.8090, abs=1e-3)
     boot = ratings.win_rate(votes, "tuned", "base", rounds=1000, method="bootstrap")
     assert 0 <= boot["ci_low"] < 0.7 < boot["ci_high"] <= 1
     assert ratings.win_rate(votes, "tuned", "other")["win_rate"] is None
@@ -210,9 +200,7 @@ def test_bad_votes_name_the_vote():
 
 def test_read_votes_csv_keeps_extra_columns(tmp_path):
     f = tmp_path / "votes.csv"
-    f.write_text(
-        "\ufeffmodel_a,model_b,winner,rater\nx,y,model_a,ann\n\ny,x,both_bad,bob\n", encoding="utf-8"
-    )
+    f.write_text("\ufeffmodel_a,model_b,winner,rater\nx,y,model_a,ann\n\ny,x,both_bad,bob\n", encoding="utf-8")
     assert ratings.read_votes_csv(f) == [
         {"model_a": "x", "model_b": "y", "winner": "model_a", "rater": "ann"},
         {"model_a": "y", "model_b": "x", "winner": "both_bad", "rater": "bob"},

@@ -41,9 +41,7 @@ def make(n_items=20, candidates=TWO, **kw) -> sessions.Session:
 
 def assignments(rater: sessions.Rater) -> list[dict]:
     with store.connect() as db:
-        rows = db.execute(
-            "SELECT * FROM arena_assignments WHERE rater_id=? ORDER BY position", (rater.id,)
-        ).fetchall()
+        rows = db.execute("SELECT * FROM arena_assignments WHERE rater_id=? ORDER BY position", (rater.id,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -213,8 +211,7 @@ def test_votes_csv_round_trips_with_the_ratings_columns_first():
     read = list(csv.DictReader(io.StringIO(text)))
     assert text.splitlines()[0] == "model_a,model_b,winner,rater,item,overlap,choice,created_at"
     expected = [
-        {k: str(int(r[k]) if k == "overlap" else r[k]) for k in sessions.CSV_COLUMNS}
-        for r in sessions.vote_rows(s.id)
+        {k: str(int(r[k]) if k == "overlap" else r[k]) for k in sessions.CSV_COLUMNS} for r in sessions.vote_rows(s.id)
     ]
     assert read == expected and {r["rater"] for r in read} == {"ann", "bob, jr"}
 

@@ -28,10 +28,7 @@ def msgs(*messages) -> bytes:
 
 def long_good() -> bytes:
     # Longer than the 1 KiB a reader sniffs, so a later problem is not mistaken for a binary file.
-    return (
-        json.dumps({"messages": [{"role": "user", "content": "x " * 600}, GOOD["messages"][2]]}).encode()
-        + b"\n"
-    )
+    return json.dumps({"messages": [{"role": "user", "content": "x " * 600}, GOOD["messages"][2]]}).encode() + b"\n"
 
 
 def not_a_dataset_folder(tmp_path):

@@ -42,9 +42,7 @@ def test_what_pages_import_stays_light_transitively():
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module in ("core", "ui"):
                 mods |= {f"{node.module}.{a.name}" for a in node.names}
-            elif (
-                isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("core.", "ui."))
-            ):
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("core.", "ui.")):
                 mods.add(node.module)
     code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(mods))
     code += f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r}))"

@@ -271,8 +271,9 @@ def test_a_version_that_splits_the_same_rows_differently_shares_no_answers(versi
     cand, params = candidates.base("/models/tiny"), GenParams()
     rows = [{"index": i, "prediction": f"answer {i}", "n_tokens": 1} for i in range(2)]
     generate.save_outputs(cand, version, "test", params, rows, {})
-    resplit = versions.save(version, versions.examples(version), "resplit",
-                            splits={"train": [0, 3, 4], "validation": [], "test": [1, 2]})  # fmt: skip
+    resplit = versions.save(
+        version, versions.examples(version), "resplit", splits={"train": [0, 3, 4], "validation": [], "test": [1, 2]}
+    )
     assert resplit.sha256 == version.sha256  # the same examples...
     assert generate.load(cand, resplit, "test", params) is None  # ...but other test rows
     assert generate.cached_for(resplit, "test") == []

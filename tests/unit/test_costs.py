@@ -215,8 +215,16 @@ def test_shape_by_hand_borrows_the_nearest_preset():
 
 
 def test_config_json_gives_the_preset_shape():
-    cfg = {"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336,
-           "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32768, "tie_word_embeddings": False}  # fmt: skip
+    cfg = {
+        "model_type": "mistral",
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32768,
+        "tie_word_embeddings": False,
+    }
     assert estimate.shape_from_config(cfg).total_params == estimate.PRESETS["Mistral-7B"].total_params
     with pytest.raises(ValueError, match="num_hidden_layers"):
         estimate.shape_from_config({k: v for k, v in cfg.items() if k != "num_hidden_layers"})

@@ -118,9 +118,7 @@ def test_csv_with_mapping_and_an_empty_cell(tmp_path):
 
 def test_json_array_of_flat_objects(tmp_path):
     path = tmp_path / "f.json"
-    path.write_text(
-        json.dumps([{"prompt": "p1", "response": "r1"}, {"prompt": "p2", "response": 7}], indent=1)
-    )
+    path.write_text(json.dumps([{"prompt": "p1", "response": "r1"}, {"prompt": "p2", "response": 7}], indent=1))
     loaded = io.load(path)
     assert loaded.fmt == "table"
     assert loaded.examples == [
@@ -221,9 +219,7 @@ def test_columns_for_a_mapping_form_even_when_none_is_recognised(tmp_path):
     assert io.columns(path, fmt="table") == ["q", "a", "notes"]
     with pytest.raises(io.DataError, match="no column for the user turn"):
         io.load(path)
-    assert io.load(path, mapping={"user": "q", "assistant": "a"}).examples == [
-        chat(("user", "x"), ("assistant", "y"))
-    ]
+    assert io.load(path, mapping={"user": "q", "assistant": "a"}).examples == [chat(("user", "x"), ("assistant", "y"))]
     assert io.suggest_mapping(["ID", "Question", "Answer"]) == {
         "system": None,
         "user": "Question",

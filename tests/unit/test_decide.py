@@ -122,9 +122,7 @@ def test_break_even_against_hand_arithmetic():
     be = decide.break_even(econ, MINI)
     assert be.training_tokens == 750_000  # 500 x 500 x 3
     assert be.training_usd == pytest.approx(2.25)  # 750,000 x 3.00 / 1M
-    assert be.before_per_call == pytest.approx(
-        270e-6
-    )  # (1,500 + 100) x 0.15/1M + 50 x 0.60/1M = 240 + 30 micro-$
+    assert be.before_per_call == pytest.approx(270e-6)  # (1,500 + 100) x 0.15/1M + 50 x 0.60/1M = 240 + 30 micro-$
     assert be.after_per_call == pytest.approx(90e-6)  # 100 x 0.30/1M + 50 x 1.20/1M = 30 + 60 micro-$
     assert be.saving_per_call == pytest.approx(180e-6)
     assert be.break_even_calls == 12_500  # 2.25 / 0.00018

@@ -15,9 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core.eval", *args], cwd=ROOT, capture_output=True, text=True
-    )
+    return subprocess.run([sys.executable, "-m", "core.eval", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def write_chats(path: Path, answers: list[str]) -> Path:

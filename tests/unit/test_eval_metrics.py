@@ -59,9 +59,7 @@ def test_rouge_l_equals_the_guides_evaluate_model(tmp_path):
     references = metrics.last_assistant_texts(test_file)
     predictions = [pred for _, _, pred in GUIDE_CASES]
     ours = metrics.rouge_l(references, predictions)
-    assert ours == [
-        scorer.score(r, p)["rougeL"].fmeasure for r, p in zip(references, predictions, strict=True)
-    ]
+    assert ours == [scorer.score(r, p)["rougeL"].fmeasure for r, p in zip(references, predictions, strict=True)]
     assert sum(ours) / len(ours) == guide_mean
     assert metrics.evaluate(references, predictions).summary["rouge_l"] == guide_mean
 

@@ -39,9 +39,7 @@ def peft_model(tiny):
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(tiny)
-    model = get_peft_model(
-        base, LoraConfig(r=R, lora_alpha=ALPHA, target_modules=TARGETS, task_type="CAUSAL_LM")
-    )
+    model = get_peft_model(base, LoraConfig(r=R, lora_alpha=ALPHA, target_modules=TARGETS, task_type="CAUSAL_LM"))
     torch.manual_seed(1)
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -98,8 +96,7 @@ def test_merge_equals_base_plus_the_adapter_delta(lora_run, tiny, peft_model, me
     config = json.loads((out / "config.json").read_text())
     # QLoRA too: merged into the unquantized float32 base, never into 4-bit weights.
     assert (
-        "quantization_config" not in config
-        and merged["model.layers.0.self_attn.q_proj.weight"].dtype == torch.float32
+        "quantization_config" not in config and merged["model.layers.0.self_attn.q_proj.weight"].dtype == torch.float32
     )
     assert json.loads((out / "export.json").read_text()) == {
         "run": "run-lora",

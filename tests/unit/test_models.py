@@ -63,9 +63,7 @@ def test_tiny_tokenizer_is_smollm2s_with_chat_template(tiny_loaded):
     assert tok.chat_template
     assert tok.eos_token == "<|im_end|>" and tok.convert_tokens_to_ids("<|im_end|>") == IM_END_ID
     assert model.generation_config.eos_token_id == IM_END_ID
-    text = tok.apply_chat_template(
-        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False
-    )
+    text = tok.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
     assert "<|im_start|>user\nHi<|im_end|>\n" in text
     assert text.endswith("<|im_start|>assistant\n")
 

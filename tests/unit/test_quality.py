@@ -20,9 +20,7 @@ BULLETS = "- Volumes keep data outside the container.\n- They survive container 
 
 def conv(question: str, answer: str, system: str | None = SYSTEM) -> dict:
     msgs = [{"role": "system", "content": system}] if system is not None else []
-    return {
-        "messages": msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    }
+    return {"messages": msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
 
 
 def rows_of(result: q.CheckResult, kind: str) -> list[int]:
@@ -138,9 +136,7 @@ def test_placeholders_fail(answer):
 
 
 def test_words_that_only_look_like_placeholders_pass():
-    result = q.check_completeness(
-        [conv("How do I build a todo app?", "Start with a todo list model. Add views.")]
-    )
+    result = q.check_completeness([conv("How do I build a todo app?", "Start with a todo list model. Add views.")])
     assert result.flags == [] and result.verdict == q.OK
 
 
@@ -165,9 +161,7 @@ def test_complete_answers_are_not_truncated(answer):
 
 
 def test_partial_answers_warn():
-    long_question = (
-        "My database container loses its data every time I recreate it with compose; how do I keep it?"
-    )
+    long_question = "My database container loses its data every time I recreate it with compose; how do I keep it?"
     data = [
         conv("What is a volume?", "Volumes store data. I'll continue with the rest in my next message."),
         conv(long_question, "Use a volume."),  # 3 words < 0.2 x 18 words
@@ -179,9 +173,7 @@ def test_partial_answers_warn():
 # ---------- diversity ----------
 
 
-@pytest.mark.parametrize(
-    "sizes, verdict", [([180, 10, 10], q.FAIL), ([120, 40, 40], q.WARN), ([68, 66, 66], q.OK)]
-)
+@pytest.mark.parametrize("sizes, verdict", [([180, 10, 10], q.FAIL), ([120, 40, 40], q.WARN), ([68, 66, 66], q.OK)])
 def test_dominance_verdict_on_separated_blobs(sizes, verdict):
     # Shares of the largest blob: 90% (> 80% fail), 60% (> 50% warn), 34% (ok).
     vectors = blobs(sizes)

@@ -177,8 +177,14 @@ def test_early_stopping_stops_and_restores_the_best_checkpoint(files, tmp_path, 
 
 def test_early_stopping_on_real_validation_loss_with_a_threshold(files, tmp_path):
     # No drop can beat a threshold of 100, so the second evaluation ends the run (patience 1).
-    cfg = cfg_for(files, max_steps=20, eval_strategy="steps", eval_steps=1, early_stopping_patience=1,
-                  early_stopping_threshold=100.0)  # fmt: skip
+    cfg = cfg_for(
+        files,
+        max_steps=20,
+        eval_strategy="steps",
+        eval_steps=1,
+        early_stopping_patience=1,
+        early_stopping_threshold=100.0,
+    )
     summary = recipe.train(cfg, tmp_path)
     assert summary["stopped_early"] and summary["final_step"] == 2
 
@@ -233,9 +239,7 @@ def test_examples_come_from_a_dataset_versions_splits(files):
     unsplit = versions.create("demo ten", rows)
     with pytest.raises(recipe.DataError, match="no train/validation/test split"):
         recipe.load_examples(cfg_for(files, dataset_version=unsplit.id, train_file=None))
-    split = versions.save(
-        unsplit, rows, "split", {"train": [0, 1, 2, 3, 4, 5], "validation": [6, 7], "test": [8, 9]}
-    )
+    split = versions.save(unsplit, rows, "split", {"train": [0, 1, 2, 3, 4, 5], "validation": [6, 7], "test": [8, 9]})
     train, validation = recipe.load_examples(cfg_for(files, dataset_version=split.id, train_file=None))
     assert train == rows[:6] and validation == rows[6:8]
     empty = versions.save(split, rows, "no train", {"train": [], "validation": [0], "test": []})
@@ -251,8 +255,12 @@ def run_cli(spec: Path, home: Path) -> subprocess.CompletedProcess:
     env.pop("FT_RUN_DIR", None)
     return subprocess.run(
         [sys.executable, "-m", "core.train", "--config", str(spec)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_bad_config_exits_78_with_the_problem(files, tmp_path, ft_home):

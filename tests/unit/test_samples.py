@@ -61,9 +61,7 @@ def test_demo_examples_are_well_formed():
 
 def test_demo_has_no_near_duplicates_by_word_overlap():
     examples, _ = load("demo")
-    words = [
-        set(re.findall(r"\w+", " ".join(m["content"] for m in ex["messages"][1:]).lower())) for ex in examples
-    ]
+    words = [set(re.findall(r"\w+", " ".join(m["content"] for m in ex["messages"][1:]).lower())) for ex in examples]
     worst = max(len(a & b) / len(a | b) for a, b in combinations(words, 2))
     assert worst < 0.5  # Jaccard of word sets; the closest two demo examples measured 0.26
 
@@ -121,8 +119,7 @@ def test_validator_owned_problems_are_really_there():
 
     assert all(set(roles(n)) - set(ROLES) for n in planted_lines("unrecognized_role"))
     assert all(
-        [r for r in roles(n) if r != "system"][0] == "assistant"
-        for n in planted_lines("roles_not_alternating")
+        [r for r in roles(n) if r != "system"][0] == "assistant" for n in planted_lines("roles_not_alternating")
     )
     assert all("system" in roles(n)[1:] for n in planted_lines("system_not_first"))
 

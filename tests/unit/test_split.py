@@ -31,9 +31,7 @@ def sizes(splits: dict[str, list[int]]) -> tuple[int, ...]:
 # Largest remainder, by hand: n=7 -> 5.6 / 0.7 / 0.7 -> floors 5/0/0 and the two leftover rows go
 # to the larger fractions (0.7, 0.7); n=10 -> 8/1/1 exactly; n=3 -> 2.4 / 0.3 / 0.3 -> the leftover
 # row goes to train (0.4), then validation and test each take one from train: 1/1/1.
-@pytest.mark.parametrize(
-    "n, expected", [(100, (80, 10, 10)), (10, (8, 1, 1)), (7, (5, 1, 1)), (3, (1, 1, 1))]
-)
+@pytest.mark.parametrize("n, expected", [(100, (80, 10, 10)), (10, (8, 1, 1)), (7, (5, 1, 1)), (3, (1, 1, 1))])
 def test_sizes_follow_the_ratios(n, expected):
     assert sizes(sp.split(list(range(n)))) == expected
 

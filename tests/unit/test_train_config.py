@@ -19,13 +19,28 @@ GUIDE = {
     # "Full Training Script": learning_rate=2e-5, weight_decay=0.01, warmup_steps=100
     "full": {"learning_rate": 2e-5, "weight_decay": 0.01, "warmup_steps": 100, "load_in_4bit": False},
     # LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, q/k/v/o) with learning_rate=2e-4, warmup_steps=50
-    "lora": {"learning_rate": 2e-4, "warmup_steps": 50, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-             "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "load_in_4bit": False},
+    "lora": {
+        "learning_rate": 2e-4,
+        "warmup_steps": 50,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "load_in_4bit": False,
+    },
     # BitsAndBytesConfig(load_in_4bit=True, nf4, bfloat16 compute, double quantisation) on top of LoRA
-    "qlora": {"learning_rate": 2e-4, "warmup_steps": 50, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-              "load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16",
-              "bnb_4bit_use_double_quant": True},
-}  # fmt: skip
+    "qlora": {
+        "learning_rate": 2e-4,
+        "warmup_steps": 50,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_compute_dtype": "bfloat16",
+        "bnb_4bit_use_double_quant": True,
+    },
+}
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -97,8 +112,14 @@ def test_several_problems_are_all_listed():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_yaml_round_trip(method):
-    cfg = config.preset(method, dataset_version=7, model="/models/x", accelerate_profile=PROFILES[0],
-                        target_modules=["q_proj", "v_proj"], resume_from="/runs/a/checkpoints/step-3")  # fmt: skip
+    cfg = config.preset(
+        method,
+        dataset_version=7,
+        model="/models/x",
+        accelerate_profile=PROFILES[0],
+        target_modules=["q_proj", "v_proj"],
+        resume_from="/runs/a/checkpoints/step-3",
+    )
     assert config.from_yaml(config.to_yaml(cfg)) == cfg
 
 

@@ -75,9 +75,7 @@ def test_an_assistant_turn_with_weight_zero_is_shown_but_not_learned(tok):
 
 def test_truncation_and_drops_are_counted_never_silent(tok):
     short = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
-    long_answer = {
-        "messages": [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "one " * 80}]
-    }
+    long_answer = {"messages": [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "one " * 80}]}
     # A system prompt of ~100 tokens pushes the answer past max_length: nothing left to learn.
     long_prompt = {
         "messages": [

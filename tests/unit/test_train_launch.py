@@ -56,10 +56,18 @@ def test_accelerate_command_names_the_profile_and_one_process_per_gpu(gpus):
     gpus(4)
     argv = launch.command(preset("lora", accelerate_profile="multi_gpu"), "/runs/abc")
     assert argv == [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", "configs/accelerate/multi_gpu.yaml", "--num_processes", "4",
-        "-m", "core.train", "--config", "/runs/abc/spec.yaml",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        "configs/accelerate/multi_gpu.yaml",
+        "--num_processes",
+        "4",
+        "-m",
+        "core.train",
+        "--config",
+        "/runs/abc/spec.yaml",
+    ]
     single = launch.command(preset("lora", accelerate_profile="single_gpu"), "/runs/abc")
     assert "--num_processes" not in single  # one process; the file says so
 

@@ -250,9 +250,7 @@ def test_report_json_has_the_cli_shape(tmp_path):
 def test_lone_surrogates_do_not_break_either_tokenizer(word_tokenizer):
     # "\ud800" can arrive from a JSON escape; both counters must still count it (as one character).
     data = [msgs(USER, {"role": "assistant", "content": "bad \ud800 half"})]
-    assert (
-        validate.validate(data, model=str(word_tokenizer)).stats["assistant_tokens_per_example"]["max"] == 3
-    )
+    assert validate.validate(data, model=str(word_tokenizer)).stats["assistant_tokens_per_example"]["max"] == 3
     assert validate.validate(data).stats["total_tokens"] > 0
 
 

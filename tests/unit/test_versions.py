@@ -49,9 +49,7 @@ def test_splits_are_part_of_a_version():
     v1 = versions.create("demo", [ex(f"q{i}") for i in range(5)])
     with pytest.raises(ValueError, match="no train/validation/test split"):
         versions.split_examples(v1)
-    v2 = versions.save(
-        v1, versions.examples(v1), "split", {"train": [0, 1, 2], "validation": [3], "test": [4]}
-    )
+    v2 = versions.save(v1, versions.examples(v1), "split", {"train": [0, 1, 2], "validation": [3], "test": [4]})
     parts = versions.split_examples(versions.get(v2.id))
     assert [len(parts[s]) for s in versions.SPLITS] == [3, 1, 1]
     assert parts["test"] == [ex("q4")]

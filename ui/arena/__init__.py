@@ -1,7 +1,8 @@
 """The Arena pages' parts: the owner's session form, list and results, and the rater's voting view.
 
-Modules without Streamlit (links, results; the session builder is core.arena.build) are plain functions the tests call directly;
-the others draw. Pages: pages/arena.py (owner), pages/rate.py (raters, reached by `?s=<token>`).
+Modules without Streamlit (links, results; the session builder is core.arena.build) are plain
+functions the tests call directly; the others draw.
+Pages: pages/arena.py (owner), pages/rate.py (raters, reached by `?s=<token>`).
 Test: `pytest tests/app/test_arena_page.py tests/app/test_rate_page.py tests/e2e/test_arena_browser.py`.
 """
 

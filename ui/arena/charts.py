@@ -23,8 +23,13 @@ def rating_chart(board: list[dict]) -> alt.LayerChart:
     df = pd.DataFrame(board, columns=["model", "rating", "ci_low", "ci_high", "votes"])
     order = df["model"].tolist()
     y = alt.Y("model:N", sort=order, title=None)
-    tooltip = ["model:N", alt.Tooltip("rating:Q", format=".0f"), alt.Tooltip("ci_low:Q", format=".0f"),
-               alt.Tooltip("ci_high:Q", format=".0f"), "votes:Q"]  # fmt: skip
+    tooltip = [
+        "model:N",
+        alt.Tooltip("rating:Q", format=".0f"),
+        alt.Tooltip("ci_low:Q", format=".0f"),
+        alt.Tooltip("ci_high:Q", format=".0f"),
+        "votes:Q",
+    ]
     bars = (
         alt.Chart(df)
         .mark_rule(strokeWidth=3)
@@ -64,15 +69,17 @@ def raters_chart(raters: list[dict]) -> alt.LayerChart:
     """Votes per rater as bars, each labelled with the share of decisive votes that went left."""
     df = pd.DataFrame(raters, columns=["rater", "votes", "left_rate", "tie_rate"])
     df["left"] = [f"left {x:.0%}" if pd.notna(x) else "no decisive votes" for x in df["left_rate"]]
-    tooltip = ["rater:N", "votes:Q", alt.Tooltip("left_rate:Q", format=".0%", title="left-side share"),
-               alt.Tooltip("tie_rate:Q", format=".0%", title="tie share")]  # fmt: skip
+    tooltip = [
+        "rater:N",
+        "votes:Q",
+        alt.Tooltip("left_rate:Q", format=".0%", title="left-side share"),
+        alt.Tooltip("tie_rate:Q", format=".0%", title="tie share"),
+    ]
     y = alt.Y("rater:N", sort="-x", title=None)
     bars = (
         alt.Chart(df)
         .mark_bar()
-        .encode(
-            x=alt.X("votes:Q", title="votes", axis=alt.Axis(tickMinStep=1, format="d")), y=y, tooltip=tooltip
-        )
+        .encode(x=alt.X("votes:Q", title="votes", axis=alt.Axis(tickMinStep=1, format="d")), y=y, tooltip=tooltip)
     )
     text = alt.Chart(df).mark_text(align="left", dx=4).encode(x="votes:Q", y=y, text="left:N")
     return bars + text

@@ -29,22 +29,28 @@ def _version_label(v: versions.Version) -> str:
 def pick_version() -> versions.Version | None:
     ready = _with_test_split()
     if not ready:
-        st.info("A session compares answers on a dataset version's **test** split, and no version has one "
-                "yet. Make a split on the Data page, then generate answers on the Evaluate page.")  # fmt: skip
+        st.info(
+            "A session compares answers on a dataset version's **test** split, and no version has one "
+            "yet. Make a split on the Data page, then generate answers on the Evaluate page."
+        )
         return None
     if st.session_state.get("arena_version") not in ready:
         # The newest version that already has answers from two candidates, else the newest one.
         usable = [vid for vid, v in ready.items() if len(build.available(v)) >= 2]
         st.session_state["arena_version"] = (usable or list(ready))[0]
-    chosen = st.selectbox("Dataset version", list(ready), key="arena_version", format_func=lambda i: _version_label(ready[i]))  # fmt: skip
+    chosen = st.selectbox(
+        "Dataset version", list(ready), key="arena_version", format_func=lambda i: _version_label(ready[i])
+    )
     return ready[chosen]
 
 
 def _no_candidates(version: versions.Version, found: list[build.Option]) -> None:
     have = f"only {found[0].label!r} has" if found else "no candidate has"
-    st.info(f"A session compares the cached answers of two or more candidates on the test split of "
-            f"{version.label}, and {have} them yet. Generate them on the Evaluate page (the base model and a "
-            "trained run, for instance), then come back here.")  # fmt: skip
+    st.info(
+        f"A session compares the cached answers of two or more candidates on the test split of "
+        f"{version.label}, and {have} them yet. Generate them on the Evaluate page (the base model and a "
+        "trained run, for instance), then come back here."
+    )
     st.page_link(EVALUATE_PAGE, label="Open the Evaluate page", icon=":material/fact_check:")
 
 
@@ -73,11 +79,21 @@ def _defaults(version: versions.Version) -> None:
 def _fields(n_items: int) -> None:
     st.text_input("Session name", key="arena_name")
     left, right = st.columns(2)
-    left.number_input("Prompts per rater", min_value=1, step=1, key="arena_per_rater",
-                      help=f"Pairs each rater is given (at most the {n_items} test examples).")  # fmt: skip
-    right.number_input("Overlap", min_value=0, step=1, key="arena_overlap",
-                       help="Items every rater sees, with the same pair of candidates: inter-rater agreement "
-                            "is measured on them. At most the prompts per rater.")  # fmt: skip
+    left.number_input(
+        "Prompts per rater",
+        min_value=1,
+        step=1,
+        key="arena_per_rater",
+        help=f"Pairs each rater is given (at most the {n_items} test examples).",
+    )
+    right.number_input(
+        "Overlap",
+        min_value=0,
+        step=1,
+        key="arena_overlap",
+        help="Items every rater sees, with the same pair of candidates: inter-rater agreement "
+        "is measured on them. At most the prompts per rater.",
+    )
     st.text_area("Instructions for raters", key="arena_instructions")
 
 
@@ -91,9 +107,7 @@ def draft_from_state() -> build.Draft:
     by_key = {o.key: o for o in build.available(version)}
     chosen = tuple(by_key[k] for k in state.get("arena_candidates", []) if k in by_key)
     sizes = int(state.get("arena_per_rater") or 0), int(state.get("arena_overlap") or 0)
-    return build.Draft(
-        state.get("arena_name", ""), version, chosen, *sizes, state.get("arena_instructions", "")
-    )
+    return build.Draft(state.get("arena_name", ""), version, chosen, *sizes, state.get("arena_instructions", ""))
 
 
 def _create() -> None:
@@ -105,9 +119,7 @@ def _create() -> None:
         return
     st.session_state["arena_session"] = session.id
     st.query_params["session"] = str(session.id)
-    st.session_state[CREATED] = (
-        f"Session {session.name!r} created: send its rater link (below) to each rater."
-    )
+    st.session_state[CREATED] = f"Session {session.name!r} created: send its rater link (below) to each rater."
 
 
 def render(expanded: bool) -> None:

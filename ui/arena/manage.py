@@ -56,9 +56,14 @@ def pick(found: list[sessions.Session]) -> sessions.Session:
     elif st.session_state.get("arena_session") not in by_id:
         st.session_state["arena_session"] = found[0].id  # the newest
     chosen = st.selectbox(
-        "Session", list(by_id), key="arena_session", on_change=_remember,
-        format_func=lambda i: f"{by_id[i].name} · {when(by_id[i].created_at)}" + (" · closed" if by_id[i].closed else ""),
-    )  # fmt: skip
+        "Session",
+        list(by_id),
+        key="arena_session",
+        on_change=_remember,
+        format_func=lambda i: (
+            f"{by_id[i].name} · {when(by_id[i].created_at)}" + (" · closed" if by_id[i].closed else "")
+        ),
+    )
     return by_id[chosen]
 
 
@@ -68,16 +73,23 @@ def _open_close(session: sessions.Session) -> None:
         st.warning("This session is closed: raters see a closed notice and no votes are recorded.")
         st.button("Reopen the session", key="arena_reopen", on_click=sessions.reopen, args=(session.id,))
     else:
-        st.button("Close the session", key="arena_close", on_click=sessions.close, args=(session.id,),
-                  help="Stop taking votes and new raters; everything stored stays.")  # fmt: skip
+        st.button(
+            "Close the session",
+            key="arena_close",
+            on_click=sessions.close,
+            args=(session.id,),
+            help="Stop taking votes and new raters; everything stored stays.",
+        )
 
 
 def panel(session: sessions.Session, base: str) -> None:
     """Share link, who has rated so far, and the owner's actions."""
     st.subheader(session.name)
     labels = ", ".join(c.label for c in session.candidates)
-    st.caption(f"{len(session.candidates)} candidates: {labels} · {session.n_items} items · "
-               f"{session.per_rater} per rater, {session.overlap} shared · created {when(session.created_at)}")  # fmt: skip
+    st.caption(
+        f"{len(session.candidates)} candidates: {labels} · {session.n_items} items · "
+        f"{session.per_rater} per rater, {session.overlap} shared · created {when(session.created_at)}"
+    )
     st.markdown("**Rater link**: send it to each rater; they enter a name and vote, nothing else to install.")
     st.code(links.share_link(base, session.token), language=None)
     n = sessions.counts(session.id)

@@ -17,8 +17,13 @@ import streamlit as st
 from core.arena import sessions
 
 # (choice, button label, keyboard shortcut); 1-4 sit under the left hand, S skips.
-BUTTONS = (("left", "A is better", "1"), ("right", "B is better", "2"), ("tie", "Tie", "3"),
-           ("both_bad", "Both are bad", "4"), ("skip", "Skip", "S"))  # fmt: skip
+BUTTONS = (
+    ("left", "A is better", "1"),
+    ("right", "B is better", "2"),
+    ("tie", "Tie", "3"),
+    ("both_bad", "Both are bad", "4"),
+    ("skip", "Skip", "S"),
+)
 SAID = {"left": "A is better", "right": "B is better", "tie": "a tie", "both_bad": "both are bad"}
 TICKET, SHOWN, REVEAL, ERROR = "rate_ticket", "rate_shown_at", "rate_reveal", "rate_error"
 
@@ -28,8 +33,10 @@ def session_from_url() -> sessions.Session | None:
     token = st.query_params.get("s", "")
     session = sessions.by_token(token) if token else None
     if session is None:
-        st.error("This rating link does not match any session. Check that the whole link was copied, "
-                 "or ask the person who sent it for a new one.")  # fmt: skip
+        st.error(
+            "This rating link does not match any session. Check that the whole link was copied, "
+            "or ask the person who sent it for a new one."
+        )
     return session
 
 
@@ -53,8 +60,10 @@ def join_form(session: sessions.Session) -> None:
         return
     if session.instructions:
         st.markdown(session.instructions)
-    st.caption(f"You will compare up to {session.per_rater} pairs of answers. The models stay anonymous "
-               "until you vote. Using the same name later resumes where you stopped.")  # fmt: skip
+    st.caption(
+        f"You will compare up to {session.per_rater} pairs of answers. The models stay anonymous "
+        "until you vote. Using the same name later resumes where you stopped."
+    )
     st.text_input("Your name", key="rate_name", max_chars=80)
     st.button("Start", key="rate_start", type="primary", on_click=_join, args=(session.token,))
     if ERROR in st.session_state:
@@ -105,8 +114,16 @@ def _answers(a: sessions.Assignment) -> None:
 
 def _buttons(rater_key: str) -> None:
     for column, (choice, label, key) in zip(st.columns(len(BUTTONS)), BUTTONS, strict=True):
-        column.button(label, key=f"rate_{choice}", on_click=_vote, args=(rater_key, choice), shortcut=key,
-                      help=f"Keyboard: {key}", width="stretch", type="primary" if choice != "skip" else "secondary")  # fmt: skip
+        column.button(
+            label,
+            key=f"rate_{choice}",
+            on_click=_vote,
+            args=(rater_key, choice),
+            shortcut=key,
+            help=f"Keyboard: {key}",
+            width="stretch",
+            type="primary" if choice != "skip" else "secondary",
+        )
 
 
 def _show_reveal(reveal: sessions.Reveal) -> None:

@@ -25,8 +25,10 @@ def _leaderboard(res: results.Results) -> None:
     st.table(results.leaderboard_table(res))
     height = charts.height_for(len(res.leaderboard))
     st.altair_chart(charts.rating_chart(res.leaderboard), width="stretch", height=height)
-    st.caption("Rank (UB): 1 + the candidates whose lower bound is above this one's upper bound; "
-               "equal ranks are not yet told apart by the votes.")  # fmt: skip
+    st.caption(
+        "Rank (UB): 1 + the candidates whose lower bound is above this one's upper bound; "
+        "equal ranks are not yet told apart by the votes."
+    )
 
 
 def _rouge_side(res: results.Results) -> None:
@@ -42,18 +44,25 @@ def _rouge_side(res: results.Results) -> None:
         elif res.order["same_winner"]:
             st.warning(f"Same winner, different order below it (Kendall tau {tau:.2f}).")
         else:
-            st.warning(f"ROUGE-L and the raters disagree on the best candidate (Kendall tau {tau:.2f}): "
-                       "word overlap is not what people judged.")  # fmt: skip
+            st.warning(
+                f"ROUGE-L and the raters disagree on the best candidate (Kendall tau {tau:.2f}): "
+                "word overlap is not what people judged."
+            )
 
 
 def _win_rate(res: results.Results) -> None:
     w = res.win
     if not w or w["win_rate"] is None:
         return
-    st.metric("Head-to-head win rate", f"{w['win_rate']:.0%}",
-              help="Wins plus half the ties and both-bad votes, over all their head-to-head votes.")  # fmt: skip
-    st.caption(f"{w['a']} over {w['b']}: 95% interval {w['ci_low']:.0%} to {w['ci_high']:.0%} (Wilson) on "
-               f"{w['n']} votes: {w['wins']} wins, {w['losses']} losses, {w['ties']} ties or both bad.")  # fmt: skip
+    st.metric(
+        "Head-to-head win rate",
+        f"{w['win_rate']:.0%}",
+        help="Wins plus half the ties and both-bad votes, over all their head-to-head votes.",
+    )
+    st.caption(
+        f"{w['a']} over {w['b']}: 95% interval {w['ci_low']:.0%} to {w['ci_high']:.0%} (Wilson) on "
+        f"{w['n']} votes: {w['wins']} wins, {w['losses']} losses, {w['ties']} ties or both bad."
+    )
 
 
 def _raters(res: results.Results) -> None:
@@ -62,8 +71,10 @@ def _raters(res: results.Results) -> None:
     st.altair_chart(charts.raters_chart(res.raters), width="stretch", height=height)
     for r in res.raters:
         if r["biased"]:
-            st.warning(f"{r['rater']} chose the left answer in {r['left_rate']:.0%} of decisive votes "
-                       f"({r['votes']} votes); an unbiased rater stays near 50%, since sides are random.")  # fmt: skip
+            st.warning(
+                f"{r['rater']} chose the left answer in {r['left_rate']:.0%} of decisive votes "
+                f"({r['votes']} votes); an unbiased rater stays near 50%, since sides are random."
+            )
 
 
 def _agreement(res: results.Results) -> None:
@@ -74,9 +85,7 @@ def _agreement(res: results.Results) -> None:
         return
     cols = st.columns(3)
     kappa, alpha = a["fleiss_kappa"], a["krippendorff_alpha"]
-    cols[0].metric(
-        "Fleiss' kappa", "n/a" if kappa is None else f"{kappa:.2f}", help=f"On {a['fleiss_items']} items."
-    )
+    cols[0].metric("Fleiss' kappa", "n/a" if kappa is None else f"{kappa:.2f}", help=f"On {a['fleiss_items']} items.")
     cols[1].metric("Krippendorff's alpha", "n/a" if alpha is None else f"{alpha:.2f}")
     cols[2].metric("Percent agreement", f"{a['percent_agreement']:.0%}")
     if kappa is not None:
@@ -87,10 +96,12 @@ def _agreement(res: results.Results) -> None:
 
 def _downloads(session: sessions.Session, res: results.Results) -> None:
     left, right = st.columns(2)
-    left.download_button("Votes CSV", sessions.votes_csv(session.id), f"arena-{session.id}-votes.csv",
-                         "text/csv", key="arena_votes_csv")  # fmt: skip
-    right.download_button("Results CSV", results.results_csv(res), f"arena-{session.id}-results.csv",
-                          "text/csv", key="arena_results_csv")  # fmt: skip
+    left.download_button(
+        "Votes CSV", sessions.votes_csv(session.id), f"arena-{session.id}-votes.csv", "text/csv", key="arena_votes_csv"
+    )
+    right.download_button(
+        "Results CSV", results.results_csv(res), f"arena-{session.id}-results.csv", "text/csv", key="arena_results_csv"
+    )
 
 
 def render(session: sessions.Session) -> None:
@@ -103,8 +114,10 @@ def render(session: sessions.Session) -> None:
         _downloads(session, res)
         return
     if len(res.votes) < FEW_VOTES:
-        st.warning(f"Only {len(res.votes)} votes so far: the intervals are wide and ranks may still change "
-                   "(about ±94 rating points at 100 votes, ±39 at 1,000).")  # fmt: skip
+        st.warning(
+            f"Only {len(res.votes)} votes so far: the intervals are wide and ranks may still change "
+            "(about ±94 rating points at 100 votes, ±39 at 1,000)."
+        )
     left, right = st.columns([3, 2])
     with left:
         _leaderboard(res)

@@ -28,8 +28,19 @@ LANDIS_KOCH = (
     (0.8, "substantial"),
     (1.0, "almost perfect"),
 )
-CSV_FIELDS = ("model", "rating", "ci_low", "ci_high", "rank_ub", "votes", "wins", "losses", "ties", "both_bad",
-              "rouge_l")  # fmt: skip
+CSV_FIELDS = (
+    "model",
+    "rating",
+    "ci_low",
+    "ci_high",
+    "rank_ub",
+    "votes",
+    "wins",
+    "losses",
+    "ties",
+    "both_bad",
+    "rouge_l",
+)
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,7 @@ def _counts_line(report: validate.Report) -> str:
         counts: dict[str, int] = {}
         for f in findings:
             counts[f.kind] = counts.get(f.kind, 0) + 1
-        return ", ".join(
-            f"{k.replace('_', ' ')} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
-        )
+        return ", ".join(f"{k.replace('_', ' ')} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
     return f"**Errors:** {part(report.errors) or 'none'}. **Warnings:** {part(report.warnings) or 'none'}."
 
@@ -100,10 +98,7 @@ def _format(report: validate.Report) -> None:
     if report.counts_by_kind:
         sev = {f.kind: f.severity for f in report.errors + report.warnings}
         df = pd.DataFrame(
-            [
-                {"kind": k, "count": n, "severity": sev.get(k, "warning")}
-                for k, n in report.counts_by_kind.items()
-            ]
+            [{"kind": k, "count": n, "severity": sev.get(k, "warning")} for k, n in report.counts_by_kind.items()]
         )
         chart = (
             alt.Chart(df)
@@ -121,9 +116,7 @@ def _format(report: validate.Report) -> None:
         st.caption(_counts_line(report))
         _findings_table(report.errors + report.warnings, "data_check_fmt")
     else:
-        st.success(
-            "No format problems: every example is a well-formed conversation ending with the assistant."
-        )
+        st.success("No format problems: every example is a well-formed conversation ending with the assistant.")
     with st.expander("Statistics (as OpenAI's data-prep notebook gives them)"):
         st.json(report.stats, expanded=1)
 
@@ -174,9 +167,7 @@ def _analysis_panel(work: state.Work, analysis: dict | None) -> None:
             "Embeds every example with all-MiniLM-L6-v2 (shipped with the app, no download) in a "
             "background job; vectors are cached, so after an edit only changed examples are embedded."
         )
-        threshold = st.slider(
-            "Near-duplicate threshold (cosine)", 0.80, 0.99, 0.95, 0.01, key="data_check_thr"
-        )
+        threshold = st.slider("Near-duplicate threshold (cosine)", 0.80, 0.99, 0.95, 0.01, key="data_check_thr")
         if st.button("Find near-duplicates and topics", key="data_check_analyze", type="primary"):
             analyze.launch_for(work.sha, len(work.examples), work.dataset.name, threshold)
             st.rerun()

@@ -155,9 +155,7 @@ def _near(work: state.Work, analysis: dict | None, rule: str) -> None:
     st.caption("Examples that say the same thing in different words (sentence-embedding similarity).")
     near = near_clusters(work, analysis)
     if analysis is None:
-        st.info(
-            'Near-duplicates need the embedding analysis: run "Find near-duplicates and topics" in Check.'
-        )
+        st.info('Near-duplicates need the embedding analysis: run "Find near-duplicates and topics" in Check.')
     elif near is None:
         st.info(
             f"The last analysis saw {analysis.get('n')} examples and this data has {len(work.examples)}: "

@@ -225,9 +225,7 @@ def render(work, report, quality) -> None:
     if note := st.session_state.pop(NOTICE, None):
         getattr(st, note[0])(note[1])
     if work.dirty:
-        st.caption(
-            "Your edits are kept as a draft (a refresh loses nothing) until you press **Save as version**."
-        )
+        st.caption("Your edits are kept as a draft (a refresh loses nothing) until you press **Save as version**.")
     issues = issues_by_row([*report.errors, *report.warnings, *quality.flags])
     rows = _filters(work, issues)
     _bulk(work, rows)
@@ -240,9 +238,7 @@ def _filters(work, issues: dict) -> list[int]:
     kinds = sorted({k for ks in issues.values() for k in ks})
     left, right = st.columns(2)
     query = left.text_input("Search", key="data_edit_search", placeholder="words in any message")
-    chosen = right.multiselect(
-        "Issue kind", kinds, key="data_edit_kinds", format_func=_plain, placeholder="any"
-    )
+    chosen = right.multiselect("Issue kind", kinds, key="data_edit_kinds", format_func=_plain, placeholder="any")
     left, right = st.columns([3, 1])
     top = max(10, math.ceil(max(index[1], default=0) / 10) * 10)  # rounded, so one edit rarely moves it
     lo, hi = st.session_state.get("data_edit_words") or (0, top)
@@ -264,9 +260,7 @@ def _bulk(work, rows: list[int]) -> None:
         kw["args"] = (work, rows, "system")
         apply = "Set this system prompt on the filtered rows"
         st.button(apply, key="data_edit_bulk_system_apply", on_click=_bulk_text, **kw)
-        st.text_input(
-            "Opening words to remove from answers", "Here is the answer:", key="data_edit_bulk_prefix"
-        )
+        st.text_input("Opening words to remove from answers", "Here is the answer:", key="data_edit_bulk_prefix")
         kw["args"] = (work, rows, "prefix")
         st.button(
             "Remove them from the filtered rows' answers",
@@ -279,10 +273,7 @@ def _bulk(work, rows: list[int]) -> None:
 def table_frame(examples: list, rows: list[int], issues: dict, tag: str) -> pd.DataFrame:
     """One row per example; the index carries the content hash, so after any change the editor is
     a new widget and edits already applied are never replayed onto changed rows."""
-    records = [
-        {"row": i + 1, **cells(examples[i]), "issues": ", ".join(map(_plain, issues.get(i, [])))}
-        for i in rows
-    ]
+    records = [{"row": i + 1, **cells(examples[i]), "issues": ", ".join(map(_plain, issues.get(i, [])))} for i in rows]
     return pd.DataFrame(records, columns=list(COLUMNS), index=[f"{tag}:{i}" for i in rows])
 
 
@@ -332,9 +323,7 @@ def _seed(work, row: int, msgs: list) -> None:
         return
     st.session_state[TOKEN] = token
     for i, m in enumerate(msgs):
-        st.session_state[f"data_edit_msg_role_{i}"], st.session_state[f"data_edit_msg_text_{i}"] = (
-            _bubble_value(m)
-        )
+        st.session_state[f"data_edit_msg_role_{i}"], st.session_state[f"data_edit_msg_text_{i}"] = _bubble_value(m)
 
 
 def _bubble(work, row: int, i: int) -> None:
@@ -373,9 +362,7 @@ def _chat(work) -> None:
     grow = (work, partial(_edited, work, row, "add"), f"Added a message to example {row + 1}.")
     left.button("Add message", key="data_edit_msg_add", on_click=_commit, args=grow)
     save = (work, partial(_edited, work, row), f"Saved example {row + 1}.")
-    right.button(
-        "Save changes to this example", key="data_edit_msg_save", type="primary", on_click=_commit, args=save
-    )
+    right.button("Save changes to this example", key="data_edit_msg_save", type="primary", on_click=_commit, args=save)
     dup = (
         work,
         partial(q.duplicate_row, work.examples, row),

@@ -95,9 +95,7 @@ def _mapping(path: Path, fmt: str | None) -> dict | None:
         options = ["(none)", *columns] if role == "system" else columns
         default = guess.get(role) or ("(none)" if role == "system" else columns[min(len(columns) - 1, 1)])
         with col:
-            pick = st.selectbox(
-                f"{role} column", options, index=options.index(default), key=f"data_import_col_{role}"
-            )
+            pick = st.selectbox(f"{role} column", options, index=options.index(default), key=f"data_import_col_{role}")
         chosen[role] = None if pick == "(none)" else pick
     return chosen
 

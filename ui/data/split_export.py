@@ -168,9 +168,7 @@ def _leakage(work: state.Work, made: dict, analysis: dict | None) -> int:
     pairs = split.leakage(vectors, made["splits"], threshold, exact_keys(work.sha, work.examples))
     st.markdown("**Leakage check**")
     if vectors is None:
-        st.caption(
-            'Exact copies only; run "Find near-duplicates and topics" in Check to catch rewordings too.'
-        )
+        st.caption('Exact copies only; run "Find near-duplicates and topics" in Check to catch rewordings too.')
     if not pairs:
         st.success("No example has a copy in another split.")
         return 0
@@ -231,9 +229,7 @@ def _export(work: state.Work) -> None:
         parts = {name: [rows[i] for i in latest.splits.get(name, [])] for name in split.SPLITS}
         st.table(sizes_table(latest.splits, latest.n_examples))
     else:
-        st.info(
-            f"v{latest.number} has no split yet: make one above and save it to download train/validation/test."
-        )
+        st.info(f"v{latest.number} has no split yet: make one above and save it to download train/validation/test.")
     cols = st.columns(len(parts) + 1)
     for col, (name, part) in zip(cols, parts.items(), strict=False):
         with col:

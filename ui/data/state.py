@@ -32,9 +32,7 @@ class Work:
 def _fresh(dataset: versions.Dataset) -> Work:
     draft = versions.load_draft(dataset.id)
     if draft:
-        return Work(
-            dataset, versions.get(draft.base_version_id), draft.examples, draft.sha256, draft.updated_at
-        )
+        return Work(dataset, versions.get(draft.base_version_id), draft.examples, draft.sha256, draft.updated_at)
     latest = versions.latest(dataset.id)
     return Work(dataset, latest, versions.examples(latest), latest.sha256, None)
 
@@ -42,11 +40,7 @@ def _fresh(dataset: versions.Dataset) -> Work:
 def load(dataset: versions.Dataset) -> Work:
     """The working copy for a dataset, from this browser session or from the workspace."""
     work = st.session_state.get(KEY)
-    if (
-        work is None
-        or work.dataset.id != dataset.id
-        or (not work.dirty and work.base.id != dataset.latest.id)
-    ):
+    if work is None or work.dataset.id != dataset.id or (not work.dirty and work.base.id != dataset.latest.id):
         work = _fresh(dataset)
         st.session_state[KEY] = work
     return work

@@ -20,8 +20,9 @@ from ui.eval import pool
 CHOSEN, URL_KEY = "eval_candidates", "candidates"
 API, LOCAL = "OpenAI or OpenAI-compatible API", "Another local model (hub id or folder)"
 HELP = {f.name: f.metadata.get("help", "") for f in fields(GenParams)}
-FEWSHOT_HELP = ("Worked examples from the train split placed before each prompt: the guide's 'try few-shot "
-                "first' baseline.")  # fmt: skip
+FEWSHOT_HELP = (
+    "Worked examples from the train split placed before each prompt: the guide's 'try few-shot first' baseline."
+)
 SEED_HELP = "Which train examples are drawn; the same seed draws the same ones."
 D = GenParams()
 # widget key -> (URL name, label, lowest, highest, default, help)
@@ -31,7 +32,7 @@ NUMBERS = {
     "eval_max_new_tokens": ("max_new_tokens", "Max new tokens", 1, 4096, D.max_new_tokens, HELP["max_new_tokens"]),
     "eval_temperature": ("temperature", "Temperature", 0.0, 2.0, D.temperature, HELP["temperature"]),
     "eval_batch_size": ("batch_size", "Batch size", 1, 256, D.batch_size, HELP["batch_size"]),
-}  # fmt: skip
+}
 
 
 def _start_numbers() -> None:
@@ -56,8 +57,9 @@ def _add() -> None:
     s = st.session_state
     try:
         if s.get("eval_add_kind", API) == API:
-            cand = pool.api_candidate(s.get("eval_add_model", ""), s.get("eval_add_base_url", ""),
-                                      s.get("eval_add_key_env", DEFAULT_KEY_ENV))  # fmt: skip
+            cand = pool.api_candidate(
+                s.get("eval_add_model", ""), s.get("eval_add_base_url", ""), s.get("eval_add_key_env", DEFAULT_KEY_ENV)
+            )
         else:
             cand = pool.local_candidate(s.get("eval_add_path", ""))
     except ValueError as e:
@@ -69,16 +71,21 @@ def _add() -> None:
 
 def _api_fields() -> None:
     st.text_input("Model name", key="eval_add_model", placeholder="gpt-4o-mini or ft:gpt-4o-mini:…")
-    st.text_input("Base URL (optional)", key="eval_add_base_url", placeholder="http://localhost:8000/v1",
-                  help="Empty for OpenAI itself; any OpenAI-compatible server's /v1 address otherwise.")  # fmt: skip
-    env = st.text_input("Environment variable holding the API key", DEFAULT_KEY_ENV,
-                        key="eval_add_key_env",
-                        help="Only the variable's name is stored; the key is read when a job starts.")  # fmt: skip
+    st.text_input(
+        "Base URL (optional)",
+        key="eval_add_base_url",
+        placeholder="http://localhost:8000/v1",
+        help="Empty for OpenAI itself; any OpenAI-compatible server's /v1 address otherwise.",
+    )
+    env = st.text_input(
+        "Environment variable holding the API key",
+        DEFAULT_KEY_ENV,
+        key="eval_add_key_env",
+        help="Only the variable's name is stored; the key is read when a job starts.",
+    )
     name = env.strip() or DEFAULT_KEY_ENV
     set_ = pool.key_is_set(name)
-    st.caption(
-        f":{'green' if set_ else 'orange'}[{name} is {'set' if set_ else 'not set'}] in the app's environment."
-    )
+    st.caption(f":{'green' if set_ else 'orange'}[{name} is {'set' if set_ else 'not set'}] in the app's environment.")
 
 
 def _added_list(added: list[Candidate]) -> None:
@@ -126,10 +133,14 @@ def _initial(slots: dict[str, Candidate]) -> None:
 def choose(slots: dict[str, Candidate]) -> list[str]:
     """The chosen slot ids (by default the base model and the newest run), kept in the URL."""
     _initial(slots)
-    chosen = st.multiselect("Candidates", list(slots), format_func=lambda s: slots[s].label, key=CHOSEN,
-                            placeholder="Choose the models to evaluate",
-                            help="The base model, few-shot prompting of it, every finished training run, and "
-                            "any candidate added below.")  # fmt: skip
+    chosen = st.multiselect(
+        "Candidates",
+        list(slots),
+        format_func=lambda s: slots[s].label,
+        key=CHOSEN,
+        placeholder="Choose the models to evaluate",
+        help="The base model, few-shot prompting of it, every finished training run, and any candidate added below.",
+    )
     st.query_params[URL_KEY] = chosen
     return chosen
 
@@ -138,14 +149,15 @@ def settings() -> GenParams:
     """Few-shot k and seed, then the generation settings, in one row; each kept in the URL when changed."""
     _start_numbers()
     values = {}
-    for col, (key, (name, label, low, high, default, help_)) in zip(
-        st.columns(5), NUMBERS.items(), strict=True
-    ):
+    for col, (key, (name, label, low, high, default, help_)) in zip(st.columns(5), NUMBERS.items(), strict=True):
         step = 0.1 if isinstance(default, float) else 1
         values[name] = col.number_input(label, low, high, step=step, key=key, help=help_)
         if values[name] == default:
             st.query_params.pop(name, None)
         else:
             st.query_params[name] = str(values[name])
-    return GenParams(max_new_tokens=int(values["max_new_tokens"]), temperature=float(values["temperature"]),
-                     batch_size=int(values["batch_size"]))  # fmt: skip
+    return GenParams(
+        max_new_tokens=int(values["max_new_tokens"]),
+        temperature=float(values["temperature"]),
+        batch_size=int(values["batch_size"]),
+    )

@@ -27,8 +27,9 @@ def _defaults(scored: list[Scored]) -> tuple[str, str]:
     """A: the base model (else the first); B: the newest run that is not A (else the next one)."""
     names = [s.name for s in scored]
     base = next((s.name for s in scored if s.candidate.kind == "base"), names[0])
-    runs = sorted((s for s in scored if s.candidate.kind == "run" and s.name != base),
-                  key=lambda s: s.candidate.run_id or "")  # fmt: skip
+    runs = sorted(
+        (s for s in scored if s.candidate.kind == "run" and s.name != base), key=lambda s: s.candidate.run_id or ""
+    )
     return base, runs[-1].name if runs else next(n for n in names if n != base)
 
 
@@ -55,9 +56,7 @@ def _tiles(frame, a: Scored, b: Scored) -> None:
 
 def render(scored: list[Scored], version: versions.Version) -> None:
     if len(scored) < 2:
-        st.info(
-            "Generate answers for at least two candidates (say the base model and a run) to compare them."
-        )
+        st.info("Generate answers for at least two candidates (say the base model and a run) to compare them.")
         return
     a, b = _pick(scored)
     if a.name == b.name:
@@ -71,6 +70,12 @@ def render(scored: list[Scored], version: versions.Version) -> None:
         st.dataframe(frame, hide_index=True, column_config=COLUMNS, width="stretch")
         st.altair_chart(charts.difference_chart(frame), width="stretch")
     csv = frame.assign(A=a.name, B=b.name).to_csv(index=False).encode("utf-8")  # the file names both sides
-    st.download_button("Download per-example CSV", csv,
-                       file_name=f"compare-{version.dataset}-v{version.number}.csv", mime="text/csv",
-                       key="eval_download_csv", on_click="ignore", icon=":material/download:")  # fmt: skip
+    st.download_button(
+        "Download per-example CSV",
+        csv,
+        file_name=f"compare-{version.dataset}-v{version.number}.csv",
+        mime="text/csv",
+        key="eval_download_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )

@@ -75,8 +75,6 @@ def pick_version() -> versions.Version | None:
         st.session_state[VERSION] = (
             int(from_url) if from_url.isdigit() and int(from_url) in ready else next(iter(ready))
         )
-    version = ready[
-        c[1].selectbox("Version", list(ready), key=VERSION, format_func=lambda i: version_label(ready[i]))
-    ]
+    version = ready[c[1].selectbox("Version", list(ready), key=VERSION, format_func=lambda i: version_label(ready[i]))]
     st.query_params["version"] = str(version.id)
     return version

@@ -72,9 +72,7 @@ def _collect(side: str) -> None:
         return
     reply = generate.reply_result(chat["run"])
     if reply is not None:
-        chat["notes"][len(chat["messages"])] = (
-            f"{reply.get('n_tokens', '?')} tokens in {reply.get('seconds', '?')} s"
-        )
+        chat["notes"][len(chat["messages"])] = f"{reply.get('n_tokens', '?')} tokens in {reply.get('seconds', '?')} s"
         chat["messages"].append({"role": "assistant", "content": reply.get("text", "")})
         chat["run"] = None
         return
@@ -123,8 +121,14 @@ def _pick(slots: dict[str, Candidate]) -> dict[str, str]:
         key = f"eval_play_{side}"
         if st.session_state.get(key) not in slots:
             st.session_state[key] = defaults[side] if defaults[side] in slots else next(iter(slots))
-        col.selectbox(f"{side.upper()}", list(slots), key=key, format_func=lambda s: slots[s].label,
-                      on_change=_reset, args=(side,))  # fmt: skip
+        col.selectbox(
+            f"{side.upper()}",
+            list(slots),
+            key=key,
+            format_func=lambda s: slots[s].label,
+            on_change=_reset,
+            args=(side,),
+        )
     return {side: slots[st.session_state[f"eval_play_{side}"]].label for side in SIDES}
 
 
@@ -133,12 +137,22 @@ def render(slots: dict[str, Candidate], version: versions.Version, params: GenPa
     st.text_area("Prompt", key=PROMPT, height=90, placeholder="Ask both candidates the same thing")
     c = st.columns([1, 1, 3], vertical_alignment="center")
     waiting = tuple(side for side in SIDES if _chat(side)["run"])
-    c[0].button("Ask both", key="eval_play_ask", type="primary", icon=":material/send:", on_click=_ask,
-                args=(slots, version, params), disabled=bool(waiting))  # fmt: skip
+    c[0].button(
+        "Ask both",
+        key="eval_play_ask",
+        type="primary",
+        icon=":material/send:",
+        on_click=_ask,
+        args=(slots, version, params),
+        disabled=bool(waiting),
+    )
     c[1].button("Clear", key="eval_play_clear", on_click=_reset, args=SIDES, icon=":material/delete_sweep:")
-    c[2].checkbox("Start with the dataset's system message", True, key=SYSTEM,
-                  help="The models were trained with it; without it a tuned model may answer "
-                  "differently.")  # fmt: skip
+    c[2].checkbox(
+        "Start with the dataset's system message",
+        True,
+        key=SYSTEM,
+        help="The models were trained with it; without it a tuned model may answer differently.",
+    )
     if error := st.session_state.pop("eval_play_error", None):
         st.warning(error)
     st.fragment(run_every=REFRESH_S if waiting else None)(conversations)(labels, waiting)

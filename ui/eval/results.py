@@ -101,29 +101,27 @@ def scores_table(scored: list[Scored]) -> pd.DataFrame:
     rows = []
     for s in scored:
         m = s.summary
-        rows.append({
-            "candidate": s.name,
-            "n": m["n"],
-            "ROUGE-L": m["rouge_l"],
-            "exact match": m["exact"],
-            "length ratio": m["length_ratio"],
-            "format adherence": m["format_match"],
-            "JSON valid": m["json_valid"],
-            "JSON references": m["json_references"],
-            "tokens/s": s.meta.get("tokens_per_s"),
-            "settings": settings(s.params),
-            "note": note(s),
-        })  # fmt: skip
+        rows.append(
+            {
+                "candidate": s.name,
+                "n": m["n"],
+                "ROUGE-L": m["rouge_l"],
+                "exact match": m["exact"],
+                "length ratio": m["length_ratio"],
+                "format adherence": m["format_match"],
+                "JSON valid": m["json_valid"],
+                "JSON references": m["json_references"],
+                "tokens/s": s.meta.get("tokens_per_s"),
+                "settings": settings(s.params),
+                "note": note(s),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def rouge_long(scored: list[Scored]) -> pd.DataFrame:
     return pd.DataFrame(
-        [
-            {"candidate": s.name, "example": r["index"], "ROUGE-L": r["rouge_l"]}
-            for s in scored
-            for r in s.rows
-        ]
+        [{"candidate": s.name, "example": r["index"], "ROUGE-L": r["rouge_l"]} for s in scored for r in s.rows]
     )
 
 
@@ -136,17 +134,19 @@ def comparison(a: Scored, b: Scored, prompts: list[str], refs: list[str]) -> pd.
     """Per test example, A's and B's answers and scores, worst for B (the tuned one) first."""
     rows = []
     for i, (ra, rb) in enumerate(zip(a.rows, b.rows, strict=True)):
-        rows.append({
-            "example": i,
-            "prompt": shorten(prompts[i]),
-            "reference": refs[i],
-            "answer A": a.predictions[i],
-            "answer B": b.predictions[i],
-            "ROUGE-L A": ra["rouge_l"],
-            "ROUGE-L B": rb["rouge_l"],
-            "B - A": rb["rouge_l"] - ra["rouge_l"],
-            "winner": _winner(ra["rouge_l"], rb["rouge_l"], "A", "B"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "example": i,
+                "prompt": shorten(prompts[i]),
+                "reference": refs[i],
+                "answer A": a.predictions[i],
+                "answer B": b.predictions[i],
+                "ROUGE-L A": ra["rouge_l"],
+                "ROUGE-L B": rb["rouge_l"],
+                "B - A": rb["rouge_l"] - ra["rouge_l"],
+                "winner": _winner(ra["rouge_l"], rb["rouge_l"], "A", "B"),
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.sort_values(["B - A", "example"], kind="stable").reset_index(drop=True)
 

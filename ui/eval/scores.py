@@ -19,24 +19,20 @@ from ui.eval.results import Scored
 
 UNICODE = "eval_unicode"
 COLUMNS = {
-    "ROUGE-L": st.column_config.NumberColumn(
-        format="%.3f", help="Mean ROUGE-L F-measure (the guide's metric)."
-    ),
+    "ROUGE-L": st.column_config.NumberColumn(format="%.3f", help="Mean ROUGE-L F-measure (the guide's metric)."),
     "exact match": st.column_config.NumberColumn(
         format="%.3f", help="Share of answers equal to the reference (whitespace collapsed, case kept)."
-    ),  # fmt: skip
-    "length ratio": st.column_config.NumberColumn(
-        format="%.2f", help="Mean words in the answer / in the reference."
     ),
+    "length ratio": st.column_config.NumberColumn(format="%.2f", help="Mean words in the answer / in the reference."),
     "format adherence": st.column_config.NumberColumn(
         format="%.3f",
         help="Share of answers in the reference's format (JSON, code, bullets, numbered, table, paragraphs).",
-    ),  # fmt: skip
+    ),
     "JSON valid": st.column_config.NumberColumn(
         format="%.3f",
         help="Share of answers that parse as JSON, over "
         "the examples whose reference is JSON; None when no reference is.",
-    ),  # fmt: skip
+    ),
     "tokens/s": st.column_config.NumberColumn(format="%.1f", help="Generation speed of the cached run."),
 }
 
@@ -63,9 +59,9 @@ def render(version: versions.Version) -> list[Scored]:
     with st.container(key="eval_scores"):
         st.dataframe(results.scores_table(found), hide_index=True, column_config=COLUMNS, width="stretch")
         st.altair_chart(charts.rouge_chart(found), width="stretch")
-    tokenizer = (
-        "a Unicode-aware tokenizer" if unicode else "the guide's settings (rouge_score, Porter stemmer)"
+    tokenizer = "a Unicode-aware tokenizer" if unicode else "the guide's settings (rouge_score, Porter stemmer)"
+    st.caption(
+        f"On the {n} test examples of {version.label}; ROUGE-L with {tokenizer}. The standard scorer "
+        "gives non-Latin text 0.0: see the toggle's help."
     )
-    st.caption(f"On the {n} test examples of {version.label}; ROUGE-L with {tokenizer}. The standard scorer "
-               "gives non-Latin text 0.0: see the toggle's help.")  # fmt: skip
     return found

@@ -90,9 +90,14 @@ def _running(row: Row, where, action) -> None:
     done, total = p.get("done") or 0, p.get("total") or 0
     text = p.get("message") or ("starting: loading the model" if not done else f"{done}/{total}")
     where.progress(min(1.0, done / total) if total else 0.0, text=text)
-    action.button("Stop", key=f"eval_stop_{row.slot}", on_click=jobs.stop, args=(row.run.id,),
-                  disabled=row.run.state == "stopping",
-                  help="Stops after the current batch; nothing is cached.")  # fmt: skip
+    action.button(
+        "Stop",
+        key=f"eval_stop_{row.slot}",
+        on_click=jobs.stop,
+        args=(row.run.id,),
+        disabled=row.run.state == "stopping",
+        help="Stops after the current batch; nothing is cached.",
+    )
 
 
 def _failed(row: Row, where) -> None:
@@ -124,9 +129,7 @@ def _draw(row: Row, version: Version, params: GenParams) -> None:
             _launch([row.candidate], version, params)
 
 
-def panel(
-    chosen: dict[str, Candidate], version: Version, params: GenParams, was_active: tuple[str, ...]
-) -> None:
+def panel(chosen: dict[str, Candidate], version: Version, params: GenParams, was_active: tuple[str, ...]) -> None:
     found = rows(chosen, version, params)
     if set(was_active) - {r.run.id for r in found if r.state == "running"}:
         st.rerun()  # a job just ended: redraw the page once, with its scores and without the timer
@@ -134,17 +137,17 @@ def panel(
         _draw(row, version, params)
     todo = [r.candidate for r in found if r.state in ("missing", "failed")]
     if len(todo) > 1:
-        if st.button(
-            f"Generate all missing ({len(todo)})", key="eval_generate_all", icon=":material/playlist_play:"
-        ):
+        if st.button(f"Generate all missing ({len(todo)})", key="eval_generate_all", icon=":material/playlist_play:"):
             _launch(todo, version, params)
     if error := st.session_state.pop("eval_gen_error", None):
         st.error(error)
 
 
 def render(chosen: dict[str, Candidate], version: Version, params: GenParams) -> None:
-    st.caption(f"Answers to the {len(version.splits.get(SPLIT, []))} test examples of {version.label}, "
-               "generated once per candidate and settings, then cached.")  # fmt: skip
+    st.caption(
+        f"Answers to the {len(version.splits.get(SPLIT, []))} test examples of {version.label}, "
+        "generated once per candidate and settings, then cached."
+    )
     active = tuple(r.run.id for r in rows(chosen, version, params) if r.state == "running")
     if not chosen and not active:
         st.info("Choose at least one candidate above to generate its answers.")

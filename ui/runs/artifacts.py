@@ -49,26 +49,40 @@ def _summary_metrics(info: dict) -> None:
     total, trainable = info.get("total_params") or 0, info.get("trainable_params") or 0
     share = f" ({100 * trainable / total:.2f}%)" if total else ""
     c[0].metric("Trainable parameters", f"{trainable:,}{share}")
-    c[1].metric("Train examples", f"{info.get('train_examples', 0):,}",
-                help=f"{info.get('truncated_examples', 0)} truncated at max_length")  # fmt: skip
-    c[2].metric(
-        "Epochs done", f"{info.get('epochs_done') or 0:.2f}", help=f"final step {info.get('final_step')}"
+    c[1].metric(
+        "Train examples",
+        f"{info.get('train_examples', 0):,}",
+        help=f"{info.get('truncated_examples', 0)} truncated at max_length",
     )
+    c[2].metric("Epochs done", f"{info.get('epochs_done') or 0:.2f}", help=f"final step {info.get('final_step')}")
     best = info.get("best_eval_loss")
-    c[3].metric("Best validation loss", f"{best:.4f}" if summary.finite(best) else "-",
-                help=f"step {info.get('best_step')}, epoch {info.get('best_epoch')}")  # fmt: skip
-    why = ("stopped by you" if info.get("stopped_by_user") else "stopped early: validation loss stopped improving"
-           if info.get("stopped_early") else "")  # fmt: skip
+    c[3].metric(
+        "Best validation loss",
+        f"{best:.4f}" if summary.finite(best) else "-",
+        help=f"step {info.get('best_step')}, epoch {info.get('best_epoch')}",
+    )
+    why = (
+        "stopped by you"
+        if info.get("stopped_by_user")
+        else "stopped early: validation loss stopped improving"
+        if info.get("stopped_early")
+        else ""
+    )
     if why:
         st.caption(f"The run {why}.")
 
 
 def checkpoint_rows(run_id: str, best_step) -> list[dict]:
     return [
-        {"checkpoint": p.name, "step": launch.checkpoint_step(p), "best": launch.checkpoint_step(p) == best_step,
-         "MB": summary.folder_mb(p), "path": str(p)}
+        {
+            "checkpoint": p.name,
+            "step": launch.checkpoint_step(p),
+            "best": launch.checkpoint_step(p) == best_step,
+            "MB": summary.folder_mb(p),
+            "path": str(p),
+        }
         for p in launch.checkpoints(run_id)
-    ]  # fmt: skip
+    ]
 
 
 def artifacts_tab(run_id: str, folder) -> None:
@@ -115,9 +129,7 @@ def export_result(export_id: str) -> dict | None:
 
 
 def _start_export(run_id: str, merge: bool) -> None:
-    argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id))] + (
-        ["--merge"] if merge else []
-    )
+    argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id))] + (["--merge"] if merge else [])
     title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
     jobs.launch(EXPORT_KIND, argv, title, meta={"run": run_id, "merge": merge})
 
@@ -134,9 +146,10 @@ def _export_job(job: jobs.RunStatus) -> None:
         return
     ok = result.get("stopped_at_eos") and result.get("has_chat_template")
     (st.success if ok else st.warning)(
-        f"Exported ({kind}) to `{result['folder']}`. Chat template: {'yes' if result.get('has_chat_template') else 'no'}; "
+        f"Exported ({kind}) to `{result['folder']}`. "
+        f"Chat template: {'yes' if result.get('has_chat_template') else 'no'}; "
         f"stops at the end token {result.get('eos_token')!r}: {'yes' if result.get('stopped_at_eos') else 'no'}."
-    )  # fmt: skip
+    )
     st.text(f"Answer to the check prompt: {result.get('generated', '')}")
 
 
@@ -156,10 +169,20 @@ def export_tab(run: jobs.RunStatus, folder) -> None:
     adapter = (final / "adapter_config.json").is_file()
     c = st.columns(3)
     if adapter:
-        c[0].button("Merge LoRA into the base", key="runs_export_merge", on_click=_start_export, args=(run.id, True),
-                    help="One standalone model (safetensors) with the tokenizer and chat template.")  # fmt: skip
-        c[1].button("Adapter only", key="runs_export_adapter", on_click=_start_export, args=(run.id, False),
-                    help="The small adapter, loadable with PeftModel.from_pretrained on the base.")  # fmt: skip
+        c[0].button(
+            "Merge LoRA into the base",
+            key="runs_export_merge",
+            on_click=_start_export,
+            args=(run.id, True),
+            help="One standalone model (safetensors) with the tokenizer and chat template.",
+        )
+        c[1].button(
+            "Adapter only",
+            key="runs_export_adapter",
+            on_click=_start_export,
+            args=(run.id, False),
+            help="The small adapter, loadable with PeftModel.from_pretrained on the base.",
+        )
     else:
         c[0].button("Export the model", key="runs_export_full", on_click=_start_export, args=(run.id, False))
     active = any(j.active for j in jobs.list_runs(EXPORT_KIND) if j.meta.get("run") == run.id)

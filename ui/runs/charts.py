@@ -76,8 +76,12 @@ def scalars_chart(rows: list[dict]) -> alt.FacetChart:
 
 def accuracy_chart(rows: list[dict]) -> alt.Chart | None:
     """Training and validation mean token accuracy per checkpoint; None when the service reports none."""
-    points = [{"step": r["step"], "accuracy": r[name], "series": label} for r in rows
-              for name, label in ACCURACY.items() if finite(r.get(name)) and finite(r.get("step"))]  # fmt: skip
+    points = [
+        {"step": r["step"], "accuracy": r[name], "series": label}
+        for r in rows
+        for name, label in ACCURACY.items()
+        if finite(r.get(name)) and finite(r.get("step"))
+    ]
     if not points:
         return None
     return (

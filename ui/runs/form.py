@@ -23,20 +23,37 @@ from ui.runs import DATA_PAGE
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
 OWN_PICKER = ("model", "method", "dataset_version", "accelerate_profile")  # drawn by the pickers below
-COMMON = ("num_train_epochs", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
-          "max_length")  # fmt: skip
+COMMON = (
+    "num_train_epochs",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+)
 ADAPTER = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")
 OPTIONAL_TEXT = ("train_file", "validation_file", "resume_from")
 ADVANCED = {  # the expander's sections; a field in none of them lands in "Other"
     "Schedule": ("max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm", "seed"),
     "Loss and memory": ("assistant_only_loss", "gradient_checkpointing", "bf16"),
-    "Evaluation, early stopping, saving": ("eval_strategy", "eval_steps", "early_stopping_patience",
-                                           "early_stopping_threshold", "logging_steps", "save_strategy",
-                                           "save_steps", "load_best_model_at_end", "sample_generations"),
-    "QLoRA (bitsandbytes)": ("load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype",
-                             "bnb_4bit_use_double_quant"),
+    "Evaluation, early stopping, saving": (
+        "eval_strategy",
+        "eval_steps",
+        "early_stopping_patience",
+        "early_stopping_threshold",
+        "logging_steps",
+        "save_strategy",
+        "save_steps",
+        "load_best_model_at_end",
+        "sample_generations",
+    ),
+    "QLoRA (bitsandbytes)": (
+        "load_in_4bit",
+        "bnb_4bit_quant_type",
+        "bnb_4bit_compute_dtype",
+        "bnb_4bit_use_double_quant",
+    ),
     "Files instead of a dataset version; resume": OPTIONAL_TEXT,
-}  # fmt: skip
+}
 CHOICES = {
     "lr_scheduler_type": ("linear", "cosine", "constant"),
     "eval_strategy": ("epoch", "steps"),
@@ -106,8 +123,15 @@ def _grid(names, columns: int | list[int] = 4) -> None:
 def pick_method() -> str:
     if key("method") not in st.session_state:
         st.session_state[key("method")] = "lora"
-    method = st.radio("Method", METHODS, key=key("method"), horizontal=True, on_change=_apply_preset,
-                      format_func=METHOD_LABELS.get, help=config.help_text("method"))  # fmt: skip
+    method = st.radio(
+        "Method",
+        METHODS,
+        key=key("method"),
+        horizontal=True,
+        on_change=_apply_preset,
+        format_func=METHOD_LABELS.get,
+        help=config.help_text("method"),
+    )
     _seed(method, [n for n in FIELDS if n not in OWN_PICKER])
     return method
 
@@ -129,17 +153,27 @@ def hyperparameters(method: str) -> None:
 
 def pick_model() -> str:
     entries = {e.id: e for e in models.known_models()}
-    choice = st.selectbox("Model", [*entries, OTHER_MODEL], key=key("model_choice"), help=config.help_text("model"),
-                          format_func=lambda m: Path(m).name if m in entries else m)  # fmt: skip
+    choice = st.selectbox(
+        "Model",
+        [*entries, OTHER_MODEL],
+        key=key("model_choice"),
+        help=config.help_text("model"),
+        format_func=lambda m: Path(m).name if m in entries else m,
+    )
     if choice in entries:
         st.caption(entries[choice].note)
         return choice
-    typed = st.text_input("Hub id or local folder", key=key("model_path"),
-                          placeholder="HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model")  # fmt: skip
+    typed = st.text_input(
+        "Hub id or local folder",
+        key=key("model_path"),
+        placeholder="HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
+    )
     typed = typed.strip()
     if typed.count("/") == 1 and not Path(typed).is_dir() and preflight.hub_snapshot(typed) is None:
-        st.caption("Not on this machine: the worker downloads it from the Hugging Face hub when it starts "
-                   "(network needed); token counts below are approximate until then.")  # fmt: skip
+        st.caption(
+            "Not on this machine: the worker downloads it from the Hugging Face hub when it starts "
+            "(network needed); token counts below are approximate until then."
+        )
     return typed
 
 
@@ -164,8 +198,13 @@ def profile_label(profile: str | None) -> str:
 
 
 def pick_profile() -> str | None:
-    return st.selectbox("accelerate_profile", [None, *PROFILES], key=key("accelerate_profile"),
-                        format_func=profile_label, help=config.help_text("accelerate_profile"))  # fmt: skip
+    return st.selectbox(
+        "accelerate_profile",
+        [None, *PROFILES],
+        key=key("accelerate_profile"),
+        format_func=profile_label,
+        help=config.help_text("accelerate_profile"),
+    )
 
 
 def collect(method: str, model: str, version_id: int | None, profile: str | None) -> TrainConfig:
@@ -176,9 +215,7 @@ def collect(method: str, model: str, version_id: int | None, profile: str | None
             continue
         value = st.session_state.get(key(name), getattr(base, name))
         values[name] = (str(value or "").strip() or None) if name in OPTIONAL_TEXT else value
-    return TrainConfig(
-        **values, method=method, model=model, dataset_version=version_id, accelerate_profile=profile
-    )
+    return TrainConfig(**values, method=method, model=model, dataset_version=version_id, accelerate_profile=profile)
 
 
 # ---- the dataset version ------------------------------------------------------------------------
@@ -205,13 +242,13 @@ def _split_label(v: versions.Version) -> str:
 
 def _no_split(name: str | None, dataset_id: int | None) -> None:
     where = f"**{name}** has no version with a train/validation split yet" if name else "No dataset yet"
-    st.info(f"{where}. Training needs one: on the Data page, open **Split & export**, make the split and save "
-            "it as a version, then come back here.")  # fmt: skip
+    st.info(
+        f"{where}. Training needs one: on the Data page, open **Split & export**, make the split and save "
+        "it as a version, then come back here."
+    )
     params = {"dataset": str(dataset_id)} if dataset_id else None
     st.page_link(DATA_PAGE, label="Open the Data page", icon=":material/dataset:", query_params=params)
-    st.button(
-        "Or start with the demo dataset (200 examples, split 80/10/10)", key=key("demo"), on_click=add_demo
-    )
+    st.button("Or start with the demo dataset (200 examples, split 80/10/10)", key=key("demo"), on_click=add_demo)
 
 
 def pick_version() -> versions.Version | None:
@@ -229,8 +266,12 @@ def pick_version() -> versions.Version | None:
         return None
     if st.session_state.get(key("version")) not in ready:
         st.session_state[key("version")] = next(iter(ready))  # the newest version with a split
-    version = ready[st.selectbox("Version", list(ready), key=key("version"), format_func=lambda i: _split_label(ready[i]))]  # fmt: skip
+    version = ready[
+        st.selectbox("Version", list(ready), key=key("version"), format_func=lambda i: _split_label(ready[i]))
+    ]
     if not version.splits.get("validation"):
-        st.warning("This version has no validation examples: no validation loss, so no early stopping and no "
-                   "best checkpoint. Make a split with a validation share on the Data page.")  # fmt: skip
+        st.warning(
+            "This version has no validation examples: no validation loss, so no early stopping and no "
+            "best checkpoint. Make a split with a validation share on the Data page."
+        )
     return version

@@ -17,17 +17,8 @@ from ui.runs.form import model_problems
 
 def problems(cfg: TrainConfig, pf: Preflight) -> list[str]:
     """Everything that must change before this run can launch."""
-    empty = (
-        []
-        if pf.tokens.counts
-        else ["the train split of this version is empty: make a new split on the Data page"]
-    )
-    return (
-        model_problems(cfg.model)
-        + empty
-        + config.problems(cfg)
-        + launch.profile_problems(cfg.accelerate_profile)
-    )
+    empty = [] if pf.tokens.counts else ["the train split of this version is empty: make a new split on the Data page"]
+    return model_problems(cfg.model) + empty + config.problems(cfg) + launch.profile_problems(cfg.accelerate_profile)
 
 
 def render(cfg: TrainConfig, pf: Preflight) -> None:
@@ -42,8 +33,13 @@ def render(cfg: TrainConfig, pf: Preflight) -> None:
     with st.expander("The run's config (YAML)"):
         st.code(config.to_yaml(cfg), language="yaml")
     title = st.text_input("Run title (optional)", key="train_title", placeholder="method · model · version")
-    clicked = st.button("Launch", type="primary", key="train_launch", disabled=bool(found) or not forced,
-                        icon=":material/rocket_launch:")  # fmt: skip
+    clicked = st.button(
+        "Launch",
+        type="primary",
+        key="train_launch",
+        disabled=bool(found) or not forced,
+        icon=":material/rocket_launch:",
+    )
     if not clicked:
         return
     try:

@@ -55,9 +55,14 @@ def api_key() -> str:
         return found[0]
     if key("api_key") not in st.session_state and st.session_state.get(SESSION_KEY):
         st.session_state[key("api_key")] = st.session_state[SESSION_KEY]  # back from another page
-    typed = st.text_input("OpenAI API key", type="password", key=key("api_key"), on_change=_keep_key,
-                          help="For this browser session only: kept in memory, never written to disk; the run "
-                               f"gets it through its environment. Or set {ENV}, or put it in .streamlit/secrets.toml.")  # fmt: skip
+    typed = st.text_input(
+        "OpenAI API key",
+        type="password",
+        key=key("api_key"),
+        on_change=_keep_key,
+        help="For this browser session only: kept in memory, never written to disk; the run "
+        f"gets it through its environment. Or set {ENV}, or put it in .streamlit/secrets.toml.",
+    )
     return (typed or "").strip()
 
 
@@ -80,16 +85,23 @@ def collect(version_id: int) -> OpenAIJob:
 
     c = st.columns([3, 2])
     model = c[0].selectbox("Model", list(rows), key=key("model"), format_func=price, help=help_text("model"))
-    base_url = c[1].text_input("Base URL (optional)", key=key("base_url"), help=help_text("base_url"),
-                               placeholder=openai_ft.DEFAULT_BASE_URL)  # fmt: skip
+    base_url = c[1].text_input(
+        "Base URL (optional)", key=key("base_url"), help=help_text("base_url"), placeholder=openai_ft.DEFAULT_BASE_URL
+    )
     c = st.columns(5)
-    hyper = {name: c[i].text_input(name, value="auto", key=key(name), help=help_text(name)) for i, name in enumerate(HYPER)}  # fmt: skip
+    hyper = {
+        name: c[i].text_input(name, value="auto", key=key(name), help=help_text(name)) for i, name in enumerate(HYPER)
+    }
     suffix = c[3].text_input("suffix", key=key("suffix"), help=help_text("suffix"), max_chars=64)
     seed = c[4].text_input("seed", key=key("seed"), help=help_text("seed"), placeholder="OpenAI picks")
     return OpenAIJob(
-        model=model, dataset_version=version_id, suffix=suffix.strip() or None, seed=_seed(seed),
-        base_url=base_url.strip() or None, **{n: openai_ft.auto_or_number(v) for n, v in hyper.items()},
-    )  # fmt: skip
+        model=model,
+        dataset_version=version_id,
+        suffix=suffix.strip() or None,
+        seed=_seed(seed),
+        base_url=base_url.strip() or None,
+        **{n: openai_ft.auto_or_number(v) for n, v in hyper.items()},
+    )
 
 
 def usd(x: float | None) -> str:
@@ -112,15 +124,18 @@ def show_estimate(job: OpenAIJob) -> dict | None:
         help=f"plus {est['validation_examples']} validation examples",
     )
     c[1].metric("Epochs", est["epochs"], help=est["epochs_rule"])
-    c[2].metric("Billed tokens", f"{est['billed_tokens']:,}",
-                help=f"{est['tokens']:,} tokens in the train split x {est['epochs']} epochs (OpenAI's counting)")  # fmt: skip
-    c[3].metric(
-        "Training cost", usd(est["training_usd"]), help="Billed tokens x the training price per token"
+    c[2].metric(
+        "Billed tokens",
+        f"{est['billed_tokens']:,}",
+        help=f"{est['tokens']:,} tokens in the train split x {est['epochs']} epochs (OpenAI's counting)",
     )
+    c[3].metric("Training cost", usd(est["training_usd"]), help="Billed tokens x the training price per token")
     if est["usd_per_1m"] is not None:
-        st.caption(f"At ${est['usd_per_1m']:.2f} per 1M training tokens for {job.model}, as of {est['price_as_of']} "
-                   f"({est['price_source']}); edit prices on the Costs page. The guide's older figure for "
-                   "gpt-4o-mini, $0.003 per 1K, is the same $3.00 per 1M.")  # fmt: skip
+        st.caption(
+            f"At ${est['usd_per_1m']:.2f} per 1M training tokens for {job.model}, as of {est['price_as_of']} "
+            f"({est['price_source']}); edit prices on the Costs page. The guide's older figure for "
+            "gpt-4o-mini, $0.003 per 1K, is the same $3.00 per 1M."
+        )
     else:
         st.caption(f"No dollars: {est['price_source']}.")
     if est["over_limit"]:
@@ -152,6 +167,7 @@ def render(version: versions.Version) -> None:
         st.code(yaml.safe_dump(asdict(job), sort_keys=False), language="yaml")
         st.caption("The worker runs as `python -m core.providers.openai_ft RUN_DIR` with OPENAI_API_KEY set.")
     title = st.text_input("Run title (optional)", key=key("title"), placeholder="openai · model · version")
-    if st.button("Launch on OpenAI", type="primary", key=key("launch"), disabled=bool(found),
-                 icon=":material/rocket_launch:"):  # fmt: skip
+    if st.button(
+        "Launch on OpenAI", type="primary", key=key("launch"), disabled=bool(found), icon=":material/rocket_launch:"
+    ):
         _launch(job, secret, title.strip())

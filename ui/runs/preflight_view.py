@@ -59,9 +59,14 @@ def duration(seconds: float | None) -> str:
 def token_chart(stats: preflight.TokenStats) -> alt.Chart:
     """Tokens per example, with the max_length cut marked: what lies right of it is truncated."""
     df = pd.DataFrame({"tokens": stats.counts})
-    bars = alt.Chart(df).mark_bar().encode(
-        x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40), title="tokens per example"), y=alt.Y("count():Q", title="examples")
-    )  # fmt: skip
+    bars = (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40), title="tokens per example"),
+            y=alt.Y("count():Q", title="examples"),
+        )
+    )
     cut = alt.Chart(pd.DataFrame({"tokens": [stats.max_length]})).mark_rule(color="red", strokeDash=[4, 4])
     return (bars + cut.encode(x="tokens:Q")).properties(height=220)
 
@@ -71,8 +76,12 @@ def _metrics(pf: preflight.Preflight) -> None:
     c = st.columns(6)
     c[0].metric("Train examples", f"{len(t.counts):,}")
     c[1].metric("Tokens per epoch", f"{t.kept:,}", help=f"Counted with {t.counter}; truncated at max_length.")
-    c[2].metric("Truncated examples", t.truncated, help=f"Longer than max_length={t.max_length}; longest: {t.longest}.")  # fmt: skip
-    c[3].metric("Optimizer steps", f"{pf.total_steps:,}", help=f"{pf.steps_per_epoch} per epoch on {pf.world} process(es).")  # fmt: skip
+    c[2].metric(
+        "Truncated examples", t.truncated, help=f"Longer than max_length={t.max_length}; longest: {t.longest}."
+    )
+    c[3].metric(
+        "Optimizer steps", f"{pf.total_steps:,}", help=f"{pf.steps_per_epoch} per epoch on {pf.world} process(es)."
+    )
     total = pf.total_gb
     c[4].metric("Memory estimate", f"{total:.1f} GB" if total is not None else "unknown", help=pf.shape_note)
     c[5].metric("Time on this device", duration(pf.device_seconds), help=pf.device.flops_note)
@@ -82,13 +91,19 @@ def _metrics(pf: preflight.Preflight) -> None:
 def _cloud(pf: preflight.Preflight) -> None:
     cloud = pd.DataFrame(pf.plan.gpus)
     cloud["compute_minutes"] = cloud.pop("compute_hours") * 60
-    st.dataframe(cloud[["gpu", "gpus_needed", "compute_minutes", "usd"]], hide_index=True, column_config={
-        "gpus_needed": st.column_config.NumberColumn("GPUs needed (0: does not fit)"),
-        "compute_minutes": st.column_config.NumberColumn("compute (min)", format="%.2f"),
-        "usd": st.column_config.NumberColumn("$ with startup", format="$%.2f"),
-    })  # fmt: skip
-    st.caption("The same run on cloud GPUs, from the GPU price table (edit it on the Costs page): "
-               f"{pf.train_tokens:,.0f} training tokens, all epochs.")  # fmt: skip
+    st.dataframe(
+        cloud[["gpu", "gpus_needed", "compute_minutes", "usd"]],
+        hide_index=True,
+        column_config={
+            "gpus_needed": st.column_config.NumberColumn("GPUs needed (0: does not fit)"),
+            "compute_minutes": st.column_config.NumberColumn("compute (min)", format="%.2f"),
+            "usd": st.column_config.NumberColumn("$ with startup", format="$%.2f"),
+        },
+    )
+    st.caption(
+        "The same run on cloud GPUs, from the GPU price table (edit it on the Costs page): "
+        f"{pf.train_tokens:,.0f} training tokens, all epochs."
+    )
 
 
 def render(pf: preflight.Preflight) -> None:
@@ -96,16 +111,16 @@ def render(pf: preflight.Preflight) -> None:
     _metrics(pf)
     VERDICT_ALERT[pf.verdict](f"Memory: {pf.verdict}. {pf.verdict_message}")
     if pf.tokens.truncated:
-        st.warning(f"{pf.tokens.truncated} of {len(pf.tokens.counts)} training examples are longer than "
-                   f"max_length={pf.tokens.max_length} tokens and will be cut (longest: {pf.tokens.longest}). "
-                   "Raise max_length or shorten them.")  # fmt: skip
+        st.warning(
+            f"{pf.tokens.truncated} of {len(pf.tokens.counts)} training examples are longer than "
+            f"max_length={pf.tokens.max_length} tokens and will be cut (longest: {pf.tokens.longest}). "
+            "Raise max_length or shorten them."
+        )
     left, right = st.columns(2)
     left.altair_chart(token_chart(pf.tokens), width="stretch")
     if pf.plan is None:
         return
     where = pf.device.name if pf.device.kind == "gpu" else "this machine's RAM"
     device_line = [{"gpu": where, "memory_gb": pf.device.memory_gb}]
-    right.altair_chart(
-        estimate.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch"
-    )
+    right.altair_chart(estimate.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch")
     _cloud(pf)

@@ -78,12 +78,16 @@ def run_row(run: jobs.RunStatus) -> dict[str, Any]:
     best = best_eval(rundir.read_metrics(folder), read_summary(folder))
     progress = run.progress or {}
     return {
-        "run": run.id, "title": run.title, "state": run.state + (f" ({run.failure})" if run.failure else ""),
-        "method": run.meta.get("method", ""), "model": model_label(run.meta.get("model")),
+        "run": run.id,
+        "title": run.title,
+        "state": run.state + (f" ({run.failure})" if run.failure else ""),
+        "method": run.meta.get("method", ""),
+        "model": model_label(run.meta.get("model")),
         "dataset": dataset_label(run.meta.get("dataset_version")),
         "step": f"{progress.get('done', 0)} / {progress.get('total', '?')}" if progress else "",
-        "duration": duration(run.duration_s), "best validation loss": best[0] if best else None,
-    }  # fmt: skip
+        "duration": duration(run.duration_s),
+        "best validation loss": best[0] if best else None,
+    }
 
 
 def resume_step(run: jobs.RunStatus) -> int | None:

@@ -26,9 +26,16 @@ def render(runs: list[jobs.RunStatus]) -> None:
             st.query_params["run"] = ids[chosen[0]]
 
     rows = pd.DataFrame([summary.run_row(r) for r in runs])
-    st.dataframe(rows, hide_index=True, width="stretch", key=TABLE, on_select=opened, selection_mode="single-row",
-                 height=min(400, 38 + 35 * len(runs)), column_config={
-                     "best validation loss": st.column_config.NumberColumn(format="%.4f")})  # fmt: skip
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        key=TABLE,
+        on_select=opened,
+        selection_mode="single-row",
+        height=min(400, 38 + 35 * len(runs)),
+        column_config={"best validation loss": st.column_config.NumberColumn(format="%.4f")},
+    )
 
 
 def _to_url() -> None:
@@ -44,7 +51,12 @@ def pick(runs: list[jobs.RunStatus]) -> str:
         wanted = None
     if wanted or st.session_state.get(PICK) not in by_id:
         st.session_state[PICK] = wanted or runs[0].id
-    chosen = st.selectbox("Run", list(by_id), key=PICK, on_change=_to_url,
-                          format_func=lambda i: f"{by_id[i].title} · {by_id[i].state} · {i}")  # fmt: skip
+    chosen = st.selectbox(
+        "Run",
+        list(by_id),
+        key=PICK,
+        on_change=_to_url,
+        format_func=lambda i: f"{by_id[i].title} · {by_id[i].state} · {i}",
+    )
     st.query_params["run"] = chosen
     return chosen

@@ -32,8 +32,11 @@ STATE_ALERT = {
     "lost": (st.error, "Lost"),
 }
 REMOTE = "remote.json"  # the provider's ids and latest status, written by its worker
-SEVERITY = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
-            "info": (st.info, ":material/info:")}  # fmt: skip
+SEVERITY = {
+    "error": (st.error, ":material/error:"),
+    "warning": (st.warning, ":material/warning:"),
+    "info": (st.info, ":material/info:"),
+}
 
 
 def _num(x, fmt: str) -> str:
@@ -78,8 +81,11 @@ def tiles(run: jobs.RunStatus, rows: list[dict], folder) -> None:
     c[0].metric("Step", f"{p.get('done', 0)} / {p.get('total', '?')}", help=f"{len(rows)} metric rows logged")
     c[1].metric("Epoch", _num(summary.latest(rows, "epoch"), ".2f"))
     c[2].metric("Training loss", _num(summary.latest(rows, "loss"), ".4f"))
-    c[3].metric("Best validation loss", _num(best[0], ".4f") if best else "-",
-                help=f"at step {best[1]}" if best else "no evaluation yet")  # fmt: skip
+    c[3].metric(
+        "Best validation loss",
+        _num(best[0], ".4f") if best else "-",
+        help=f"at step {best[1]}" if best else "no evaluation yet",
+    )
     c[4].metric("Learning rate", _num(summary.latest(rows, "lr"), ".2e"))
     c = st.columns(5)
     c[0].metric("Gradient norm", _num(summary.latest(rows, "grad_norm"), ".3f"))
@@ -87,11 +93,16 @@ def tiles(run: jobs.RunStatus, rows: list[dict], folder) -> None:
     c[2].metric("ETA", summary.duration(_eta(run, rows)) or "-")
     c[3].metric("Elapsed", summary.duration(run.duration_s) or "-")
     age = run.heartbeat_age_s
-    c[4].metric("Last heartbeat", f"{age:.0f} s ago" if age is not None else "-",
-                help="When the worker last reported progress (progress.json).")  # fmt: skip
+    c[4].metric(
+        "Last heartbeat",
+        f"{age:.0f} s ago" if age is not None else "-",
+        help="When the worker last reported progress (progress.json).",
+    )
     if run.state == "running" and age is not None and age > STUCK_S:
-        st.warning(f"No heartbeat for {summary.duration(age)}: the worker may be stuck. Loading a large model "
-                   "or a long evaluation can take this long; the log below says what it is doing.")  # fmt: skip
+        st.warning(
+            f"No heartbeat for {summary.duration(age)}: the worker may be stuck. Loading a large model "
+            "or a long evaluation can take this long; the log below says what it is doing."
+        )
 
 
 def diagnosis(run: jobs.RunStatus, rows: list[dict], folder) -> None:
@@ -118,9 +129,15 @@ def live(run_id: str, was_active: bool) -> None:
     state_banner(run)
     if run.active:
         progress_bar(run)
-        st.button("Stop", key="runs_stop", icon=":material/stop_circle:", on_click=jobs.stop, args=(run_id,),
-                  disabled=run.state == "stopping",
-                  help="The worker stops at its next step, saves a checkpoint and the model, and exits.")  # fmt: skip
+        st.button(
+            "Stop",
+            key="runs_stop",
+            icon=":material/stop_circle:",
+            on_click=jobs.stop,
+            args=(run_id,),
+            disabled=run.state == "stopping",
+            help="The worker stops at its next step, saves a checkpoint and the model, and exits.",
+        )
     tiles(run, rows, folder)
     parent = summary.parent_rows(run)
     st.altair_chart(charts.loss_chart(rows, parent), width="stretch")
@@ -147,8 +164,13 @@ def resume_controls(run: jobs.RunStatus) -> None:
         st.caption("No checkpoint was saved, so this run cannot be resumed.")
         return
     c = st.columns([1, 1, 3], vertical_alignment="bottom")
-    c[0].number_input("Add epochs", min_value=0.0, step=0.5, key="runs_add_epochs",
-                      help="0 continues the planned epochs; more trains further from the newest checkpoint.")  # fmt: skip
+    c[0].number_input(
+        "Add epochs",
+        min_value=0.0,
+        step=0.5,
+        key="runs_add_epochs",
+        help="0 continues the planned epochs; more trains further from the newest checkpoint.",
+    )
     c[1].button("Resume", key="runs_resume", icon=":material/play_circle:", on_click=_resume, args=(run.id,))
     c[2].caption(f"Continues from {found[-1].name} as a new run; this one stays as it is.")
     error = st.session_state.pop("runs_resume_error", None)
@@ -175,18 +197,15 @@ def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict
     finish = remote.get("estimated_finish")
     eta = max(0.0, finish - time.time()) if run.active and summary.finite(finish) else None
     c = st.columns(5)
-    c[0].metric(
-        "OpenAI status", remote.get("status") or "not created yet", help=f"job {remote.get('job_id') or '-'}"
-    )
-    c[1].metric(
-        "Step", f"{p.get('done', 0)} / {p.get('total') or '?'}", help=f"{len(rows)} checkpoints logged"
-    )
+    c[0].metric("OpenAI status", remote.get("status") or "not created yet", help=f"job {remote.get('job_id') or '-'}")
+    c[1].metric("Step", f"{p.get('done', 0)} / {p.get('total') or '?'}", help=f"{len(rows)} checkpoints logged")
     c[2].metric("Training loss", _num(summary.latest(rows, "loss"), ".4f"))
-    c[3].metric("Best validation loss", _num(best[0], ".4f") if best else "-",
-                help=f"at step {best[1]}" if best else "no checkpoint with validation loss yet")  # fmt: skip
-    c[4].metric(
-        "Trained tokens", f"{trained:,}" if trained else "-", help="reported by OpenAI when the job ends"
+    c[3].metric(
+        "Best validation loss",
+        _num(best[0], ".4f") if best else "-",
+        help=f"at step {best[1]}" if best else "no checkpoint with validation loss yet",
     )
+    c[4].metric("Trained tokens", f"{trained:,}" if trained else "-", help="reported by OpenAI when the job ends")
     c = st.columns(5)
     c[0].metric("ETA", summary.duration(eta) or "-", help="OpenAI's estimated finish")
     c[1].metric("Elapsed", summary.duration(run.duration_s) or "-")
@@ -196,9 +215,7 @@ def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict
         f"{age:.0f} s ago" if age is not None else "-",
         help="When the worker last polled OpenAI.",
     )
-    c[3].metric(
-        "Estimated cost", usd((remote.get("estimate") or {}).get("training_usd")), help="before launch"
-    )
+    c[3].metric("Estimated cost", usd((remote.get("estimate") or {}).get("training_usd")), help="before launch")
     c[4].metric("Actual cost", usd(info.get("actual_usd")), help=_cost_help(info))
 
 
@@ -207,21 +224,27 @@ def _cost_help(info: dict) -> str:
         return "when the job succeeds"
     if info.get("actual_usd") is None and info.get("cost_note"):
         return info["cost_note"]  # a compatible service (the local API, say) that charges nothing here
-    return (f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of {info.get('price_as_of')}, "
-            f"{info.get('price_source')})")  # fmt: skip
+    return (
+        f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of {info.get('price_as_of')}, "
+        f"{info.get('price_source')})"
+    )
 
 
 def remote_result(run: jobs.RunStatus, info: dict) -> None:
     if run.state == "stopped":
-        st.info(
-            "Cancelled on request: the job was cancelled on OpenAI; billing covers the steps already run."
-        )
+        st.info("Cancelled on request: the job was cancelled on OpenAI; billing covers the steps already run.")
     if not info.get("fine_tuned_model"):
         return
-    st.success(f"Fine-tuned model: `{info['fine_tuned_model']}` · {info.get('trained_tokens') or 0:,} tokens "
-               f"trained · actual cost {usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}")  # fmt: skip
-    st.caption("It is available as a candidate on the Evaluate and Arena pages: an OpenAI model by this name"
-               + (f", at {info['base_url']}" if info.get("base_url") else "") + ".")  # fmt: skip
+    st.success(
+        f"Fine-tuned model: `{info['fine_tuned_model']}` · {info.get('trained_tokens') or 0:,} tokens "
+        f"trained · actual cost "
+        f"{usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}"
+    )
+    st.caption(
+        "It is available as a candidate on the Evaluate and Arena pages: an OpenAI model by this name"
+        + (f", at {info['base_url']}" if info.get("base_url") else "")
+        + "."
+    )
 
 
 def remote_live(run_id: str, was_active: bool) -> None:
@@ -239,9 +262,15 @@ def remote_live(run_id: str, was_active: bool) -> None:
     )
     if run.active:
         progress_bar(run)
-        st.button("Cancel", key="runs_stop", icon=":material/cancel:", on_click=jobs.stop, args=(run_id,),
-                  disabled=run.state == "stopping",
-                  help="Cancels the job on OpenAI (fine_tuning.jobs.cancel); the run ends as stopped.")  # fmt: skip
+        st.button(
+            "Cancel",
+            key="runs_stop",
+            icon=":material/cancel:",
+            on_click=jobs.stop,
+            args=(run_id,),
+            disabled=run.state == "stopping",
+            help="Cancels the job on OpenAI (fine_tuning.jobs.cancel); the run ends as stopped.",
+        )
     remote_tiles(run, rows, remote, info)
     st.altair_chart(charts.loss_chart(rows), width="stretch")
     accuracy = charts.accuracy_chart(rows)
@@ -268,10 +297,15 @@ def render(run_id: str) -> jobs.RunStatus | None:
         st.error(f"Run {run_id} cannot be read: {e}")
         return None
     st.subheader(run.title or run.id)
-    st.caption(f"{run.id} · {run.meta.get('method', '')} · {summary.model_label(run.meta.get('model'))} · "
-               f"{summary.dataset_label(run.meta.get('dataset_version'))}"
-               + (f" · resumed from {run.meta['parent_run']} at step {run.meta.get('resumed_from_step')}"
-                  if run.meta.get("parent_run") else ""))  # fmt: skip
+    st.caption(
+        f"{run.id} · {run.meta.get('method', '')} · {summary.model_label(run.meta.get('model'))} · "
+        f"{summary.dataset_label(run.meta.get('dataset_version'))}"
+        + (
+            f" · resumed from {run.meta['parent_run']} at step {run.meta.get('resumed_from_step')}"
+            if run.meta.get("parent_run")
+            else ""
+        )
+    )
     panel = remote_live if is_remote(run) else live
     st.fragment(run_every=REFRESH_S if run.active else None)(panel)(run_id, run.active)
     if is_remote(run):
