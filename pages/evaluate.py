@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.eval import choose, compare, pick, playground, pool, scores, status
+from core.eval import pool
+from ui.eval import choose, compare, pick, playground, scores, status
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py

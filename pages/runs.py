@@ -12,7 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import jobs
-from ui.runs import TRAIN_PAGE, artifacts, table, view
+from ui import TRAIN_PAGE
+from ui.runs import artifacts, table, view
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py

@@ -1,8 +1,8 @@
 """Train page: a dataset version, then a backend: local (full / LoRA / QLoRA) or OpenAI (hosted).
 
-Thin: the backend choice, the shared dataset picker, then one form. Local: widgets (ui.runs.form)
+Thin: the backend choice, the shared dataset picker, then one form. Local: widgets (ui.train.form)
 -> a TrainConfig -> the pre-flight (core.train.preflight) -> Launch (core.train.launch.start, a
-detached job). OpenAI: ui.runs.openai_form -> an OpenAIJob -> its cost -> Launch
+detached job). OpenAI: ui.train.openai_form -> an OpenAIJob -> its cost -> Launch
 (core.providers.openai_ft.launch). Either way, the Runs page opens on the new run.
 Run: `streamlit run app.py` (Train).
 Test: `pytest tests/app/test_train_page.py tests/app/test_train_openai.py tests/e2e/test_train_browser.py`.
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.runs import form, launch_panel, openai_form, preflight_view
 from ui.shell import boot
+from ui.train import form, launch_panel, openai_form, preflight_view
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 

@@ -8,6 +8,8 @@ CLI: `python -m core.eval rouge REFS.jsonl PREDS.jsonl --json`.
 
 from __future__ import annotations
 
+SPLIT = "test"  # the guide's held-out set: every score, comparison and arena item is on it
+
 
 def split_example(example: dict) -> tuple[list[dict], str]:
     """(prompt messages, reference answer) of one chat example, as the guide's evaluate_model does."""

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.arena import build, sessions
+from core.arena import build, links, sessions
 from core.data import versions
 from core.eval import candidates, generate
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
-from ui.arena import links
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = candidates.base()

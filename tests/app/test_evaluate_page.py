@@ -18,12 +18,11 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs, models
 from core.data import samples, split, versions
-from core.eval import candidates, generate
+from core.eval import candidates, generate, pool
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jsonl import read_records
 from tests.waiting import wait_for
-from ui.eval import pool
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")

@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.jobs import rundir
-from core.train import config, launch
+from core.train import config, launch, summary
 from tests.waiting import wait_for
-from ui.runs import artifacts, charts, summary
+from ui.runs import artifacts, charts
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")

@@ -20,7 +20,7 @@ from core import jobs
 from core.data import versions
 from core.jobs import rundir
 from core.train import config, device, launch, preflight
-from ui.runs import form
+from ui.train import form
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")

@@ -13,10 +13,9 @@ import pytest
 
 from core import jobs, models
 from core.data import samples, split, versions
-from core.eval import candidates
+from core.eval import candidates, pool
 from core.jsonl import read_records
 from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
-from ui.eval import pool
 
 JOB_WAIT_MS = 90_000  # the worker starts cold: torch and transformers import before the first batch
 

@@ -35,13 +35,26 @@ def test_the_checker_sees_nested_imports(tmp_path):
     assert imported_roots(f) >= {"torch", "peft"}
 
 
+def _is_module(package: str, name: str) -> bool:
+    return (ROOT / package / f"{name}.py").exists() or (ROOT / package / name / "__init__.py").exists()
+
+
+def test_every_ui_module_draws():
+    # ui/ means "imports Streamlit": a module that draws nothing is engine code and belongs in core/.
+    files = [f for f in sorted((ROOT / "ui").rglob("*.py")) if f.name != "__init__.py"]
+    assert len(files) > 10
+    drawless = [str(f.relative_to(ROOT)) for f in files if not imported_roots(f) & {"streamlit", "altair"}]
+    assert not drawless, f"ui modules without Streamlit (move them to core/): {drawless}"
+
+
 def test_what_pages_import_stays_light_transitively():
     # A page importing a core module that imports torch at module level would pull torch in too.
     mods = set()
     for f in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").rglob("*.py")]:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module in ("core", "ui"):
-                mods |= {f"{node.module}.{a.name}" for a in node.names}
+                mods.add(node.module)  # `from ui import DATA_PAGE` names a constant, not a module
+                mods |= {f"{node.module}.{a.name}" for a in node.names if _is_module(node.module, a.name)}
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("core.", "ui.")):
                 mods.add(node.module)
     code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(mods))

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.arena import build
 from core.data import versions
-from ui.arena import EVALUATE_PAGE
+from ui import EVALUATE_PAGE
 
 PER_RATER, OVERLAP = 20, 5  # defaults: a pilot a rater finishes in ten minutes, a few shared items
 ERROR, CREATED = "arena_create_error", "arena_created"

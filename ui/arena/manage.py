@@ -9,8 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.arena import sessions
-from ui.arena import links
+from core.arena import links, sessions
 
 
 def when(stamp: str) -> str:

@@ -1,5 +1,5 @@
 """The chosen session's results: leaderboard beside ROUGE-L, win rate, win matrix, raters, agreement,
-and the CSV downloads. Numbers come from ui.arena.results; this module only draws them.
+and the CSV downloads. Numbers come from core.arena.results; this module only draws them.
 
 Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.arena import sessions
-from ui.arena import charts, results
+from core.arena import results, sessions
+from ui.arena import charts
 
 FEW_VOTES = 30  # below this, say the intervals are wide rather than let a chart look conclusive
 

@@ -1,6 +1,6 @@
 """The Evaluate page's Altair charts: per-example ROUGE-L per candidate, and B minus A per example.
 
-Plain functions of the frames in ui.eval.results (no widgets).
+Plain functions of the frames in core.eval.scores (no widgets).
 Test: `pytest tests/app/test_evaluate_page.py`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ui.eval.results import Scored, rouge_long
+from core.eval.scores import Scored, rouge_long
 
 WINNER_COLOURS = {"A": "#d62728", "B": "#2ca02c", "tie": "#999999"}
 

@@ -13,9 +13,9 @@ from dataclasses import fields
 
 import streamlit as st
 
+from core.eval import pool
 from core.eval.candidates import DEFAULT_KEY_ENV, Candidate
 from core.eval.generate import GenParams
-from ui.eval import pool
 
 CHOSEN, URL_KEY = "eval_candidates", "candidates"
 API, LOCAL = "OpenAI or OpenAI-compatible API", "Another local model (hub id or folder)"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import versions
-from ui.eval import charts, results
-from ui.eval.results import Scored
+from core.eval import scores
+from core.eval.scores import Scored
+from ui.eval import charts
 
 A, B = "eval_compare_a", "eval_compare_b"
 COLUMNS = {
@@ -46,12 +47,12 @@ def _pick(scored: list[Scored]) -> tuple[Scored, Scored]:
 
 
 def _tiles(frame, a: Scored, b: Scored) -> None:
-    n = results.counts(frame)
+    n = scores.counts(frame)
     c = st.columns(4)
     c[0].metric("B wins", n["wins"], help=f"Examples where {b.name} scored higher ROUGE-L than {a.name}.")
     c[1].metric("A wins", n["losses"], help=f"Examples where {a.name} scored higher ROUGE-L than {b.name}.")
     c[2].metric("Ties", n["ties"], help="Examples where both scored the same ROUGE-L.")
-    c[3].metric("Mean ROUGE-L gain (B - A)", f"{results.mean_gain(frame):+.3f}")
+    c[3].metric("Mean ROUGE-L gain (B - A)", f"{scores.mean_gain(frame):+.3f}")
 
 
 def render(scored: list[Scored], version: versions.Version) -> None:
@@ -62,8 +63,8 @@ def render(scored: list[Scored], version: versions.Version) -> None:
     if a.name == b.name:
         st.warning("A and B are the same candidate: choose two different ones.")
         return
-    prompts, refs = results.test_set(version)
-    frame = results.comparison(a, b, prompts, refs)
+    prompts, refs = scores.test_set(version)
+    frame = scores.comparison(a, b, prompts, refs)
     st.caption(f"A = {a.name} · B = {b.name} · ROUGE-L per test example, the examples B did worst on first.")
     _tiles(frame, a, b)
     with st.container(key="eval_comparison"):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import versions
-from ui.eval import DATA_PAGE, SPLIT
+from core.eval import SPLIT
+from ui import DATA_PAGE
 
 DATASET, VERSION = "eval_dataset", "eval_version"
 

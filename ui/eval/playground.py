@@ -12,11 +12,11 @@ import streamlit as st
 
 from core import jobs
 from core.data import versions
-from core.eval import generate
+from core.eval import generate, pool
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
-from ui.eval import REFRESH_S, pool
+from ui.eval import REFRESH_S
 
 SIDES = ("a", "b")
 PROMPT, SYSTEM = "eval_play_prompt", "eval_play_system"

@@ -13,9 +13,10 @@ import streamlit as st
 
 from core import paths
 from core.data import versions
-from core.eval import generate, metrics
-from ui.eval import SPLIT, charts, results
-from ui.eval.results import Scored
+from core.eval import SPLIT, generate, metrics
+from core.eval import scores as scoring
+from core.eval.scores import Scored
+from ui.eval import charts
 
 UNICODE = "eval_unicode"
 COLUMNS = {
@@ -40,7 +41,7 @@ COLUMNS = {
 @st.cache_data(show_spinner="Scoring the answers…", max_entries=32)
 def _score(home: str, version_id: int, records: str, unicode: bool) -> list[Scored]:
     # `home` and `records` are part of the cache key only: new answers or another workspace score anew.
-    return results.score_all(versions.get(version_id), unicode=unicode)
+    return scoring.score_all(versions.get(version_id), unicode=unicode)
 
 
 def scored(version: versions.Version, unicode: bool) -> list[Scored]:
@@ -57,7 +58,7 @@ def render(version: versions.Version) -> list[Scored]:
         return []
     n = found[0].summary["n"]
     with st.container(key="eval_scores"):
-        st.dataframe(results.scores_table(found), hide_index=True, column_config=COLUMNS, width="stretch")
+        st.dataframe(scoring.scores_table(found), hide_index=True, column_config=COLUMNS, width="stretch")
         st.altair_chart(charts.rouge_chart(found), width="stretch")
     tokenizer = "a Unicode-aware tokenizer" if unicode else "the guide's settings (rouge_score, Porter stemmer)"
     st.caption(

@@ -16,11 +16,11 @@ import streamlit as st
 
 from core import jobs
 from core.data.versions import Version
-from core.eval import generate
+from core.eval import SPLIT, generate, pool
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
-from ui.eval import REFRESH_S, SPLIT, pool
+from ui.eval import REFRESH_S
 
 FAILED = ("failed", "lost")
 

@@ -18,8 +18,7 @@ import yaml
 
 from core import jobs, paths
 from core.jobs import rundir
-from core.train import launch
-from ui.runs import summary
+from core.train import launch, summary
 
 EXPORT_KIND = "export"
 

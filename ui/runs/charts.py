@@ -11,7 +11,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ui.runs.summary import finite
+from core.train.summary import finite
 
 LOSSES = {"loss": "training loss", "eval_loss": "validation loss"}
 SCALARS = {"lr": "learning rate", "grad_norm": "gradient norm", "tokens_per_s": "tokens/s"}

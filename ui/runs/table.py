@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from ui.runs import summary
+from core.train import summary
 
 PICK = "runs_pick"
 TABLE = "runs_table"

@@ -17,8 +17,8 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import rundir
-from core.train import diagnose, launch
-from ui.runs import artifacts, charts, summary
+from core.train import diagnose, launch, summary
+from ui.runs import artifacts, charts
 
 REFRESH_S = 2
 STUCK_S = 180  # a heartbeat older than this while running deserves a word

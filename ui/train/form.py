@@ -18,7 +18,7 @@ from core.data import samples, split, versions
 from core.jsonl import read_records
 from core.train import config, launch, preflight
 from core.train.config import METHODS, PROFILES, TrainConfig
-from ui.runs import DATA_PAGE
+from ui import DATA_PAGE
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}

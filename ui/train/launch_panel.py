@@ -11,8 +11,8 @@ import streamlit as st
 from core.train import config, launch
 from core.train.config import TrainConfig
 from core.train.preflight import Preflight
-from ui.runs import RUNS_PAGE
-from ui.runs.form import model_problems
+from ui import RUNS_PAGE
+from ui.train.form import model_problems
 
 
 def problems(cfg: TrainConfig, pf: Preflight) -> list[str]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ui.arena import ARENA_PATH, RATE_PATH
+ARENA_PATH = "arena"  # the owner page's url_path in app.py
+RATE_PATH = "rate"  # the rater page's url_path in app.py
 
 FALLBACK = "http://localhost:8501"  # what `make run` serves when nothing better is known
 

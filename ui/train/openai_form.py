@@ -21,7 +21,7 @@ from core.data import versions
 from core.jsonl import JsonlError
 from core.providers import openai_ft
 from core.providers.openai_ft import OpenAIJob, help_text
-from ui.runs import RUNS_PAGE
+from ui import RUNS_PAGE
 
 KEY = "train_openai_"
 SESSION_KEY = "openai_api_key"  # the typed key, for this browser session only (survives page switches)

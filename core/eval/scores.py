@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.data import versions
-from core.eval import generate, metrics, split_example
+from core.eval import SPLIT, generate, metrics, split_example
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
-from ui.eval import SPLIT
 
 SHORT = 90  # characters of a prompt shown in the per-example table
 
