@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/train.py`
 from core import models  # noqa: E402
 from core.data import samples  # noqa: E402
-from core.train import config, data, recipe  # noqa: E402
+from core.train import config, recipe, tokenize  # noqa: E402
 
 LORA = {
     "lora_r": 16,
@@ -54,13 +54,13 @@ def split_demo(train_n: int, val_n: int, seed: int = 0) -> tuple[list[dict], lis
 
 def val_loss(model, tok, val: list[dict]) -> float:
     """Mean cross-entropy per assistant token, fp32, one example at a time (identical for both)."""
-    tokenized = data.tokenize(tok, val, 1024, assistant_only=True).examples
+    tokenized = tokenize.tokenize(tok, val, 1024, assistant_only=True).examples
     head = model.get_output_embeddings()
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for ex in tokenized:
-            loss, n = recipe.batch_loss(model, head, data.collate([ex], tok.pad_token_id), bf16=False)
+            loss, n = recipe.batch_loss(model, head, tokenize.collate([ex], tok.pad_token_id), bf16=False)
             total, count = total + float(loss), count + n
     return total / count
 

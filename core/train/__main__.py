@@ -57,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(os.environ.get("FT_RUN_DIR") or path.resolve().parent)
 
     # Imported only now: torch and transformers take seconds, and a bad config should not wait for them.
-    from core.train.data import DataError
     from core.train.recipe import ConfigError, train
+    from core.train.tokenize import TrainDataError
 
     try:
         summary = train(cfg, run_dir)
     except ConfigError as exc:
         return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
-    except DataError as exc:
+    except TrainDataError as exc:
         return _fail(EXIT_BAD_DATA, "bad data", str(exc))
     state = "stopped on request" if summary["stopped_by_user"] else "done"
     if os.environ.get("RANK", "0") == "0":  # once, not once per rank

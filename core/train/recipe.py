@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from core import models
 from core.jobs import rundir
-from core.train import data
+from core.train import tokenize
 from core.train.config import TrainConfig, problems
-from core.train.data import DataError
+from core.train.tokenize import TrainDataError
 
 SHORT_ON_CPU = 192  # tokens: up to here the math attention kernel is the faster one on CPU
 METRIC_KEYS = ("step", "epoch", "loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s")
@@ -47,11 +47,11 @@ def _read_jsonl(path: str, what: str) -> list[dict]:
     from core.jsonl import JsonlError, read_records
 
     if not Path(path).is_file():
-        raise DataError(f"{what} file not found: {path}")
+        raise TrainDataError(f"{what} file not found: {path}")
     try:
         return [obj for _, obj in read_records(path)]
     except JsonlError as exc:
-        raise DataError(f"{what} file {path}: {exc}") from exc
+        raise TrainDataError(f"{what} file {path}: {exc}") from exc
 
 
 def load_examples(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
@@ -63,14 +63,14 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
             version = versions.get(cfg.dataset_version)
             splits = versions.split_examples(version)
         except (KeyError, ValueError) as exc:
-            raise DataError(str(exc).strip("'\"")) from exc
+            raise TrainDataError(str(exc).strip("'\"")) from exc
         train, validation, where = splits["train"], splits["validation"], version.label
     else:
         train = _read_jsonl(cfg.train_file, "train")
         validation = _read_jsonl(cfg.validation_file, "validation") if cfg.validation_file else []
         where = cfg.train_file
     if not train:
-        raise DataError(f"the train split of {where} is empty: nothing to train on")
+        raise TrainDataError(f"the train split of {where} is empty: nothing to train on")
     return train, validation
 
 
@@ -241,7 +241,7 @@ def _attention_kernel(input_ids: torch.Tensor):
 def batch_loss(model, head, batch: dict, bf16: bool) -> tuple[torch.Tensor, int]:
     """(sum of token cross-entropies, number of target tokens) for one micro-batch."""
     targets = batch["targets"]
-    keep = targets != data.IGNORE
+    keep = targets != tokenize.IGNORE
     device_type = batch["input_ids"].device.type
     with (
         _head_on(head, keep),
@@ -257,7 +257,7 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def evaluate(model, head, examples: list[data.Example], batches, acc, pad_id: int, bf16: bool) -> float:
+def evaluate(model, head, examples: list[tokenize.Example], batches, acc, pad_id: int, bf16: bool) -> float:
     """Mean validation loss per target token, summed over every rank's share."""
     share = batches[acc.process_index :: acc.num_processes]
     rounds = math.ceil(len(batches) / acc.num_processes)
@@ -267,7 +267,9 @@ def evaluate(model, head, examples: list[data.Example], batches, acc, pad_id: in
         for r in range(rounds):
             # A rank short of batches still runs one (uncounted): FSDP's forward needs every rank.
             b = share[r] if r < len(share) else batches[0]
-            loss, n = batch_loss(model, head, _to(data.collate([examples[i] for i in b], pad_id), acc.device), bf16)
+            loss, n = batch_loss(
+                model, head, _to(tokenize.collate([examples[i] for i in b], pad_id), acc.device), bf16
+            )
             if r < len(share):
                 total += torch.stack([loss.detach(), torch.tensor(float(n), device=acc.device)])
     model.train()
@@ -345,7 +347,7 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
 def train_step(model, head, micro_batches: list[dict], acc, optimizer, lr: float, cfg: TrainConfig, bf16: bool):
     """Forward and backward over one accumulation group, clip, step: (mean loss, grad norm, real tokens)."""
     # Normalise by the whole group's target tokens, so every token weighs the same in the step.
-    n_targets = max(1, sum(int((b["targets"] != data.IGNORE).sum()) for b in micro_batches))
+    n_targets = max(1, sum(int((b["targets"] != tokenize.IGNORE).sum()) for b in micro_batches))
     loss_total, real_tokens = torch.zeros((), device=acc.device), 0
     for j, batch in enumerate(micro_batches):
         last = j == len(micro_batches) - 1
@@ -448,13 +450,15 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     # Data: tokenized once with the model's chat template; truncations and drops are counted.
     train_raw, val_raw = load_examples(cfg)
     model, tok = load_model(cfg, acc.device, bf16)
-    train_set = data.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example")
-    val_set = data.tokenize(tok, val_raw, cfg.max_length, cfg.assistant_only_loss, "validation example")
+    train_set = tokenize.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example")
+    val_set = tokenize.tokenize(tok, val_raw, cfg.max_length, cfg.assistant_only_loss, "validation example")
     if not train_set.examples:
-        raise DataError(f"no train example has an assistant token within max_length={cfg.max_length}")
+        raise TrainDataError(f"no train example has an assistant token within max_length={cfg.max_length}")
     train_ex, val_ex = train_set.examples, val_set.examples
     lengths = [len(e.input_ids) for e in train_ex]
-    val_batches = data.length_grouped_batches([len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0)
+    val_batches = tokenize.length_grouped_batches(
+        [len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0
+    )
     _say(
         acc,
         f"train {len(train_ex)} examples ({train_set.tokens} tokens, {train_set.truncated} truncated, "
@@ -463,7 +467,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
 
     def epoch_groups(epoch_index: int) -> list[list[list[int]]]:
         """This rank's micro-batches of an epoch in accumulation groups; seeded by epoch, so a resume replays it."""
-        plan = data.length_grouped_batches(lengths, cfg.per_device_train_batch_size, cfg.seed + epoch_index)
+        plan = tokenize.length_grouped_batches(lengths, cfg.per_device_train_batch_size, cfg.seed + epoch_index)
         world = acc.num_processes
         plan = plan[: max(1, len(plan) // world) * world][acc.process_index :: world]  # every rank as many
         k = cfg.gradient_accumulation_steps
@@ -515,7 +519,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         groups = epoch_groups(state.epoch_index)
         for g in range(state.next_group, len(groups)):
             t0 = time.perf_counter()
-            batches = [data.collate([train_ex[i] for i in b], tok.pad_token_id) for b in groups[g]]
+            batches = [tokenize.collate([train_ex[i] for i in b], tok.pad_token_id) for b in groups[g]]
             lr = lr_at(state.step, total, cfg)
             loss, grad_norm, tokens = train_step(model, head, batches, acc, optimizer, lr, cfg, bf16)
             dt = time.perf_counter() - t0
@@ -596,7 +600,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         # Beyond the contract, for the run view and the benchmark:
         "dropped_examples": train_set.dropped,
         "validation_truncated": val_set.truncated,
-        "padding_efficiency": round(data.padding_efficiency(lengths, [b for g in epoch_groups(0) for b in g]), 4),
+        "padding_efficiency": round(tokenize.padding_efficiency(lengths, [b for g in epoch_groups(0) for b in g]), 4),
         "tokens_per_s": round(session["tokens"] / max(session["seconds"], 1e-9), 1),
         "bf16": bf16,
     }

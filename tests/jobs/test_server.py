@@ -1,6 +1,6 @@
 """The local OpenAI-compatible API over real HTTP, driven by the official `openai` client.
 
-A uvicorn server runs core.server.create_app in a thread on a free port, with the tiny random
+A uvicorn server runs core.server.app.create_app in a thread on a free port, with the tiny random
 Llama as its base model; every test has its own FT_HOME (the server reads it per request).
 Jobs are real training runs (subprocesses), so this file takes about a minute on 2 cores.
 Run: .venv/bin/pytest tests/jobs/test_server.py -q
@@ -21,11 +21,11 @@ import uvicorn
 from openai import OpenAI
 
 from core import jobs, models
-from core.api import ApiError, api_dir, chat, files, write_record
-from core.api import jobs as api_jobs
 from core.data.samples import sample_path
 from core.jobs import rundir
-from core.server import _parser, create_app, settings
+from core.server import ApiError, api_dir, chat, files, write_record
+from core.server import ft_jobs as api_jobs
+from core.server.app import _parser, create_app, settings
 from core.train import launch
 from tests.waiting import wait_for
 

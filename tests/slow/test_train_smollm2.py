@@ -17,7 +17,7 @@ import torch
 from core import models
 from core.data.samples import sample_path
 from core.jobs import rundir
-from core.train import data, recipe
+from core.train import recipe, tokenize
 from core.train.config import preset
 
 DEMO = [json.loads(line) for line in sample_path("demo").read_text().splitlines()]
@@ -35,13 +35,13 @@ def smollm2(tmp_path_factory):
 
 def mean_loss(model, tok, rows: list[dict]) -> float:
     """Mean assistant-token loss of `rows`, through the recipe's own loss, in batches of 4."""
-    examples = data.tokenize(tok, rows, max_length=256).examples
+    examples = tokenize.tokenize(tok, rows, max_length=256).examples
     head = model.get_output_embeddings()
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
         for i in range(0, len(examples), 4):
-            loss, n = recipe.batch_loss(model, head, data.collate(examples[i : i + 4], tok.pad_token_id), True)
+            loss, n = recipe.batch_loss(model, head, tokenize.collate(examples[i : i + 4], tok.pad_token_id), True)
             total, count = total + loss.item(), count + n
     return total / count
 

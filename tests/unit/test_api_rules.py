@@ -12,14 +12,14 @@ import threading
 
 import pytest
 
-from core.api import ApiError, chat, valid_id
-from core.api import files as stored
-from core.api import jobs as api_jobs
 from core.data import versions
 from core.data.samples import sample_path
 from core.providers import openai_ft
 from core.providers.openai_ft import OpenAIJob
 from core.providers.openai_worker import is_openai, request
+from core.server import ApiError, chat, valid_id
+from core.server import files as stored
+from core.server import ft_jobs as api_jobs
 
 
 def test_a_model_loading_does_not_block_requests_for_other_models():

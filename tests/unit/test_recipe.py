@@ -22,7 +22,7 @@ from core.data.samples import sample_path
 from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 from core.paths import REPO_ROOT
-from core.train import data, recipe
+from core.train import recipe, tokenize
 from core.train.config import preset, to_yaml
 
 SCHEMA = {"step", "epoch", "loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s"}
@@ -105,7 +105,7 @@ def test_qlora_adapters_keep_their_gradients_after_a_validation_pass(files):
     cfg = cfg_for(files, "qlora", lora_dropout=0.0)
     model, tok = recipe.load_model(cfg, torch.device("cpu"), bf16=True)
     rows = [json.loads(line) for line in Path(files["train"]).read_text().splitlines()[:2]]
-    batch = data.collate(data.tokenize(tok, rows, 256).examples, tok.pad_token_id)
+    batch = tokenize.collate(tokenize.tokenize(tok, rows, 256).examples, tok.pad_token_id)
     head = model.get_output_embeddings()
 
     def grads():
@@ -237,13 +237,13 @@ def test_examples_come_from_a_dataset_versions_splits(files):
 
     rows = [json.loads(line) for line in sample_path("demo").read_text().splitlines()[:10]]
     unsplit = versions.create("demo ten", rows)
-    with pytest.raises(recipe.DataError, match="no train/validation/test split"):
+    with pytest.raises(recipe.TrainDataError, match="no train/validation/test split"):
         recipe.load_examples(cfg_for(files, dataset_version=unsplit.id, train_file=None))
     split = versions.save(unsplit, rows, "split", {"train": [0, 1, 2, 3, 4, 5], "validation": [6, 7], "test": [8, 9]})
     train, validation = recipe.load_examples(cfg_for(files, dataset_version=split.id, train_file=None))
     assert train == rows[:6] and validation == rows[6:8]
     empty = versions.save(split, rows, "no train", {"train": [], "validation": [0], "test": []})
-    with pytest.raises(recipe.DataError, match="train split .* is empty"):
+    with pytest.raises(recipe.TrainDataError, match="train split .* is empty"):
         recipe.load_examples(cfg_for(files, dataset_version=empty.id, train_file=None))
 
 

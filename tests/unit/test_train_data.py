@@ -1,4 +1,4 @@
-"""Unit tests for core.train.data: the loss mask on a hand-built chat, truncation counts, batching.
+"""Unit tests for core.train.tokenize: the loss mask on a hand-built chat, truncation counts, batching.
 
 Run: .venv/bin/pytest tests/unit/test_train_data.py -q -s
 """
@@ -11,8 +11,8 @@ import pytest
 
 from core import models
 from core.data.samples import sample_path
-from core.train import data
-from core.train.data import IGNORE
+from core.train import tokenize
+from core.train.tokenize import IGNORE
 
 CHAT = [
     {"role": "system", "content": "You answer in one short sentence."},
@@ -32,7 +32,7 @@ def tok(tmp_path_factory):
         return models.load_tokenizer(models.tiny_model(root))
 
 
-def _labelled_runs(tok, ex: data.Example) -> list[str]:
+def _labelled_runs(tok, ex: tokenize.Example) -> list[str]:
     """Decode each contiguous run of labelled tokens separately."""
     runs, current = [], []
     for label in ex.labels + [IGNORE]:
@@ -45,7 +45,7 @@ def _labelled_runs(tok, ex: data.Example) -> list[str]:
 
 
 def test_assistant_only_labels_are_exactly_the_two_answers_with_their_end_tokens(tok):
-    ex = data.tokenize_one(tok, CHAT, assistant_only=True)
+    ex = tokenize.tokenize_one(tok, CHAT, assistant_only=True)
     # Expected by hand: each assistant content followed by <|im_end|>; no role header, no newline.
     assert _labelled_runs(tok, ex) == [
         "Paris is the capital of France.<|im_end|>",
@@ -56,12 +56,12 @@ def test_assistant_only_labels_are_exactly_the_two_answers_with_their_end_tokens
 
 
 def test_the_token_ids_are_the_chat_templates_own(tok):
-    ex = data.tokenize_one(tok, CHAT, assistant_only=True)
+    ex = tokenize.tokenize_one(tok, CHAT, assistant_only=True)
     assert ex.input_ids == list(tok.apply_chat_template(CHAT, tokenize=True)["input_ids"])
 
 
 def test_all_tokens_mode_labels_every_token(tok):
-    ex = data.tokenize_one(tok, CHAT, assistant_only=False)
+    ex = tokenize.tokenize_one(tok, CHAT, assistant_only=False)
     assert ex.labels == ex.input_ids
     assert ex.n_targets == len(ex.input_ids) - 1  # every token but the first has a predecessor
 
@@ -69,7 +69,7 @@ def test_all_tokens_mode_labels_every_token(tok):
 def test_an_assistant_turn_with_weight_zero_is_shown_but_not_learned(tok):
     chat = [dict(m) for m in CHAT]
     chat[2]["weight"] = 0
-    ex = data.tokenize_one(tok, chat, assistant_only=True)
+    ex = tokenize.tokenize_one(tok, chat, assistant_only=True)
     assert _labelled_runs(tok, ex) == ["Rome is the capital of Italy.<|im_end|>"]
 
 
@@ -84,7 +84,7 @@ def test_truncation_and_drops_are_counted_never_silent(tok):
             {"role": "assistant", "content": "Hello."},
         ]
     }
-    out = data.tokenize(tok, [short, long_answer, long_prompt], max_length=64)
+    out = tokenize.tokenize(tok, [short, long_answer, long_prompt], max_length=64)
     assert (out.truncated, out.dropped, out.dropped_at) == (2, 1, [2])
     assert len(out.examples) == 2
     assert all(len(e.input_ids) <= 64 for e in out.examples)
@@ -92,22 +92,22 @@ def test_truncation_and_drops_are_counted_never_silent(tok):
 
 
 def test_a_malformed_example_names_where_it_is(tok):
-    with pytest.raises(data.DataError, match="train example 2"):
-        data.tokenize(tok, [{"messages": CHAT}, {"text": "no messages"}], 128, name="train example")
-    with pytest.raises(data.DataError, match="message 1"):
-        data.tokenize(tok, [{"messages": [{"role": "user"}]}], 128)
+    with pytest.raises(tokenize.TrainDataError, match="train example 2"):
+        tokenize.tokenize(tok, [{"messages": CHAT}, {"text": "no messages"}], 128, name="train example")
+    with pytest.raises(tokenize.TrainDataError, match="message 1"):
+        tokenize.tokenize(tok, [{"messages": [{"role": "user"}]}], 128)
 
 
 def test_padding_efficiency_by_hand():
     # Lengths 1 and 3 in one batch: 4 real tokens of 2 x 3 = 6 computed; alone each: 4 of 4.
-    assert data.padding_efficiency([1, 3], [[0, 1]]) == pytest.approx(4 / 6)
-    assert data.padding_efficiency([1, 3], [[0], [1]]) == 1.0
+    assert tokenize.padding_efficiency([1, 3], [[0, 1]]) == pytest.approx(4 / 6)
+    assert tokenize.padding_efficiency([1, 3], [[0], [1]]) == 1.0
 
 
 def test_collate_pads_right_and_shifts_targets_once():
-    a = data.Example([5, 6, 7], [IGNORE, 6, 7])
-    b = data.Example([8, 9], [8, 9])
-    batch = data.collate([a, b], pad_id=0)
+    a = tokenize.Example([5, 6, 7], [IGNORE, 6, 7])
+    b = tokenize.Example([8, 9], [8, 9])
+    batch = tokenize.collate([a, b], pad_id=0)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 9, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     # Position t predicts token t+1; the last real position and padding predict nothing.
@@ -116,11 +116,11 @@ def test_collate_pads_right_and_shifts_targets_once():
 
 def test_length_grouping_wastes_less_padding_than_random_batches_on_the_demo_data(tok):
     rows = [json.loads(line) for line in sample_path("demo").read_text().splitlines()]
-    lengths = [len(e.input_ids) for e in data.tokenize(tok, rows, max_length=1024).examples]
-    grouped = data.length_grouped_batches(lengths, batch_size=4, seed=1)
-    shuffled = data.random_batches(len(lengths), batch_size=4, seed=1)
-    eff_grouped = data.padding_efficiency(lengths, grouped)
-    eff_random = data.padding_efficiency(lengths, shuffled)
+    lengths = [len(e.input_ids) for e in tokenize.tokenize(tok, rows, max_length=1024).examples]
+    grouped = tokenize.length_grouped_batches(lengths, batch_size=4, seed=1)
+    shuffled = tokenize.random_batches(len(lengths), batch_size=4, seed=1)
+    eff_grouped = tokenize.padding_efficiency(lengths, grouped)
+    eff_random = tokenize.padding_efficiency(lengths, shuffled)
     print(f"\npadding efficiency on demo (batch 4): grouped {eff_grouped:.3f}, random {eff_random:.3f}")
     assert eff_grouped > eff_random
     assert eff_grouped > 0.95  # 200 examples of 77-136 tokens: neighbours in sorted order differ by ~1
@@ -128,5 +128,5 @@ def test_length_grouping_wastes_less_padding_than_random_batches_on_the_demo_dat
     assert sorted(i for b in grouped for i in b) == list(range(len(lengths)))
     assert {len(b) for b in grouped} == {4}
     # Seeded: the same seed gives the same plan; another seed another order.
-    assert data.length_grouped_batches(lengths, 4, seed=1) == grouped
-    assert data.length_grouped_batches(lengths, 4, seed=2) != grouped
+    assert tokenize.length_grouped_batches(lengths, 4, seed=1) == grouped
+    assert tokenize.length_grouped_batches(lengths, 4, seed=2) != grouped

@@ -3,7 +3,7 @@
 `create(body, base)` checks the request as OpenAI does, maps the hyperparameters onto a LoRA
 TrainConfig and starts it with core.train.launch.start, so the job shows on the Runs page like
 any run. A small JSON per job (home()/api/jobs/<id>.json) links it to its run; its status
-(here), events and checkpoints (core.api.events) are read back from the run folder on every
+(here), events and checkpoints (core.server.events) are read back from the run folder on every
 request, so they survive a server restart. Model names follow OpenAI's shape:
 ft:<model>:local:<suffix>:<short id>.
 Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k job`.
@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from core import jobs as runs
-from core.api import (
+from core.costs import default_epochs
+from core.jobs import rundir
+from core.models import DEFAULT_MODEL_ID
+from core.server import (
     ORG,
     ApiError,
     api_dir,
@@ -34,10 +37,7 @@ from core.api import (
     valid_id,
     write_record,
 )
-from core.api import files as stored
-from core.costs import default_epochs
-from core.jobs import rundir
-from core.models import DEFAULT_MODEL_ID
+from core.server import files as stored
 from core.train import config, launch
 
 KIND, PREFIX = "jobs", "ftjob"

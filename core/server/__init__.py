@@ -1,10 +1,11 @@
-"""Pieces shared by the local OpenAI-compatible API: errors, ids, storage and list pages.
+"""The local OpenAI-compatible fine-tuning API, and the pieces its modules share: errors, ids, storage, list pages.
 
-The API (core.server) mirrors OpenAI's fine-tuning endpoints over the workbench's own runs:
-files.py stores uploads, jobs.py turns a fine-tuning job into a training run, chat.py answers
-chat completions with a base or fine-tuned model. Everything here is plain Python (no FastAPI),
-so the modules can be tested without a server.
-Test: `.venv/bin/pytest tests/jobs/test_server.py -q`.
+It mirrors OpenAI's fine-tuning endpoints over the workbench's own runs: app.py is the FastAPI
+app and its command line (`python -m core.server`), files.py stores uploads, ft_jobs.py turns a
+fine-tuning job into a training run, events.py reads a job's events and checkpoints back,
+chat.py answers chat completions with a base or fine-tuned model. Everything but app.py is plain
+Python (no FastAPI), so the modules can be tested without a server.
+Test: `.venv/bin/pytest tests/jobs/test_server.py tests/unit/test_api_rules.py -q`.
 """
 
 from __future__ import annotations

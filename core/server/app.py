@@ -6,7 +6,7 @@ Then point the official client at it: OPENAI_BASE_URL=http://127.0.0.1:8000/v1 a
 OPENAI_API_KEY=<the key>. It serves /v1/files, /v1/fine_tuning/jobs (with events, checkpoints
 and cancel), /v1/models and /v1/chat/completions (streaming too). Each fine-tuning job is an
 ordinary workbench training run (LoRA), visible on the Runs page. OpenAI model names (gpt-4o-mini,
-...) are served by the local base model; see core/api/ for the mapping. Errors have OpenAI's
+...) are served by the local base model; see core/server/ for the mapping. Errors have OpenAI's
 shape and status codes. The key comes from --api-key or FT_API_KEY and is never logged.
 Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_guide_script.py -q`.
 """
@@ -26,8 +26,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from core import paths
-from core.api import ApiError, chat, events, files, jobs
 from core.models import DEFAULT_MODEL_ID
+from core.server import ApiError, chat, events, files, ft_jobs
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 log = logging.getLogger("core.server")
@@ -127,19 +127,19 @@ def _routes(app: FastAPI, auth: list) -> None:
 
     @app.post("/v1/fine_tuning/jobs", dependencies=auth)
     def create_job(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict:
-        return jobs.create(body, request.app.state.base_model)
+        return ft_jobs.create(body, request.app.state.base_model)
 
     @app.get("/v1/fine_tuning/jobs", dependencies=auth)
     def list_jobs(after: str | None = None, limit: int | None = None) -> dict:
-        return jobs.listing(after, limit)
+        return ft_jobs.listing(after, limit)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}", dependencies=auth)
     def get_job(job_id: str) -> dict:
-        return jobs.job_object(jobs.get(job_id))
+        return ft_jobs.job_object(ft_jobs.get(job_id))
 
     @app.post("/v1/fine_tuning/jobs/{job_id}/cancel", dependencies=auth)
     def cancel_job(job_id: str) -> dict:
-        return jobs.cancel(job_id)
+        return ft_jobs.cancel(job_id)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}/events", dependencies=auth)
     def job_events(job_id: str, after: str | None = None, limit: int | None = None) -> dict:
@@ -225,7 +225,3 @@ def main(argv: list[str] | None = None) -> int:
     )
     uvicorn.run(create_app(key, base), host=args.host, port=args.port, log_level="info")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

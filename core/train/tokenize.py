@@ -20,7 +20,7 @@ import torch
 IGNORE = -100  # the label cross-entropy skips
 
 
-class DataError(Exception):
+class TrainDataError(Exception):
     """Examples that cannot be trained on, with what and where in plain words."""
 
 
@@ -48,13 +48,13 @@ class Tokenized:
 
 
 def messages_of(example: object, where: str) -> list[dict]:
-    """The `messages` list of a chat example, or a DataError that says what is wrong and where."""
+    """The `messages` list of a chat example, or a TrainDataError that says what is wrong and where."""
     messages = example.get("messages") if isinstance(example, dict) else None
     if not isinstance(messages, list) or not messages:
-        raise DataError(f"{where}: expected an object with a non-empty 'messages' list")
+        raise TrainDataError(f"{where}: expected an object with a non-empty 'messages' list")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise DataError(f"{where}, message {i + 1}: needs a 'role' and a string 'content'")
+            raise TrainDataError(f"{where}, message {i + 1}: needs a 'role' and a string 'content'")
     return messages
 
 
@@ -90,7 +90,7 @@ def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int
         else:
             start = full.find(m["content"], cursor)
             if start < 0:
-                raise DataError(f"assistant message {i + 1} is not in the chat template's output")
+                raise TrainDataError(f"assistant message {i + 1} is not in the chat template's output")
             end = full.find(tok.eos_token, start + len(m["content"])) if tok.eos_token else -1
             end = end + len(tok.eos_token) if end >= 0 else start + len(m["content"])
         end = _end_of_turn(full, start, end, tok.eos_token)

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from core.api import (
+from core.data.io import DEFAULT_MAX_BYTES, DataError
+from core.data.validate import validate_file
+from core.server import (
     ApiError,
     api_dir,
     bad_request,
@@ -27,8 +29,6 @@ from core.api import (
     valid_id,
     write_record,
 )
-from core.data.io import DEFAULT_MAX_BYTES, DataError
-from core.data.validate import validate_file
 
 KIND, PREFIX = "files", "file"
 FINE_TUNE = "fine-tune"

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core import models
-from core.api import OWNER, ApiError, bad_request, new_id, now
-from core.api import jobs as ft_jobs
+from core.server import OWNER, ApiError, bad_request, ft_jobs, new_id, now
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 DEFAULT_MAX_TOKENS = 256  # OpenAI's default is "up to the context"; on a CPU that can take minutes

@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from core import jobs as runs
-from core.api import limit_of, page
-from core.api.jobs import error_of, get, job_object, model_name, run_of, short_id
 from core.jobs import rundir
+from core.server import limit_of, page
+from core.server.ft_jobs import error_of, get, job_object, model_name, run_of, short_id
 
 
 def _event(record: dict, key: str, at: float, message: str, level: str = "info", data: dict | None = None) -> dict:
