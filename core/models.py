@@ -44,14 +44,6 @@ CHATML_TEMPLATE = (
 )
 # Written last into a model folder: its presence means the folder is complete.
 SOURCE_FILE = "source.json"
-TINY_DIR = "tiny-llama"
-TINY_SHAPE = {
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 128,
-}
 
 
 class ModelError(Exception):
@@ -294,36 +286,6 @@ def load_model(model: str | Path, dtype="auto", device: str | None = None):
     if device:
         loaded = loaded.to(device)
     return loaded.eval()
-
-
-def tiny_model(tmp_dir: str | Path) -> Path:
-    """A tiny random Llama with SmolLM2's real tokenizer, saved under tmp_dir; built once per folder."""
-    dest = Path(tmp_dir) / TINY_DIR
-    if is_prepared(dest):
-        return dest
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = _embedded_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        max_position_embeddings=CONTEXT_LENGTH,
-        tie_word_embeddings=True,
-        rms_norm_eps=1e-5,
-        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},  # SmolLM2's
-        **TINY_SHAPE,
-    )
-    torch.manual_seed(0)  # the same weights every build, so tests are repeatable
-    model = LlamaForCausalLM(config)
-    _set_generation(model, tok)
-
-    def build(folder: Path) -> None:
-        model.save_pretrained(folder)
-        tok.save_pretrained(folder)
-        (folder / SOURCE_FILE).write_text(json.dumps({"tiny": TINY_SHAPE}) + "\n")
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return _write_atomically(dest, build)
 
 
 def stop_ids(model, tokenizer=None) -> list[int]:

@@ -112,12 +112,3 @@ def count_chat(messages: list[dict], enc: tiktoken.Encoding | None = None) -> in
                 if key == "name":
                     total += TOKENS_PER_NAME
     return total
-
-
-def count_assistant(messages: list[dict], enc: tiktoken.Encoding | None = None) -> int:
-    enc = enc or encoding()
-    return sum(
-        len(enc.encode_ordinary(m["content"]))
-        for m in messages
-        if m.get("role") == "assistant" and isinstance(m.get("content"), str)
-    )

@@ -33,9 +33,9 @@ def tiny_model_dir(tmp_path_factory):
 
     Tests read it (load, train from it, generate with it) and never write into it.
     """
-    from core import models
+    from tests.tiny import tiny_model
 
     root = tmp_path_factory.mktemp("tiny-model")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.tiny_model(root)
+        return tiny_model(root)

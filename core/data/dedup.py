@@ -201,16 +201,6 @@ def keep_by_rule(rows: Sequence[int], examples: Sequence, rule: str = "first") -
     return min(rows, key=lambda r: (sign * length[r], r))
 
 
-def drop_by_rule(groups: Iterable, examples: Sequence, rule: str = "first") -> list[int]:
-    """Rows to drop so that each cluster keeps only the member the rule picks."""
-    drop: set[int] = set()
-    for group in groups:
-        rows = _rows(group)
-        keep = keep_by_rule(rows, examples, rule)
-        drop.update(r for r in rows if r != keep)
-    return sorted(drop)
-
-
 def drop_for_choice(groups: Iterable, keep: Iterable[int]) -> list[int]:
     """Rows to drop given the curator's choice of rows to keep: every cluster member not chosen.
 

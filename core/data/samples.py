@@ -110,8 +110,3 @@ PLANTED: tuple[Planted, ...] = (
 
 def planted(kind: str) -> list[Planted]:
     return [p for p in PLANTED if p.kind == kind]
-
-
-def planted_lines(kind: str) -> set[int]:
-    """Every line planted with this kind (both members of duplicate pairs)."""
-    return {line for p in planted(kind) for line in p.lines}

@@ -75,10 +75,6 @@ def read_blob(sha: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
-def blob_path(sha: str) -> Path:
-    return _blob_dir() / f"{sha}.jsonl"
-
-
 _SELECT = "SELECT v.*, d.name AS dataset FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
 
 

@@ -135,13 +135,6 @@ def tokenize(tok, examples: list, max_length: int, assistant_only: bool = True, 
 # ---- batching ---------------------------------------------------------------------------------
 
 
-def random_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
-    """Plain shuffled batches (the baseline that length grouping is measured against)."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, mega: int = 50) -> list[list[int]]:
     """Shuffled batches of similar lengths: sort within shuffled mega-batches, then shuffle the batches.
 

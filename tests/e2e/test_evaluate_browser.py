@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from core import jobs, models
+from core import jobs
 from core.data import samples, split, versions
 from core.eval import candidates, pool
 from core.jsonl import read_records
 from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+from tests.tiny import tiny_model
 
 JOB_WAIT_MS = 90_000  # the worker starts cold: torch and transformers import before the first batch
 
@@ -23,7 +24,7 @@ JOB_WAIT_MS = 90_000  # the worker starts cold: torch and transformers import be
 @pytest.fixture
 def workspace(e2e_home):
     """A 20-row demo version split 16/2/2 and the tiny model as an added candidate."""
-    tiny = candidates.base(str(models.tiny_model(e2e_home / "test-models")))
+    tiny = candidates.base(str(tiny_model(e2e_home / "test-models")))
     pool.add_custom(tiny)
     found = next((d for d in versions.datasets() if d.name == "eval-e2e"), None)
     if found is None:

@@ -12,11 +12,12 @@ import re
 import subprocess
 import time
 
-from core import jobs, models
+from core import jobs
 from core.data import samples, versions
 from core.jobs import rundir
 from core.jsonl import read_records
 from tests.e2e.conftest import assert_no_exception, free_port, open_page, start_streamlit, wait_idle
+from tests.tiny import tiny_model
 
 STEP = re.compile(r"(\d+)\s*/\s*(\d+)")
 OTHER_MODEL = "Another model: a hub id or a local folder"
@@ -103,7 +104,7 @@ def stop_and_see_stopped(page, run_id: str) -> None:
 
 
 def test_launch_watch_and_stop_a_tiny_lora_run(page, server, e2e_home):
-    tiny = models.tiny_model(e2e_home / "test-models")
+    tiny = tiny_model(e2e_home / "test-models")
     tiny_split_version()
     run_id = launch_tiny_run(page, server, tiny)
     page.get_by_text(re.compile(rf"^{run_id} · ")).wait_for()  # the run view's caption
@@ -117,7 +118,7 @@ def test_launch_watch_and_stop_a_tiny_lora_run(page, server, e2e_home):
 
 
 def test_a_run_outlives_a_killed_server_and_shows_up_live_on_a_new_one(page, e2e_home):
-    tiny = models.tiny_model(e2e_home / "test-models")
+    tiny = tiny_model(e2e_home / "test-models")
     tiny_split_version()
     port = free_port()
     first_server = start_streamlit(e2e_home, port)

@@ -1,6 +1,6 @@
 """Generation as a real job: the tiny model end to end, the cache, bad data, replies, an API stand-in.
 
-The local jobs use core.models.tiny_model (a 3.2M-parameter random Llama with SmolLM2's tokenizer),
+The local jobs use tests.tiny.tiny_model (a 3.2M-parameter random Llama with SmolLM2's tokenizer),
 so a job takes seconds, most of it importing torch. The API jobs talk to a small HTTP server in
 this process that answers like OpenAI's chat.completions.
 Run: `.venv/bin/pytest tests/jobs/test_generate_job.py -q`.

@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from core import models
 from core.data.samples import sample_path
 from tests import api_server
+from tests.tiny import tiny_model
 
 KEY = "sk-guide-test-key"
 
@@ -75,7 +75,7 @@ print(f"Reply ({response.choices[0].finish_reason}): {response.choices[0].messag
 
 @pytest.fixture
 def server(tmp_path, ft_home):
-    proc, url = api_server.start(ft_home, models.tiny_model(tmp_path), KEY, tmp_path / "server.log")
+    proc, url = api_server.start(ft_home, tiny_model(tmp_path), KEY, tmp_path / "server.log")
     yield url
     api_server.stop(proc)
 

@@ -18,7 +18,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from core import jobs, models, prices, providers
+from core import jobs, prices, providers
 from core.data import versions
 from core.data.samples import sample_path
 from core.jobs import rundir
@@ -27,6 +27,7 @@ from core.providers.openai_ft import OpenAIJob, explain, scrub, transient
 from core.providers.openai_worker import Ctx, Fatal, call, optional
 from tests import api_server
 from tests.e2e.conftest import free_port
+from tests.tiny import tiny_model
 from tests.waiting import wait_for
 
 KEY = "sk-provider-test-key-0123456789"
@@ -39,7 +40,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "home"))
-        tiny = models.tiny_model(root)
+        tiny = tiny_model(root)
     proc, url = api_server.start(root / "home", tiny, KEY, root / "server.log")
     yield url
     with pytest.MonkeyPatch.context() as mp:  # no training run of the server outlives the tests

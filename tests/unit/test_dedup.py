@@ -111,6 +111,16 @@ def test_union_find_clusters_hand_built_pairs():
 # ---- keep rules -----------------------------------------------------------------------------
 
 
+def drop_by_rule(groups, examples, rule: str = "first") -> list[int]:
+    """Rows to drop so that each cluster keeps only the member the rule picks (the page's pre-selection)."""
+    drop: set[int] = set()
+    for group in groups:
+        rows = dedup._rows(group)
+        keep = dedup.keep_by_rule(rows, examples, rule)
+        drop.update(r for r in rows if r != keep)
+    return sorted(drop)
+
+
 def test_keep_rules_and_manual_choice():
     # Assistant answers of 5, 12, 3 and 12 characters.
     examples = [chat("q", "abcde"), chat("q", "abcdefghijkl"), chat("q", "abc"), chat("q", "123456789012")]
@@ -119,8 +129,8 @@ def test_keep_rules_and_manual_choice():
     assert dedup.keep_by_rule(rows, examples, "longest") == 1  # ties with row 3: earlier wins
     assert dedup.keep_by_rule(rows, examples, "shortest") == 2
     groups = [dedup.Cluster([0, 2], 0.97, 0.97), [1, 3]]
-    assert dedup.drop_by_rule(groups, examples, "longest") == [2, 3]
-    assert dedup.drop_by_rule(groups, examples, "shortest") == [0, 3]
+    assert drop_by_rule(groups, examples, "longest") == [2, 3]
+    assert drop_by_rule(groups, examples, "shortest") == [0, 3]
     with pytest.raises(ValueError, match="unknown keep rule 'random'"):
         dedup.keep_by_rule(rows, examples, "random")
 

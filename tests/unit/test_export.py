@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from core import models
 from core.train import export
+from tests.tiny import tiny_model
 
 R, ALPHA = 4, 8  # LoRA scaling alpha / r = 2
 TARGETS = ["q_proj", "v_proj"]
@@ -29,7 +30,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.tiny_model(root)
+        return tiny_model(root)
 
 
 @pytest.fixture(scope="module")

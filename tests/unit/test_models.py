@@ -13,6 +13,7 @@ import time
 import pytest
 
 from core import models
+from tests.tiny import tiny_model
 
 # SmolLM2's vocabulary: 49,152 entries, with <|endoftext|>, <|im_start|>, <|im_end|> as ids 0, 1, 2
 # (the model card's tokenizer; the GGUF metadata says the same).
@@ -27,7 +28,7 @@ def tiny(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "ft_home"))
         start = time.perf_counter()
-        folder = models.tiny_model(root)
+        folder = tiny_model(root)
         print(f"\ntiny model built in {time.perf_counter() - start:.2f} s (tokenizer from the GGUF included)")
     return folder
 
@@ -46,7 +47,7 @@ def test_tiny_model_is_small_and_built_once(tiny):
     weights = tiny / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     start = time.perf_counter()
-    again = models.tiny_model(tiny.parent)
+    again = tiny_model(tiny.parent)
     print(f"tiny model second call: {(time.perf_counter() - start) * 1000:.1f} ms")
     assert again == tiny
     assert weights.stat().st_mtime_ns == stamp  # not rebuilt

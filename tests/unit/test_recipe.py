@@ -24,6 +24,7 @@ from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 from core.paths import REPO_ROOT
 from core.train import recipe, tokenize
 from core.train.config import preset, to_yaml
+from tests.tiny import tiny_model
 
 SCHEMA = {"step", "epoch", "loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s"}
 
@@ -34,7 +35,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("recipe")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "ft_home"))
-        tiny = models.tiny_model(root)
+        tiny = tiny_model(root)
     rows = sample_path("demo").read_text().splitlines()
     (root / "train.jsonl").write_text("\n".join(rows[:8]) + "\n")
     (root / "val.jsonl").write_text("\n".join(rows[100:104]) + "\n")

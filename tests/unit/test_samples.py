@@ -13,11 +13,16 @@ from itertools import combinations
 import pytest
 
 from core.data import quality as q
-from core.data.samples import NAMES, PLANTED, planted, planted_lines, sample_path
+from core.data.samples import NAMES, PLANTED, planted, sample_path
 from core.jsonl import scan_records
 
 QUALITY_KINDS = sorted({p.kind for p in PLANTED if p.owner.startswith("quality.")})
 ROLES = ("system", "user", "assistant")
+
+
+def planted_lines(kind: str) -> set[int]:
+    """Every line planted with this kind (both members of duplicate pairs)."""
+    return {line for p in planted(kind) for line in p.lines}
 
 
 def load(name: str) -> tuple[list[dict], list[int]]:

@@ -6,6 +6,7 @@ Run: .venv/bin/pytest tests/unit/test_train_data.py -q -s
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -13,6 +14,7 @@ from core import models
 from core.data.samples import sample_path
 from core.train import tokenize
 from core.train.tokenize import IGNORE
+from tests.tiny import tiny_model
 
 CHAT = [
     {"role": "system", "content": "You answer in one short sentence."},
@@ -29,7 +31,7 @@ def tok(tmp_path_factory):
     root = tmp_path_factory.mktemp("tok")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FT_HOME", str(root / "ft_home"))
-        return models.load_tokenizer(models.tiny_model(root))
+        return models.load_tokenizer(tiny_model(root))
 
 
 def _labelled_runs(tok, ex: tokenize.Example) -> list[str]:
@@ -114,11 +116,18 @@ def test_collate_pads_right_and_shifts_targets_once():
     assert batch["targets"].tolist() == [[6, 7, IGNORE], [9, IGNORE, IGNORE]]
 
 
+def random_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
+    """Plain shuffled batches (the baseline that length grouping is measured against)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
 def test_length_grouping_wastes_less_padding_than_random_batches_on_the_demo_data(tok):
     rows = [json.loads(line) for line in sample_path("demo").read_text().splitlines()]
     lengths = [len(e.input_ids) for e in tokenize.tokenize(tok, rows, max_length=1024).examples]
     grouped = tokenize.length_grouped_batches(lengths, batch_size=4, seed=1)
-    shuffled = tokenize.random_batches(len(lengths), batch_size=4, seed=1)
+    shuffled = random_batches(len(lengths), batch_size=4, seed=1)
     eff_grouped = tokenize.padding_efficiency(lengths, grouped)
     eff_random = tokenize.padding_efficiency(lengths, shuffled)
     print(f"\npadding efficiency on demo (batch 4): grouped {eff_grouped:.3f}, random {eff_random:.3f}")

@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from core import tokens
 from core.data import io, validate
+from tests.unit.test_tokens import count_assistant
 
 SYS = {"role": "system", "content": "You are terse."}
 USER = {"role": "user", "content": "Hi"}
@@ -197,7 +198,7 @@ def test_openai_counts_agree_with_core_tokens():
     stats = validate.validate(data, model="gpt-4o-mini-2024-07-18").stats
     enc = tokens.encoding("o200k_base")
     assert stats["total_tokens"] == sum(tokens.count_chat(d["messages"], enc) for d in data)
-    expected_assistant = [tokens.count_assistant(d["messages"], enc) for d in data]
+    expected_assistant = [count_assistant(d["messages"], enc) for d in data]
     assert stats["assistant_tokens_per_example"]["max"] == max(expected_assistant)
     assert stats["tokenizer"] == "o200k_base"
     assert stats["token_limit"] == 65536  # gpt-4o-mini's per-example limit (ANCHORS.md)
