@@ -2,6 +2,7 @@
 
 A URL with `?s=<token>` is a rater's link to a blind ranking session: it routes to the voting
 page alone, with no navigation, whatever the path.
+Test: `pytest tests/app/test_every_page.py`.
 """
 
 import streamlit as st

@@ -7,6 +7,7 @@ Synthetic votes among 6 candidates with known ratings (10% ties). Measured in th
 (2) the baseline, the way the Chatbot Arena notebook bootstraps: `df.sample(frac=1, replace=True)`
     on the full vote frame each round, then a refit over one row per vote (a tie as two half rows),
     with the same L-BFGS objective so only the data handling differs.
+Test: `pytest tests/unit/test_arena_ratings.py`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the only kind of bad line the guide's script survives) to a temporary folder, th
   tokens      the same with token counting (o200k_base, cookbook accounting)
 and prints each time (best of --repeat) and ratio_vs_guide = our time / guide time (< 1 is faster).
 Run: `python bench/data.py [--n 100000] [--repeat 3]`.
+Test: `pytest tests/unit/test_validate.py`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Run: `.venv/bin/python bench/dedup.py [--n 10000] [--search-n 100000]`.
 (2) the blocked search alone on --search-n random unit vectors with planted pairs, against a
     per-row loop on a subset, both measured here.
 Works in a temporary FT_HOME, so the workspace cache is neither used nor filled.
+Test: `pytest tests/unit/test_dedup.py`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Pairs of ~100-word texts cut from the demo sample's answers. Times (CPU seconds,
   unicode   metrics.rouge_l(..., unicode=True)
 and prints pairs/s, speedup_vs_plain, and whether the scores are identical to the plain scorer's.
 Run: `python bench/eval.py [--n 2000] [--repeat 3]`.
+Test: `pytest tests/unit/test_eval_metrics.py`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Tokens/s counts each answer's own new tokens (up to and including its end token)
 padding a finished row keeps producing while its batch runs on. Batched answers are compared
 with the one-at-a-time answers text for text. The last line reads
 `batched_speedup=<x> (batch <b>) differing=<d>/<n>`.
+Test: `pytest tests/jobs/test_generate_job.py`.
 """
 
 from __future__ import annotations

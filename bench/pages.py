@@ -3,6 +3,7 @@
 Each page is rendered by Streamlit's AppTest in a fresh interpreter that has already imported
 streamlit (as a running server has), so the time includes the page's own imports and work.
 The baseline is a page with only a title, rendered the same way in the same run.
+Test: `pytest tests/app/test_every_page.py`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ counts non-padding tokens; the bf16 matmul rate of this machine is measured in t
 Both validation losses are computed by the same function (mean cross-entropy per assistant token,
 fp32) on the same validation split. The last line reads
 `speedup_vs_trl=<x> matmul_fraction=<y> val_loss=<ours>/<baseline>`.
+Test: `pytest tests/unit/test_recipe.py`.
 """
 
 from __future__ import annotations

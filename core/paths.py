@@ -3,6 +3,7 @@
 FT_HOME comes from the environment; otherwise /data/workspace on a Hugging Face Space with
 persistent storage (/data exists), otherwise ./workspace beside the code (git-ignored).
 `python -m core.paths` prints the folder in use.
+Test: `pytest tests/unit/test_store.py`.
 """
 
 from __future__ import annotations

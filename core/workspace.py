@@ -1,4 +1,7 @@
-"""A summary of what the workspace holds, for the home page and `python -m core.workspace`."""
+"""A summary of what the workspace holds, for the home page and `python -m core.workspace`.
+
+Test: `pytest tests/app/test_every_page.py`.
+"""
 
 from __future__ import annotations
 

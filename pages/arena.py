@@ -4,6 +4,7 @@ Thin: (ui.shell.boot asks for FT_ADMIN_TOKEN when one is set) -> the "New sessio
 (ui.arena.create_form -> core.arena.build -> core.arena.sessions.create) -> the session list and
 the chosen session (?session=<id>, ui.arena.manage) -> its results (ui.arena.report).
 Run: `streamlit run app.py` (Arena). Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
+Test: `pytest tests/app/test_arena_page.py`.
 """
 
 from __future__ import annotations

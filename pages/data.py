@@ -2,7 +2,7 @@
 
 Thin page: the working copy lives in ui.data.state (a draft persisted on every change), each view
 is one render function in ui/data/. CLI twin: `python -m core.data validate|dedup FILE`.
-Test: `pytest tests/app/test_data_page.py tests/e2e/test_data_journey.py`.
+Test: `pytest tests/app/test_data_views.py tests/app/test_data_edit.py tests/e2e/test_data_journey.py`.
 """
 
 import streamlit as st

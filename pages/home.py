@@ -1,4 +1,7 @@
-"""Home: the workflow at a glance and what the workspace holds."""
+"""Home: the workflow at a glance and what the workspace holds.
+
+Test: `pytest tests/app/test_every_page.py`.
+"""
 
 import streamlit as st
 

@@ -4,6 +4,7 @@ Thin: the session from ?s= -> the rater from ?r= (or a name and Start, core.aren
 -> one anonymous pair at a time with its vote and reveal (ui.arena.rater). app.py shows this page
 alone whenever the URL has `s`.
 Run: `streamlit run app.py`, then open a session's rater link. Test: `pytest tests/app/test_rate_page.py`.
+Test: `pytest tests/app/test_rate_page.py`.
 """
 
 from __future__ import annotations

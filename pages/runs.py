@@ -5,6 +5,7 @@ Thin: core.jobs.list_runs("train") -> the list (ui.runs.table) -> the chosen run
 runs (OpenAI) are listed alongside; their view shows the provider's status and Cancel. Runs are
 jobs: they keep going when the browser closes or Streamlit restarts, and this page finds them again.
 Run: `streamlit run app.py` (Runs). Test: `pytest tests/app/test_runs_page.py tests/e2e/test_train_browser.py`.
+Test: `pytest tests/app/test_runs_page.py`.
 """
 
 from __future__ import annotations

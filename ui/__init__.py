@@ -2,6 +2,7 @@
 
 Page scripts live in pages/; the paths below are for st.page_link and st.switch_page (absolute, so they
 work under app.py and under a test router alike). Test: `pytest tests/app/test_every_page.py`.
+Test: `pytest tests/unit/test_boundaries.py`.
 """
 
 from pathlib import Path

@@ -6,6 +6,7 @@ would run the page alone: no router, no page config, and every file of pages/ li
 sidebar (which must never happen on a rater's link). Each page calls `boot()` first; it switches
 the legacy mode off and reruns, so app.py routes the same URL. Then, on a hosted Space with
 FT_ADMIN_TOKEN set, every page but the rater's asks for that token (ui.admin).
+Test: `pytest tests/e2e/test_deep_link.py`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Modules: sessions (the SQLite side: sessions, raters, assignments, votes), ratings
 (Bradley-Terry with bootstrap intervals, win rates), agreement (inter-rater statistics).
 CLI: `python -m core.arena ratings VOTES.csv --json`.
+Test: `pytest tests/unit/test_arena_sessions.py`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Used by the Arena page. Each choosable candidate is one completed generation cac
 generation settings); its cache key becomes the session's candidate key, so the answers the
 raters see, and the ROUGE-L shown beside their verdict, come from the same cached file.
 No Streamlit here. Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
+Test: `pytest tests/app/test_arena_page.py`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 python -m core.data validate FILE [--model MODEL] [--json]   exit 0 clean, 1 errors, 2 unreadable
 python -m core.data dedup FILE [--threshold 0.95] [--json]   exact and near-duplicate clusters
+Test: `pytest tests/unit/test_data_cli.py`.
 """
 
 from __future__ import annotations

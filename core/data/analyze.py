@@ -6,7 +6,7 @@ supervisor (SHA: the content hash of a version or a draft); the worker embeds ea
 near-duplicate clusters with an exact blocked search, clusters the user turns into topics, and writes
 `analysis.json` and the vectors into its run folder.
 `result_for(sha)` finds the newest finished analysis of the same content.
-Test: `pytest tests/jobs/test_analyze.py`.
+Test: `pytest tests/slow/test_analyze_job.py`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ The guide's convention, used everywhere here: an example's prompt is every messa
 last one, and its reference is the last message's content (the assistant's answer).
 Modules: metrics (ROUGE-L and friends), candidates (what can answer), generate (the job).
 CLI: `python -m core.eval rouge REFS.jsonl PREDS.jsonl --json`.
+Test: `pytest tests/unit/test_eval_metrics.py`.
 """
 
 from __future__ import annotations

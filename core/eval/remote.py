@@ -3,6 +3,7 @@
 The key is read from the candidate's environment variable when the client is made, and never
 stored or printed. Rate limits, timeouts and 5xx are retried with jittered exponential back-off;
 a wrong key, model or request is not. Test: `.venv/bin/pytest tests/jobs/test_generate_job.py -q`.
+Test: `pytest tests/jobs/test_generate_job.py`.
 """
 
 from __future__ import annotations

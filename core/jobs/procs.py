@@ -1,4 +1,7 @@
-"""Is a process alive, and is it still the same process? (pids are reused; zombies are dead)."""
+"""Is a process alive, and is it still the same process? (pids are reused; zombies are dead).
+
+Test: `pytest tests/jobs/test_jobs.py`.
+"""
 
 from __future__ import annotations
 

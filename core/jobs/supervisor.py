@@ -3,6 +3,7 @@
 `python -m core.jobs.supervisor RUN_DIR` (started by core.jobs.launch). It records its own pid
 and start time (so the app can tell it from a reused pid), runs spec.yaml's argv with output to
 train.log, forwards SIGTERM, and names the failure in human words when the worker fails.
+Test: `pytest tests/jobs/test_jobs.py`.
 """
 
 from __future__ import annotations

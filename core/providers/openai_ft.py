@@ -37,7 +37,7 @@ HYPERPARAMETERS = {
     "batch_size": (True, 1, 256),
     "learning_rate_multiplier": (False, 1e-6, 100.0),
 }
-# OpenAI's deprecation stages, as reported from its notice of 2026-05-07 (see ANCHORS.md).
+# OpenAI's deprecation stages, from its notice of 2026-05-07 (https://platform.openai.com/docs/deprecations).
 WIND_DOWN = (
     "OpenAI is winding down self-serve fine-tuning: organisations that had never fine-tuned lost job "
     "creation on 2026-05-07, those without fine-tuned-model inference in the prior 60 days on 2026-07-02, "

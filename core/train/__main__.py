@@ -6,6 +6,7 @@
 The run folder is FT_RUN_DIR when set, else the YAML's folder. A configuration that cannot run
 exits 78 and unusable data exits 65, each with a one-line reason and no traceback, so the
 supervisor can name the failure. Test: `.venv/bin/pytest tests/unit/test_recipe.py -q`.
+Test: `pytest tests/unit/test_recipe.py`.
 """
 
 from __future__ import annotations

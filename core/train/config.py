@@ -4,6 +4,7 @@ Field names follow transformers/TRL/PEFT (`learning_rate`, `num_train_epochs`, `
 the YAML in a run folder reads like the libraries' docs. `preset(method)` gives the guide's
 settings; `problems(cfg)` lists what is wrong in plain words (the page shows them before Launch,
 and the worker checks again). Test: `pytest tests/unit/test_train_config.py`.
+Test: `pytest tests/unit/test_train_config.py`.
 """
 
 from __future__ import annotations

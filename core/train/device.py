@@ -2,6 +2,7 @@
 
 No torch here (the Streamlit process stays light): GPU facts come from `nvidia-smi`, memory from
 /proc/meminfo, and a CPU's speed from a short numpy matmul. Test: `pytest tests/app/test_train_page.py`.
+Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations

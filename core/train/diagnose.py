@@ -4,6 +4,7 @@
 evaluation rows `eval_loss`), the run's TrainConfig and, after training, samples.json, and
 returns what looks wrong with the numbers behind it and the guide's advice. Pure Python, no
 torch: the Runs page calls it on every refresh. Test: `.venv/bin/pytest tests/unit/test_diagnose.py -q`.
+Test: `pytest tests/unit/test_diagnose.py`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ profile against this machine, then hands an argv to `core.jobs.launch`, which ru
 starts a new run from the newest checkpoint of an old one, optionally with more epochs.
 No torch here: GPUs are counted with `nvidia-smi -L` (or /proc/driver/nvidia), so the page
 stays light. Test: `.venv/bin/pytest tests/unit/test_train_launch.py -q`.
+Test: `pytest tests/unit/test_train_launch.py`.
 """
 
 from __future__ import annotations

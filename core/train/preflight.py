@@ -4,6 +4,7 @@ Plain functions, no Streamlit and no torch: token counts use the model's own tok
 `tokenizers` library) and chat template (rendered with a sandboxed jinja2, as transformers does),
 or tiktoken as a labelled approximation when the model's files are not on this machine. Memory,
 time and dollars come from core.estimate. Test: `pytest tests/app/test_train_page.py`.
+Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations

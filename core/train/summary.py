@@ -2,6 +2,7 @@
 
 Plain functions over core.jobs statuses and the run-dir files (summary.json, samples.json,
 metrics.jsonl); no Streamlit. Test: `pytest tests/app/test_runs_page.py`.
+Test: `pytest tests/app/test_runs_page.py`.
 """
 
 from __future__ import annotations

@@ -201,7 +201,8 @@ def test_openai_counts_agree_with_core_tokens():
     expected_assistant = [count_assistant(d["messages"], enc) for d in data]
     assert stats["assistant_tokens_per_example"]["max"] == max(expected_assistant)
     assert stats["tokenizer"] == "o200k_base"
-    assert stats["token_limit"] == 65536  # gpt-4o-mini's per-example limit (ANCHORS.md)
+    # gpt-4o-mini's per-example limit, from OpenAI's fine-tuning guide (platform.openai.com/docs/guides/fine-tuning)
+    assert stats["token_limit"] == 65536
 
 
 def test_unknown_model_warns_once_and_skips_the_limit():

@@ -2,6 +2,7 @@
 cached answers on it, prompts per rater, overlap, instructions; Create stores the session.
 
 Widgets are keyed `arena_*`. Test: `pytest tests/app/test_arena_page.py`.
+Test: `pytest tests/app/test_arena_page.py`.
 """
 
 from __future__ import annotations

@@ -1,1 +1,4 @@
-"""The Data page's parts: working copy, import, checks, editor, duplicates, split/export, history."""
+"""The Data page's parts: working copy, import, checks, editor, duplicates, split/export, history.
+
+Test: `pytest tests/app/test_data_views.py`.
+"""

@@ -1,4 +1,7 @@
-"""The Check view: format findings, the guide's quality checklist, and the embedding analysis job."""
+"""The Check view: format findings, the guide's quality checklist, and the embedding analysis job.
+
+Test: `pytest tests/app/test_data_views.py`.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 Everything becomes the internal chat form and a first immutable version. Lines that cannot be
 read are listed with their line numbers before anything is saved.
+Test: `pytest tests/e2e/test_data_journey.py`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Every change goes through `update()`, which writes the draft to the workspace at once, so a
 refresh or a closed tab loses nothing; `save()` turns the draft into a new immutable version.
 The page keeps the chosen dataset in the URL (`?dataset=ID`).
+Test: `pytest tests/app/test_data_edit.py`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 The chosen version id sits in the URL (`?version=<id>`), so a refreshed page shows the same
 version and finds its running jobs again. Test: `pytest tests/app/test_evaluate_page.py`.
+Test: `pytest tests/app/test_evaluate_page.py`.
 """
 
 from __future__ import annotations

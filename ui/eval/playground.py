@@ -4,6 +4,7 @@
 (core.eval.generate.reply_job); a fragment polls every REFRESH_S seconds until both replies are
 written, then reruns the page once. Conversations live in session_state, one per side, and
 restart when that side's candidate changes. Test: `pytest tests/app/test_evaluate_page.py`.
+Test: `pytest tests/app/test_evaluate_page.py`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 ROUGE-L is the guide's scorer; the "Unicode-aware tokenizer" toggle swaps in one that keeps
 every script (metrics.NOTE says why). Scores are cached per workspace, version, set of cached
 answers and tokenizer, so a rerun does not score again. Test: `pytest tests/app/test_evaluate_page.py`.
+Test: `pytest tests/app/test_evaluate_page.py`.
 """
 
 from __future__ import annotations

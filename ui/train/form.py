@@ -4,6 +4,7 @@ Each TrainConfig field is one widget keyed `train_<field>`, with the field's hel
 tooltip; the common ones are in view and the rest sit in an "Advanced" expander. Changing the
 method loads that method's preset from core.train.config. `collect()` turns the widgets into a
 TrainConfig. Test: `pytest tests/app/test_train_page.py`.
+Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations

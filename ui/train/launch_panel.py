@@ -2,6 +2,7 @@
 
 Launch hands the config to core.train.launch.start (a detached job) and opens the Runs page on
 the new run (?run=<id>). Test: `pytest tests/app/test_train_page.py`.
+Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 The numbers come from core.train.preflight; this module caches the slow parts (token counts, the
 device probe) and draws them. Test: `pytest tests/app/test_train_page.py`.
+Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations
