@@ -14,6 +14,10 @@ ERROR = "error"
 WARNING = "warning"
 
 
+class DataError(Exception):
+    """The file cannot be read at all; the message names the file and, where known, the line."""
+
+
 @dataclass
 class Finding:
     """One problem found in a dataset.

@@ -213,6 +213,17 @@ def test_size_limit_is_configurable(tmp_path):
     assert io.load(path, max_bytes=10_000).examples == EXAMPLES
 
 
+def test_a_hub_dataset_is_held_to_the_size_limit(tmp_path, monkeypatch):
+    # A local folder of data files goes through datasets.load_dataset, as a hub id does, with no network.
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    (tmp_path / "repo").mkdir()
+    write_jsonl(tmp_path / "repo" / "train.jsonl", EXAMPLES)
+    loaded = io.load(tmp_path / "repo", fmt="hub")
+    assert (loaded.source, loaded.examples) == ("hub", EXAMPLES)
+    with pytest.raises(io.DataError, match=r"repo is 0\.0 MB, over the 0\.0 MB limit"):
+        io.load(tmp_path / "repo", fmt="hub", max_bytes=10)
+
+
 def test_columns_for_a_mapping_form_even_when_none_is_recognised(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("q,a,notes\nx,y,z\n")
