@@ -12,13 +12,19 @@ Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py`.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import paths, store
 from core.data import ERROR, DataError, Finding, layouts, readers
 from core.data.layouts import LAYOUTS, is_conversation, suggest_mapping
 from core.data.readers import DEFAULT_MAX_BYTES, SOURCES, gc_paused
-from core.data.writers import to_hf_dataset, to_jsonl, to_jsonl_bytes, to_parquet
+from core.data.writers import replace, to_hf_dataset, to_jsonl, to_jsonl_bytes, to_parquet
+
+MB = 1024 * 1024
+LIMIT_KEY = "data.upload_limit_mb"
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -27,9 +33,14 @@ __all__ = [
     "DataError",
     "Loaded",
     "columns",
+    "columns_cached",
     "gc_paused",
     "is_conversation",
+    "keep_upload",
+    "limit_mb",
     "load",
+    "load_cached",
+    "set_limit_mb",
     "suggest_mapping",
     "to_hf_dataset",
     "to_jsonl",
@@ -111,3 +122,67 @@ def columns(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_M
         if isinstance(obj, dict):
             names.update(dict.fromkeys(map(str, obj)))
     return list(names)
+
+
+# ---------------------------------------------------------------- the import form's helpers
+
+
+def limit_mb() -> int:
+    """The import size limit in MB: the workspace's setting, else DEFAULT_MAX_BYTES."""
+    return int(store.get_setting(LIMIT_KEY, DEFAULT_MAX_BYTES // MB))
+
+
+def set_limit_mb(mb: int) -> None:
+    if int(mb) < 1:
+        raise ValueError(f"the import size limit must be at least 1 MB, not {mb}")
+    store.set_setting(LIMIT_KEY, int(mb))
+
+
+def keep_upload(name: str, data, key: str) -> Path:
+    """An uploaded file's bytes under the cache, written once per upload (key: its id), so a rerun only reads."""
+    target = paths.cache_dir() / "uploads" / re.sub(r"[^\w.-]", "_", key) / re.sub(r"[^\w.-]", "_", name)
+    if not target.is_file():
+        replace(target, lambda tmp: tmp.write_bytes(data))
+    return target
+
+
+def _stamp(path: Path) -> tuple:
+    """What tells a changed file (or save_to_disk folder) from the one read before: mtime and size."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+@functools.lru_cache(maxsize=8)
+def _remembered(what: str, path: str, stamp: tuple, fmt, mapping: tuple | None, max_bytes: int):
+    try:
+        if what == "columns":
+            return columns(path, fmt, max_bytes), None
+        return load(path, fmt, dict(mapping) if mapping is not None else None, max_bytes), None
+    except DataError as e:  # remembered too: a bad file is not read again on every rerun
+        return None, e
+
+
+def _cached(what: str, path, fmt, mapping: dict | None, max_bytes: int):
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    key = tuple(sorted(mapping.items(), key=str)) if mapping is not None else None
+    value, error = _remembered(what, str(path), _stamp(path), fmt, key, max_bytes)
+    if error is not None:
+        raise error
+    return value
+
+
+def load_cached(
+    path: str | Path, fmt: str | None = None, mapping: dict | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Loaded:
+    """load(), remembered by (path, mtime, size, fmt, mapping, max_bytes) for a page that asks on every rerun.
+
+    The Loaded is shared between callers: read it, never change it.
+    """
+    return _cached("load", path, fmt, mapping, max_bytes)
+
+
+def columns_cached(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
+    """columns(), remembered the same way as load_cached."""
+    return list(_cached("columns", path, fmt, None, max_bytes))

@@ -28,7 +28,7 @@ def to_jsonl_bytes(examples: list[dict]) -> bytes:
     return "".join(_dumps(ex) + "\n" for ex in examples).encode("utf-8")
 
 
-def _replace(path: str | Path, write) -> Path:
+def replace(path: str | Path, write) -> Path:
     """Write through a temporary name and rename, so a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def _replace(path: str | Path, write) -> Path:
 
 def to_jsonl(examples: list[dict], path: str | Path) -> Path:
     data = to_jsonl_bytes(examples)
-    return _replace(path, lambda tmp: tmp.write_bytes(data))
+    return replace(path, lambda tmp: tmp.write_bytes(data))
 
 
 def to_parquet(examples: list[dict], path: str | Path) -> Path:
@@ -51,7 +51,7 @@ def to_parquet(examples: list[dict], path: str | Path) -> Path:
     keys = list(dict.fromkeys(k for ex in examples for k in ex)) or ["messages"]
     table = pa.table({k: pa.array([_dumps(ex[k]) if k in ex else None for ex in examples], pa.string()) for k in keys})
     table = table.replace_schema_metadata({JSON_COLUMNS_KEY: ",".join(keys).encode()})
-    return _replace(path, lambda tmp: pq.write_table(table, tmp))
+    return replace(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def to_hf_dataset(examples: list[dict], folder: str | Path) -> Path:

@@ -7,6 +7,7 @@ runs/<id>/metrics.jsonl  one JSON object per line, appended and flushed per line
 runs/<id>/train.log      the worker's stdout and stderr
 runs/<id>/STOP           created by the UI; the worker stops at its next step and saves
 runs/<id>/failure.json   optional, from a worker that knows why it failed: {failure, message}
+runs/<id>/records.jsonl  an import job's records as read (core.data.fetch); import.json: its source and notes
 Test: `pytest tests/jobs`.
 """
 
@@ -32,6 +33,7 @@ SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
     "STOP",
 )
 FAILURE = "failure.json"
+RECORDS, IMPORTED = "records.jsonl", "import.json"
 
 
 def run_dir(run_id: str) -> Path:

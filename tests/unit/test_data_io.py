@@ -6,6 +6,7 @@ Run: `pytest tests/unit/test_data_io.py`.
 from __future__ import annotations
 
 import json
+import os
 
 import datasets
 import pandas as pd
@@ -236,3 +237,35 @@ def test_columns_for_a_mapping_form_even_when_none_is_recognised(tmp_path):
         "user": "Question",
         "assistant": "Answer",
     }
+
+
+def test_load_cached_reads_a_file_again_only_when_it_changes(tmp_path):
+    path = tmp_path / "d.jsonl"
+    write_jsonl(path, EXAMPLES)
+    first = io.load_cached(path)
+    assert io.load_cached(path) is first and first.examples == EXAMPLES
+    assert io.load_cached(path, fmt="chat") is not first  # another format is another read
+    write_jsonl(path, EXAMPLES[:1])
+    assert io.load_cached(path).examples == EXAMPLES[:1]
+    path.write_text("not json\n")
+    with pytest.raises(io.DataError, match="no readable record"):
+        io.load_cached(path)
+    table = tmp_path / "t.csv"
+    table.write_text("q,a\nx,y\n")
+    assert io.columns_cached(table) == ["q", "a"]
+    mapped = io.load_cached(table, mapping={"user": "q", "assistant": "a"})
+    assert mapped.examples == [chat(("user", "x"), ("assistant", "y"))]
+
+
+def test_an_upload_is_written_once_and_the_limit_is_a_setting():
+    kept = io.keep_upload("my data.jsonl", b"{}\n", "upload-1")
+    assert kept.name == "my_data.jsonl" and kept.read_bytes() == b"{}\n"
+    os.utime(kept, ns=(0, 0))
+    assert io.keep_upload("my data.jsonl", b"{}\n", "upload-1") == kept
+    assert kept.stat().st_mtime_ns == 0  # a rerun with the same upload does not write it again
+    assert io.keep_upload("my data.jsonl", b"[]\n", "upload-2").read_bytes() == b"[]\n"
+    assert io.limit_mb() == io.DEFAULT_MAX_BYTES // io.MB
+    io.set_limit_mb(5)
+    assert io.limit_mb() == 5
+    with pytest.raises(ValueError, match="at least 1 MB"):
+        io.set_limit_mb(0)

@@ -11,9 +11,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import jobs
 from core.data import analyze, quality, validate, versions
-from ui.data import state
+from ui.data import progress, state
 
 ICONS = {"ok": ":material/check_circle:", "warn": ":material/warning:", "fail": ":material/error:"}
 TITLES = {
@@ -163,7 +162,7 @@ def _analysis_panel(work: state.Work, analysis: dict | None) -> None:
     st.subheader("Near-duplicates and topics (embeddings)")
     run = analyze.active_for(work.sha)
     if run is not None:
-        _progress(run.id)
+        progress.bar(run.id, "The analysis")
         return
     if analysis is None:
         st.caption(
@@ -179,18 +178,6 @@ def _analysis_panel(work: state.Work, analysis: dict | None) -> None:
         f"{len(analysis['near'])} near-duplicate cluster(s) at cosine >= {analysis['threshold']}, "
         f"{len(analysis['exact'])} exact duplicate cluster(s). Resolve them in the Duplicates view."
     )
-
-
-@st.fragment(run_every=1.0)
-def _progress(run_id: str) -> None:
-    run = jobs.status(run_id)
-    p = run.progress or {}
-    done, total = p.get("done", 0), max(p.get("total", 1), 1)
-    st.progress(min(done / total, 1.0), text=f"{p.get('message', run.state)}: {done}/{total}")
-    if not run.active:
-        if run.state != "succeeded":
-            st.error(f"The analysis {run.state}: {run.message}")
-        st.rerun(scope="app")
 
 
 def render(

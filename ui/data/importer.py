@@ -1,21 +1,23 @@
 """Import a dataset: an upload, a shipped sample, or a Hugging Face dataset folder (or hub id).
 
 Everything becomes the internal chat form and a first immutable version. Lines that cannot be
-read are listed with their line numbers before anything is saved.
-Test: `pytest tests/e2e/test_data_journey.py`.
+read are listed with their line numbers before anything is saved. The form runs on every rerun of
+the Data page (its expander's body runs even when collapsed), so the file is read through
+`io.load_cached`, an upload is written once, and a Hugging Face dataset is fetched by a job
+(core.data.fetch) whose records file is then read like an upload.
+Test: `pytest tests/app/test_data_import.py tests/e2e/test_data_journey.py`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from core import paths, store
-from core.data import Finding, io, samples, versions
+from core.data import Finding, fetch, io, samples, versions
+from ui.data import progress
 
 FORMATS = {
     "Detect automatically": None,
@@ -24,22 +26,29 @@ FORMATS = {
     "Alpaca": "alpaca",
     "Table (choose columns)": "table",
 }
-LIMIT_KEY = "data.upload_limit_mb"
 
 
-def upload_limit_mb() -> int:
-    return int(store.get_setting(LIMIT_KEY, io.DEFAULT_MAX_BYTES // (1024 * 1024)))
+def _fetched(source: str) -> fetch.Fetched | None:
+    """The newest finished fetch of this source; else its progress, or why it failed and a Fetch button."""
+    run = fetch.latest(source)
+    if run is not None and run.active:
+        progress.bar(run.id, f"Fetching {source}")
+        return None
+    if run is not None and run.state == "succeeded":
+        if st.button("Fetch again", key="data_import_refetch"):
+            fetch.launch(source, io.limit_mb() * io.MB)
+            st.rerun()
+        return fetch.result(run.id)
+    if run is not None:
+        st.error(f"Fetching {source} {run.state}: {run.message}")
+    st.caption(f"Read by a background job (a download, for a hub id), up to the {io.limit_mb()} MB limit.")
+    if st.button("Fetch", type="primary", key="data_import_fetch"):
+        fetch.launch(source, io.limit_mb() * io.MB)
+        st.rerun()
+    return None
 
 
-def _keep_upload(upload) -> Path:
-    folder = paths.cache_dir() / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / re.sub(r"[^\w.-]", "_", upload.name)
-    target.write_bytes(upload.getbuffer())
-    return target
-
-
-def _source() -> tuple[Path | None, str]:
+def _source() -> tuple[Path | None, str, fetch.Fetched | None]:
     how = st.radio(
         "Source",
         ["Upload a file", "Use a sample", "Hugging Face dataset"],
@@ -56,34 +65,35 @@ def _source() -> tuple[Path | None, str]:
                 "messy": "messy: the demo with planted problems",
             }[n],
         )
-        return samples.sample_path(name), f"sample-{name}"
+        return samples.sample_path(name), f"sample-{name}", None
     if how == "Hugging Face dataset":
         text = st.text_input(
             "Folder saved with `save_to_disk`, or a hub id (needs network)", key="data_import_hf"
         ).strip()
-        return (Path(text), Path(text).name or text) if text else (None, "")
-    limit = upload_limit_mb()
+        fetched = _fetched(text) if text else None
+        return (fetched.path if fetched else None), Path(text).name or text, fetched
+    limit = io.limit_mb()
     upload = st.file_uploader(
         f"JSONL, JSON, CSV or Parquet (up to {limit} MB)",
         key="data_import_file",
         type=["jsonl", "json", "csv", "tsv", "parquet"],
     )
     if upload is None:
-        return None, ""
+        return None, "", None
     if upload.size > limit * 1024 * 1024:
         st.error(
             f"{upload.name} is {upload.size / 2**20:.1f} MB, over the {limit} MB upload limit. "
             "Split the file, or raise the limit below."
         )
-        return None, ""
-    return _keep_upload(upload), Path(upload.name).stem
+        return None, "", None
+    return io.keep_upload(upload.name, upload.getbuffer(), upload.file_id), Path(upload.name).stem, None
 
 
 def _mapping(path: Path, fmt: str | None) -> dict | None:
     if fmt != "table":
         return None
     try:
-        columns = io.columns(path)
+        columns = io.columns_cached(path)
     except io.DataError as e:
         st.error(f"Cannot read the columns: {e}")
         return None
@@ -114,18 +124,22 @@ def _left_out(findings: list[Finding]) -> None:
 
 def render() -> None:
     """The import form; on success the new dataset becomes the page's dataset."""
-    path, default_name = _source()
+    path, default_name, fetched = _source()
     fmt = FORMATS[st.selectbox("Format", list(FORMATS), key="data_import_fmt")]
     if path is None:
         return
     mapping = _mapping(path, fmt)
+    # A fetch was held to the limit as a table; its JSON text may be larger, and is not refused again.
+    limit = io.limit_mb() * io.MB if fetched is None else max(io.limit_mb() * io.MB, path.stat().st_size)
     try:
-        loaded = io.load(path, fmt=fmt, mapping=mapping, max_bytes=upload_limit_mb() * 1024 * 1024)
+        loaded = io.load_cached(path, fmt=fmt, mapping=mapping, max_bytes=limit)
     except io.DataError as e:
         st.error(f"Cannot import: {e}")
         return
-    st.success(f"Read {len(loaded.examples)} examples ({loaded.fmt} layout from {loaded.source}).")
-    _left_out(loaded.findings)
+    container = fetched.source if fetched else loaded.source
+    findings = (fetched.findings if fetched else []) + loaded.findings
+    st.success(f"Read {len(loaded.examples)} examples ({loaded.fmt} layout from {container}).")
+    _left_out(findings)
     if not loaded.examples:
         return
     with st.expander("Preview the first examples"):
@@ -133,10 +147,11 @@ def render() -> None:
     # Keyed by the source, so choosing another file or sample proposes its own name.
     name = st.text_input("Dataset name", value=default_name, key=f"data_import_name_{default_name}")
     if st.button("Import as a new dataset", type="primary", key="data_import_go"):
-        left = [{"line": f.line, "message": f.message} for f in loaded.findings if f.severity == "error"]
-        source = json.dumps({"file": path.name, "format": loaded.fmt, "left_out": left[:500]})
+        left = [{"line": f.line, "message": f.message} for f in findings if f.severity == "error"]
+        file = Path(fetched.origin).name if fetched else path.name
+        source = json.dumps({"file": file, "format": loaded.fmt, "left_out": left[:500]})
         try:
-            version = versions.create(name, loaded.examples, note=f"imported from {path.name}", source=source)
+            version = versions.create(name, loaded.examples, note=f"imported from {file}", source=source)
         except ValueError as e:
             st.error(str(e))
             return
@@ -146,7 +161,7 @@ def render() -> None:
 
 
 def limit_setting() -> None:
-    value = st.number_input("Upload limit (MB)", 1, 10_000, upload_limit_mb(), key="data_import_limit")
-    if value != upload_limit_mb():
-        store.set_setting(LIMIT_KEY, int(value))
+    value = st.number_input("Upload limit (MB)", 1, 10_000, io.limit_mb(), key="data_import_limit")
+    if value != io.limit_mb():
+        io.set_limit_mb(value)
         st.caption("Saved. Streamlit's own server limit is `server.maxUploadSize` in .streamlit/config.toml.")

@@ -1,0 +1,69 @@
+"""The Data page's import form under AppTest: a Hugging Face folder fetched by a real job, a sample, the limit.
+
+Run: `.venv/bin/pytest tests/app/test_data_import.py -q`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+from streamlit.testing.v1 import AppTest
+
+from core.data import fetch, io, versions
+from tests.waiting import wait_for
+
+EXAMPLES = [
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]},
+    {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye."}]},
+]
+
+
+def script():
+    from ui.data import importer
+
+    importer.render()
+    importer.limit_setting()
+
+
+def started() -> AppTest:
+    at = AppTest.from_function(script, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_a_hugging_face_folder_is_fetched_by_a_job_then_imported(tmp_path):
+    folder = str(tmp_path / "faq")
+    datasets.Dataset.from_list(EXAMPLES).save_to_disk(folder)
+    at = started()
+    at.radio(key="data_import_how").set_value("Hugging Face dataset").run()
+    at.text_input(key="data_import_hf").set_value(folder).run()
+    assert not at.success and fetch.latest(folder) is None  # nothing is read in the app process
+    at.button(key="data_import_fetch").click().run()
+    assert wait_for(fetch.latest(folder).id, timeout=60).state == "succeeded"
+    at.run()
+    assert [s.value for s in at.success] == ["Read 2 examples (chat layout from hf)."]
+    at.button(key="data_import_go").click().run()
+    (dataset,) = versions.datasets()
+    assert (dataset.name, dataset.latest.note, dataset.latest.n_examples) == ("faq", "imported from faq", 2)
+    assert json.loads(dataset.source)["file"] == "faq"
+
+
+def test_a_failed_fetch_says_why_and_offers_the_button_again(tmp_path):
+    missing = str(tmp_path / "nothing-here")
+    at = started()
+    at.radio(key="data_import_how").set_value("Hugging Face dataset").run()
+    at.text_input(key="data_import_hf").set_value(missing).run()
+    at.button(key="data_import_fetch").click().run()
+    assert wait_for(fetch.latest(missing).id, timeout=60).state == "failed"
+    at.run()
+    assert any("no such file or folder" in e.value for e in at.error)
+    assert at.button(key="data_import_fetch")
+
+
+def test_a_sample_is_read_and_the_limit_is_saved_through_core():
+    at = started()
+    at.radio(key="data_import_how").set_value("Use a sample").run()
+    assert [s.value for s in at.success] == ["Read 200 examples (chat layout from jsonl)."]
+    at.number_input(key="data_import_limit").set_value(7).run()
+    assert io.limit_mb() == 7
