@@ -148,11 +148,13 @@ def _hyperparameter_problem(name: str, value: Any) -> str | None:
 def _dataset_problems(version_id: Any) -> list[str]:
     if version_id is None:
         return ["dataset_version: pick a dataset version with a train/validation split"]
-    try:
-        split = versions.split_examples(versions.get(int(version_id)))
+    try:  # the split's size is in the version's row: the examples are read once, by estimate
+        version = versions.get(int(version_id))
+        if not version.splits:
+            versions.split_examples(version)  # raises, in the words the page shows
+        n = len(version.splits.get("train", []))
     except (KeyError, ValueError, TypeError) as e:
         return [f"dataset_version: {e.args[0] if isinstance(e, KeyError) else e}"]
-    n = len(split["train"])
     if n < MIN_EXAMPLES:
         return [
             f"the train split has {n} example(s); OpenAI requires at least {MIN_EXAMPLES} (gains usually "

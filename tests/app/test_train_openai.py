@@ -122,6 +122,26 @@ def test_the_form_shows_the_cost_before_launch():
     assert metrics(at)["Training cost"] == "$0.0004"
 
 
+def test_the_estimate_reads_the_dataset_once_per_version_model_and_epochs():
+    version = hello_version()
+    at = openai_form()
+    assert metrics(at)["Billed tokens"] == "1,300"
+    blob = versions._blob_dir() / f"{version.sha256}.jsonl"
+    kept = blob.read_bytes()
+    blob.write_text("not json\n")  # from here on, any read of the examples fails
+    at.text_input(key="train_openai_suffix").input("faq").run()
+    at.text_input(key="train_openai_api_key").input(TYPED_KEY).run()
+    assert metrics(at)["Billed tokens"] == "1,300"  # reruns: no read, so no problem
+    assert not at.error and not at.exception
+    at.text_input(key="train_openai_n_epochs").input("2").run()
+    assert "No cost estimate" in errors(at)  # new epochs: read again (and the file is broken)
+    blob.write_bytes(kept)
+    at.text_input(key="train_openai_n_epochs").input("3").run()
+    assert metrics(at)["Billed tokens"] == "390"
+    at.text_input(key="train_openai_n_epochs").input("2").run()
+    assert metrics(at)["Billed tokens"] == "260"
+
+
 def test_without_a_key_or_with_bad_values_launch_is_blocked():
     hello_version()
     at = openai_form()

@@ -10,13 +10,14 @@ Test: `pytest tests/app/test_train_openai.py`.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 
 import streamlit as st
 import yaml
 
-from core import prices
+from core import paths, prices
 from core.data import versions
 from core.jsonl import JsonlError
 from core.providers import openai_ft
@@ -110,10 +111,18 @@ def usd(x: float | None) -> str:
     return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
 
 
+# Only these change the estimate (a version is immutable; ids are per workspace); the price row is in the key so
+# an edit on the Costs page shows at once.
+@st.cache_data(max_entries=32, show_spinner="Counting tokens...")
+def _estimate(home: str, version_id, model: str, n_epochs, price: str, _job: OpenAIJob) -> dict:
+    return openai_ft.estimate(_job)
+
+
 def show_estimate(job: OpenAIJob) -> dict | None:
     """Tokens, epochs and dollars before Launch, with the price's date and source."""
     try:
-        est = openai_ft.estimate(job)
+        price = json.dumps(openai_ft.price_row(job.model), sort_keys=True, default=str)
+        est = _estimate(str(paths.home()), job.dataset_version, job.model, job.n_epochs, price, job)
     except (JsonlError, ValueError, KeyError, TypeError) as e:
         st.error(f"No cost estimate: {e}")
         return None
