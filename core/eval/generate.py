@@ -6,7 +6,9 @@ The worker (`python -m core.eval.generate RUN_DIR`, config in RUN_DIR/spec.yaml)
 example's prompt (every message before the last) with a local model (core.eval.local) or an
 OpenAI-compatible API (core.eval.remote), reports progress per batch,
 honours STOP, and writes predictions.jsonl in the run folder, then the cache under
-FT_HOME/eval/generations/. Mode "reply" answers one conversation for the playground (reply.json).
+FT_HOME/eval/generations/. It also scores the predictions against the references (core.eval.metrics,
+with both tokenizers) into scores.json beside them, so the Evaluate page reads the numbers instead of
+computing ROUGE-L in the app process. Mode "reply" answers one conversation for the playground (reply.json).
 No torch at import time: pages import this module. Exit 65 = bad data, 78 = bad config.
 Test: `.venv/bin/pytest tests/jobs/test_generate_job.py tests/unit/test_candidates.py -q`.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from core import jobs, paths
 from core.data import versions
-from core.eval import candidates, local, remote
+from core.eval import candidates, local, metrics, remote, split_example
 from core.eval.candidates import Candidate
 from core.eval.params import ApiError, BadConfig, BadData, GenParams, OnBatch, Stopped, param_problems
 from core.jobs import rundir
@@ -62,6 +64,26 @@ def _cache_files(key: str) -> tuple[Path, Path]:
     return folder / f"{key}.jsonl", folder / f"{key}.json"
 
 
+def _scores_file(key: str) -> Path:
+    return _cache_dir() / f"{key}.{rundir.SCORES}"
+
+
+def score(references: list[str], predictions: list[str]) -> dict:
+    """metrics.evaluate with the guide's tokenizer ("plain") and the Unicode-aware one, as scores.json holds them."""
+    reports = {
+        "plain": metrics.evaluate(references, predictions),
+        "unicode": metrics.evaluate(references, predictions, True),
+    }
+    return {name: {"rows": r.rows, "summary": r.summary} for name, r in reports.items()}
+
+
+def load_scores(key: str, unicode: bool = False) -> metrics.Report | None:
+    """The scores the generate job stored with this cache entry; None for a cache made before jobs scored."""
+    stored = rundir.read_json(_scores_file(key)) or {}
+    found = stored.get("unicode" if unicode else "plain")
+    return metrics.Report(found["rows"], found["summary"]) if found else None
+
+
 def meta(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> dict | None:
     """The cached run's record (candidate, version, params, n, seconds, tokens/s), or None."""
     return rundir.read_json(_cache_files(cache_key(candidate, version, split, params))[1])
@@ -82,13 +104,12 @@ def load(candidate: Candidate, version, split: str = "test", params: GenParams =
 def cached_for(version, split: str = "test") -> list[dict]:
     """Every completed cache record for this version's split (any candidate, any settings), newest first."""
     found = []
-    for meta_path in _cache_dir().glob("*.json"):
+    for rows_path in _cache_dir().glob("*.jsonl"):
+        meta_path = rows_path.with_suffix(".json")
         info = rundir.read_json(meta_path)
         if not info or info.get("split_rows") != _split_rows(version, split):
             continue
-        rows_path = meta_path.with_suffix(".jsonl")
-        if rows_path.is_file():
-            found.append({**info, "cache_key": meta_path.stem})
+        found.append({**info, "cache_key": meta_path.stem})
     return sorted(found, key=lambda r: r.get("finished_at") or 0, reverse=True)
 
 
@@ -102,9 +123,18 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def save_outputs(candidate: Candidate, version, split: str, params: GenParams, rows: list[dict], info: dict) -> None:
-    """Cache complete outputs: the rows first, then the meta that marks them complete (both atomic)."""
-    rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
+def save_outputs(
+    candidate: Candidate,
+    version,
+    split: str,
+    params: GenParams,
+    rows: list[dict],
+    info: dict,
+    scores: dict | None = None,
+) -> None:
+    """Cache complete outputs: the rows and scores first, then the meta that marks them complete (all atomic)."""
+    key = cache_key(candidate, version, split, params)
+    rows_path, meta_path = _cache_files(key)
     record = {
         "candidate": candidate.to_dict(),
         "version_id": version.id,
@@ -117,6 +147,8 @@ def save_outputs(candidate: Candidate, version, split: str, params: GenParams, r
         **info,
     }
     _atomic_write(rows_path, _jsonl(rows))
+    if scores is not None:
+        _atomic_write(_scores_file(key), json.dumps(scores))
     _atomic_write(meta_path, json.dumps(record, indent=1))
 
 
@@ -252,8 +284,11 @@ def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenPara
     rows = [{"index": i, "prediction": text, "n_tokens": n} for i, (text, n) in enumerate(answers)]
     (folder / PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
     seconds = round(time.perf_counter() - progress.start, 2)
+    rundir.report_progress(folder, len(rows), len(rows), "scoring the answers")
+    scores = score([split_example(e)[1] for e in examples], [r["prediction"] for r in rows])
+    rundir.write_json(folder / rundir.SCORES, scores)
     info = {"seconds": seconds, "tokens_per_s": round(progress.tokens_per_s, 1), "run_id": folder.name}
-    save_outputs(candidate, version, split, params, rows, info)
+    save_outputs(candidate, version, split, params, rows, info, scores)
     print(f"done: {len(rows)} answers, {progress.tokens_per_s:.1f} tokens/s", flush=True)
 
 

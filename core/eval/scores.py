@@ -1,8 +1,9 @@
 """Scores of every cached candidate on a version's test split, and base-versus-tuned tables (no widgets).
 
 Plain functions over core.eval.metrics: `score_all` reads every completed cache record of the
-version (core.eval.generate.cached_for) and scores it against the references; the table and
-frame builders turn those into the tables the page draws (ui.eval.charts draws the charts).
+version (core.eval.generate.cached_for) with the scores its generate job stored (scoring it against
+the references here only for a cache made before jobs scored); the table and frame builders turn
+those into the tables the page draws (ui.eval.charts draws the charts).
 Test: `pytest tests/app/test_evaluate_page.py`.
 """
 
@@ -84,7 +85,8 @@ def score_all(version: versions.Version, unicode: bool = False) -> list[Scored]:
     names = _names([(c, p) for c, p, _, _ in cached])
     out = []
     for name, (cand, params, record, predictions) in zip(names, cached, strict=True):
-        report = metrics.evaluate(refs, predictions, unicode=unicode)
+        stored = generate.load_scores(record["cache_key"], unicode)
+        report = stored if stored and len(stored.rows) == len(refs) else metrics.evaluate(refs, predictions, unicode)
         out.append(Scored(name, cand, params, record, predictions, report.rows, report.summary))
     return out
 

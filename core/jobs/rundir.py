@@ -8,6 +8,7 @@ runs/<id>/train.log      the worker's stdout and stderr
 runs/<id>/STOP           created by the UI; the worker stops at its next step and saves
 runs/<id>/failure.json   optional, from a worker that knows why it failed: {failure, message}
 runs/<id>/records.jsonl  an import job's records as read (core.data.fetch); import.json: its source and notes
+runs/<id>/scores.json    a generate job's metrics of its predictions against the references (core.eval.generate)
 Test: `pytest tests/jobs`.
 """
 
@@ -34,6 +35,7 @@ SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
 )
 FAILURE = "failure.json"
 RECORDS, IMPORTED = "records.jsonl", "import.json"
+SCORES = "scores.json"
 
 
 def run_dir(run_id: str) -> Path:

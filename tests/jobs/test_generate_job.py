@@ -17,7 +17,7 @@ import pytest
 
 from core import jobs
 from core.data import versions
-from core.eval import candidates, generate, remote
+from core.eval import candidates, generate, metrics, remote, scores
 from core.eval.generate import GenParams
 from core.jobs import rundir
 from tests.waiting import wait_for
@@ -66,6 +66,14 @@ def test_a_generate_job_fills_the_cache_once(tiny):
     assert [m["step"] for m in rundir.read_metrics(folder)] == [1, 2]
     assert generate.meta(cand, version, "test", params)["run_id"] == rid
     assert generate.launch(cand, version, "test", params) is None  # cached: nothing runs again
+    # The job scored its answers: the same numbers the page would compute in-process, read back as they are.
+    refs = [e["messages"][-1]["content"] for e in versions.split_examples(version)["test"]]
+    stored = rundir.read_json(folder / rundir.SCORES)
+    for name, unicode in (("plain", False), ("unicode", True)):
+        expected = metrics.evaluate(refs, predictions, unicode=unicode)
+        assert (stored[name]["rows"], stored[name]["summary"]) == (expected.rows, expected.summary)
+    (scored,) = scores.score_all(version)
+    assert (scored.rows, scored.summary) == (stored["plain"]["rows"], stored["plain"]["summary"])
 
 
 def test_a_version_without_a_test_split_is_bad_data(tiny):

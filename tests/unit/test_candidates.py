@@ -279,3 +279,22 @@ def test_a_version_that_splits_the_same_rows_differently_shares_no_answers(versi
     assert generate.cached_for(resplit, "test") == []
     same = versions.save(resplit, versions.examples(version), "back", splits=version.splits)
     assert generate.load(cand, same, "test", params) == ["answer 0", "answer 1"]  # same rows: reused
+
+
+def test_scores_stored_with_a_cache_are_read_and_older_caches_are_scored_here(version):
+    from core.eval import metrics, scores
+
+    refs = scores.test_set(version)[1]
+    rows = [{"index": i, "prediction": f"answer {i}", "n_tokens": 1} for i in range(2)]
+    predictions = [r["prediction"] for r in rows]
+    older, newer = candidates.base("/models/a"), candidates.base("/models/b")
+    generate.save_outputs(older, version, "test", GenParams(), rows, {"finished_at": 1.0})
+    # Scores a job stored against other references: score_all must show these, not score again.
+    planted = generate.score(["answer 0", "nothing alike"], predictions)
+    generate.save_outputs(newer, version, "test", GenParams(), rows, {"finished_at": 2.0}, planted)
+    by_model = {s.candidate.model: s for s in scores.score_all(version)}
+    assert by_model["/models/b"].rows == planted["plain"]["rows"]
+    assert by_model["/models/b"].summary["rouge_l"] != metrics.evaluate(refs, predictions).summary["rouge_l"]
+    assert by_model["/models/a"].summary == metrics.evaluate(refs, predictions).summary
+    unicode = {s.candidate.model: s for s in scores.score_all(version, unicode=True)}
+    assert unicode["/models/b"].summary == planted["unicode"]["summary"]
