@@ -80,13 +80,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-n", type=int, default=10_000, help="examples in the Data page's dataset")
+    parser.add_argument("--data-only", action="store_true", help="only the baseline and the Data page's dataset")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         blank = Path(home) / "blank.py"
         blank.write_text("import streamlit as st\nst.title('Blank')\n")
         base = statistics.median(first_render(blank, "-", home) for _ in range(args.repeat))
         print(f"baseline (title only): {base:.3f} s")
-        for page in app_pages():
+        for page in [] if args.data_only else app_pages():
             t = statistics.median(first_render(ROOT / "app.py", page, home) for _ in range(args.repeat))
             print(f"{page:28s} first render {t:.3f} s  ratio_vs_blank={t / base:.1f}")
         env = {"FT_HOME": home, "PATH": "/usr/bin:/bin"}

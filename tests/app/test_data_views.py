@@ -319,3 +319,16 @@ def test_a_draft_is_shown_guards_restore_and_can_be_discarded():
     run(at.button(key="data_hist_discard").click())
     assert versions.load_draft(first.dataset_id) is None
     assert not at.warning and versions.latest(first.dataset_id).id == second.id
+
+
+def test_the_data_page_draws_its_charts_without_importing_altair():
+    # altair was a third of a second of the Data page's first render in a fresh interpreter (docs/BENCHMARKS.md).
+    import subprocess
+    import sys
+
+    views = "ui.data.checks, ui.data.history, ui.data.importer, ui.data.edit, ui.data.dupes, ui.data.split_export"
+    code = f"import sys, {views}"
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; print('altair' in sys.modules)"], capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "False", out.stderr

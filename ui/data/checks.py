@@ -1,5 +1,8 @@
 """The Check view: format findings, the guide's quality checklist, and the embedding analysis job.
 
+Charts are Vega-Lite specs given to st.vega_lite_chart: importing altair cost the page's first render about a
+third of a second in a fresh interpreter.
+
 Test: `pytest tests/app/test_data_views.py`.
 """
 
@@ -7,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -102,19 +104,20 @@ def _format(report: validate.Report) -> None:
         df = pd.DataFrame(
             [{"kind": k, "count": n, "severity": sev.get(k, "warning")} for k, n in report.counts_by_kind.items()]
         )
-        chart = (
-            alt.Chart(df)
-            .mark_bar()
-            .encode(
-                x=alt.X("count:Q", title="findings"),
-                y=alt.Y("kind:N", sort="-x", title=None),
-                color=alt.Color(
-                    "severity:N", scale=alt.Scale(domain=["error", "warning"], range=["#d62728", "#ff9f1c"])
-                ),
-                tooltip=["kind", "count", "severity"],
-            )
-        )
-        st.altair_chart(chart, key="data_check_kinds_chart")
+        spec = {
+            "mark": "bar",
+            "encoding": {
+                "x": {"field": "count", "type": "quantitative", "title": "findings"},
+                "y": {"field": "kind", "type": "nominal", "sort": "-x", "title": None},
+                "color": {
+                    "field": "severity",
+                    "type": "nominal",
+                    "scale": {"domain": ["error", "warning"], "range": ["#d62728", "#ff9f1c"]},
+                },
+                "tooltip": [{"field": f} for f in ("kind", "count", "severity")],
+            },
+        }
+        st.vega_lite_chart(df, spec, key="data_check_kinds_chart")
         st.caption(_counts_line(report))
         _findings_table(report.errors + report.warnings, "data_check_fmt")
     else:
@@ -127,17 +130,21 @@ def _length_chart(check: quality.CheckResult) -> None:
     hist = pd.DataFrame(check.data.get("histogram", []))
     if hist.empty:
         return
-    chart = (
-        alt.Chart(hist)
-        .mark_bar()
-        .encode(
-            x=alt.X("start:Q", bin="binned", title="assistant answer length (words)"),
-            x2="end:Q",
-            y=alt.Y("count:Q", title="examples"),
-            tooltip=["start", "end", "count"],
-        )
-    )
-    st.altair_chart(chart, key="data_check_length_chart")
+    spec = {
+        "mark": "bar",
+        "encoding": {
+            "x": {
+                "field": "start",
+                "type": "quantitative",
+                "bin": "binned",
+                "title": "assistant answer length (words)",
+            },
+            "x2": {"field": "end"},
+            "y": {"field": "count", "type": "quantitative", "title": "examples"},
+            "tooltip": [{"field": f} for f in ("start", "end", "count")],
+        },
+    }
+    st.vega_lite_chart(hist, spec, key="data_check_length_chart")
 
 
 def _checklist(report: quality.QualityReport) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -54,13 +53,16 @@ def conversation_text(example: dict, limit: int = 400) -> str:
 
 def _size_chart(history: list[versions.Version]) -> None:
     data = pd.DataFrame({"version": [v.number for v in history], "examples": [v.n_examples for v in history]})
-    chart = (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(x=alt.X("version:O", title="version"), y=alt.Y("examples:Q"), tooltip=["version", "examples"])
-        .properties(height=160)
-    )
-    st.altair_chart(chart)
+    spec = {
+        "mark": "bar",
+        "height": 160,
+        "encoding": {
+            "x": {"field": "version", "type": "ordinal", "title": "version"},
+            "y": {"field": "examples", "type": "quantitative"},
+            "tooltip": [{"field": "version"}, {"field": "examples"}],
+        },
+    }
+    st.vega_lite_chart(data, spec)  # a spec, not altair: the Data page never imports altair
 
 
 def _label(history: list[versions.Version]):
