@@ -152,7 +152,7 @@ def _stamp(path: Path) -> tuple:
     return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # the form shows one source at a time; a loaded dataset can be large
 def _remembered(what: str, path: str, stamp: tuple, fmt, mapping: tuple | None, max_bytes: int):
     try:
         if what == "columns":
