@@ -24,7 +24,6 @@ from core.data import dedup, quality, versions
 from core.jobs import rundir
 
 KIND = "analyze"
-RESULT = "analysis.json"
 
 
 def run(examples: list[dict], threshold: float, progress) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -66,15 +65,15 @@ def result_for(sha: str) -> dict | None:
     for run in jobs.list_runs(KIND):
         if run.state == "succeeded" and run.meta.get("sha256") == sha:
             folder = rundir.run_dir(run.id)
-            summary = json.loads((folder / RESULT).read_text())
-            summary["vectors"] = np.load(folder / "example_vectors.npy")
+            summary = json.loads((folder / rundir.ANALYSIS).read_text())
+            summary["vectors"] = np.load(folder / rundir.EXAMPLE_VECTORS)
             summary["run_id"] = run.id
             return summary
     return None
 
 
 def user_vectors(run_id: str) -> np.ndarray:
-    return np.load(rundir.run_dir(run_id) / "user_vectors.npy")
+    return np.load(rundir.run_dir(run_id) / rundir.USER_VECTORS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     summary, ex_vecs, us_vecs = run(
         examples, args.threshold, lambda d, t, msg: rundir.report_progress(folder, d, t, msg)
     )
-    np.save(folder / "example_vectors.npy", ex_vecs)
-    np.save(folder / "user_vectors.npy", us_vecs)
-    rundir.write_json(folder / RESULT, summary)
+    np.save(folder / rundir.EXAMPLE_VECTORS, ex_vecs)
+    np.save(folder / rundir.USER_VECTORS, us_vecs)
+    rundir.write_json(folder / rundir.ANALYSIS, summary)
     print(
         f"embedded {summary['embedded']} new texts; {len(summary['near'])} near-duplicate clusters",
         flush=True,

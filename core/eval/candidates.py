@@ -99,14 +99,14 @@ def from_run(run_id: str) -> Candidate:
     if spec.get("kind") != "train":
         raise ValueError(f"run {run_id} is a {spec.get('kind')!r} job, not a training run")
     state = jobs.status(run_id).state
-    final = folder / "final"
+    final = folder / rundir.FINAL
     remote = (spec.get("meta") or {}).get("provider") == "openai"
     if state not in USABLE_STATES:
         raise ValueError(f"run {run_id} is {state}; only a finished run has a model to evaluate")
     if not remote and (not final.is_dir() or not any(final.iterdir())):
         raise ValueError(f"run {run_id} ended ({state}) without saving a model (no final/ folder)")
     config = spec.get("config") or {}
-    summary = rundir.read_json(folder / "summary.json") or {}
+    summary = rundir.read_json(folder / rundir.SUMMARY) or {}
     if (spec.get("meta") or {}).get("provider") == "openai":
         return _remote_run(run_id, spec, summary, state)
     method = summary.get("method") or config.get("method") or "run"

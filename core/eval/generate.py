@@ -34,7 +34,6 @@ from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 
 KIND = "generate"
 DEFAULT_PARAMS = GenParams()  # frozen: safe as a shared default
-PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
 
 
 # ---- the cache -----------------------------------------------------------------------------------
@@ -196,7 +195,7 @@ def reply_job(candidate: Candidate, messages: list[dict], params: GenParams = DE
 
 def reply_result(run_id: str) -> dict | None:
     """{"text", "n_tokens", "seconds"} once the reply job has written it, else None."""
-    return rundir.read_json(rundir.run_dir(run_id) / REPLY)
+    return rundir.read_json(rundir.run_dir(run_id) / rundir.REPLY)
 
 
 # ---- the worker ----------------------------------------------------------------------------------
@@ -282,7 +281,7 @@ def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenPara
     progress = _Progress(folder, len(prompts))  # its clock starts once the model is loaded
     answers = answer(prompts, progress)
     rows = [{"index": i, "prediction": text, "n_tokens": n} for i, (text, n) in enumerate(answers)]
-    (folder / PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
+    (folder / rundir.PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
     seconds = round(time.perf_counter() - progress.start, 2)
     rundir.report_progress(folder, len(rows), len(rows), "scoring the answers")
     scores = score([split_example(e)[1] for e in examples], [r["prediction"] for r in rows])
@@ -301,7 +300,7 @@ def _run_reply(folder: Path, cfg: dict, candidate: Candidate, params: GenParams)
     start = time.perf_counter()
     [(text, n)] = answer([prompt], None)
     reply = {"text": text, "n_tokens": n, "seconds": round(time.perf_counter() - start, 2)}
-    rundir.write_json(folder / REPLY, reply)
+    rundir.write_json(folder / rundir.REPLY, reply)
     rundir.report_progress(folder, 1, 1, "done")
 
 

@@ -78,7 +78,7 @@ def problem(candidate: Candidate) -> str | None:
             f"the API key is not set: start the app with {candidate.api_key_env} in its environment "
             "(the key is never stored or shown)"
         )
-    if candidate.kind == "run" and not (rundir.run_dir(candidate.run_id or "") / "final").is_dir():
+    if candidate.kind == "run" and not (rundir.run_dir(candidate.run_id or "") / rundir.FINAL).is_dir():
         return f"run {candidate.run_id} was deleted, so there is no model to answer with"
     return None
 

@@ -92,7 +92,7 @@ def launch(
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
     env = {**os.environ, **(env or {}), "FT_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1"}
-    with open(folder / "supervisor.log", "ab") as err:
+    with open(folder / rundir.SUPERVISOR_LOG, "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.supervisor", str(folder)],
             cwd=paths.REPO_ROOT,

@@ -1,14 +1,26 @@
-"""The run-dir contract shared by the app, the supervisor and workers.
+"""The run-dir contract shared by the app, the supervisor and workers: every name in a run folder.
 
-runs/<id>/spec.yaml      what to run (kind, argv, title, meta), written once at launch
-runs/<id>/status.json    state and timings, replaced atomically; the supervisor writes the last one
-runs/<id>/progress.json  done/total/message from the worker, replaced atomically
-runs/<id>/metrics.jsonl  one JSON object per line, appended and flushed per line
-runs/<id>/train.log      the worker's stdout and stderr
-runs/<id>/STOP           created by the UI; the worker stops at its next step and saves
-runs/<id>/failure.json   optional, from a worker that knows why it failed: {failure, message}
-runs/<id>/records.jsonl  an import job's records as read (core.data.fetch); import.json: its source and notes
-runs/<id>/scores.json    a generate job's metrics of its predictions against the references (core.eval.generate)
+Every job:
+runs/<id>/spec.yaml         SPEC: what to run (kind, argv, title, meta), written once at launch
+runs/<id>/status.json       STATUS: state and timings, replaced atomically; the supervisor writes the last one
+runs/<id>/progress.json     PROGRESS: done/total/message from the worker, replaced atomically
+runs/<id>/metrics.jsonl     METRICS: one JSON object per line, appended and flushed per line
+runs/<id>/train.log         LOG: the worker's stdout and stderr
+runs/<id>/supervisor.log    SUPERVISOR_LOG: the supervisor's own output (a crash before the worker starts)
+runs/<id>/STOP              STOP: created by the UI; the worker stops at its next step and saves
+runs/<id>/failure.json      FAILURE: optional, from a worker that knows why it failed: {failure, message}
+Training (core.train, core.providers.openai_worker):
+runs/<id>/checkpoints/      CHECKPOINTS: step-N/ folders, resumable
+runs/<id>/final/            FINAL: the trained model or adapter, with its tokenizer
+runs/<id>/summary.json      SUMMARY: what the run did (params, examples, best loss; a remote run's model)
+runs/<id>/samples.json      SAMPLES: answers to a few validation prompts
+runs/<id>/remote.json       REMOTE: a hosted run's remote ids and latest remote status
+runs/<id>/train.jsonl       TRAIN_FILE, VALIDATION_FILE: a hosted run's uploaded split
+runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter or model), each with EXPORT_INFO
+Analysis jobs (core.data.analyze): ANALYSIS (analysis.json), EXAMPLE_VECTORS, USER_VECTORS (.npy)
+Generation jobs (core.eval.generate): PREDICTIONS (predictions.jsonl), REPLY (reply.json),
+  SCORES (scores.json: the metrics of its predictions against the references)
+Import jobs (core.data.fetch): RECORDS (records.jsonl: the records as read), IMPORTED (import.json: source, notes)
 Test: `pytest tests/jobs`.
 """
 
@@ -34,6 +46,13 @@ SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
     "STOP",
 )
 FAILURE = "failure.json"
+SUPERVISOR_LOG = "supervisor.log"
+CHECKPOINTS, FINAL, EXPORT = "checkpoints", "final", "export"
+SUMMARY, SAMPLES, REMOTE = "summary.json", "samples.json", "remote.json"
+TRAIN_FILE, VALIDATION_FILE = "train.jsonl", "validation.jsonl"
+EXPORT_INFO = "export.json"
+ANALYSIS, EXAMPLE_VECTORS, USER_VECTORS = "analysis.json", "example_vectors.npy", "user_vectors.npy"
+PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
 RECORDS, IMPORTED = "records.jsonl", "import.json"
 SCORES = "scores.json"
 

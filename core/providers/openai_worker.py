@@ -38,7 +38,6 @@ from core.providers.openai_ft import (
     transient,
 )
 
-REMOTE, SUMMARY = "remote.json", "summary.json"
 FINAL = ("succeeded", "failed", "cancelled")
 MAX_WAIT_S = 60.0  # the longest pause between two retries
 REQUEST_TIMEOUT_S = 120.0
@@ -91,7 +90,7 @@ def say(ctx: Ctx, message: str) -> None:
 
 
 def save_remote(ctx: Ctx) -> None:
-    rundir.write_json(ctx.folder / REMOTE, ctx.remote)
+    rundir.write_json(ctx.folder / rundir.REMOTE, ctx.remote)
 
 
 def nap(ctx: Ctx, seconds: float, wake_on_stop: bool) -> bool:
@@ -367,7 +366,7 @@ def summarize(ctx: Ctx, remote: Any) -> dict[str, Any]:
 def finish(ctx: Ctx, remote: Any, cancel_sent: bool) -> int:
     if remote.status == "succeeded":
         summary = summarize(ctx, remote)
-        rundir.write_json(ctx.folder / SUMMARY, summary)
+        rundir.write_json(ctx.folder / rundir.SUMMARY, summary)
         note = f"; {summary['cost_note']}" if summary["cost_note"] else ""
         log(ctx, f"Fine-tuned model: {remote.fine_tuned_model} ({remote.trained_tokens} tokens trained{note})")
         return 0

@@ -223,8 +223,8 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
     job_id = new_id(PREFIX)
     folder = api_dir(KIND) / job_id  # the job's own copies: deleting a file later never breaks the run
     folder.mkdir()
-    train_path = Path(shutil.copyfile(stored.content_path(train["id"]), folder / "train.jsonl"))
-    val_path = Path(shutil.copyfile(stored.content_path(val["id"]), folder / "validation.jsonl")) if val else None
+    train_path = Path(shutil.copyfile(stored.content_path(train["id"]), folder / rundir.TRAIN_FILE))
+    val_path = Path(shutil.copyfile(stored.content_path(val["id"]), folder / rundir.VALIDATION_FILE)) if val else None
     cfg = train_config(model, train_path, val_path, hp, seed)
     try:
         run_id = launch.start(cfg, title=f"API {requested} · {job_id}")
@@ -326,7 +326,7 @@ def error_of(record: dict, run: runs.RunStatus | None) -> dict[str, Any]:
 
 
 def _trained_tokens(run: runs.RunStatus) -> int | None:
-    summary = rundir.read_json(rundir.run_dir(run.id) / "summary.json") or {}
+    summary = rundir.read_json(rundir.run_dir(run.id) / rundir.SUMMARY) or {}
     if summary.get("train_tokens") is None or summary.get("epochs_done") is None:
         return None
     return int(round(summary["train_tokens"] * summary["epochs_done"]))

@@ -25,9 +25,7 @@ from typing import Any
 from core import models
 from core.jobs import rundir
 
-FINAL, EXPORT = "final", "export"
 ADAPTER_CONFIG = "adapter_config.json"
-EXPORT_INFO = "export.json"
 CHECK_PROMPT = "Say hello in one short sentence."
 
 
@@ -39,9 +37,9 @@ class ExportError(Exception):
 
 
 def _final(run_dir: Path) -> Path:
-    final = run_dir / FINAL
+    final = run_dir / rundir.FINAL
     if not final.is_dir() or not any(final.iterdir()):
-        raise ExportError(f"{run_dir} has no {FINAL}/ model yet: the run has not finished or saved")
+        raise ExportError(f"{run_dir} has no {rundir.FINAL}/ model yet: the run has not finished or saved")
     return final
 
 
@@ -53,7 +51,7 @@ def base_model_of(adapter_dir: Path, run_dir: Path | None = None) -> str | Path:
     """The adapter's base: the run's configured model when known, else what PEFT recorded."""
     if run_dir is not None:
         spec = rundir.read_spec(run_dir) if (run_dir / rundir.SPEC).is_file() else None
-        summary = rundir.read_json(run_dir / "summary.json") or {}
+        summary = rundir.read_json(run_dir / rundir.SUMMARY) or {}
         model = ((spec or {}).get("config") or {}).get("model") or summary.get("model")
         if model:
             return models.resolve(model)
@@ -64,7 +62,7 @@ def base_model_of(adapter_dir: Path, run_dir: Path | None = None) -> str | Path:
 
 
 def _method(run_dir: Path, final: Path) -> str:
-    summary = rundir.read_json(run_dir / "summary.json") or {}
+    summary = rundir.read_json(run_dir / rundir.SUMMARY) or {}
     return summary.get("method") or ("lora" if is_adapter(final) else "full")
 
 
@@ -127,7 +125,7 @@ def _full_into(out: Path, final: Path) -> None:
 
 
 def _default_out(run_dir: Path, kind: str) -> Path:
-    return run_dir / EXPORT / kind
+    return run_dir / rundir.EXPORT / kind
 
 
 def export(run_dir: str | Path, merge: bool, out_dir: str | Path | None = None) -> Path:
@@ -148,7 +146,7 @@ def export(run_dir: str | Path, merge: bool, out_dir: str | Path | None = None) 
         else:
             _adapter_into(tmp, run_dir, final)
         info = {"run": run_dir.name, "method": _method(run_dir, final), "kind": kind}
-        (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=1) + "\n")
+        (tmp / rundir.EXPORT_INFO).write_text(json.dumps(info, indent=1) + "\n")
         shutil.rmtree(out, ignore_errors=True)  # a new export replaces the last one
         os.replace(tmp, out)
     finally:

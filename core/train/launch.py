@@ -29,7 +29,6 @@ from core.train.config import PROFILES, TrainConfig
 
 PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
 PLACEHOLDER_RUN_DIR = "RUN_DIR"
-CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"step-(\d+)")
 _RESUMED = re.compile(r" · resumed at step \d+$")
 # Profiles that start one process per GPU; single_gpu runs one process on one GPU.
@@ -160,7 +159,7 @@ def run_config(run_id: str) -> TrainConfig:
 
 def checkpoints(run_id: str) -> list[Path]:
     """The run's resumable checkpoints, oldest step first (empty or partial folders skipped)."""
-    folder = rundir.run_dir(run_id) / CHECKPOINTS
+    folder = rundir.run_dir(run_id) / rundir.CHECKPOINTS
     if not folder.is_dir():
         return []
     found = []
@@ -185,7 +184,7 @@ def _resumable(run_id: str, extra_epochs: float) -> tuple[TrainConfig, Path, str
         raise ValueError(f"extra_epochs must be 0 or more, not {extra_epochs}")
     found = checkpoints(run_id)
     if not found:
-        raise ValueError(f"run {run_id} has no checkpoint to resume from (no {CHECKPOINTS}/step-N/ folder)")
+        raise ValueError(f"run {run_id} has no checkpoint to resume from (no {rundir.CHECKPOINTS}/step-N/ folder)")
     if state.state == "succeeded" and extra_epochs == 0:
         done = f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epochs"
         raise ValueError(f"run {run_id} finished its {done}; add epochs to train on")

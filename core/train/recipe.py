@@ -484,7 +484,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         saved = load_checkpoint(Path(cfg.resume_from), acc.unwrap_model(model), optimizer)
         state = LoopState(**{f.name: saved[f.name] for f in fields(LoopState) if f.name in saved})
         _say(acc, f"resumed from {cfg.resume_from} at step {state.step}")
-    ckpt_root = run_dir / "checkpoints"
+    ckpt_root = run_dir / rundir.CHECKPOINTS
     saved_at, evaluated_at, stopped_by_user, stopped_early = None, None, False, False
     session = {"seconds": 0.0, "steps": 0, "tokens": 0}  # this process's training time, for tokens/s and ETA
     window = {"seconds": 0.0, "steps": 0, "tokens": 0, "loss": 0.0}  # since the last metrics row
@@ -608,13 +608,13 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     if acc.is_main_process:
         unwrapped.eval()
         unwrapped.config.use_cache = True  # the saved config is for inference, and generation wants its cache
-        unwrapped.save_pretrained(run_dir / "final", state_dict=weights)  # PEFT keeps only the adapter
-        tok.save_pretrained(run_dir / "final")
-        rundir.write_json(run_dir / "summary.json", summary)
+        unwrapped.save_pretrained(run_dir / rundir.FINAL, state_dict=weights)  # PEFT keeps only the adapter
+        tok.save_pretrained(run_dir / rundir.FINAL)
+        rundir.write_json(run_dir / rundir.SUMMARY, summary)
         # Sharded models generate only with every rank taking part; samples are for one process or DDP.
         n = cfg.sample_generations if acc.distributed_type.value in ("NO", "MULTI_GPU", "MULTI_CPU") else 0
         samples = write_samples(unwrapped, tok, val_raw, n, bf16)
-        (run_dir / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
+        (run_dir / rundir.SAMPLES).write_text(json.dumps(samples, indent=1, ensure_ascii=False))
         rundir.report_progress(run_dir, state.step, total, "stopped" if stopped_by_user else "done")
     acc.wait_for_everyone()
     return summary

@@ -16,20 +16,18 @@ from core import jobs
 from core.data import versions
 from core.jobs import rundir
 
-SUMMARY, SAMPLES, FINAL, CHECKPOINTS = "summary.json", "samples.json", "final", "checkpoints"
-
 
 def finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
-    return rundir.read_json(folder / SUMMARY) or {}
+    return rundir.read_json(folder / rundir.SUMMARY) or {}
 
 
 def read_samples(folder: Path) -> list[dict[str, Any]]:
     try:
-        found = json.loads((folder / SAMPLES).read_text())
+        found = json.loads((folder / rundir.SAMPLES).read_text())
     except (OSError, ValueError):
         return []
     return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.jobs import rundir
-from core.train import config, launch, summary
+from core.train import config, launch
 from tests.waiting import wait_for
 from ui.runs import artifacts, charts
 
@@ -170,9 +170,9 @@ def test_samples_summary_and_checkpoints_are_shown():
         "generated": "A lock for threads.",
         "stopped_at_eos": True,
     }
-    (folder / summary.SAMPLES).write_text(json.dumps([sample]))
+    (folder / rundir.SAMPLES).write_text(json.dumps([sample]))
     rundir.write_json(
-        folder / summary.SUMMARY,
+        folder / rundir.SUMMARY,
         {
             "method": "lora",
             "trainable_params": 500,

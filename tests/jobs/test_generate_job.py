@@ -58,7 +58,7 @@ def test_a_generate_job_fills_the_cache_once(tiny):
     predictions = generate.load(cand, version, "test", params)
     assert predictions is not None and len(predictions) == 6
     folder = rundir.run_dir(rid)
-    rows = [json.loads(line) for line in (folder / generate.PREDICTIONS).read_text().splitlines()]
+    rows = [json.loads(line) for line in (folder / rundir.PREDICTIONS).read_text().splitlines()]
     assert [r["index"] for r in rows] == list(range(6))
     assert [r["prediction"] for r in rows] == predictions
     assert all(1 <= r["n_tokens"] <= 8 for r in rows)
@@ -195,7 +195,7 @@ def test_stop_ends_the_job_and_caches_nothing(api, monkeypatch):
     assert st.state == "stopped"
     assert len(rundir.read_metrics(folder)) < 3 and len(FakeAPI.seen) < 6
     assert generate.load(api, version, "test", params) is None
-    assert not (folder / generate.PREDICTIONS).exists()
+    assert not (folder / rundir.PREDICTIONS).exists()
 
 
 def test_rate_limits_and_server_errors_are_retried_and_a_bad_request_is_not(api, monkeypatch):

@@ -123,7 +123,7 @@ def test_a_job_succeeds_with_metrics_events_model_and_cost(server, client):
     # A local server charges nothing: OpenAI's $3.00 per 1M tokens is kept for reference only.
     assert summary["actual_usd"] is None and summary["cost_note"] == "no charge: not api.openai.com"
     assert (summary["training_usd_per_1m"], summary["price_as_of"]) == (3.00, prices.OPENAI_AS_OF)
-    remote_ids = rundir.read_json(folder / openai_worker.REMOTE)
+    remote_ids = rundir.read_json(folder / rundir.REMOTE)
     assert remote_ids["job_id"] == remote.id and remote_ids["training_file"] == remote.training_file
     assert remote_ids["validation_file"] == remote.validation_file
 
@@ -143,7 +143,7 @@ def test_cancel_through_stop_cancels_the_remote_job_and_the_run_ends_stopped(ser
     run_id = openai_ft.launch(job_on(server, n_epochs=50), KEY)  # 500 steps: far from done when cancelled
     folder = rundir.run_dir(run_id)
     remote = wait_until(
-        lambda: (r := rundir.read_json(folder / openai_worker.REMOTE) or {}).get("status") == "running" and r,
+        lambda: (r := rundir.read_json(folder / rundir.REMOTE) or {}).get("status") == "running" and r,
         what="the remote job running",
     )
     jobs.stop(run_id)

@@ -88,9 +88,9 @@ def artifacts_tab(run_id: str, folder) -> None:
     info = summary.read_summary(folder)
     if info:
         _summary_metrics(info)
-        with st.expander("summary.json"):
+        with st.expander(rundir.SUMMARY):
             st.json(info)
-    final = folder / summary.FINAL
+    final = folder / rundir.FINAL
     files = summary.folder_files(final)
     st.markdown(f"**Final model** `{final}`" if files else "**Final model**: not written yet.")
     if files:
@@ -161,7 +161,7 @@ def export_jobs(run_id: str, was_active: bool) -> None:
 
 
 def export_tab(run: jobs.RunStatus, folder) -> None:
-    final = folder / summary.FINAL
+    final = folder / rundir.FINAL
     if run.active or not final.is_dir():
         st.caption("Export is available once the run has a final model (when it finishes or is stopped).")
         return

@@ -31,7 +31,6 @@ STATE_ALERT = {
     "failed": (st.error, "Failed"),
     "lost": (st.error, "Lost"),
 }
-REMOTE = "remote.json"  # the provider's ids and latest status, written by its worker
 SEVERITY = {
     "error": (st.error, ":material/error:"),
     "warning": (st.warning, ":material/warning:"),
@@ -253,7 +252,7 @@ def remote_live(run_id: str, was_active: bool) -> None:
         st.rerun()  # the job just ended: redraw once, without the refresh timer
     folder = rundir.run_dir(run_id)
     rows, info = rundir.read_metrics(folder), summary.read_summary(folder)
-    remote = rundir.read_json(folder / REMOTE) or {}
+    remote = rundir.read_json(folder / rundir.REMOTE) or {}
     if run.state != "stopped":
         state_banner(run)
     remote_result(run, info)
@@ -286,7 +285,7 @@ def remote_details(run: jobs.RunStatus) -> None:
         artifacts.config_tab(folder)
     info = summary.read_summary(folder)
     if info:
-        with st.expander("summary.json"):
+        with st.expander(rundir.SUMMARY):
             st.json(info)
 
 
