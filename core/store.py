@@ -137,11 +137,33 @@ def _m003_arena(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_runs(db: sqlite3.Connection) -> None:
+    # The run index (core.jobs.index); the run folders stay the truth for status.
+    _script(
+        db,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT,
+            parent TEXT,
+            created_at REAL NOT NULL,
+            ended_at REAL
+        );
+        CREATE INDEX runs_by_kind ON runs (kind, id);
+        CREATE INDEX runs_by_key ON runs (key, id);
+        CREATE INDEX runs_by_parent ON runs (parent, id);
+        CREATE INDEX runs_not_ended ON runs (kind, id) WHERE ended_at IS NULL
+        """,
+    )
+
+
 # Ordered, append-only: a migration that has shipped is never edited, only followed.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_settings", _m001_settings),
     ("002_datasets", _m002_datasets),
     ("003_arena", _m003_arena),
+    ("004_runs", _m004_runs),
 ]
 
 
@@ -201,19 +223,25 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
-def get_setting(key: str, default: Any = None) -> Any:
-    with connect() as db:
-        row = db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+def get_setting(key: str, default: Any = None, db: sqlite3.Connection | None = None) -> Any:
+    """A setting; pass `db` to read it inside a transaction already open on that connection."""
+    if db is None:
+        with connect() as db:
+            return get_setting(key, default, db)
+    row = db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
     return json.loads(row["value"]) if row else default
 
 
-def set_setting(key: str, value: Any) -> None:
-    with connect() as db, transaction(db):
-        db.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
-            " SET value=excluded.value, updated_at=datetime('now')",
-            (key, json.dumps(value)),
-        )
+def set_setting(key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
+    """Write a setting in its own transaction, or in the caller's open one on `db`."""
+    if db is None:
+        with connect() as db, transaction(db):
+            return set_setting(key, value, db)
+    db.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+        " SET value=excluded.value, updated_at=datetime('now')",
+        (key, json.dumps(value)),
+    )
 
 
 def delete_setting(key: str) -> None:

@@ -5,7 +5,7 @@ supervisor (SHA: the content hash of a version or a draft); the worker embeds ea
 (vectors cached by content hash, so an edited version only embeds what changed), finds
 near-duplicate clusters with an exact blocked search, clusters the user turns into topics, and writes
 `analysis.json` and the vectors into its run folder.
-`result_for(sha)` finds the newest finished analysis of the same content.
+`result_for(sha)` finds the newest finished analysis of the same content (the run index's key is the sha).
 Test: `pytest tests/slow/test_analyze_job.py`.
 """
 
@@ -53,17 +53,17 @@ def launch_for(sha: str, n: int, label: str, threshold: float = dedup.THRESHOLD)
     """Analyse the content with this hash (a version's or a draft's: both live in the blob store)."""
     argv = [sys.executable, "-m", "core.data.analyze", "--sha", sha, "--threshold", str(threshold)]
     meta = {"sha256": sha, "threshold": threshold, "n": n}
-    return jobs.launch(KIND, argv, title=f"Analyse {label} ({n} examples)", meta=meta)
+    return jobs.launch(KIND, argv, title=f"Analyse {label} ({n} examples)", meta=meta, key=sha)
 
 
 def active_for(sha: str) -> jobs.RunStatus | None:
-    return next((r for r in jobs.list_runs(KIND) if r.active and r.meta.get("sha256") == sha), None)
+    return next(iter(jobs.list_runs(KIND, key=sha, active=True, limit=1)), None)
 
 
 def result_for(sha: str) -> dict | None:
     """The newest finished analysis of this content, with its example vectors; None if there is none."""
-    for run in jobs.list_runs(KIND):
-        if run.state == "succeeded" and run.meta.get("sha256") == sha:
+    for run in jobs.list_runs(KIND, key=sha):
+        if run.state == "succeeded":
             folder = rundir.run_dir(run.id)
             summary = json.loads((folder / rundir.ANALYSIS).read_text())
             summary["vectors"] = np.load(folder / rundir.EXAMPLE_VECTORS)

@@ -156,7 +156,7 @@ def save_outputs(
 
 def active_for(key: str) -> jobs.RunStatus | None:
     """The queued or running job that is making the outputs for this cache key, if any."""
-    return next((r for r in jobs.list_runs(KIND) if r.active and r.meta.get("cache_key") == key), None)
+    return next(iter(jobs.list_runs(KIND, key=key, active=True, limit=1)), None)
 
 
 def _key_env(candidate: Candidate) -> dict[str, str]:
@@ -167,7 +167,8 @@ def _key_env(candidate: Candidate) -> dict[str, str]:
 def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **config) -> str:
     config = {"candidate": candidate.to_dict(), "params": asdict(params), **config}
     argv = [sys.executable, "-m", "core.eval.generate", "{run_dir}"]
-    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate))
+    key = meta_.get("cache_key")  # the run index finds a generate job by it
+    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate), key=key)
 
 
 def launch(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> str | None:

@@ -4,6 +4,8 @@
 (`python -m core.jobs.supervisor RUN_DIR`, its own session) that runs the worker and always
 writes the final status. `status(id)` reconciles status.json with process liveness, so a run
 whose supervisor died without a final word is reported as "lost", with the log tail.
+Runs are found through the index in SQLite (core.jobs.index): `list_runs(kind, key=, parent=)`
+reads the matching rows and reconciles only those runs' folders.
 Test: `pytest tests/jobs`.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 import yaml
 
 from core import paths
-from core.jobs import procs, rundir
+from core.jobs import index, procs, rundir
 
 ACTIVE = ("queued", "running", "stopping")
 FINAL = ("succeeded", "failed", "stopped", "lost")
@@ -68,17 +70,21 @@ def launch(
     meta: dict | None = None,
     config: dict | None = None,
     env: dict[str, str] | None = None,
+    key: str | None = None,
+    parent: str | None = None,
 ) -> str:
     """Start a job; returns its run id at once. argv is a list, never a shell string.
 
     "{run_dir}" in an argument is replaced by the run's folder; `config` is stored in spec.yaml
     (the worker reads it from there, and the same file runs again from the command line).
     `env` reaches the supervisor and worker only through their environment, never a file: the
-    place for secrets such as an API key.
+    place for secrets such as an API key. `key` (what the run is for: a dataset's content sha, a
+    generation cache key) and `parent` (the run it derives from) are what `list_runs` finds it by.
     """
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
-    folder.mkdir(parents=True)
+    before = index._signature()
+    folder.mkdir()
     spec = {
         "id": run_id,
         "kind": kind,
@@ -89,7 +95,9 @@ def launch(
     }
     if config is not None:
         spec["config"] = config
+    spec.update({"key": key, "parent": parent} if key or parent else {})
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
+    index.add(index.Entry(run_id, kind, key, parent, spec["created_at"]), before)
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
     env = {**os.environ, **(env or {}), "FT_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1"}
     with open(folder / rundir.SUPERVISOR_LOG, "ab") as err:
@@ -153,14 +161,26 @@ def status(run_id: str) -> RunStatus:
     )
 
 
-def list_runs(kind: str | None = None) -> list[RunStatus]:
-    found = []
-    for folder in sorted(paths.runs_dir().iterdir(), reverse=True):
-        if (folder / rundir.SPEC).exists():
-            run = status(folder.name)
-            if kind is None or run.kind == kind:
-                found.append(run)
-    return found
+def list_runs(
+    kind: str | None = None,
+    key: str | None = None,
+    parent: str | None = None,
+    active: bool = False,
+    limit: int | None = None,
+) -> list[RunStatus]:
+    """Runs matching every filter given, newest first, each reconciled; `active` keeps only live ones."""
+    found, ended = [], {}
+    for entry in index.find(kind, key, parent, unended=active, limit=None if active else limit):
+        try:
+            run = status(entry.id)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # its folder went away (or is half-written) since the index was read
+        if run.state in FINAL and entry.ended_at is None:
+            ended[entry.id] = run.ended_at or time.time()
+        if not active or run.active:
+            found.append(run)
+    index.mark_ended(ended)
+    return found[:limit] if active and limit is not None else found
 
 
 def stop(run_id: str) -> None:
@@ -180,3 +200,4 @@ def delete(run_id: str) -> None:
     if status(run_id).active:
         raise RuntimeError(f"run {run_id} is still active; stop it first")
     shutil.rmtree(rundir.run_dir(run_id))
+    index.remove(run_id)

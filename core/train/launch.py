@@ -138,7 +138,8 @@ def _launch(cfg: TrainConfig, title: str, meta: dict) -> str:
         **meta,
     }
     argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"
-    return jobs.launch("train", argv, title or _default_title(cfg), meta=meta, config=cfg.to_dict())
+    title = title or _default_title(cfg)
+    return jobs.launch("train", argv, title, meta=meta, config=cfg.to_dict(), parent=meta["parent_run"])
 
 
 def start(cfg: TrainConfig, title: str = "") -> str:

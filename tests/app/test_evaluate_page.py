@@ -230,7 +230,7 @@ def fake_generate_job(version: versions.Version, *args: str) -> str:
     """A "generate" job run by the fake worker, filed under the base model's cache key (default settings)."""
     key = generate.cache_key(candidates.base(), version, "test", GenParams())
     meta = {"cache_key": key, "candidate_label": "fake", "version_id": version.id, "split": "test"}
-    return jobs.launch("generate", [sys.executable, FAKE, *args], "fake", meta=meta)
+    return jobs.launch("generate", [sys.executable, FAKE, *args], "fake", meta=meta, key=key)
 
 
 def test_a_running_job_shows_live_progress_and_stops():

@@ -36,19 +36,14 @@ class Row:
     problem: str | None = None
 
 
-def _newest_jobs() -> dict[str, jobs.RunStatus]:
-    """Cache key -> the newest generate job for it (list_runs is newest first)."""
-    found: dict[str, jobs.RunStatus] = {}
-    for run in jobs.list_runs(generate.KIND):
-        key = run.meta.get("cache_key")
-        if key and key not in found:
-            found[key] = run
-    return found
+def _newest_job(key: str) -> jobs.RunStatus | None:
+    """The newest generate job for a cache key (found through the run index)."""
+    return next(iter(jobs.list_runs(generate.KIND, key=key, limit=1)), None)
 
 
-def _row(slot: str, cand: Candidate, version: Version, params: GenParams, newest: dict) -> Row:
+def _row(slot: str, cand: Candidate, version: Version, params: GenParams) -> Row:
     info = generate.meta(cand, version, SPLIT, params)  # written last, so present means complete
-    run = newest.get(generate.cache_key(cand, version, SPLIT, params))
+    run = _newest_job(generate.cache_key(cand, version, SPLIT, params))
     if info is not None:
         return Row(slot, cand.label, "ready", cand, meta=info)
     if run is not None and run.active:
@@ -59,12 +54,13 @@ def _row(slot: str, cand: Candidate, version: Version, params: GenParams, newest
 
 
 def rows(chosen: dict[str, Candidate], version: Version, params: GenParams) -> list[Row]:
-    newest = _newest_jobs()
-    found = [_row(slot, cand, version, params, newest) for slot, cand in chosen.items()]
-    shown = {r.run.id for r in found if r.run is not None}
-    for run in newest.values():  # other jobs at work on this version: keep them in view
-        if run.active and run.id not in shown and run.meta.get("version_id") == version.id:
+    found = [_row(slot, cand, version, params) for slot, cand in chosen.items()]
+    shown = {r.run.meta.get("cache_key") for r in found if r.run is not None}
+    for run in jobs.list_runs(generate.KIND, active=True):  # other jobs at work on this version: keep them in view
+        key = run.meta.get("cache_key")
+        if key and key not in shown and run.meta.get("version_id") == version.id:
             if run.meta.get("split", SPLIT) == SPLIT:
+                shown.add(key)
                 found.append(Row(run.id, run.meta.get("candidate_label") or run.title, "running", run=run))
     return found
 
