@@ -17,6 +17,7 @@ runs/<id>/samples.json      SAMPLES: answers to a few validation prompts
 runs/<id>/remote.json       REMOTE: a hosted run's remote ids and latest remote status
 runs/<id>/train.jsonl       TRAIN_FILE, VALIDATION_FILE: a hosted run's uploaded split
 runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter or model), each with EXPORT_INFO
+Export jobs (core.train.export): runs/<id>/result.json  RESULT: the export folder and its check, or the error
 Analysis jobs (core.data.analyze): ANALYSIS (analysis.json), EXAMPLE_VECTORS, USER_VECTORS (.npy)
 Generation jobs (core.eval.generate): PREDICTIONS (predictions.jsonl), REPLY (reply.json),
   SCORES (scores.json: the metrics of its predictions against the references)
@@ -51,6 +52,7 @@ CHECKPOINTS, FINAL, EXPORT = "checkpoints", "final", "export"
 SUMMARY, SAMPLES, REMOTE = "summary.json", "samples.json", "remote.json"
 TRAIN_FILE, VALIDATION_FILE = "train.jsonl", "validation.jsonl"
 EXPORT_INFO = "export.json"
+RESULT = "result.json"
 ANALYSIS, EXAMPLE_VECTORS, USER_VECTORS = "analysis.json", "example_vectors.npy", "user_vectors.npy"
 PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
 RECORDS, IMPORTED = "records.jsonl", "import.json"

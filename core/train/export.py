@@ -7,8 +7,11 @@ never in 4-bit) and saves safetensors; `merge=False` copies the adapter alone, l
 whose end token matches the tokenizer's go with it, so the model stops at the end of its turn.
 `check_export(folder)` loads the export back, answers a prompt through the chat template and
 reports whether generation stopped at the end token.
+`launch(run_id, merge)` runs the CLI as an "export" job (as core.train.launch.start does training);
+the job writes result.json in its own run folder (the export folder and the check, or the error),
+which `result(export_id)` reads for the Runs page.
 
-CLI:  python -m core.train.export RUN_DIR [--merge] [--out DIR]   (exit 1 when the check fails)
+CLI:  python -m core.train.export RUN_DIR [--merge] [--out DIR] [--result FILE]   (exit 1 when the check fails)
 Test: .venv/bin/pytest tests/unit/test_export.py -q
 """
 
@@ -22,8 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import models
+from core import jobs, models
 from core.jobs import rundir
+
+KIND = "export"
 
 ADAPTER_CONFIG = "adapter_config.json"
 CHECK_PROMPT = "Say hello in one short sentence."
@@ -230,6 +235,27 @@ def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens:
     return result
 
 
+# ---- as a job --------------------------------------------------------------------------------------
+
+
+def command(run_id: str, merge: bool) -> list[str]:
+    """The export job's argv; "{run_dir}" is the export job's own folder (core.jobs fills it in)."""
+    argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--result"]
+    return argv + [f"{{run_dir}}/{rundir.RESULT}"] + (["--merge"] if merge else [])
+
+
+def launch(run_id: str, merge: bool) -> str:
+    """Start exporting a finished run; returns the export job's id. ExportError when it has no model."""
+    _final(rundir.run_dir(run_id))
+    title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
+    return jobs.launch(KIND, command(run_id, merge), title, meta={"run": run_id, "merge": merge}, parent=run_id)
+
+
+def result(export_id: str) -> dict[str, Any] | None:
+    """What the export job wrote: {ok, folder, and the check's fields} or {ok: False, error}; None before."""
+    return rundir.read_json(rundir.run_dir(export_id) / rundir.RESULT)
+
+
 # ---- command line -------------------------------------------------------------------------------
 
 
@@ -247,16 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", help="a run folder (or a run id)")
     parser.add_argument("--merge", action="store_true", help="fold a LoRA adapter into its base model")
     parser.add_argument("--out", default=None, help="where to write (default RUN_DIR/export/<kind>)")
+    parser.add_argument("--result", default=None, help="also write the outcome to this JSON file (the job's)")
     args = parser.parse_args(argv)
     try:
         out = export(_run_folder(args.run_dir), merge=args.merge, out_dir=args.out)
     except (ExportError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _write_result(args.result, {"ok": False, "error": str(exc)})
         return 2
     check = check_export(out)
-    # Printed together, after loading's progress output: the Runs page reads the JSON after this line.
     print(f"exported to {out}\n{json.dumps(check, indent=1)}", flush=True)
     ok = check["stopped_at_eos"] and check["has_chat_template"]
+    _write_result(args.result, {"ok": ok, "folder": str(out), **check})
     verdict = (
         f"stopped at {check['eos_token']} after {check['new_tokens']} tokens"
         if ok
@@ -264,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"check: {verdict}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _write_result(path: str | None, data: dict[str, Any]) -> None:
+    if path:
+        rundir.write_json(Path(path), data)
 
 
 if __name__ == "__main__":

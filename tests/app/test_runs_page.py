@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.jobs import rundir
-from core.train import config, launch
+from core.train import config, export, launch
 from tests.waiting import wait_for
-from ui.runs import artifacts, charts
+from ui.runs import charts
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
@@ -226,43 +226,63 @@ def test_resume_without_a_checkpoint_says_so():
     assert "cannot be resumed" in texts(at, "caption")
 
 
-@pytest.mark.parametrize("exit_code", [0, 1])
-def test_an_export_jobs_check_is_read_from_its_log(exit_code):
-    check = {
-        "stopped_at_eos": exit_code == 0,
-        "generated": "Hello!",
-        "has_chat_template": True,
-        "eos_token": "<e>",
-    }
+def exported(run_id: str, result: dict) -> str:
+    """An export job of run_id whose worker writes this result.json (as the real export CLI does)."""
     code = (
-        f"import json, sys; print('exported to /x/merged'); "
-        f"print(json.dumps({check!r}, indent=1)); sys.exit({exit_code})"
+        "import os, sys; from pathlib import Path; from core.jobs import rundir; "
+        f"rundir.write_json(Path(os.environ['FT_RUN_DIR']) / rundir.RESULT, {result!r}); "
+        f"sys.exit({0 if result.get('ok') else 1})"
     )
-    export_id = jobs.launch(artifacts.EXPORT_KIND, [sys.executable, "-c", code], meta={"run": "r"})
+    export_id = jobs.launch(export.KIND, [sys.executable, "-c", code], meta={"run": run_id}, parent=run_id)
     wait_for(export_id)
-    assert artifacts.export_result(export_id) == {"folder": "/x/merged", **check}
+    return export_id
 
 
-def test_export_buttons_launch_an_export_job(monkeypatch):
+def model_run() -> str:
     run_id = finished([{"step": 1, "loss": 1.0}])
-    (rundir.run_dir(run_id) / "final").mkdir()
-    (rundir.run_dir(run_id) / "final" / "adapter_config.json").write_text("{}")
-    launched = []
-    monkeypatch.setattr(
-        jobs,
-        "launch",
-        lambda kind, argv, title="", meta=None, config=None: launched.append((kind, argv, meta)) or "export-id",
-    )
-    monkeypatch.setattr(jobs, "list_runs", lambda kind=None: [jobs.status(run_id)] if kind == "train" else [])
+    (rundir.run_dir(run_id) / rundir.FINAL).mkdir()
+    (rundir.run_dir(run_id) / rundir.FINAL / "adapter_config.json").write_text("{}")
+    return run_id
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_the_export_panel_reads_the_export_jobs_result_json(ok):
+    run_id = model_run()
+    check = {"ok": ok, "folder": "/x/merged", "stopped_at_eos": ok, "generated": "Hello!"}
+    exported(run_id, {**check, "has_chat_template": True, "eos_token": "<e>"})
     at = open_run(run_id)
-    at.button(key="runs_export_merge").click().run()
-    assert launched == [
-        (
-            "export",
-            [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--merge"],
-            {"run": run_id, "merge": True},
-        )
+    assert not at.exception, at.exception
+    [shown] = [e.value for e in (at.success if ok else at.warning) if e.value.startswith("Exported")]
+    assert shown.startswith("Exported (as trained) to `/x/merged`.")
+    assert f"stops at the end token '<e>': {'yes' if ok else 'no'}" in shown
+    assert "Answer to the check prompt: Hello!" in texts(at, "text")
+
+
+def test_an_export_that_failed_shows_the_error_it_wrote():
+    run_id = model_run()
+    exported(run_id, {"ok": False, "error": "the base model is gone"})
+    at = open_run(run_id)
+    assert "Export (as trained) failed: the base model is gone" in texts(at, "error")
+
+
+def test_the_export_button_starts_the_real_export_job_and_its_error_reaches_the_page():
+    run_id = finished([{"step": 1, "loss": 1.0}])
+    (rundir.run_dir(run_id) / rundir.FINAL).mkdir()
+    (rundir.run_dir(run_id) / rundir.FINAL / "notes.txt").write_text("not a model")
+    at = open_run(run_id)
+    at.button(key="runs_export_full").click().run()
+    [job] = jobs.list_runs(export.KIND, parent=run_id)
+    assert rundir.read_spec(rundir.run_dir(job.id))["argv"][:4] == [
+        sys.executable,
+        "-m",
+        "core.train.export",
+        str(rundir.run_dir(run_id)),
     ]
+    assert wait_for(job.id, timeout=120).state == "failed"
+    result = export.result(job.id)
+    assert result["ok"] is False and "config.json" in result["error"]
+    at = open_run(run_id)
+    assert f"Export (as trained) failed: {result['error']}" in texts(at, "error")
 
 
 def test_chart_rows_skip_non_finite_values():

@@ -16,9 +16,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from core import models
+from core import jobs, models
+from core.jobs import rundir
 from core.train import export
 from tests.tiny import tiny_model
+from tests.waiting import wait_for
 
 R, ALPHA = 4, 8  # LoRA scaling alpha / r = 2
 TARGETS = ["q_proj", "v_proj"]
@@ -220,3 +222,27 @@ def test_a_new_export_replaces_the_last_one(lora_run):
     again = export.export(lora_run, merge=False)
     assert again == first and not (again / "stale.txt").exists()
     assert [p.name for p in again.parent.iterdir()] == ["adapter"]  # no temp folder left behind
+
+
+# ---- as a job -----------------------------------------------------------------------------------------
+
+
+def test_an_export_job_writes_its_result_json(tiny):
+    run_id = "20260101-000000-train-stop"
+    nudged(tiny, rundir.run_dir(run_id), IM_END)
+    export_id = export.launch(run_id, merge=True)
+    [job] = jobs.list_runs(export.KIND, parent=run_id)
+    assert job.id == export_id and job.meta == {"run": run_id, "merge": True}
+    assert wait_for(export_id, timeout=180).state == "succeeded"
+    result = export.result(export_id)
+    assert result["ok"] and result["stopped_at_eos"] and result["has_chat_template"]
+    assert result["folder"] == str(rundir.run_dir(run_id) / rundir.EXPORT / "model")
+    assert (Path(result["folder"]) / rundir.EXPORT_INFO).is_file()
+
+
+def test_exporting_a_run_without_a_model_is_refused_before_a_job_starts(tmp_path):
+    run_id = "20260101-000000-train-none"
+    make_run(rundir.run_dir(run_id), Path("nowhere"), "lora")
+    with pytest.raises(export.ExportError, match="no final/ model yet"):
+        export.launch(run_id, merge=False)
+    assert jobs.list_runs(export.KIND) == []

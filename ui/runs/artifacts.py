@@ -1,16 +1,14 @@
 """What a run leaves behind: sample answers, summary, final model, checkpoints, config, command, export.
 
-Export runs as its own job (`python -m core.train.export RUN_DIR [--merge]`, kind "export"), since
-it loads the model with torch; its check (does the export chat through its template and stop at
-the end token?) is read back from the JSON the CLI prints into the job's log.
+Export runs as its own job, started by core.train.export.launch, since it loads the model with
+torch; its result (the folder, and whether the export chats through its template and stops at the
+end token) is read back from the job's result.json.
 Test: `pytest tests/app/test_runs_page.py`.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 
 import pandas as pd
 import streamlit as st
@@ -18,9 +16,7 @@ import yaml
 
 from core import jobs, paths
 from core.jobs import rundir
-from core.train import launch, summary
-
-EXPORT_KIND = "export"
+from core.train import export, launch, summary
 
 
 def samples_tab(folder) -> None:
@@ -111,36 +107,21 @@ def config_tab(folder) -> None:
     st.code(yaml.safe_dump(spec.get("config") or {}, sort_keys=False), language="yaml")
 
 
-def export_result(export_id: str) -> dict | None:
-    """The check the export CLI prints after 'exported to DIR', with the folder; None before that."""
-    text = rundir.log_tail(rundir.run_dir(export_id), 400)
-    at = text.rfind("exported to ")
-    if at < 0:
-        return None
-    line_end = text.find("\n", at)
-    out = text[at + len("exported to ") : line_end if line_end >= 0 else None].strip()
-    brace = text.find("{", at)
-    try:
-        check = json.JSONDecoder().raw_decode(text[brace:])[0] if brace >= 0 else {}
-    except ValueError:
-        check = {}
-    return {"folder": out, **check}
-
-
 def _start_export(run_id: str, merge: bool) -> None:
-    argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id))] + (["--merge"] if merge else [])
-    title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
-    jobs.launch(EXPORT_KIND, argv, title, meta={"run": run_id, "merge": merge})
+    try:
+        export.launch(run_id, merge)
+    except export.ExportError as e:
+        st.session_state["runs_export_error"] = str(e)
 
 
 def _export_job(job: jobs.RunStatus) -> None:
-    result = export_result(job.id)
+    result = export.result(job.id)
     kind = "merged into the base" if job.meta.get("merge") else "as trained"
     if job.active:
         st.info(f"Exporting ({kind})... {job.state}")
         return
-    if result is None:
-        st.error(f"Export ({kind}) {job.state}: {job.message}")
+    if result is None or result.get("error"):
+        st.error(f"Export ({kind}) {job.state}: {(result or {}).get('error') or job.message}")
         st.code(rundir.log_tail(rundir.run_dir(job.id), 15), language="text")
         return
     ok = result.get("stopped_at_eos") and result.get("has_chat_template")
@@ -153,7 +134,7 @@ def _export_job(job: jobs.RunStatus) -> None:
 
 
 def export_jobs(run_id: str, was_active: bool) -> None:
-    found = [j for j in jobs.list_runs(EXPORT_KIND) if j.meta.get("run") == run_id]
+    found = jobs.list_runs(export.KIND, parent=run_id)
     if was_active and not any(j.active for j in found):
         st.rerun()  # the export ended: redraw the page once, without the refresh timer
     for job in found[:3]:
@@ -165,7 +146,7 @@ def export_tab(run: jobs.RunStatus, folder) -> None:
     if run.active or not final.is_dir():
         st.caption("Export is available once the run has a final model (when it finishes or is stopped).")
         return
-    adapter = (final / "adapter_config.json").is_file()
+    adapter = export.is_adapter(final)
     c = st.columns(3)
     if adapter:
         c[0].button(
@@ -184,7 +165,9 @@ def export_tab(run: jobs.RunStatus, folder) -> None:
         )
     else:
         c[0].button("Export the model", key="runs_export_full", on_click=_start_export, args=(run.id, False))
-    active = any(j.active for j in jobs.list_runs(EXPORT_KIND) if j.meta.get("run") == run.id)
+    if error := st.session_state.pop("runs_export_error", None):
+        st.error(f"Could not start the export: {error}")
+    active = bool(jobs.list_runs(export.KIND, parent=run.id, active=True, limit=1))
     st.fragment(run_every=2 if active else None)(export_jobs)(run.id, active)
 
 
