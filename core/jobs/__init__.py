@@ -143,7 +143,9 @@ def status(run_id: str) -> RunStatus:
     spec = rundir.read_spec(folder)
     raw = _reconcile(rundir.read_json(folder / rundir.STATUS) or {}, folder)
     progress = rundir.read_json(folder / rundir.PROGRESS)
-    beat = max((p for p in (raw.get("updated_at"), (progress or {}).get("at")) if p), default=None)
+    note = rundir.read_json(folder / rundir.NOTE) if raw.get("state") in ACTIVE else None
+    beats = (raw.get("updated_at"), (progress or {}).get("at"), (note or {}).get("at"))
+    beat = max((p for p in beats if p), default=None)
     return RunStatus(
         id=run_id,
         kind=spec["kind"],
@@ -153,7 +155,7 @@ def status(run_id: str) -> RunStatus:
         started_at=raw.get("started_at"),
         ended_at=raw.get("ended_at"),
         failure=raw.get("failure"),
-        message=raw.get("message", ""),
+        message=(note or {}).get("message") or raw.get("message", ""),  # the worker's line until the final word
         returncode=raw.get("returncode"),
         progress=progress,
         meta=spec.get("meta", {}),

@@ -2,8 +2,10 @@
 
 Every job:
 runs/<id>/spec.yaml         SPEC: what to run (kind, argv, title, meta), written once at launch
-runs/<id>/status.json       STATUS: state and timings, replaced atomically; the supervisor writes the last one
+runs/<id>/status.json       STATUS: state and timings, replaced atomically; only the supervisor writes it
+                            (after launch's first "queued"), so no read-modify-write ever races
 runs/<id>/progress.json     PROGRESS: done/total/message from the worker, replaced atomically
+runs/<id>/note.json         NOTE: the worker's status line ({message, at}); jobs.status shows it while active
 runs/<id>/metrics.jsonl     METRICS: one JSON object per line, appended and flushed per line
 runs/<id>/train.log         LOG: the worker's stdout and stderr
 runs/<id>/supervisor.log    SUPERVISOR_LOG: the supervisor's own output (a crash before the worker starts)
@@ -47,6 +49,7 @@ SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
     "STOP",
 )
 FAILURE = "failure.json"
+NOTE = "note.json"
 SUPERVISOR_LOG = "supervisor.log"
 CHECKPOINTS, FINAL, EXPORT = "checkpoints", "final", "export"
 SUMMARY, SAMPLES, REMOTE = "summary.json", "samples.json", "remote.json"
@@ -94,6 +97,11 @@ def update_status(folder: Path, **fields: Any) -> dict[str, Any]:
 def report_progress(folder: Path, done: int, total: int, message: str = "") -> None:
     """For workers: how far along they are (the page shows it as a progress bar)."""
     write_json(folder / PROGRESS, {"done": done, "total": total, "message": message, "at": time.time()})
+
+
+def report_note(folder: Path, message: str) -> None:
+    """For workers: the line the Runs page shows beside the state (status.json is the supervisor's)."""
+    write_json(folder / NOTE, {"message": message, "at": time.time()})
 
 
 def append_metrics(folder: Path, row: dict[str, Any]) -> None:

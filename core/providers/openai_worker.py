@@ -3,7 +3,7 @@
 Started by core.providers.openai_ft.launch as `python -m core.providers.openai_ft RUN_DIR`, with
 the key in OPENAI_API_KEY. It writes the split as train.jsonl and validation.jsonl, uploads them
 (purpose fine-tune), creates the job and keeps the remote ids in remote.json. Then it polls:
-status, trained tokens and ETA -> progress.json and status.json's message; new events ->
+status, trained tokens and ETA -> progress.json and note.json's message; new events ->
 train.log, oldest first; each new checkpoint -> one metrics.jsonl row in the shared schema;
 succeeded -> summary.json with the fine-tuned model and the actual cost (on api.openai.com only).
 STOP cancels the job. Network failures and 5xx answers are retried without end (the run keeps
@@ -81,11 +81,11 @@ def log(ctx: Ctx, line: str) -> None:
 
 
 def say(ctx: Ctx, message: str) -> None:
-    """The progress line and status message the Runs page shows (status.json only when it changes)."""
+    """The progress line and status message the Runs page shows (note.json only when it changes)."""
     message = scrub(message, ctx.secret)
     rundir.report_progress(ctx.folder, ctx.done, ctx.total, message)
     if message != ctx.message:
-        rundir.update_status(ctx.folder, message=message)
+        rundir.report_note(ctx.folder, message)
         ctx.message = message
 
 

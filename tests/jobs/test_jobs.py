@@ -84,6 +84,25 @@ def test_reused_pid_is_not_mistaken_for_the_run():
     assert not procs.alive(None, None)
 
 
+def test_a_workers_note_shows_while_it_runs_and_status_json_stays_the_supervisors():
+    note = (
+        "import os, time; from pathlib import Path; from core.jobs import rundir; "
+        "f = Path(os.environ['FT_RUN_DIR']); rundir.report_note(f, 'waiting for the provider'); "
+        "exec('while not rundir.stop_requested(f): time.sleep(0.02)')"
+    )
+    rid = jobs.launch("fake", [sys.executable, "-c", note])
+    folder = rundir.run_dir(rid)
+    wait_for(rid, ("running",))
+    deadline = time.time() + 30
+    while jobs.status(rid).message != "waiting for the provider" and time.time() < deadline:
+        time.sleep(0.05)
+    assert jobs.status(rid).message == "waiting for the provider"
+    assert "message" not in rundir.read_json(folder / rundir.STATUS)  # the worker never writes status.json
+    jobs.stop(rid)
+    st = wait_for(rid)
+    assert st.state == "stopped" and st.message == "Stopped on request; the last state was saved."
+
+
 def test_zombies_count_as_dead():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.time() + 10
