@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core import jobs
 from core.jobs import procs, rundir
@@ -77,11 +78,26 @@ def test_a_supervisor_killed_without_a_word_is_lost_with_the_log_tail():
     assert "step" in st.message and st.failure == "lost"
 
 
+def running_folder(run_id: str, pid: int, start: float) -> None:
+    """A run folder whose status.json says a supervisor with this pid and start time is at work."""
+    folder = rundir.run_dir(run_id)
+    folder.mkdir(parents=True)
+    spec = {"id": run_id, "kind": "fake", "title": "fake", "argv": ["x"], "meta": {}, "created_at": time.time()}
+    (folder / rundir.SPEC).write_text(yaml.safe_dump(spec))
+    status = {"state": "running", "created_at": spec["created_at"], "supervisor_pid": pid, "supervisor_start": start}
+    rundir.write_json(folder / rundir.STATUS, status)
+
+
 def test_reused_pid_is_not_mistaken_for_the_run():
     me, started = procs.self_identity()
     assert procs.alive(me, started)
     assert not procs.alive(me, started + 1)  # same pid, another start time: another process
     assert not procs.alive(None, None)
+    running_folder("20260101-000000-fake-live", me, started)
+    running_folder("20260101-000000-fake-gone", me, started + 1)  # this pid is alive, but not that process
+    assert jobs.status("20260101-000000-fake-live").state == "running"
+    lost = jobs.status("20260101-000000-fake-gone")
+    assert lost.state == "lost" and lost.failure == "lost"
 
 
 def test_a_workers_note_shows_while_it_runs_and_status_json_stays_the_supervisors():
