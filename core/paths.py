@@ -1,5 +1,8 @@
 """Where the workspace lives: FT_HOME holds the SQLite index, datasets, runs and models.
 
+Every folder of the workspace is named here: datasets/, runs/, models/, cache/, api/ (the local
+API server's files and jobs) and eval/generations/ (cached generations).
+
 FT_HOME comes from the environment; otherwise /data/workspace on a Hugging Face Space with
 persistent storage (/data exists), otherwise ./workspace beside the code (git-ignored).
 `python -m core.paths` prints the folder in use.
@@ -51,6 +54,14 @@ def models_dir() -> Path:
 
 def cache_dir() -> Path:
     return _sub("cache")
+
+
+def api_dir() -> Path:
+    return _sub("api")
+
+
+def generations_dir() -> Path:
+    return _sub("eval/generations")
 
 
 if __name__ == "__main__":

@@ -39,12 +39,6 @@ DEFAULT_PARAMS = GenParams()  # frozen: safe as a shared default
 # ---- the cache -----------------------------------------------------------------------------------
 
 
-def _cache_dir() -> Path:
-    folder = paths.home() / "eval" / "generations"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _split_rows(version, split: str) -> str:
     """Which rows each split holds: two versions with the same examples may split them differently
     (the asked split's rows are the prompts; the train split's are a few-shot candidate's examples)."""
@@ -59,12 +53,12 @@ def cache_key(candidate: Candidate, version, split: str, params: GenParams) -> s
 
 
 def _cache_files(key: str) -> tuple[Path, Path]:
-    folder = _cache_dir()
+    folder = paths.generations_dir()
     return folder / f"{key}.jsonl", folder / f"{key}.json"
 
 
 def _scores_file(key: str) -> Path:
-    return _cache_dir() / f"{key}.{rundir.SCORES}"
+    return paths.generations_dir() / f"{key}.{rundir.SCORES}"
 
 
 def score(references: list[str], predictions: list[str]) -> dict:
@@ -103,7 +97,7 @@ def load(candidate: Candidate, version, split: str = "test", params: GenParams =
 def cached_for(version, split: str = "test") -> list[dict]:
     """Every completed cache record for this version's split (any candidate, any settings), newest first."""
     found = []
-    for rows_path in _cache_dir().glob("*.jsonl"):
+    for rows_path in paths.generations_dir().glob("*.jsonl"):
         meta_path = rows_path.with_suffix(".json")
         info = rundir.read_json(meta_path)
         if not info or info.get("split_rows") != _split_rows(version, split):

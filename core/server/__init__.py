@@ -58,7 +58,7 @@ def now() -> int:
 
 def api_dir(kind: str) -> Path:
     """home()/api/<kind>/, created on first use (kind: files or jobs)."""
-    folder = paths.home() / "api" / kind
+    folder = paths.api_dir() / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

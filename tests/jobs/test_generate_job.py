@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core import jobs
+from core import jobs, paths
 from core.data import versions
 from core.eval import candidates, generate, metrics, remote, scores
 from core.eval.generate import GenParams
@@ -167,7 +167,7 @@ def test_an_api_candidate_answers_every_example_and_leaves_no_key(api, monkeypat
     assert {s["path"] for s in FakeAPI.seen} == {"/v1/chat/completions"}
     assert {s["auth"] for s in FakeAPI.seen} == {f"Bearer {secret}"}
     assert {s["body"]["max_tokens"] for s in FakeAPI.seen} == {16}
-    for path in [*rundir.run_dir(rid).rglob("*"), *(generate._cache_dir()).rglob("*")]:
+    for path in [*rundir.run_dir(rid).rglob("*"), *paths.generations_dir().rglob("*")]:
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
 
