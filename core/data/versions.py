@@ -119,11 +119,22 @@ def create(name: str, examples: list[dict], note: str = "imported", source: str 
     return get(version_id)
 
 
-def save(parent: Version, examples: list[dict], note: str, splits: dict | None = None) -> Version:
-    """A new version after `parent`; the draft, if any, is cleared."""
+ANY_DRAFT = "*"  # for `draft=`: whatever draft there is
+
+
+def save(
+    parent: Version, examples: list[dict], note: str, splits: dict | None = None, draft: str | None = ANY_DRAFT
+) -> Version:
+    """A new version after `parent`; the draft it came from is cleared.
+
+    `draft` is the content hash of that draft (None: it came from no draft): a newer draft written
+    by another tab since then is kept, so saving one tab's copy never drops another's."""
     with store.connect() as db, store.transaction(db):
         version_id = _insert(db, parent.dataset_id, examples, parent.id, note.strip() or "edited", splits)
-        db.execute("DELETE FROM dataset_drafts WHERE dataset_id=?", (parent.dataset_id,))
+        if draft == ANY_DRAFT:
+            db.execute("DELETE FROM dataset_drafts WHERE dataset_id=?", (parent.dataset_id,))
+        elif draft is not None:
+            db.execute("DELETE FROM dataset_drafts WHERE dataset_id=? AND sha256=?", (parent.dataset_id, draft))
     return get(version_id)
 
 
@@ -179,12 +190,27 @@ class Draft:
     updated_at: str
 
 
-def save_draft(base: Version, examples_: list[dict]) -> str:
+class DraftConflict(Exception):
+    """The draft changed since the writer read it (another tab wrote, saved or discarded it)."""
+
+    def __init__(self, current: str | None, mine: str) -> None:
+        super().__init__("the dataset's draft was changed elsewhere since this copy was read")
+        self.current = current  # the draft's content hash now; None when there is no draft
+        self.mine = mine  # the content hash of the copy that was not written (its blob is stored)
+
+
+def save_draft(base: Version, examples_: list[dict], seen: str | None = ANY_DRAFT) -> str:
     """Keep edits in progress (one draft per dataset), so a refresh or a closed tab loses nothing.
 
-    Returns the content hash of the draft."""
+    `seen` is the draft's content hash when the writer read it (None: there was no draft); the
+    content hash is the draft's revision, so if the draft is another by now, DraftConflict is
+    raised and nothing is written. Returns the content hash of the draft."""
     sha = _write_blob(examples_)
     with store.connect() as db, store.transaction(db):
+        if seen != ANY_DRAFT:
+            row = db.execute("SELECT sha256 FROM dataset_drafts WHERE dataset_id=?", (base.dataset_id,)).fetchone()
+            if (row["sha256"] if row else None) != seen:
+                raise DraftConflict(row["sha256"] if row else None, sha)
         db.execute(
             "INSERT INTO dataset_drafts (dataset_id, base_version_id, sha256) VALUES (?, ?, ?)"
             " ON CONFLICT(dataset_id) DO UPDATE SET base_version_id=excluded.base_version_id,"
@@ -201,6 +227,13 @@ def load_draft(dataset_id: int) -> Draft | None:
     if row is None:
         return None
     return Draft(row["base_version_id"], read_blob(row["sha256"]), row["sha256"], row["updated_at"])
+
+
+def draft_head(dataset_id: int) -> tuple[str, str] | None:
+    """(content hash, updated_at) of the dataset's draft without reading its examples; None if none."""
+    with store.connect() as db:
+        row = db.execute("SELECT sha256, updated_at FROM dataset_drafts WHERE dataset_id=?", (dataset_id,)).fetchone()
+    return (row["sha256"], row["updated_at"]) if row else None
 
 
 def discard_draft(dataset_id: int) -> None:

@@ -222,3 +222,49 @@ def test_ten_thousand_examples_render_one_page():
     run(at)
     print(f"10k examples, last page: {at.session_state['render_s']:.2f} s")
     assert table(at)["row"].tolist()[-1] == 10_000
+
+
+# ---- two tabs on one draft --------------------------------------------------------------------------
+
+
+def two_tabs_out_of_step() -> tuple[AppTest, AppTest, int]:
+    """Tab 1 edits, tab 2 (which follows that draft) edits after it: tab 1's copy is now stale."""
+    tab1, dataset_id = start(FOUR)
+    tab2 = AppTest.from_string(SCRIPT, default_timeout=60)
+    run(tab2)
+    edit_cells(tab1, {0: {"assistant": "Paris, from tab 1."}})
+    run(tab2)  # tab 2 had no edits of its own: it now shows tab 1's draft
+    edit_cells(tab2, {1: {"assistant": "4, from tab 2."}})
+    newer = draft(dataset_id)
+    assert newer[0]["messages"][-1]["content"] == "Paris, from tab 1."  # tab 2 picked up tab 1's draft
+    assert newer[1]["messages"][-1]["content"] == "4, from tab 2."
+    edit_cells(tab1, {2: {"assistant": "The Pacific, from tab 1."}})  # over a draft tab 2 has changed
+    return tab1, tab2, dataset_id
+
+
+def test_a_stale_tab_is_told_and_does_not_overwrite_the_newer_draft():
+    tab1, _, dataset_id = two_tabs_out_of_step()
+    assert draft(dataset_id)[1]["messages"][-1]["content"] == "4, from tab 2."  # not overwritten
+    warning = " ".join(w.value for w in tab1.warning)
+    assert "This tab's copy is out of date" in warning and "Another tab or window edited" in warning
+    mine = tab1.session_state["data_work"].examples  # tab 1's own edits are kept in its session
+    assert mine[2]["messages"][-1]["content"] == "The Pacific, from tab 1."
+    assert mine[1] == FOUR[1]
+
+
+def test_the_stale_tab_can_keep_its_copy_as_a_new_version_and_the_other_draft_stays():
+    tab1, _, dataset_id = two_tabs_out_of_step()
+    mine = tab1.session_state["data_work"].examples
+    tab1.button(key="data_conflict_keep").click()
+    run(tab1)
+    latest = versions.latest(dataset_id)
+    assert versions.examples(latest) == mine and latest.number == 2
+    assert draft(dataset_id)[1]["messages"][-1]["content"] == "4, from tab 2."
+
+
+def test_the_stale_tab_can_load_the_newer_draft():
+    tab1, _, dataset_id = two_tabs_out_of_step()
+    tab1.button(key="data_conflict_load").click()
+    run(tab1)
+    assert tab1.session_state["data_work"].examples == draft(dataset_id)
+    assert not [w for w in tab1.warning if "out of date" in w.value]

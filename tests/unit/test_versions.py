@@ -45,6 +45,22 @@ def test_draft_survives_and_is_cleared_by_save():
     assert versions.load_draft(v1.dataset_id) is None
 
 
+def test_a_draft_write_from_a_stale_copy_is_refused_and_saving_keeps_the_newer_draft():
+    v1 = versions.create("demo", [ex("q1")])
+    first = versions.save_draft(v1, [ex("tab 1")], seen=None)
+    second = versions.save_draft(v1, [ex("tab 2")], seen=first)
+    with pytest.raises(versions.DraftConflict) as refused:
+        versions.save_draft(v1, [ex("tab 1 again")], seen=first)  # tab 1 still thinks the draft is its own
+    assert refused.value.current == second and versions.read_blob(refused.value.mine) == [ex("tab 1 again")]
+    with pytest.raises(versions.DraftConflict):
+        versions.save_draft(v1, [ex("a new tab")], seen=None)
+    assert versions.draft_head(v1.dataset_id)[0] == second
+    versions.save(v1, [ex("tab 1 again")], "tab 1's copy", draft=first)
+    assert versions.load_draft(v1.dataset_id).examples == [ex("tab 2")]  # another tab's draft is never dropped
+    versions.save(versions.latest(v1.dataset_id), [ex("tab 2")], "tab 2's copy", draft=second)
+    assert versions.draft_head(v1.dataset_id) is None
+
+
 def test_splits_are_part_of_a_version():
     v1 = versions.create("demo", [ex(f"q{i}") for i in range(5)])
     with pytest.raises(ValueError, match="no train/validation/test split"):
