@@ -24,6 +24,7 @@ from core.jobs import rundir
 SCANNED = "runs_index_scanned"  # settings key: the runs folder's signature at the last scan
 # Runs launched before the index kept what they are for in their meta under these names.
 LEGACY_KEYS, LEGACY_PARENTS = ("sha256", "cache_key"), ("run", "parent_run")
+SUPERVISOR_FINAL = ("succeeded", "failed", "stopped")  # the supervisor's last word: the run has ended
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ def _signature() -> list[int]:
 
 def _insert(db: sqlite3.Connection, entries: Iterable[Entry]) -> None:
     db.executemany(
-        "INSERT OR IGNORE INTO runs (id, kind, key, parent, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(e.id, e.kind, e.key, e.parent, e.created_at) for e in entries],
+        "INSERT OR IGNORE INTO runs (id, kind, key, parent, created_at, ended_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(e.id, e.kind, e.key, e.parent, e.created_at, e.ended_at) for e in entries],
     )
 
 
@@ -67,7 +68,12 @@ def _from_folder(name: str) -> Entry | None:
     meta = spec.get("meta") or {}
     key = spec.get("key") or next((meta[k] for k in LEGACY_KEYS if meta.get(k)), None)
     parent = spec.get("parent") or next((meta[k] for k in LEGACY_PARENTS if meta.get(k)), None)
-    return Entry(name, spec["kind"], key, parent, float(spec.get("created_at") or 0))
+    # An old run that ended is marked so now, once, so the lookups of active runs never read it.
+    status = rundir.read_json(paths.runs_dir() / name / rundir.STATUS) or {}
+    ended = None
+    if status.get("state") in SUPERVISOR_FINAL:
+        ended = status.get("ended_at") or status.get("updated_at") or 0.0
+    return Entry(name, spec["kind"], key, parent, float(spec.get("created_at") or 0), ended)
 
 
 def sync() -> None:
