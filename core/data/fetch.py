@@ -40,12 +40,12 @@ def launch(source: str, max_bytes: int, fmt: str | None = None) -> str:
     argv = [sys.executable, "-m", "core.data.fetch", source, "--max-bytes", str(max_bytes)]
     argv += ["--fmt", fmt] if fmt else []
     meta = {"source": source, "max_bytes": max_bytes}
-    return jobs.launch(KIND, argv, title=f"Fetch {source}", meta=meta)
+    return jobs.launch(KIND, argv, title=f"Fetch {source}", meta=meta, key=source)
 
 
 def latest(source: str) -> jobs.RunStatus | None:
     """The newest fetch of this source, whatever its state."""
-    return next((r for r in jobs.list_runs(KIND) if r.meta.get("source") == source), None)
+    return next(iter(jobs.list_runs(KIND, key=source, limit=1)), None)
 
 
 def result(run_id: str) -> Fetched:
