@@ -1,12 +1,14 @@
 """The machine a run would train on: GPUs from nvidia-smi, else this machine's RAM and CPU speed.
 
-No torch here (the Streamlit process stays light): GPU facts come from `nvidia-smi`, memory from
-/proc/meminfo, and a CPU's speed from a short numpy matmul. Test: `pytest tests/app/test_train_page.py`.
-Test: `pytest tests/app/test_train_page.py`.
+No torch here (the Streamlit process stays light): GPU facts come from `nvidia-smi`, narrowed by
+CUDA_VISIBLE_DEVICES as CUDA narrows them, memory from /proc/meminfo, and a CPU's speed from a
+short numpy matmul. The one probe for the pre-flight (`detect`) and for launch (`gpu_count`).
+Test: `pytest tests/unit/test_train_launch.py tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -77,7 +79,32 @@ def cpu_flops(n: int = 768) -> float:
     return 2 * n**3 / best
 
 
+def visible(found: list, cuda_visible_devices: str | None) -> list:
+    """The GPUs a CUDA process sees: CUDA_VISIBLE_DEVICES picks them by index, in its order.
+
+    Unset: all of them. An id that is not a GPU of this machine ("-1", an index past the last)
+    hides it and every id after it, as CUDA does; empty hides them all. A UUID (GPU-..., MIG-...)
+    counts as the next GPU not yet picked: nvidia-smi is not asked for UUIDs.
+    """
+    if cuda_visible_devices is None:
+        return list(found)
+    picked: list[int] = []
+    for token in (t.strip() for t in cuda_visible_devices.split(",") if t.strip()):
+        if token.isdigit() and int(token) < len(found):
+            index = int(token)
+        elif token.startswith(("GPU-", "MIG-")):
+            index = next((i for i in range(len(found)) if i not in picked), None)
+        else:
+            index = None
+        if index is None:
+            break
+        picked.append(index)
+    return [found[i] for i in picked]
+
+
+@lru_cache(maxsize=1)
 def _nvidia_smi() -> str:
+    # Cached: the Train page asks once per accelerate profile on every rerun, and GPUs do not come and go.
     exe = shutil.which("nvidia-smi")
     if not exe:
         return ""
@@ -88,13 +115,24 @@ def _nvidia_smi() -> str:
         return ""
 
 
+def gpus(smi_text: str | None = None) -> list[tuple[str, float]]:
+    """(name, GB) of each GPU a worker started from here would see."""
+    found = parse_nvidia_smi(_nvidia_smi() if smi_text is None else smi_text)
+    return visible(found, os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+def gpu_count() -> int:
+    """CUDA GPUs a worker started from here would see (0 without a GPU or nvidia-smi)."""
+    return len(gpus())
+
+
 def detect(gpu_rows: list[dict], smi_text: str | None = None, meminfo: str | None = None) -> Device:
-    """The GPUs nvidia-smi reports, or else this machine's CPU and RAM."""
-    gpus = parse_nvidia_smi(_nvidia_smi() if smi_text is None else smi_text)
-    if gpus:
-        name, gb = gpus[0]
+    """The GPUs a worker would see (nvidia-smi, CUDA_VISIBLE_DEVICES), or else this machine's CPU and RAM."""
+    gpus_seen = gpus(smi_text)
+    if gpus_seen:
+        name, gb = gpus_seen[0]
         flops, note = gpu_flops(name, gpu_rows)
-        return Device("gpu", name, gb, len(gpus), None, flops, note)
+        return Device("gpu", name, gb, len(gpus_seen), None, flops, note)
     if meminfo is None:
         path = Path("/proc/meminfo")
         meminfo = path.read_text() if path.exists() else ""

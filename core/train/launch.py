@@ -5,26 +5,22 @@ profile against this machine, then hands an argv to `core.jobs.launch`, which ru
 `python -m core.train --config RUN_DIR/spec.yaml` (or the same under `accelerate launch
 --config_file configs/accelerate/<profile>.yaml`) in a detached supervisor. `resume(run_id)`
 starts a new run from the newest checkpoint of an old one, optionally with more epochs.
-No torch here: GPUs are counted with `nvidia-smi -L` (or /proc/driver/nvidia), so the page
-stays light. Test: `.venv/bin/pytest tests/unit/test_train_launch.py -q`.
-Test: `pytest tests/unit/test_train_launch.py`.
+No torch here: GPUs are counted by core.train.device (nvidia-smi and CUDA_VISIBLE_DEVICES, the
+pre-flight's probe too), so the page stays light. Test: `.venv/bin/pytest tests/unit/test_train_launch.py -q`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib.util
-import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 from core import jobs, paths
 from core.jobs import rundir
-from core.train import config
+from core.train import config, device
 from core.train.config import PROFILES, TrainConfig
 
 PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
@@ -37,31 +33,6 @@ MIN_GPUS = {"single_gpu": 1, "multi_gpu": 2, "fsdp": 2, "deepspeed_zero2": 1, "d
 
 
 # ---- the machine -------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _physical_gpus() -> int:
-    """NVIDIA GPUs the driver reports; 0 on a machine without one (or without the driver)."""
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0:
-            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    proc = Path("/proc/driver/nvidia/gpus")
-    return len(list(proc.iterdir())) if proc.is_dir() else 0
-
-
-def gpu_count() -> int:
-    """CUDA GPUs a worker started from here would see (CUDA_VISIBLE_DEVICES narrows the driver's)."""
-    found = _physical_gpus()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return found
-    ids = [v for v in visible.split(",") if v.strip()]
-    # "-1" (or any invalid id) hides every GPU from CUDA from that point on.
-    ids = ids[: next((i for i, v in enumerate(ids) if v.strip().startswith("-")), len(ids))]
-    return min(found, len(ids))
 
 
 def profile_file(profile: str) -> Path:
@@ -79,7 +50,7 @@ def profile_problems(profile: str | None) -> list[str]:
         out.append(f"the profile file {PROFILES_DIR / (profile + '.yaml')} is missing")
     if profile.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
         out.append(f"{profile} needs the deepspeed package (pip install deepspeed), which is not installed")
-    have, need = gpu_count(), MIN_GPUS[profile]
+    have, need = device.gpu_count(), MIN_GPUS[profile]
     if have < need:
         gpus = "a CUDA GPU" if need == 1 else f"at least {need} CUDA GPUs"
         out.append(f"{profile} needs {gpus}; this machine has {have or 'none'} (counted with nvidia-smi)")
@@ -99,7 +70,7 @@ def command(cfg: TrainConfig, run_dir: str | Path) -> list[str]:
     # script's hard-coded shebang, which breaks when the virtualenv is moved or copied.
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     argv = [*launcher, "--config_file", str(PROFILES_DIR / f"{profile}.yaml")]
-    gpus = gpu_count()
+    gpus = device.gpu_count()
     if profile in MULTI_PROCESS and gpus >= MIN_GPUS[profile]:
         argv += ["--num_processes", str(gpus)]  # one process per visible GPU, whatever the file says
     return [*argv, *worker]

@@ -13,20 +13,40 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import jobs, paths
+from core import jobs, paths, prices
 from core.jobs import procs, rundir
-from core.train import launch
+from core.train import device, launch, preflight
 from core.train.config import PROFILES, preset
 
 FAKE = str(Path(__file__).resolve().parents[1] / "jobs" / "fake_worker.py")
 
 
+H100 = "NVIDIA H100 80GB HBM3, 81559"
+
+
 @pytest.fixture
-def gpus(monkeypatch):
-    """Pretend the machine has n GPUs (and, for deepspeed, whether the package is installed)."""
+def fake_smi(tmp_path, monkeypatch):
+    """A fake `nvidia-smi` first on PATH answering the query with n GPUs of one model."""
+
+    def install(n: int, row: str = H100) -> None:
+        fake = tmp_path / "bin" / "nvidia-smi"
+        fake.parent.mkdir(exist_ok=True)
+        fake.write_text("#!/bin/sh\n" + "".join(f"echo '{row}'\n" for _ in range(n)))
+        fake.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        device._nvidia_smi.cache_clear()
+
+    yield install
+    device._nvidia_smi.cache_clear()
+
+
+@pytest.fixture
+def gpus(fake_smi, monkeypatch):
+    """Give the machine n GPUs (a fake nvidia-smi) and say whether deepspeed is installed."""
 
     def set_gpus(n: int, deepspeed: bool = False):
-        monkeypatch.setattr(launch, "gpu_count", lambda: n)
+        fake_smi(n)
         real = launch.importlib.util.find_spec
         fake = lambda name: (object() if deepspeed else None) if name == "deepspeed" else real(name)  # noqa: E731
         monkeypatch.setattr(launch.importlib.util, "find_spec", fake)
@@ -146,32 +166,49 @@ def test_profiles_with_one_and_two_gpus(gpus):
     assert "unknown accelerate profile 'tpu'" in launch.profile_problems("tpu")[0]
 
 
-def test_gpus_are_counted_from_nvidia_smi(tmp_path, monkeypatch):
-    fake = tmp_path / "nvidia-smi"
-    fake.write_text(
-        "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-1)'\necho 'GPU 1: NVIDIA H200 (UUID: GPU-2)'\n"
-        "echo '  MIG 1g.18gb Device 0: (UUID: MIG-3)'\n"
-    )
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    launch._physical_gpus.cache_clear()
-    try:
-        assert launch.gpu_count() == 2  # two "GPU n:" lines; the MIG line is not a GPU of its own
-    finally:
-        launch._physical_gpus.cache_clear()
+def test_gpus_are_counted_from_nvidia_smi(fake_smi):
+    fake_smi(2)
+    assert device.gpu_count() == 2
+    fake_smi(0)
+    assert device.gpu_count() == 0 and device.detect([]).kind == "cpu"
 
 
 @pytest.mark.parametrize(
-    "visible, expected", [(None, 4), ("0,2", 2), ("", 0), ("-1", 0), ("1,-1,2", 1), ("0,1,2,3,4,5", 4)]
+    "visible, expected", [(None, 4), ("0", 1), ("0,2", 2), ("", 0), ("-1", 0), ("1,-1,2", 1), ("0,1,2,3,4,5", 4)]
 )
-def test_cuda_visible_devices_narrows_the_count(visible, expected, monkeypatch):
-    monkeypatch.setattr(launch, "_physical_gpus", lambda: 4)
-    if visible is None:
-        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    else:
+def test_cuda_visible_devices_narrows_the_count(visible, expected, fake_smi, monkeypatch):
+    fake_smi(4)
+    if visible is not None:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert launch.gpu_count() == expected
+    assert device.gpu_count() == expected
+
+
+@pytest.mark.parametrize("visible, seen", [("0", 1), ("0,2", 2), ("", 0)])
+def test_preflight_and_launch_see_the_same_gpus(visible, seen, fake_smi, monkeypatch):
+    fake_smi(4)  # 4 H100s on the machine, `seen` of them visible to CUDA
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    rows = prices.table("gpu")
+    found = device.detect(rows)
+    train = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 8
+    pf = preflight.compute(preset("lora", accelerate_profile="multi_gpu"), train, found, rows)
+    if seen:
+        assert (found.kind, found.count, pf.world) == ("gpu", seen, seen)
+        assert found.label.startswith(f"{seen} x NVIDIA H100" if seen > 1 else "NVIDIA H100")
+    else:
+        assert (found.kind, pf.world) == ("cpu", 1)
+    problems = launch.profile_problems("multi_gpu")
+    if seen >= 2:
+        assert problems == []
+    else:
+        assert problems == [
+            f"multi_gpu needs at least 2 CUDA GPUs; this machine has {seen or 'none'} (counted with nvidia-smi)"
+        ]
+
+
+def test_a_gpu_uuid_counts_as_one_visible_gpu():
+    four = [("H100", 80.0)] * 3 + [("A100", 40.0)]
+    assert device.visible(four, "GPU-8a1b,GPU-77c2") == four[:2]
+    assert device.visible(four, "3,GPU-8a1b") == [four[3], four[0]]
 
 
 # ---- start ---------------------------------------------------------------------------------------
