@@ -122,6 +122,52 @@ def known_models() -> list[ModelEntry]:
     return entries
 
 
+def is_path(model: str) -> bool:
+    """A model named by a folder path, not a hub id (org/name): it starts with / . ~ or has two '/'."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1
+
+
+def model_problem(model: str) -> str | None:
+    """What is wrong with a model name before anything loads it; None when it may load.
+
+    A path must be a folder with config.json; a folder named like a hub id is held to the same; any
+    other name may be a hub id, which only loading (from the cache or the network) can judge.
+    """
+    model = str(model).strip()
+    if not model:
+        return "type a hub id (org/name) or the path of a local model folder"
+    if model == DEFAULT_MODEL_ID:
+        return None
+    path = Path(model).expanduser()
+    if is_path(model) and not path.is_dir():
+        return f"model folder not found: {model}"
+    if path.is_dir() and not (path / "config.json").is_file():
+        return f"model: {model} has no config.json (not a transformers model folder)"
+    return None
+
+
+def hub_snapshot(model_id: str) -> Path | None:
+    """The newest local snapshot of a hub id in the Hugging Face cache, if it was downloaded before."""
+    if model_id.count("/") != 1:
+        return None
+    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    hub = Path(os.environ.get("HF_HUB_CACHE", hf_home / "hub"))
+    snaps = hub / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    found = sorted(snaps.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent if found else None
+
+
+def local_folder(model: str) -> Path | None:
+    """Where the model's config.json and tokenizer.json are on this machine, if anywhere (no download)."""
+    if not model.strip():
+        return None
+    if model == DEFAULT_MODEL_ID:
+        folder = default_dir()
+        return folder if is_prepared(folder) else None
+    path = Path(model).expanduser()
+    return path if path.is_dir() else hub_snapshot(model)
+
+
 # ---- conversion -------------------------------------------------------------------------------
 
 

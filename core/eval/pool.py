@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-from core import store
+from core import models, store
 from core.eval import candidates
 from core.eval.candidates import Candidate
 from core.jobs import rundir
@@ -98,6 +98,6 @@ def local_candidate(model: str) -> Candidate:
     model = model.strip()
     if not model:
         raise ValueError("enter a hub id or a local model folder")
-    if model.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(model)):
-        raise ValueError(f"no folder at {model}")
+    if models.model_problem(model):
+        raise ValueError(models.model_problem(model))
     return candidates.base(model)

@@ -19,23 +19,13 @@ from pathlib import Path
 import yaml
 
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
-from core.train.config import from_yaml, problems
+from core.train import launch
+from core.train.config import from_yaml
 
 
 def _fail(code: int, kind: str, message: str) -> int:
     print(f"{kind}: {message}", file=sys.stderr, flush=True)
     return code
-
-
-def _missing_model(model: str) -> str | None:
-    """A model given as a folder path that does not exist (checked before the heavy imports)."""
-    from core.models import DEFAULT_MODEL_ID
-
-    # "org/name" may be a hub id; only an explicit path is known to be wrong before loading.
-    looks_local = model.startswith((".", "/", "~"))
-    if model != DEFAULT_MODEL_ID and looks_local and not Path(model).expanduser().is_dir():
-        return f"model folder not found: {model}"
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         yaml.YAMLError,
     ) as exc:  # unreadable file, bad YAML, unknown settings
         return _fail(EXIT_BAD_CONFIG, "bad config", f"{path}: {exc}")
-    found = problems(cfg) + [p for p in [_missing_model(cfg.model)] if p]
+    found = launch.problems(cfg, machine=False)  # the launch-time list, less the machine check
     if found:
         return _fail(EXIT_BAD_CONFIG, "bad config", "; ".join(found))
     run_dir = Path(os.environ.get("FT_RUN_DIR") or path.resolve().parent)

@@ -18,7 +18,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from core import jobs, paths
+from core import jobs, models, paths
+from core.data import versions
 from core.jobs import rundir
 from core.train import config, device
 from core.train.config import PROFILES, TrainConfig
@@ -55,6 +56,36 @@ def profile_problems(profile: str | None) -> list[str]:
         gpus = "a CUDA GPU" if need == 1 else f"at least {need} CUDA GPUs"
         out.append(f"{profile} needs {gpus}; this machine has {have or 'none'} (counted with nvidia-smi)")
     return out
+
+
+# ---- what stops a run -------------------------------------------------------------------------
+
+EMPTY_TRAIN = "the train split of this version is empty: make a new split on the Data page"
+
+
+def _train_size(cfg: TrainConfig) -> int | None:
+    """Examples in the version's train split; None when there is no version to ask (the recipe says why)."""
+    if cfg.dataset_version is None or cfg.train_file:
+        return None
+    try:
+        splits = versions.get(int(cfg.dataset_version)).splits or {}
+    except (KeyError, ValueError, TypeError):
+        return None
+    return len(splits.get("train") or [])
+
+
+def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True) -> list[str]:
+    """Everything that must change before this run can launch: the Train page shows it, start() raises it.
+
+    n_train: the train split's size when the caller has counted it (else read from the version).
+    machine=False leaves out the accelerate profile against this machine: a worker rank re-checks
+    the rest, and under a launcher it may see only its own GPU.
+    """
+    found = [p for p in [models.model_problem(cfg.model)] if p]
+    size = _train_size(cfg) if n_train is None else n_train
+    found += [EMPTY_TRAIN] if size == 0 else []
+    found += config.problems(cfg)
+    return found + (profile_problems(cfg.accelerate_profile) if machine else [])
 
 
 # ---- the command -------------------------------------------------------------------------------
@@ -96,7 +127,7 @@ def _default_title(cfg: TrainConfig) -> str:
 
 
 def _launch(cfg: TrainConfig, title: str, meta: dict) -> str:
-    found = config.problems(cfg) + profile_problems(cfg.accelerate_profile)
+    found = problems(cfg)
     if found:
         raise ValueError("; ".join(found))
     meta = {

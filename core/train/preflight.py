@@ -1,17 +1,14 @@
 """The pre-flight of a training run: tokens, steps, memory by term against the device, time, dollars.
 
-Plain functions, no Streamlit and no torch: token counts use the model's own tokenizer.json (the
-`tokenizers` library) and chat template (rendered with a sandboxed jinja2, as transformers does),
-or tiktoken as a labelled approximation when the model's files are not on this machine. Memory,
-time and dollars come from core.estimate. Test: `pytest tests/app/test_train_page.py`.
-Test: `pytest tests/app/test_train_page.py`.
+Plain functions, no Streamlit and no torch: token counts use the model's own tokenizer.json and
+chat template (core.tokens.count_with_model, with the files core.models.local_folder finds), or
+tiktoken as a labelled approximation when the model's files are not on this machine. Memory, time
+and dollars come from core.estimate. Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,29 +21,7 @@ SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and sta
 TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
 
 
-# ---- the model's files ------------------------------------------------------------------------
-
-
-def hub_snapshot(model_id: str) -> Path | None:
-    """The newest local snapshot of a hub id in the Hugging Face cache, if it was downloaded before."""
-    if model_id.count("/") != 1:
-        return None
-    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    hub = Path(os.environ.get("HF_HUB_CACHE", hf_home / "hub"))
-    snaps = hub / f"models--{model_id.replace('/', '--')}" / "snapshots"
-    found = sorted(snaps.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1].parent if found else None
-
-
-def model_folder(model: str) -> Path | None:
-    """Where the model's config.json and tokenizer.json are on this machine, if anywhere."""
-    if not model.strip():
-        return None
-    if model == models.DEFAULT_MODEL_ID:
-        folder = models.default_dir()
-        return folder if models.is_prepared(folder) else None
-    path = Path(model).expanduser()
-    return path if path.is_dir() else hub_snapshot(model)
+# ---- the model's shape ------------------------------------------------------------------------
 
 
 def model_shape(model: str, folder: Path | None) -> tuple[estimate.Shape | None, str]:
@@ -67,58 +42,6 @@ def model_shape(model: str, folder: Path | None) -> tuple[estimate.Shape | None,
 
 
 # ---- token counts -----------------------------------------------------------------------------
-
-
-def chat_template(folder: Path) -> str | None:
-    """The model's chat template: chat_template.jinja, or tokenizer_config.json's entry."""
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text()
-    try:
-        found = json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template")
-    except (OSError, ValueError):
-        return None
-    if isinstance(found, list):  # several named templates: the default one
-        found = next((t.get("template") for t in found if t.get("name") == "default"), None)
-    return found if isinstance(found, str) else None
-
-
-def _special(folder: Path) -> dict[str, str]:
-    try:
-        cfg = json.loads((folder / "tokenizer_config.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    out = {}
-    for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
-        value = cfg.get(name)
-        out[name] = value.get("content", "") if isinstance(value, dict) else (value or "")
-    return out
-
-
-def _raise(message: str) -> None:
-    raise ValueError(message)
-
-
-def template_renderer(template: str, specials: dict[str, str]):
-    """A function messages -> text, the way transformers renders a chat template (sandboxed jinja2)."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-    env.globals["raise_exception"] = _raise
-    # {% generation %} only marks assistant spans for masking; the text is the same without it.
-    compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
-    return lambda messages: compiled.render(messages=messages, add_generation_prompt=False, **specials)
-
-
-def count_with_model(examples: list[dict], folder: Path) -> list[int]:
-    """Exact tokens per example with the model's tokenizer.json and chat template."""
-    template = chat_template(folder)
-    if not template:
-        raise ValueError(f"{folder} has no chat template")
-    render = template_renderer(template, _special(folder))
-    tok = models.light_tokenizer(folder)
-    texts = [render(e.get("messages", [])) for e in examples]
-    return [len(enc.ids) for enc in tok.encode_batch(texts, add_special_tokens=False)]
 
 
 @dataclass(frozen=True)
@@ -150,7 +73,7 @@ def count_tokens(examples: list[dict], folder: Path | None, max_length: int) -> 
     """Token counts of the train split, exact with the model's files, else approximate (tiktoken)."""
     if folder is not None:
         try:
-            counts = count_with_model(examples, folder)
+            counts = tokens.count_with_model(examples, folder)
             return TokenStats(counts, max_length, f"the model's tokenizer and chat template ({folder})", True)
         except Exception as e:  # a broken template or tokenizer must not break the page
             note = f"approximate: o200k_base (the model's tokenizer failed: {str(e)[:120]})"
@@ -225,7 +148,7 @@ def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) 
 
 def compute(cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None) -> Preflight:
     """Everything the Train page shows before Launch; `count` may supply cached token counts."""
-    folder = model_folder(cfg.model)
+    folder = models.local_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length)
     shape, note = model_shape(cfg.model, folder)
     world = device.count if device.kind == "gpu" and cfg.accelerate_profile not in (None, "single_gpu") else 1

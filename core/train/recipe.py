@@ -124,9 +124,8 @@ def load_model(cfg: TrainConfig, device: torch.device, bf16: bool):
         path = models.resolve(cfg.model)
     except models.ModelError as exc:
         raise ConfigError(str(exc)) from exc
-    # An explicit path must exist; anything else may be a hub id, which loading will judge.
-    if str(path).startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
-        raise ConfigError(f"model folder not found: {path}")
+    if models.model_problem(str(path)):  # a folder path must exist; a hub id is judged by loading it
+        raise ConfigError(models.model_problem(str(path)))
     try:
         tok = models.load_tokenizer(path)
     except (OSError, ValueError, models.ModelError) as exc:

@@ -176,7 +176,7 @@ def test_problems_block_launch(model_dir):
     assert at.button(key="train_launch").disabled is True
     at.number_input(key="train_learning_rate").set_value(2e-4)
     at.text_input(key="train_model_path").input(str(model_dir / "missing")).run()
-    assert "no folder at" in errors(at)
+    assert "model folder not found" in errors(at)
 
 
 def test_a_model_too_big_for_the_device_is_refused_unless_forced(model_dir, monkeypatch):

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from core import jobs as runs
 from core.data import versions
 from core.data.samples import sample_path
 from core.providers import openai_ft
@@ -108,3 +109,12 @@ def test_only_openai_itself_is_charged_at_openais_price():
     assert not is_openai("http://127.0.0.1:8000/v1")
     assert not is_openai("https://myres.openai.azure.com/openai/v1/")
     assert not is_openai("https://api.openai.com.example.net/v1")
+
+
+def test_an_api_job_on_a_folder_that_is_no_model_is_refused_before_a_run_starts(tmp_path):
+    (tmp_path / "weights").mkdir()  # no config.json: core.train.launch.problems refuses it for the API too
+    train = stored.create(io.BytesIO(twelve_examples()), "train.jsonl", stored.FINE_TUNE)
+    with pytest.raises(ApiError) as bad:
+        api_jobs.create({"model": str(tmp_path / "weights"), "training_file": train["id"]}, "base")
+    assert bad.value.status == 400 and "has no config.json" in str(bad.value)
+    assert runs.list_runs() == []

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import jobs, paths, prices
+from core import jobs, models, paths, prices
+from core.data import versions
 from core.jobs import procs, rundir
 from core.train import device, launch, preflight
 from core.train.config import PROFILES, preset
@@ -247,6 +248,35 @@ def test_start_refuses_with_every_problem_and_launches_nothing(gpus):
     message = str(err.value)
     for part in ("choose a dataset version", "learning_rate must be above 0", "multi_gpu needs at least 2"):
         assert part in message
+    assert jobs.list_runs() == []
+
+
+def test_the_model_path_rule(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert models.model_problem(models.DEFAULT_MODEL_ID) is None
+    assert models.model_problem("HuggingFaceTB/SmolLM2-360M-Instruct") is None  # a hub id: loading judges it
+    assert models.model_problem(str(tmp_path / "model")) is None
+    assert models.model_problem(str(tmp_path / "nowhere")) == f"model folder not found: {tmp_path / 'nowhere'}"
+    assert models.model_problem("runs/x/final") == "model folder not found: runs/x/final"  # two '/': a path
+    assert "has no config.json" in models.model_problem(str(tmp_path / "weights"))
+    assert "type a hub id" in models.model_problem(" ")
+
+
+def test_start_refuses_what_the_page_refuses(tmp_path):
+    (tmp_path / "weights").mkdir()  # a folder, but not a transformers model (no config.json)
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}] * 3
+    first = versions.create("no-train", rows)
+    empty = versions.save(first, rows, "validation only", {"train": [], "validation": [0, 1, 2], "test": []})
+    cfg = preset("lora", model=str(tmp_path / "weights"), dataset_version=empty.id)
+    assert launch.problems(cfg) == [
+        f"model: {tmp_path / 'weights'} has no config.json (not a transformers model folder)",
+        launch.EMPTY_TRAIN,
+    ]
+    with pytest.raises(ValueError) as err:
+        launch.start(cfg)
+    assert "has no config.json" in str(err.value) and "train split of this version is empty" in str(err.value)
     assert jobs.list_runs() == []
 
 

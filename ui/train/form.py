@@ -17,7 +17,7 @@ import streamlit as st
 from core import estimate, models
 from core.data import samples, split, versions
 from core.jsonl import read_records
-from core.train import config, launch, preflight
+from core.train import config, launch
 from core.train.config import METHODS, PROFILES, TrainConfig
 from ui import DATA_PAGE
 
@@ -170,25 +170,12 @@ def pick_model() -> str:
         placeholder="HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
     )
     typed = typed.strip()
-    if typed.count("/") == 1 and not Path(typed).is_dir() and preflight.hub_snapshot(typed) is None:
+    if typed.count("/") == 1 and not Path(typed).is_dir() and models.hub_snapshot(typed) is None:
         st.caption(
             "Not on this machine: the worker downloads it from the Hugging Face hub when it starts "
             "(network needed); token counts below are approximate until then."
         )
     return typed
-
-
-def model_problems(model: str) -> list[str]:
-    """What is wrong with the model field before the worker ever sees it."""
-    if not model:
-        return ["type a hub id (org/name) or the path of a local model folder"]
-    path = Path(model).expanduser()
-    looks_local = model.startswith(("/", ".", "~")) or model.count("/") > 1
-    if looks_local and not path.is_dir():
-        return [f"model: no folder at {model}"]
-    if path.is_dir() and not (path / "config.json").is_file():
-        return [f"model: {model} has no config.json (not a transformers model folder)"]
-    return []
 
 
 def profile_label(profile: str | None) -> str:

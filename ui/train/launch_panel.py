@@ -13,17 +13,10 @@ from core.train import config, launch
 from core.train.config import TrainConfig
 from core.train.preflight import Preflight
 from ui import RUNS_PAGE
-from ui.train.form import model_problems
-
-
-def problems(cfg: TrainConfig, pf: Preflight) -> list[str]:
-    """Everything that must change before this run can launch."""
-    empty = [] if pf.tokens.counts else ["the train split of this version is empty: make a new split on the Data page"]
-    return model_problems(cfg.model) + empty + config.problems(cfg) + launch.profile_problems(cfg.accelerate_profile)
 
 
 def render(cfg: TrainConfig, pf: Preflight) -> None:
-    found = problems(cfg, pf)
+    found = launch.problems(cfg, n_train=len(pf.tokens.counts))
     if found:
         st.error("Fix before launching:\n" + "\n".join(f"- {p}" for p in found))
     forced = True

@@ -13,7 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import estimate, prices
+from core import estimate, models, prices
 from core.data import versions
 from core.train import device, preflight
 from core.train.config import TrainConfig
@@ -30,11 +30,11 @@ def _device(gpu_rows: list[dict]) -> device.Device:
 def _token_counts(version_id: int, model: str, folder_stamp: float) -> preflight.TokenStats:
     # folder_stamp (the tokenizer's mtime) makes a re-prepared model count again
     train = versions.split_examples(versions.get(version_id))["train"]
-    return preflight.count_tokens(train, preflight.model_folder(model), max_length=0)
+    return preflight.count_tokens(train, models.local_folder(model), max_length=0)
 
 
 def _stamp(model: str) -> float:
-    folder = preflight.model_folder(model)
+    folder = models.local_folder(model)
     tok = folder / "tokenizer.json" if folder else None
     return tok.stat().st_mtime if tok and tok.exists() else 0.0
 
