@@ -20,23 +20,14 @@ import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from core import costs, jobs, prices, tokens
+from core import costs, jobs, openai_spec, prices, tokens
 from core.data import io, versions
+from core.openai_spec import AUTO, HYPERPARAMETERS, MIN_EXAMPLES
 
-AUTO = "auto"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 AZURE_URL = "https://<resource>.openai.azure.com/openai/v1/"
-MIN_EXAMPLES = 10  # OpenAI refuses a training file with fewer; gains usually start at 50-100
-SUFFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
-SEED_MAX = 2**31 - 1
 RATE_LIMIT_BUDGET_S = 30 * 60  # rate limits in a row are retried this long before a run fails
 KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{6,}")  # an OpenAI key, even one we were not given
-# (whole number?, lowest, highest) for each hyperparameter that may be "auto"
-HYPERPARAMETERS = {
-    "n_epochs": (True, 1, 50),
-    "batch_size": (True, 1, 256),
-    "learning_rate_multiplier": (False, 1e-6, 100.0),
-}
 # OpenAI's deprecation stages, from its notice of 2026-05-07 (https://platform.openai.com/docs/deprecations).
 WIND_DOWN = (
     "OpenAI is winding down self-serve fine-tuning: organisations that had never fine-tuned lost job "
@@ -120,6 +111,7 @@ def hyperparameters(job: OpenAIJob) -> dict[str, Any]:
     out = {}
     for name, (whole, _low, _high) in HYPERPARAMETERS.items():
         value = getattr(job, name)
+        value = AUTO if value is None else value  # left out of a YAML: OpenAI decides, as with "auto"
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if number and whole and float(value).is_integer():
             value = int(value)
@@ -130,19 +122,6 @@ def hyperparameters(job: OpenAIJob) -> dict[str, Any]:
 
 
 # ---- checks -------------------------------------------------------------------------------------
-
-
-def _hyperparameter_problem(name: str, value: Any) -> str | None:
-    if value == AUTO:
-        return None
-    whole, low, high = HYPERPARAMETERS[name]
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and whole:
-        ok = float(value).is_integer()
-    if ok and low <= value <= high:
-        return None
-    kind = "a whole number" if whole else "a number"
-    return f"{name} must be 'auto' or {kind} from {low:g} to {high:g}, not {value!r}"
 
 
 def _dataset_problems(version_id: Any) -> list[str]:
@@ -165,11 +144,7 @@ def _dataset_problems(version_id: Any) -> list[str]:
 
 def _request_problems(job: OpenAIJob) -> list[str]:
     found = [] if str(job.model or "").strip() else ["model: choose a model to fine-tune"]
-    if job.suffix not in (None, "") and not SUFFIX.fullmatch(str(job.suffix)):
-        found.append(f"suffix must be 1 to 64 letters, digits, '.', '_' or '-', not {job.suffix!r}")
-    seed = job.seed
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX):
-        found.append(f"seed must be empty or a whole number from 0 to {SEED_MAX}, not {seed!r}")
+    found += [p for p in (openai_spec.suffix_problem(job.suffix), openai_spec.seed_problem(job.seed)) if p]
     url = (job.base_url or "").strip()
     if url and (not url.startswith(("http://", "https://")) or " " in url):
         found.append(f"base_url must start with http:// or https:// (for example {AZURE_URL}), not {url!r}")
@@ -181,8 +156,8 @@ def _request_problems(job: OpenAIJob) -> list[str]:
 
 def problems(job: OpenAIJob) -> list[str]:
     """Everything that must change before the job can be sent (the page and the worker both check)."""
-    hyper = [_hyperparameter_problem(name, getattr(job, name)) for name in HYPERPARAMETERS]
-    return _request_problems(job) + [p for p in hyper if p] + _dataset_problems(job.dataset_version)
+    hyper = openai_spec.hyperparameter_problems({name: getattr(job, name) for name in HYPERPARAMETERS})
+    return _request_problems(job) + [message for _, message in hyper] + _dataset_problems(job.dataset_version)
 
 
 # ---- data and cost ------------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from core import jobs as runs
+from core import openai_spec
 from core.costs import default_epochs
 from core.jobs import rundir
 from core.models import DEFAULT_MODEL_ID
+from core.openai_spec import HYPERPARAMETERS, MIN_EXAMPLES, SEED_MAX
 from core.server import (
     ORG,
     ApiError,
@@ -41,12 +43,7 @@ from core.server import files as stored
 from core.train import config, launch
 
 KIND, PREFIX = "jobs", "ftjob"
-AUTO = "auto"
-HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
-MIN_EXAMPLES = 10  # OpenAI refuses a training file with fewer examples
-MAX_EPOCHS, MAX_BATCH = 50, 256  # OpenAI's upper bounds
 MAX_MICRO_BATCH = 8  # examples per forward pass; a larger batch_size is reached by accumulation
-SUFFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
@@ -96,21 +93,13 @@ def requested_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
-def _number(hp: dict, key: str, whole: bool, low: float, high: float) -> float | None:
-    """The value of one hyperparameter; None for "auto" or absent; 400 naming it when out of range."""
-    value = hp.get(key, AUTO)
-    if value == AUTO or value is None:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and whole:
-        ok = float(value).is_integer()
-    if not ok or not low <= value <= high:
-        kind = "an integer" if whole else "a number"
-        raise bad_request(
-            f"hyperparameters.{key} must be 'auto' or {kind} from {low:g} to {high:g}, not {value!r}",
-            f"hyperparameters.{key}",
-        )
-    return value
+def checked_hyperparameters(hp: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters with OpenAI's limits checked (core.openai_spec); None for "auto" or absent."""
+    bad = openai_spec.hyperparameter_problems(hp)
+    if bad:
+        name, message = bad[0]
+        raise bad_request(f"hyperparameters.{message}", f"hyperparameters.{name}")
+    return {name: None if openai_spec.is_auto(hp.get(name)) else hp[name] for name in HYPERPARAMETERS}
 
 
 def resolve_hyperparameters(hp: dict[str, Any], n_examples: int, default_lr: float) -> dict[str, Any]:
@@ -119,16 +108,17 @@ def resolve_hyperparameters(hp: dict[str, Any], n_examples: int, default_lr: flo
     n_epochs auto: OpenAI's rule (core.costs.default_epochs: 3, kept between 100 and 25,000
     example-passes). batch_size auto: about a tenth of the examples, 1 to 8 (OpenAI picks ~0.2%
     of the examples up to 256, which on a CPU-sized dataset is always 1). learning_rate_multiplier
-    auto: 1.0, that is the LoRA preset's learning rate as it is.
+    auto: 1.0, that is the LoRA preset's learning rate as it is. Beyond OpenAI's limits, one rule of
+    this server's own: the multiplier times the LoRA preset's learning rate must stay below 1e-2.
     """
-    epochs = _number(hp, "n_epochs", True, 1, MAX_EPOCHS)
-    batch = _number(hp, "batch_size", True, 1, MAX_BATCH)
-    multiplier = _number(hp, "learning_rate_multiplier", False, 1e-6, 1e6)
+    values = checked_hyperparameters(hp)
+    epochs, batch, multiplier = (values[name] for name in HYPERPARAMETERS)
     most = 1e-2 / default_lr  # core.train.config refuses a learning rate of 1e-2 or more
     if multiplier is not None and multiplier * default_lr >= 1e-2:
         raise bad_request(
-            f"hyperparameters.learning_rate_multiplier {multiplier:g} x the LoRA default {default_lr:g} "
-            f"is a learning rate of {multiplier * default_lr:g}, which diverges; use less than {most:g}",
+            f"hyperparameters.learning_rate_multiplier {multiplier:g} is within OpenAI's limits, but this local "
+            f"server trains LoRA at {default_lr:g}, so it would be a learning rate of {multiplier * default_lr:g}, "
+            f"which diverges; locally use less than {most:g}",
             "hyperparameters.learning_rate_multiplier",
         )
     return {
@@ -187,21 +177,16 @@ def _fine_tune_file(file_id: str, param: str) -> dict[str, Any]:
 
 def _suffix(body: dict) -> str | None:
     suffix = body.get("suffix")
-    if suffix is not None and not (isinstance(suffix, str) and SUFFIX.fullmatch(suffix)):
-        raise bad_request(
-            "suffix must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes part of the model name)",
-            "suffix",
-        )
-    return suffix
+    if openai_spec.suffix_problem(suffix):
+        raise bad_request(openai_spec.suffix_problem(suffix), "suffix")
+    return suffix or None
 
 
 def _seed(body: dict) -> int:
     seed = body.get("seed")
-    if seed is None:
-        return random.randint(0, 2**31 - 1)  # OpenAI picks one and reports it
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
-        raise bad_request(f"seed must be an integer from 0 to 2147483647, not {seed!r}", "seed")
-    return seed
+    if openai_spec.seed_problem(seed):
+        raise bad_request(openai_spec.seed_problem(seed), "seed")
+    return random.randint(0, SEED_MAX) if seed is None else seed  # OpenAI picks one and reports it
 
 
 def create(body: dict[str, Any], base: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from core import jobs as runs
+from core import openai_spec
 from core.data import versions
 from core.data.samples import sample_path
 from core.providers import openai_ft
@@ -118,3 +119,43 @@ def test_an_api_job_on_a_folder_that_is_no_model_is_refused_before_a_run_starts(
         api_jobs.create({"model": str(tmp_path / "weights"), "training_file": train["id"]}, "base")
     assert bad.value.status == 400 and "has no config.json" in str(bad.value)
     assert runs.list_runs() == []
+
+
+AGREEMENT = [
+    ("n_epochs", [1, 3.0, 50, 0, 51, 2.5, -3, "auto", None, "big", True]),
+    ("batch_size", [1, 256, 0, 257, 8.0, 1.5, "auto", [3]]),
+    ("learning_rate_multiplier", [1e-6, 0.5, 2, 49, 60, 100, 100.5, 0, -1, "auto", "2x"]),
+]
+
+
+@pytest.mark.parametrize("name, values", AGREEMENT)
+def test_the_provider_and_the_local_server_apply_the_same_openai_limits(name, values):
+    lora_lr = 2e-4  # the LoRA preset's learning rate, which the local server scales
+    for value in values:
+        job = OpenAIJob(dataset_version=None, **{name: value})
+        client = [p for p in openai_ft.problems(job) if p.startswith(name)]
+        try:
+            resolved = api_jobs.resolve_hyperparameters({name: value}, 20, lora_lr)
+        except ApiError as exc:
+            server = exc
+        else:
+            server = None
+        if client:  # refused by both, in the same words, naming the parameter
+            assert server is not None, (name, value)
+            assert (server.param, str(server)) == (f"hyperparameters.{name}", f"hyperparameters.{client[0]}")
+        elif server is not None:  # only the local server's own rule may refuse more, and it says so
+            assert (name, server.param) == ("learning_rate_multiplier", f"hyperparameters.{name}"), value
+            assert "within OpenAI's limits, but this local server trains LoRA at 0.0002" in str(server)
+            assert value * lora_lr >= 1e-2
+        elif not openai_spec.is_auto(value):  # accepted by both, as the same number
+            assert resolved[name] == openai_ft.hyperparameters(job)[name] == value, (name, value)
+    assert openai_spec.hyperparameter_problem("learning_rate_multiplier", 60) is None  # OpenAI's limit is 100
+
+
+def test_suffix_and_seed_rules_are_the_same_for_the_provider_and_the_server():
+    train = stored.create(io.BytesIO(twelve_examples()), "train.jsonl", stored.FINE_TUNE)
+    for field, value in [("suffix", "has space"), ("suffix", "x" * 65), ("seed", -1), ("seed", 2**31), ("seed", "7")]:
+        client = [p for p in openai_ft.problems(OpenAIJob(dataset_version=None, **{field: value})) if field in p]
+        with pytest.raises(ApiError) as bad:
+            api_jobs.create({"model": "gpt-4o-mini", "training_file": train["id"], field: value}, "base")
+        assert client == [str(bad.value)] and bad.value.param == field
