@@ -9,7 +9,8 @@ OpenAI or any OpenAI-compatible service (base_url), and follows it into the run 
 reaches the worker only through its environment, never a file. `explain(exc)` turns the client's
 errors into plain words (a 403 names OpenAI's wind-down dates and the local ways to train),
 `transient(exc)` says which ones the worker retries, `scrub(text)` hides a key.
-Run: `python -m core.providers.openai_ft RUN_DIR` (what launch starts; needs OPENAI_API_KEY).
+A RemoteProvider (core.providers): `name`, `label`, `service`, `job_cls`, `worker`, `owns(meta)`.
+Run: `python -m core.providers.openai_worker RUN_DIR` (what launch starts; needs OPENAI_API_KEY).
 Test: `.venv/bin/pytest tests/jobs/test_openai_provider.py tests/app/test_train_openai.py -q`.
 """
 
@@ -36,6 +37,11 @@ WIND_DOWN = (
     "retires). To fine-tune here instead, use LoRA or QLoRA on the Train page (Local backend), or the "
     "local server (python -m core.server) for the same API."
 )
+# What core.providers.RemoteProvider asks of a provider module.
+name = "openai"
+label = "OpenAI (hosted)"
+service = "OpenAI"
+worker = "core.providers.openai_worker"  # run as `python -m` with the run folder
 MESSAGE_KEYS = ("role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call")
 EXAMPLE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 
@@ -80,6 +86,14 @@ class OpenAIJob:
         "http://127.0.0.1:8000/v1 (python -m core.server).",
     )
     poll_interval_s: float = _f(5.0, "Seconds between status checks while the job runs.")
+
+
+job_cls = OpenAIJob
+
+
+def owns(meta: dict[str, Any]) -> bool:
+    """A run this provider launched: its meta names the provider."""
+    return meta.get("provider") == name
 
 
 def from_dict(data: dict[str, Any]) -> OpenAIJob:
@@ -336,10 +350,10 @@ def launch(job: OpenAIJob, api_key: str, title: str = "") -> str:
         "method": "openai",
         "model": job.model,
         "dataset_version": job.dataset_version,
-        "provider": "openai",
+        "provider": name,
         "base_url": job.base_url,
     }
-    argv = [sys.executable, "-m", "core.providers.openai_ft", "{run_dir}"]
+    argv = [sys.executable, "-m", worker, "{run_dir}"]
     return jobs.launch(
         "train",
         argv,
@@ -348,9 +362,3 @@ def launch(job: OpenAIJob, api_key: str, title: str = "") -> str:
         config=asdict(job),
         env={"OPENAI_API_KEY": api_key.strip()},
     )
-
-
-if __name__ == "__main__":
-    from core.providers import openai_worker
-
-    sys.exit(openai_worker.main(sys.argv[1:]))

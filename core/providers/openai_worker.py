@@ -1,6 +1,6 @@
 """The OpenAI fine-tuning worker: upload, create, follow and cancel a job, into the run-dir contract.
 
-Started by core.providers.openai_ft.launch as `python -m core.providers.openai_ft RUN_DIR`, with
+Started by core.providers.openai_ft.launch as `python -m core.providers.openai_worker RUN_DIR`, with
 the key in OPENAI_API_KEY. It writes the split as train.jsonl and validation.jsonl, uploads them
 (purpose fine-tune), creates the job and keeps the remote ids in remote.json. Then it polls:
 status, trained tokens and ETA -> progress.json and note.json's message; new events ->
@@ -27,16 +27,8 @@ from typing import Any
 
 from core.jobs import rundir
 from core.jsonl import JsonlError
+from core.openai_spec import HYPERPARAMETERS
 from core.providers import openai_ft
-from core.providers.openai_ft import (
-    HYPERPARAMETERS,
-    RATE_LIMIT_BUDGET_S,
-    OpenAIJob,
-    explain,
-    scrub,
-    their_words,
-    transient,
-)
 
 FINAL = ("succeeded", "failed", "cancelled")
 MAX_WAIT_S = 60.0  # the longest pause between two retries
@@ -64,7 +56,7 @@ class Unreachable(Fatal):
 @dataclass
 class Ctx:
     folder: Path
-    job: OpenAIJob
+    job: openai_ft.OpenAIJob
     secret: str
     done: int = 0
     total: int = 0
@@ -77,12 +69,12 @@ class Ctx:
 
 
 def log(ctx: Ctx, line: str) -> None:
-    print(scrub(line, ctx.secret), flush=True)  # the supervisor sends stdout to train.log
+    print(openai_ft.scrub(line, ctx.secret), flush=True)  # the supervisor sends stdout to train.log
 
 
 def say(ctx: Ctx, message: str) -> None:
     """The progress line and status message the Runs page shows (note.json only when it changes)."""
-    message = scrub(message, ctx.secret)
+    message = openai_ft.scrub(message, ctx.secret)
     rundir.report_progress(ctx.folder, ctx.done, ctx.total, message)
     if message != ctx.message:
         rundir.report_note(ctx.folder, message)
@@ -109,7 +101,7 @@ def call(
     during: str,
     stoppable: bool = True,
     first_wait_s: float = 1.0,
-    budget_s: float = RATE_LIMIT_BUDGET_S,
+    budget_s: float = openai_ft.RATE_LIMIT_BUDGET_S,
 ) -> Any:
     """fn(), retried with exponential backoff while the error is transient; Fatal otherwise.
 
@@ -122,22 +114,22 @@ def call(
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - every error becomes a retry or plain words
-            words = transient(exc)
+            words = openai_ft.transient(exc)
             if words is None:
-                raise Fatal(*explain(exc, during)) from None
+                raise Fatal(*openai_ft.explain(exc, during)) from None
             limited_since = (limited_since or time.monotonic()) if words == "rate limited" else None
             if limited_since is not None and time.monotonic() - limited_since > budget_s:
-                raise Fatal(*explain(exc, during)) from None
+                raise Fatal(*openai_ft.explain(exc, during)) from None
             wait = min(MAX_WAIT_S, first_wait_s * 2**attempt)
             if not stoppable and rundir.stop_requested(ctx.folder):
                 stop_since = stop_since or time.monotonic()
                 left = CANCEL_BUDGET_S - (time.monotonic() - stop_since)
                 if left <= 0:
-                    raise Unreachable("unreachable", f"{words} while {during}: {their_words(exc)}") from None
+                    raise Unreachable("unreachable", f"{words} while {during}: {openai_ft.their_words(exc)}") from None
                 wait = min(wait, left)
             attempt += 1
             say(ctx, f"{words}, retrying in {wait:.3g} s ({during})")
-            log(ctx, f"{words} while {during}: {their_words(exc)}; retrying in {wait:.3g} s")
+            log(ctx, f"{words} while {during}: {openai_ft.their_words(exc)}; retrying in {wait:.3g} s")
             if nap(ctx, wait, stoppable):
                 raise Stopped from None
 
@@ -179,7 +171,7 @@ def upload(ctx: Ctx, client: Any, path: Path) -> str:
     return file.id
 
 
-def request(job: OpenAIJob, remote: dict[str, Any]) -> dict[str, Any]:
+def request(job: openai_ft.OpenAIJob, remote: dict[str, Any]) -> dict[str, Any]:
     """fine_tuning.jobs.create's arguments (hyperparameters in the `method` form, the current one)."""
     hp = openai_ft.hyperparameters(job)  # integers where OpenAI specifies integers, even typed as 3.0
     body: dict[str, Any] = {
@@ -452,7 +444,7 @@ def run(ctx: Ctx) -> int:
 
 
 def fail(ctx: Ctx, failure: str, message: str) -> int:
-    message = scrub(message, ctx.secret)
+    message = openai_ft.scrub(message, ctx.secret)
     log(ctx, f"{failure}: {message}")
     rundir.explain_failure(ctx.folder, failure, message)
     return 1
@@ -460,10 +452,10 @@ def fail(ctx: Ctx, failure: str, message: str) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m core.providers.openai_ft RUN_DIR (with OPENAI_API_KEY set)", file=sys.stderr)
+        print("usage: python -m core.providers.openai_worker RUN_DIR (with OPENAI_API_KEY set)", file=sys.stderr)
         return 2
     folder = Path(argv[0])
-    ctx = Ctx(folder, OpenAIJob(), os.environ.get("OPENAI_API_KEY", "").strip())
+    ctx = Ctx(folder, openai_ft.OpenAIJob(), os.environ.get("OPENAI_API_KEY", "").strip())
     try:
         ctx.job = openai_ft.from_dict(rundir.read_spec(folder).get("config") or {})
         return run(ctx)
@@ -475,3 +467,7 @@ def main(argv: list[str]) -> int:
     except Exception as e:  # noqa: BLE001 - a traceback goes to the log, plain words to the page
         log(ctx, traceback.format_exc())
         return fail(ctx, "error", f"The OpenAI worker stopped on {type(e).__name__}: {e}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

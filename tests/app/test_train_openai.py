@@ -16,7 +16,7 @@ import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
+from core import jobs, providers
 from core.data import versions
 from core.jobs import rundir
 from tests.waiting import wait_for
@@ -272,3 +272,79 @@ def test_an_active_openai_run_offers_cancel_which_stops_it():
     at.run()
     assert any("Cancelled on request" in i.value for i in at.info)
     assert [b for b in at.button if b.key == "runs_stop"] == []
+
+
+# ---- a second hosted provider is one new module -----------------------------------------------------
+
+THROWAWAY = f'''
+"""A throwaway hosted provider for the test: Acme trains with the fake worker."""
+import sys
+from dataclasses import dataclass, field
+
+from core import jobs, providers
+
+name, label, service, worker = "acme", "Acme (hosted)", "Acme", "acme_worker"
+
+
+@dataclass
+class AcmeJob:
+    model: str = field(default="acme-small", metadata={{"help": "Acme's model"}})
+    dataset_version: int | None = None
+    epochs: int = 2
+
+
+job_cls = AcmeJob
+
+
+def owns(meta):
+    return meta.get("provider") == name
+
+
+def problems(job):
+    ok = isinstance(job.epochs, int) and job.epochs > 0
+    return [] if ok else [f"epochs must be a whole number, not {{job.epochs!r}}"]
+
+
+def estimate(job):
+    return {{"epochs": job.epochs, "training_usd": 0.5 * job.epochs}}
+
+
+def launch(job, api_key, title=""):
+    meta = {{"method": "acme", "model": job.model, "dataset_version": job.dataset_version, "provider": name}}
+    argv = [sys.executable, {FAKE!r}, "--steps", "0"]
+    return jobs.launch("train", argv, title or "acme run", meta=meta, config={{"epochs": job.epochs}})
+'''
+
+
+@pytest.fixture
+def acme(tmp_path, monkeypatch):
+    (tmp_path / "acme_provider.py").write_text(THROWAWAY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(providers.PROVIDERS, "acme", "acme_provider")
+    yield providers.get("acme")
+    sys.modules.pop("acme_provider", None)
+
+
+def test_a_throwaway_provider_module_is_a_backend_and_its_runs_carry_its_labels(acme):
+    assert isinstance(acme, providers.RemoteProvider)
+    hello_version()
+    at = AppTest.from_string(ROUTER, default_timeout=60).run()
+    backend = at.radio(key="train_backend")
+    assert backend.options == ["Local (full / LoRA / QLoRA)", "OpenAI (hosted)", "Acme (hosted)"]
+    at = backend.set_value("acme").run()
+    assert not at.exception, at.exception
+    at.text_input(key="train_acme_epochs").input("zero").run()
+    assert "epochs must be a whole number, not 'zero'" in " ".join(e.value for e in at.error)
+    assert at.button(key="train_acme_launch").disabled
+    at.text_input(key="train_acme_epochs").input("3")
+    at.text_input(key="train_acme_api_key").input("acme-key").run()
+    at.button(key="train_acme_launch").click().run()
+    assert not at.exception, at.exception
+    run_id = at.query_params["run"]
+    assert rundir.read_spec(rundir.run_dir(run_id))["config"] == {"epochs": 3}
+    wait_for(run_id)
+    at = open_run(run_id)
+    assert not at.exception, at.exception
+    assert metrics(at)["Acme status"] == "not created yet" and "OpenAI status" not in metrics(at)
+    assert any(c.value.startswith("Acme job `not created yet`") for c in at.caption)
+    assert "runs_resume" not in {b.key for b in at.button}  # remote: no local resume

@@ -10,6 +10,8 @@ About 40 s on 2 cores. Run: .venv/bin/pytest tests/jobs/test_openai_provider.py 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from core import jobs, prices, providers
+from core import jobs, paths, prices, providers
 from core.data import versions
 from core.data.samples import sample_path
 from core.jobs import rundir
@@ -101,6 +103,7 @@ def test_a_job_succeeds_with_metrics_events_model_and_cost(server, client):
     assert run.state == "succeeded", rundir.log_tail(folder, 40)
     assert run.kind == "train" and provider_of(run.meta) is openai_ft is providers.get("openai")
     assert run.meta["method"] == "openai" and run.meta["base_url"] == server
+    assert rundir.read_spec(folder)["argv"][1:3] == ["-m", "core.providers.openai_worker"]  # no trampoline
     assert provider_of({"method": "lora"}) is None and provider_of(None) is None
 
     # 10 examples at the server's auto batch (10 // 10 = 1) for 1 epoch: 10 steps, one checkpoint
@@ -407,3 +410,12 @@ def test_the_actual_cost_is_trained_tokens_at_the_dated_training_price(tmp_path,
     # 879 trained tokens x $3.00 per 1M (gpt-4o-mini's training price) = $0.002637, on OpenAI only.
     assert summary["actual_usd"] == (pytest.approx(0.002637) if billed else None)
     assert summary["training_usd_per_1m"] == 3.00 and summary["trained_tokens"] == 879
+
+
+def test_the_provider_and_its_worker_import_no_circle():
+    probe = (
+        "import sys; from core.providers import openai_ft; assert 'core.providers.openai_worker' not in sys.modules; "
+        "from core.providers import openai_worker; assert openai_worker.openai_ft is openai_ft"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -3,7 +3,7 @@
 The live panel is a fragment that rereads the run folder every REFRESH_S seconds while the run is
 active; when the run ends it reruns the whole page once, which then stops refreshing and shows
 Resume and the artifacts. Everything shown is read from files, so a restarted server shows the
-same run. A remote run (meta "provider", e.g. OpenAI) has its own panel: the provider's status
+same run. A remote run (core.providers.provider_of its meta) has its own panel: the provider's status
 and job id, events, the same loss chart, token accuracy, trained tokens, ETA, Cancel, and the
 fine-tuned model with its actual cost; Resume and local diagnosis do not apply to it.
 Test: `pytest tests/app/test_runs_page.py tests/app/test_train_openai.py tests/e2e/test_train_browser.py`.
@@ -15,7 +15,7 @@ import time
 
 import streamlit as st
 
-from core import jobs
+from core import jobs, providers
 from core.jobs import rundir
 from core.train import diagnose, launch, summary
 from ui.runs import artifacts, charts
@@ -181,7 +181,12 @@ def resume_controls(run: jobs.RunStatus) -> None:
 
 
 def is_remote(run: jobs.RunStatus) -> bool:
-    return bool(run.meta.get("provider"))
+    return providers.provider_of(run.meta) is not None
+
+
+def service_of(run: jobs.RunStatus) -> str:
+    """The hosted service's name for sentences ("OpenAI status"), from the run's provider."""
+    return providers.provider_of(run.meta).service
 
 
 def usd(x) -> str:
@@ -191,12 +196,14 @@ def usd(x) -> str:
 
 
 def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict) -> None:
+    service = service_of(run)
     p, best = run.progress or {}, summary.best_eval(rows)
     trained = info.get("trained_tokens") or remote.get("trained_tokens")
     finish = remote.get("estimated_finish")
     eta = max(0.0, finish - time.time()) if run.active and summary.finite(finish) else None
     c = st.columns(5)
-    c[0].metric("OpenAI status", remote.get("status") or "not created yet", help=f"job {remote.get('job_id') or '-'}")
+    job = f"job {remote.get('job_id') or '-'}"
+    c[0].metric(f"{service} status", remote.get("status") or "not created yet", help=job)
     c[1].metric("Step", f"{p.get('done', 0)} / {p.get('total') or '?'}", help=f"{len(rows)} checkpoints logged")
     c[2].metric("Training loss", _num(summary.latest(rows, "loss"), ".4f"))
     c[3].metric(
@@ -204,15 +211,15 @@ def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict
         _num(best[0], ".4f") if best else "-",
         help=f"at step {best[1]}" if best else "no checkpoint with validation loss yet",
     )
-    c[4].metric("Trained tokens", f"{trained:,}" if trained else "-", help="reported by OpenAI when the job ends")
+    c[4].metric("Trained tokens", f"{trained:,}" if trained else "-", help=f"reported by {service} when the job ends")
     c = st.columns(5)
-    c[0].metric("ETA", summary.duration(eta) or "-", help="OpenAI's estimated finish")
+    c[0].metric("ETA", summary.duration(eta) or "-", help=f"{service}'s estimated finish")
     c[1].metric("Elapsed", summary.duration(run.duration_s) or "-")
     age = run.heartbeat_age_s
     c[2].metric(
         "Last check",
         f"{age:.0f} s ago" if age is not None else "-",
-        help="When the worker last polled OpenAI.",
+        help=f"When the worker last polled {service}.",
     )
     c[3].metric("Estimated cost", usd((remote.get("estimate") or {}).get("training_usd")), help="before launch")
     c[4].metric("Actual cost", usd(info.get("actual_usd")), help=_cost_help(info))
@@ -231,7 +238,9 @@ def _cost_help(info: dict) -> str:
 
 def remote_result(run: jobs.RunStatus, info: dict) -> None:
     if run.state == "stopped":
-        st.info("Cancelled on request: the job was cancelled on OpenAI; billing covers the steps already run.")
+        st.info(
+            f"Cancelled on request: the job was cancelled on {service_of(run)}; billing covers the steps already run."
+        )
     if not info.get("fine_tuned_model"):
         return
     st.success(
@@ -240,7 +249,7 @@ def remote_result(run: jobs.RunStatus, info: dict) -> None:
         f"{usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}"
     )
     st.caption(
-        "It is available as a candidate on the Evaluate and Arena pages: an OpenAI model by this name"
+        f"It is available as a candidate on the Evaluate and Arena pages: the {service_of(run)} model of this name"
         + (f", at {info['base_url']}" if info.get("base_url") else "")
         + "."
     )
@@ -256,9 +265,8 @@ def remote_live(run_id: str, was_active: bool) -> None:
     if run.state != "stopped":
         state_banner(run)
     remote_result(run, info)
-    st.caption(
-        f"OpenAI job `{remote.get('job_id') or 'not created yet'}` at {remote.get('base_url') or 'api.openai.com'}"
-    )
+    where = f" at {remote['base_url']}" if remote.get("base_url") else ""
+    st.caption(f"{service_of(run)} job `{remote.get('job_id') or 'not created yet'}`{where}")
     if run.active:
         progress_bar(run)
         st.button(
@@ -268,7 +276,7 @@ def remote_live(run_id: str, was_active: bool) -> None:
             on_click=jobs.stop,
             args=(run_id,),
             disabled=run.state == "stopping",
-            help="Cancels the job on OpenAI (fine_tuning.jobs.cancel); the run ends as stopped.",
+            help=f"Cancels the job on {service_of(run)}; the run ends as stopped.",
         )
     remote_tiles(run, rows, remote, info)
     st.altair_chart(charts.loss_chart(rows), width="stretch")

@@ -1,8 +1,10 @@
 """The Train page's OpenAI (hosted) backend: key, base URL, model with its dated price, hyperparameters,
 the pre-flight cost, Launch.
 
-Widgets (keys `train_openai_<field>`) -> an OpenAIJob -> core.providers.openai_ft's problems and
-estimate -> Launch (openai_ft.launch, a detached job) -> the Runs page on the new run. The key
+Widgets (keys `train_openai_<field>`) -> an OpenAIJob -> the provider's problems and estimate ->
+Launch (its launch, a detached job) -> the Runs page on the new run. The provider is openai_ft,
+handed over by the Train page from core.providers' registry; what only OpenAI has (the wind-down
+notice, typed "auto", the default base URL) is read from openai_ft itself. The key
 comes from OPENAI_API_KEY or st.secrets; otherwise it is typed, kept in this browser session only
 (st.session_state), and reaches the run through its environment, never a file.
 Test: `pytest tests/app/test_train_openai.py`.
@@ -20,14 +22,15 @@ import yaml
 from core import paths, prices
 from core.data import versions
 from core.jsonl import JsonlError
-from core.providers import openai_ft
+from core.openai_spec import HYPERPARAMETERS
+from core.providers import RemoteProvider, openai_ft
 from core.providers.openai_ft import OpenAIJob, help_text
 from ui import RUNS_PAGE
 
 KEY = "train_openai_"
 SESSION_KEY = "openai_api_key"  # the typed key, for this browser session only (survives page switches)
 ENV = "OPENAI_API_KEY"
-HYPER = ("n_epochs", "batch_size", "learning_rate_multiplier")
+HYPER = tuple(HYPERPARAMETERS)
 
 
 def key(name: str) -> str:
@@ -114,15 +117,15 @@ def usd(x: float | None) -> str:
 # Only these change the estimate (a version is immutable; ids are per workspace); the price row is in the key so
 # an edit on the Costs page shows at once.
 @st.cache_data(max_entries=32, show_spinner="Counting tokens...")
-def _estimate(home: str, version_id, model: str, n_epochs, price: str, _job: OpenAIJob) -> dict:
-    return openai_ft.estimate(_job)
+def _estimate(home: str, version_id, model: str, n_epochs, price: str, _job: OpenAIJob, _provider) -> dict:
+    return _provider.estimate(_job)
 
 
-def show_estimate(job: OpenAIJob) -> dict | None:
+def show_estimate(provider: RemoteProvider, job: OpenAIJob) -> dict | None:
     """Tokens, epochs and dollars before Launch, with the price's date and source."""
     try:
         price = json.dumps(openai_ft.price_row(job.model), sort_keys=True, default=str)
-        est = _estimate(str(paths.home()), job.dataset_version, job.model, job.n_epochs, price, job)
+        est = _estimate(str(paths.home()), job.dataset_version, job.model, job.n_epochs, price, job, provider)
     except (JsonlError, ValueError, KeyError, TypeError) as e:
         st.error(f"No cost estimate: {e}")
         return None
@@ -154,29 +157,29 @@ def show_estimate(job: OpenAIJob) -> dict | None:
     return est
 
 
-def _launch(job: OpenAIJob, secret: str, title: str) -> None:
+def _launch(provider: RemoteProvider, job: OpenAIJob, secret: str, title: str) -> None:
     try:
-        run_id = openai_ft.launch(job, secret, title)
+        run_id = provider.launch(job, secret, title)
     except (ValueError, OSError) as e:
         st.error(f"Not launched: {e}")
         return
     st.switch_page(RUNS_PAGE, query_params={"run": run_id})
 
 
-def render(version: versions.Version) -> None:
-    """The whole OpenAI form under the dataset picker."""
+def render(provider: RemoteProvider, version: versions.Version) -> None:
+    """The whole OpenAI form under the dataset picker (provider: openai_ft, from the registry)."""
     st.warning(openai_ft.WIND_DOWN, icon=":material/schedule:")
     secret = api_key()
     job = collect(version.id)
-    show_estimate(job)
-    found = ([] if secret else [f"no API key: type one above, or set {ENV}"]) + openai_ft.problems(job)
+    show_estimate(provider, job)
+    found = ([] if secret else [f"no API key: type one above, or set {ENV}"]) + provider.problems(job)
     if found:
         st.error("Fix before launching:\n" + "\n".join(f"- {p}" for p in found))
     with st.expander("The job (YAML; the key is never part of it)"):
         st.code(yaml.safe_dump(asdict(job), sort_keys=False), language="yaml")
-        st.caption("The worker runs as `python -m core.providers.openai_ft RUN_DIR` with OPENAI_API_KEY set.")
+        st.caption(f"The worker runs as `python -m {provider.worker} RUN_DIR` with {ENV} set.")
     title = st.text_input("Run title (optional)", key=key("title"), placeholder="openai · model · version")
     if st.button(
         "Launch on OpenAI", type="primary", key=key("launch"), disabled=bool(found), icon=":material/rocket_launch:"
     ):
-        _launch(job, secret, title.strip())
+        _launch(provider, job, secret, title.strip())
