@@ -1,8 +1,8 @@
 """The end of the Train page: what stops the run, the exact command, and Launch.
 
-Launch hands the config to core.train.launch.start (a detached job) and opens the Runs page on
-the new run (?run=<id>). Test: `pytest tests/app/test_train_page.py`.
-Test: `pytest tests/app/test_train_page.py`.
+What stops the run is core.train.launch.problems, the same list start() raises and the worker
+re-checks. Launch hands the config to core.train.launch.start (a detached job) and opens the Runs
+page on the new run (?run=<id>). Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations
