@@ -28,7 +28,7 @@ from core import jobs, paths
 from core.data import versions
 from core.eval import candidates, local, metrics, remote, split_example
 from core.eval.candidates import Candidate
-from core.eval.params import ApiError, BadConfig, BadData, GenParams, OnBatch, Stopped, param_problems
+from core.eval.params import BadConfig, BadData, GenParams, OnBatch, RemoteError, param_problems
 from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 
@@ -216,7 +216,7 @@ class _Progress:
         row = {"step": self.step, "done": done, "tokens_per_s": round(self.tokens_per_s, 1)}
         rundir.append_metrics(self.folder, {**row, "elapsed_s": round(elapsed, 2), "eta_s": eta and round(eta, 1)})
         if rundir.stop_requested(self.folder):
-            raise Stopped
+            raise rundir.Stopped
 
 
 def _version(version_id):
@@ -329,9 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
     except BadData as exc:
         return _fail(EXIT_BAD_DATA, "bad data", str(exc))
-    except ApiError as exc:
+    except RemoteError as exc:
         return _fail(1, "error", str(exc))
-    except Stopped:
+    except rundir.Stopped:
         print("stopped on request: nothing was cached", flush=True)
     return 0
 

@@ -45,9 +45,5 @@ class BadConfig(Exception):
     """The candidate cannot run here (missing model or run, no API key)."""
 
 
-class Stopped(Exception):
-    """STOP was requested; nothing is cached."""
-
-
-class ApiError(Exception):
-    """The API kept failing (rate limits, 5xx, no connection) after every retry."""
+class RemoteError(Exception):
+    """A remote API kept failing (rate limits, 5xx, no connection) after every retry (the client's side)."""

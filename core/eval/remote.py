@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from core.eval.candidates import Candidate
-from core.eval.params import ApiError, BadConfig, GenParams, OnBatch
+from core.eval.params import BadConfig, GenParams, OnBatch, RemoteError
 
 REMOTE_THREADS = 4
 REMOTE_TRIES = 5
@@ -57,7 +57,7 @@ def _ask(client, candidate: Candidate, messages: list[dict], params: GenParams) 
         wait = min(30.0, RETRY_BASE_S * 2.0**attempt) * jitter
         print(f"{reason}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
         time.sleep(wait)
-    raise ApiError(f"{candidate.label}: the API kept failing ({reason}) after {REMOTE_TRIES} tries")
+    raise RemoteError(f"{candidate.label}: the API kept failing ({reason}) after {REMOTE_TRIES} tries")
 
 
 def remote_answers(

@@ -124,6 +124,10 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+class Stopped(Exception):
+    """A worker saw STOP and ended early on purpose (not a failure)."""
+
+
 def stop_requested(folder: Path) -> bool:
     return (folder / STOP).exists()
 

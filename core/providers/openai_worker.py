@@ -37,10 +37,6 @@ CANCEL_BUDGET_S = 5 * 60.0  # after STOP, how long network failures are retried 
 OPENAI_HOST = "api.openai.com"
 
 
-class Stopped(Exception):
-    """STOP arrived before anything remote needed cancelling."""
-
-
 class Fatal(Exception):
     """The run cannot go on: a failure kind and the words the Runs page shows."""
 
@@ -131,7 +127,7 @@ def call(
             say(ctx, f"{words}, retrying in {wait:.3g} s ({during})")
             log(ctx, f"{words} while {during}: {openai_ft.their_words(exc)}; retrying in {wait:.3g} s")
             if nap(ctx, wait, stoppable):
-                raise Stopped from None
+                raise rundir.Stopped from None
 
 
 def unseen(items: Iterable[Any], seen: set[str]) -> list[Any]:
@@ -201,7 +197,7 @@ def create(ctx: Ctx, client: Any) -> Any:
         return client.fine_tuning.jobs.create(**body)
 
     if rundir.stop_requested(ctx.folder):
-        raise Stopped
+        raise rundir.Stopped
     say(ctx, "creating the job")
     try:  # not stoppable: a request that timed out may have created a (paid) job; follow() cancels it
         return call(ctx, send, "creating the job", stoppable=False)
@@ -459,7 +455,7 @@ def main(argv: list[str]) -> int:
     try:
         ctx.job = openai_ft.from_dict(rundir.read_spec(folder).get("config") or {})
         return run(ctx)
-    except Stopped:
+    except rundir.Stopped:
         log(ctx, "Stopped before a job was created on OpenAI; nothing to cancel.")
         return 0
     except Fatal as e:
