@@ -2,7 +2,7 @@
 
 `python bench/generate.py [--n 32] [--max-new-tokens 64] [--dtype float32|bfloat16]`: the embedded
 SmolLM2-135M-Instruct answers N prompts of the demo dataset greedily through
-core.eval.local.generate_batch, first with batch_size 1 (the baseline), then 8 and 16.
+core.eval.local.generate_batch (core.generation.generate), first with batch_size 1 (the baseline), then 8 and 16.
 Tokens/s counts each answer's own new tokens (up to and including its end token), not the
 padding a finished row keeps producing while its batch runs on. Batched answers are compared
 with the one-at-a-time answers text for text. The last line reads

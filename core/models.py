@@ -59,18 +59,6 @@ class ModelEntry:
     note: str
 
 
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    new_tokens: int
-    stopped_on_eos: bool
-    seconds: float
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -343,36 +331,6 @@ def stop_ids(model, tokenizer=None) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def generate_reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 64) -> Reply:
-    """One greedy reply through the model's chat template, with its length and timing."""
-    import torch
-
-    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    enc = {k: v.to(model.device) for k, v in enc.items()}
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    seconds = time.perf_counter() - start
-    new = out[0, enc["input_ids"].shape[1] :].tolist()
-    stopped = bool(new) and new[-1] in stop_ids(model)
-    text = tokenizer.decode(new, skip_special_tokens=True).strip()
-    return Reply(text, len(new), stopped, seconds)
-
-
-@lru_cache(maxsize=1)
-def _loaded(model: str):
-    # One model kept in memory: repeated chat() calls on it skip the reload.
-    return load_model(model), load_tokenizer(model)
-
-
-def chat(model_path: str | Path, messages: list[dict] | str, max_new_tokens: int = 64) -> str:
-    """Generate one greedy reply; a plain string is taken as a single user message."""
-    if isinstance(messages, str):
-        messages = [{"role": "user", "content": messages}]
-    model, tok = _loaded(str(resolve(model_path)))
-    return generate_reply(model, tok, messages, max_new_tokens).text
-
-
 # ---- command line -------------------------------------------------------------------------------
 
 
@@ -391,9 +349,10 @@ def _cmd_list(args) -> None:
 def _cmd_chat(args) -> None:
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": args.prompt})
+    from core import generation  # it imports this module: the reply is made there
+
     _say(f"Loading {args.model} ...")
-    model, tok = _loaded(str(resolve(args.model)))
-    reply = generate_reply(model, tok, messages, args.max_new_tokens)
+    reply = generation.chat(args.model, messages, args.max_new_tokens)
     print(reply.text)
     _say(f"{reply.new_tokens} tokens in {reply.seconds:.1f} s ({reply.tokens_per_s:.1f} tokens/s)")
 

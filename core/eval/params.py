@@ -5,10 +5,9 @@ Test: `.venv/bin/pytest tests/unit/test_candidates.py tests/jobs/test_generate_j
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-OnBatch = Callable[[int, int], None]  # (examples done so far, new tokens in this batch)
+from core.generation import OnBatch  # noqa: F401 - remote answers report progress the same way
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ served by the configured local base) or a fine-tuned model ("ft:..." of a succee
 with core.train.export.load_run). Loaded models stay in a small LRU cache (2 models). Replies go
 through the model's chat template: greedy when temperature is 0 or absent, sampling otherwise;
 max_tokens / max_completion_tokens and stop are honoured. stream=True sends OpenAI's SSE chunks
-(chat.completion.chunk, then "data: [DONE]"); generation runs in a background thread that feeds a
-streamer, so both forms share one code path. torch is imported only when a model is loaded.
+(chat.completion.chunk, then "data: [DONE]"); both forms read one core.generation.Stream, which
+generates in a background thread. torch is imported only when a model is loaded.
 Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k chat`.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import models
+from core import generation, models
 from core.server import OWNER, ApiError, bad_request, ft_jobs, new_id, now
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -169,17 +169,11 @@ def _model_not_found(name: str, why: str = "") -> ApiError:
     )
 
 
-def _load_base(name: str) -> tuple:
-    model = models.load_model(name)
-    tok = models.load_tokenizer(name)
-    return model, tok
-
-
 def target(name: str, base: str) -> tuple[str, Callable[[], tuple]]:
     """(cache key, loader) for a requested model name."""
     if not name.startswith("ft:"):
         local = name if ft_jobs.is_local(name) else base
-        return f"model:{local}", lambda: _load_base(local)
+        return f"model:{local}", lambda: generation.load(local)
     found = ft_jobs.by_model_name(name)
     if found is None:
         raise _model_not_found(name)
@@ -193,7 +187,8 @@ def target(name: str, base: str) -> tuple[str, Callable[[], tuple]]:
     def load() -> tuple:
         from core.train.export import load_run
 
-        return load_run(folder)
+        model, tok = load_run(folder)
+        return generation.place(model), tok
 
     return f"run:{folder}", load
 
@@ -209,96 +204,51 @@ def load(name: str, base: str, cache: ModelCache) -> tuple:
 # ---- generation -------------------------------------------------------------------------------
 
 
-def _counting_streamer(tok):
-    """TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
-    from transformers import TextIteratorStreamer
-
-    class Counting(TextIteratorStreamer):
-        generated, last = 0, None
-
-        def put(self, value):
-            if not (self.skip_prompt and self.next_tokens_are_prompt):
-                ids = value.reshape(-1).tolist()
-                self.generated, self.last = self.generated + len(ids), ids[-1] if ids else self.last
-            super().put(value)
-
-    return Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
-
-
 class Generation:
-    """One reply being generated in a background thread; iterate `pieces()` for its text."""
+    """One reply being generated (core.generation.Stream); iterate `pieces()` for its text."""
 
     def __init__(self, model, tok, req: ChatRequest) -> None:
         try:
-            enc = tok.apply_chat_template(
-                req.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            stream = generation.Stream(
+                model, tok, req.messages, req.max_tokens, req.temperature or 0.0, req.top_p or 1.0, req.stop, req.seed
             )
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
-        self.req, self.prompt_tokens = req, int(enc["input_ids"].shape[1])
-        self.error, self.hit_stop = None, False
-        self.streamer = _counting_streamer(tok)
-        self.eos = set(models.stop_ids(model, tok))
-        kwargs = {k: v.to(model.device) for k, v in enc.items()}
-        kwargs.update(max_new_tokens=req.max_tokens, streamer=self.streamer, pad_token_id=_pad_id(tok))
-        if req.sampling:
-            kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p or 1.0)
-        else:  # greedy; the model's own sampling defaults are switched off, not just ignored
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if req.stop:
-            kwargs.update(stop_strings=req.stop, tokenizer=tok)
-        self.cancelled = threading.Event()  # set when nobody reads the reply any more
-        kwargs.update(stopping_criteria=_stop_when(self.cancelled))
-        self.thread = threading.Thread(target=self._run, args=(model, kwargs), daemon=True)
-        self.thread.start()
+        self.req, self.stream, self.hit_stop = req, stream, False
+        self.streamer, self.thread, self.prompt_tokens = stream, stream.thread, stream.prompt_tokens
 
     def cancel(self) -> None:
         """Stop generating at the next token (the client left, or the reply is complete)."""
-        self.cancelled.set()
-
-    def _run(self, model, kwargs: dict) -> None:
-        import torch
-
-        from core.train.recipe import set_threads
-
-        try:
-            if model.device.type == "cpu":
-                set_threads(1)  # spinning threads on cores a training run keeps busy cost 10x here
-            if self.req.seed is not None and self.req.sampling:
-                torch.manual_seed(self.req.seed)  # best effort: the generator is shared by the process
-            with torch.inference_mode():
-                model.generate(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - reported to the client, never a traceback
-            self.error = exc
-            self.streamer.end()
+        self.stream.cancel()
 
     def pieces(self) -> Iterator[str]:
         """The reply's text as it comes, cut before the first stop string (held back until sure)."""
         stops, held = self.req.stop or [], ""
         keep = max((len(s) for s in stops), default=1) - 1
-        for piece in self.streamer:
-            held += piece
-            hits = [held.find(s) for s in stops if s in held]
-            if hits:
-                self.hit_stop = True
-                if held[: min(hits)]:
-                    yield held[: min(hits)]
-                return
-            if len(held) > keep:
-                yield held[: len(held) - keep]
-                held = held[len(held) - keep :]
-        if self.error is not None:
-            raise ApiError(500, f"Generation failed: {type(self.error).__name__}: {self.error}", type="server_error")
+        try:
+            for piece in self.streamer:
+                held += piece
+                hits = [held.find(s) for s in stops if s in held]
+                if hits:
+                    self.hit_stop = True
+                    if held[: min(hits)]:
+                        yield held[: min(hits)]
+                    return
+                if len(held) > keep:
+                    yield held[: len(held) - keep]
+                    held = held[len(held) - keep :]
+        except generation.GenerationFailed as exc:
+            raise ApiError(500, f"Generation failed: {exc}", type="server_error") from None
         if held:
             yield held
 
     @property
     def completion_tokens(self) -> int:
-        return self.streamer.generated
+        return self.stream.new_tokens
 
     @property
     def finish_reason(self) -> str:
-        ended = self.hit_stop or self.streamer.last in self.eos
+        ended = self.hit_stop or self.stream.stopped_on_eos
         return "length" if not ended and self.completion_tokens >= self.req.max_tokens else "stop"
 
     def usage(self) -> dict[str, int]:
@@ -308,22 +258,6 @@ class Generation:
             "completion_tokens": n,
             "total_tokens": self.prompt_tokens + n,
         }
-
-
-def _stop_when(event: threading.Event):
-    """A StoppingCriteriaList that ends generation once the event is set."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([Cancelled()])
-
-
-def _pad_id(tok) -> int | None:
-    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
 
 def start(body: dict[str, Any], base: str, cache: ModelCache) -> Generation:

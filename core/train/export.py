@@ -200,7 +200,7 @@ def load_run(run_dir: str | Path):
 
 def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens: int = 48) -> dict[str, Any]:
     """Load the export, answer `prompt` greedily through its chat template, report the stop."""
-    import torch
+    from core import generation
 
     model, tok = load_export(folder)
     eos_id = tok.eos_token_id
@@ -215,22 +215,13 @@ def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens:
     }
     if not tok.chat_template:
         return result
-    enc = tok.apply_chat_template(
-        [{"role": "user", "content": prompt}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
-    )
-    if torch.cuda.is_available():  # a 7B export answers in seconds on a GPU, minutes on a CPU
-        model = model.to("cuda")
-    enc = {k: v.to(model.device) for k, v in enc.items()}
-    with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    new = out[0, enc["input_ids"].shape[1] :].tolist()
+    # Its own dtype, on a GPU when there is one: a 7B export answers in seconds there, minutes on a CPU.
+    model = generation.place(model, keep_dtype=True)
+    answer = generation.reply(model, tok, [{"role": "user", "content": prompt}], max_new_tokens)
     result.update(
-        generated=tok.decode(new, skip_special_tokens=True).strip(),
-        new_tokens=len(new),
-        stopped_at_eos=bool(new) and new[-1] == eos_id,
+        generated=answer.text,
+        new_tokens=answer.new_tokens,
+        stopped_at_eos=bool(answer.ids) and answer.ids[-1] == eos_id,
     )
     return result
 

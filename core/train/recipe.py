@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core import models
+from core import generation, models
 from core.jobs import rundir
 from core.train import tokenize
 from core.train.config import TrainConfig, problems
@@ -409,7 +409,7 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
         messages = example["messages"]
         last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            reply = models.generate_reply(model, tok, messages[:last], max_new_tokens=64)
+            reply = generation.reply(model, tok, messages[:last], max_new_tokens=64)
         reference = messages[last]["content"] if last < len(messages) else ""
         samples.append(
             {

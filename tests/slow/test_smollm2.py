@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from core import models
+from core import generation, models
 
 IM_END_ID = 2  # <|im_end|> in SmolLM2's vocabulary (ids 0, 1, 2 = endoftext, im_start, im_end)
 PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
@@ -73,12 +73,12 @@ def test_second_prepare_does_not_convert_again(home, folder, monkeypatch):
 
 def test_answers_through_its_chat_template_and_stops(loaded):
     model, tok = loaded
-    reply = models.generate_reply(model, tok, PROMPT, max_new_tokens=48)
+    reply = generation.reply(model, tok, PROMPT, max_new_tokens=48)
     print(f"\nreply: {reply.text!r} ({reply.new_tokens} tokens, {reply.tokens_per_s:.1f} tokens/s)")
     assert "Paris" in reply.text
     assert reply.stopped_on_eos and reply.new_tokens < 48
     story = [{"role": "user", "content": "Write a story about a lighthouse keeper."}]
-    longer = models.generate_reply(model, tok, story, max_new_tokens=64)
+    longer = generation.reply(model, tok, story, max_new_tokens=64)
     print(
         f"greedy generation: {longer.new_tokens} tokens in {longer.seconds:.1f} s = {longer.tokens_per_s:.1f} tokens/s"
     )

@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from core import jobs, models
+from core import generation, jobs, models
 from core.jobs import rundir
 from core.train import export
 from tests.tiny import tiny_model
@@ -195,7 +195,7 @@ def test_export_repairs_a_generation_config_with_the_wrong_end_token(tiny, tmp_p
     run = nudged(tiny, tmp_path / "run-mismatch", IM_END, eos_in_config=endoftext)
     raw = AutoModelForCausalLM.from_pretrained(run / "final")
     tok = AutoTokenizer.from_pretrained(run / "final")
-    reply = models.generate_reply(raw, tok, [{"role": "user", "content": "hi"}], max_new_tokens=4)
+    reply = generation.reply(raw, tok, [{"role": "user", "content": "hi"}], max_new_tokens=4)
     assert reply.new_tokens == 4 and not reply.stopped_on_eos  # as saved, it runs to the limit
     out = export.export(run, merge=False)
     assert json.loads((out / "generation_config.json").read_text())["eos_token_id"] == [2, endoftext]
