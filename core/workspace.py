@@ -5,6 +5,7 @@ Test: `pytest tests/app/test_every_page.py`.
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict, dataclass
 
@@ -31,5 +32,11 @@ def summary() -> Summary:
     return Summary(str(paths.home()), _size(paths.db_path()), tables, models, runs)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m core.workspace", description=__doc__).parse_args(argv)
     print(json.dumps(asdict(summary()), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -3,28 +3,27 @@
 python -m core.arena ratings VOTES.csv [--json] [--rounds 100] [--seed 0]
     Bradley-Terry ratings with 95% bootstrap intervals from a CSV with model_a, model_b, winner.
     Exit 0 on success, 2 when the file cannot be used (the message names file, line and column).
-Tests: `.venv/bin/pytest tests/unit/test_arena_cli.py`.
+(also `python -m core arena ratings ...`). Tests: `.venv/bin/pytest tests/unit/test_arena_cli.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from core.cli import Command, dispatch, fail
 
 
 def _ratings(args) -> int:
     if args.rounds < 1:
-        print(f"error: --rounds must be at least 1, got {args.rounds}", file=sys.stderr)
-        return 2
+        return fail(2, "error", f"--rounds must be at least 1, got {args.rounds}")
     from core.arena import ratings
 
     try:
         votes = ratings.read_votes_csv(args.file)
         board = ratings.leaderboard(votes, rounds=args.rounds, seed=args.seed)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(2, "error", str(e))
     if args.json:
         keys = ("rating", "ci_low", "ci_high")
         out = {row["model"]: {**{k: round(row[k], 2) for k in keys}, "votes": row["votes"]} for row in board}
@@ -41,19 +40,22 @@ def _ratings(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.arena", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("ratings", help="Bradley-Terry ratings with bootstrap intervals from a votes CSV")
+def _ratings_arguments(r) -> None:
     r.add_argument("file")
     r.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
     r.add_argument("--rounds", type=int, default=100, help="bootstrap resamples (default 100)")
     r.add_argument("--seed", type=int, default=0)
-    r.set_defaults(run=_ratings)
-    args = parser.parse_args(argv)
-    return args.run(args)
+
+
+COMMANDS = {
+    "ratings": Command(
+        "Bradley-Terry ratings with bootstrap intervals from a votes CSV", _ratings, _ratings_arguments
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch("python -m core.arena", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,15 @@
 
 python -m core.data validate FILE [--model MODEL] [--json]   exit 0 clean, 1 errors, 2 unreadable
 python -m core.data dedup FILE [--threshold 0.95] [--json]   exact and near-duplicate clusters
-Test: `pytest tests/unit/test_data_cli.py`.
+Also `python -m core data ...`. Test: `pytest tests/unit/test_data_cli.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from core.cli import Command, dispatch, fail
 
 
 def _validate(args) -> int:
@@ -18,8 +19,7 @@ def _validate(args) -> int:
     try:
         report = validate.validate_file(args.file, model=args.model)
     except io.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(2, "error", str(e))
     out = validate.report_json(report)
     if args.json:
         print(json.dumps(out, indent=1, ensure_ascii=False))
@@ -39,13 +39,11 @@ def _dedup(args) -> int:
     from core.data import dedup, io
 
     if not 0 < args.threshold <= 1:
-        print(f"error: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
-        return 2
+        return fail(2, "error", f"--threshold must be in (0, 1], got {args.threshold}")
     try:
         found = dedup.find_in_file(args.file, threshold=args.threshold)
     except io.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(2, "error", str(e))
     if args.json:
         print(json.dumps(found))
     else:
@@ -56,23 +54,26 @@ def _dedup(args) -> int:
     return 0
 
 
+def _validate_arguments(p) -> None:
+    p.add_argument("file")
+    p.add_argument("--model", default="gpt-4o-mini-2024-07-18")
+    p.add_argument("--json", action="store_true")
+
+
+def _dedup_arguments(p) -> None:
+    p.add_argument("file")
+    p.add_argument("--threshold", type=float, default=0.95)
+    p.add_argument("--json", action="store_true")
+
+
+COMMANDS = {
+    "validate": Command("format checks, token limits and statistics", _validate, _validate_arguments),
+    "dedup": Command("exact and near-duplicate clusters (1-based lines)", _dedup, _dedup_arguments),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="format checks, token limits and statistics")
-    v.add_argument("file")
-    v.add_argument("--model", default="gpt-4o-mini-2024-07-18")
-    v.add_argument("--json", action="store_true")
-    v.set_defaults(run=_validate)
-    d = sub.add_parser("dedup", help="exact and near-duplicate clusters (1-based lines)")
-    d.add_argument("file")
-    d.add_argument("--threshold", type=float, default=0.95)
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(run=_dedup)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    return dispatch("python -m core.data", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

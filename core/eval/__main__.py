@@ -4,17 +4,19 @@ python -m core.eval rouge REFS.jsonl PREDS.jsonl [--json] [--unicode]
     ROUGE-L F-measure (the guide's scorer) of each PREDS line's last assistant message against
     the same line of REFS. --json prints {"mean": m, "scores": [...]} and nothing else;
     --unicode keeps non-Latin scripts (see core.eval.metrics.NOTE). Exit 0 scored, 2 bad input.
-Test: `pytest tests/unit/test_eval_cli.py`.
+python -m core.eval generate RUN_DIR
+    The Evaluate page's generation job for a run folder (the same as `python -m core.eval.generate`).
+Also `python -m core eval ...`. Test: `pytest tests/unit/test_eval_cli.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 
+from core.cli import Command, dispatch, fail
 from core.eval import metrics
 from core.jsonl import JsonlError
 
@@ -55,8 +57,7 @@ def _rouge(args) -> int:
     try:
         references, predictions = _paired_texts(args.refs, args.preds)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(2, "error", str(e))
     scores = metrics.rouge_l(references, predictions, unicode=args.unicode)
     if args.json:
         print(json.dumps({"mean": sum(scores) / len(scores), "scores": scores}))
@@ -65,19 +66,23 @@ def _rouge(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("rouge", help="ROUGE-L of predictions against references (chat JSONL, line by line)")
+def _rouge_arguments(r) -> None:
     r.add_argument("refs", help="chat JSONL; each line's last assistant message is the reference")
     r.add_argument("preds", help="chat JSONL; each line's last assistant message is the prediction")
     r.add_argument("--json", action="store_true", help='print {"mean": ..., "scores": [...]} only')
     r.add_argument("--unicode", action="store_true", help="keep non-Latin scripts when tokenizing")
-    r.set_defaults(run=_rouge)
-    args = parser.parse_args(argv)
-    return args.run(args)
+
+
+COMMANDS = {
+    "rouge": Command("ROUGE-L of predictions against references (chat JSONL, line by line)", _rouge, _rouge_arguments),
+    "generate": Command(
+        "the generation job the Evaluate page launches, for a run folder", target=f"{__package__}.generate:main"
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch("python -m core.eval", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

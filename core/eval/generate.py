@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core import jobs, paths
+from core.cli import fail
 from core.data import versions
 from core.eval import candidates, local, metrics, remote, split_example
 from core.eval.candidates import Candidate
@@ -311,26 +312,21 @@ def _read_config(folder: Path) -> tuple[dict, Candidate, GenParams]:
     return cfg, candidate, params
 
 
-def _fail(code: int, kind: str, message: str) -> int:
-    print(f"{kind}: {message}", file=sys.stderr, flush=True)
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        return _fail(2, "usage", "python -m core.eval.generate RUN_DIR")
+        return fail(2, "usage", "python -m core.eval.generate RUN_DIR")
     folder = Path(args[0])
     try:
         cfg, candidate, params = _read_config(folder)
         run = _run_reply if cfg.get("mode") == "reply" else _run_generate
         run(folder, cfg, candidate, params)
     except BadConfig as exc:
-        return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
+        return fail(EXIT_BAD_CONFIG, "bad config", str(exc))
     except BadData as exc:
-        return _fail(EXIT_BAD_DATA, "bad data", str(exc))
+        return fail(EXIT_BAD_DATA, "bad data", str(exc))
     except RemoteError as exc:
-        return _fail(1, "error", str(exc))
+        return fail(1, "error", str(exc))
     except rundir.Stopped:
         print("stopped on request: nothing was cached", flush=True)
     return 0

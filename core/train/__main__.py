@@ -18,14 +18,11 @@ from pathlib import Path
 
 import yaml
 
+from core.cli import Command
+from core.cli import fail as _fail  # the one `kind: message` line every entry point prints
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 from core.train import launch
 from core.train.config import from_yaml
-
-
-def _fail(code: int, kind: str, message: str) -> int:
-    print(f"{kind}: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     return 0
+
+
+# `python -m core train run|export ...`: this worker, and the export of a finished run.
+COMMANDS = {
+    "run": Command("train as a TrainConfig YAML (a run's spec.yaml) says: --config FILE", target=main),
+    "export": Command("merge or copy a finished run's model, then check it stops", target="core.train.export:main"),
+}
 
 
 if __name__ == "__main__":

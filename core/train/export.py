@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core import jobs, models
+from core.cli import fail
 from core.jobs import rundir
 
 KIND = "export"
@@ -269,9 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = export(_run_folder(args.run_dir), merge=args.merge, out_dir=args.out)
     except (ExportError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
         _write_result(args.result, {"ok": False, "error": str(exc)})
-        return 2
+        return fail(2, "error", str(exc))
     check = check_export(out)
     print(f"exported to {out}\n{json.dumps(check, indent=1)}", flush=True)
     ok = check["stopped_at_eos"] and check["has_chat_template"]
