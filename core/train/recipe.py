@@ -21,6 +21,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -422,9 +423,151 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
     return samples
 
 
-def _say(acc, message: str) -> None:
-    if acc.is_main_process:
-        print(message, flush=True)
+class RankZero:
+    """The console and the run folder as rank 0 writes them; on every other rank each call does nothing
+    (nanochat's print0 and DummyWandb), so the loop needs no `is_main_process` guards."""
+
+    def __init__(self, acc, run_dir: Path) -> None:
+        self.on, self.run_dir = acc.is_main_process, run_dir
+        if self.on:
+            run_dir.mkdir(parents=True, exist_ok=True)
+
+    def say(self, message: str) -> None:
+        if self.on:
+            print(message, flush=True)
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        if self.on:
+            rundir.report_progress(self.run_dir, done, total, message)
+
+    def metrics(self, **row) -> None:
+        if self.on:
+            rundir.append_metrics(self.run_dir, {k: row.get(k) for k in METRIC_KEYS})
+
+    def prune(self, root: Path, best_step: int | None) -> None:
+        if self.on:
+            prune_checkpoints(root, best_step)
+
+
+@dataclass
+class Meter:
+    """Training seconds, steps, tokens and summed loss over a stretch of steps."""
+
+    seconds: float = 0.0
+    steps: int = 0
+    tokens: int = 0
+    loss: float | torch.Tensor = 0.0
+
+    def add(self, seconds: float, tokens: int, loss: float | torch.Tensor = 0.0) -> None:
+        self.seconds, self.steps, self.tokens = self.seconds + seconds, self.steps + 1, self.tokens + tokens
+        self.loss = self.loss + loss
+
+    @property
+    def tokens_per_s(self) -> float:
+        return round(self.tokens / max(self.seconds, 1e-9), 1)
+
+
+@dataclass
+class Run:
+    """What the loop's helpers share: the prepared model and optimizer, validation, checkpoints, the marks."""
+
+    cfg: TrainConfig
+    acc: Any
+    out: RankZero
+    model: Any
+    optimizer: Any
+    head: Any
+    tok: Any
+    bf16: bool
+    val_ex: list
+    val_batches: list
+    state: LoopState
+    saved_at: int | None = None  # the step last checkpointed
+    evaluated_at: int | None = None  # the step last evaluated
+
+    @property
+    def ckpt_root(self) -> Path:
+        return self.out.run_dir / rundir.CHECKPOINTS
+
+
+def epoch_groups(lengths: list[int], cfg: TrainConfig, acc, epoch_index: int) -> list[list[list[int]]]:
+    """This rank's micro-batches of an epoch in accumulation groups; seeded by epoch, so a resume replays it."""
+    plan = tokenize.length_grouped_batches(lengths, cfg.per_device_train_batch_size, cfg.seed + epoch_index)
+    world = acc.num_processes
+    plan = plan[: max(1, len(plan) // world) * world][acc.process_index :: world]  # every rank as many
+    k = cfg.gradient_accumulation_steps
+    return [plan[i : i + k] for i in range(0, len(plan), k)]
+
+
+def save(run: Run) -> None:
+    """Checkpoint this step once, keeping the newest two and the best."""
+    if run.saved_at != run.state.step:
+        folder = run.ckpt_root / f"step-{run.state.step}"
+        save_checkpoint(folder, run.acc, run.model, run.optimizer, asdict(run.state))
+        run.out.prune(run.ckpt_root, run.state.best_step)
+        run.saved_at = run.state.step
+
+
+def run_eval(run: Run) -> bool:
+    """Validation loss, the best checkpoint, early stopping; True means stop now."""
+    if not run.val_ex:
+        return False
+    state, run.evaluated_at = run.state, run.state.step
+    loss = evaluate(run.model, run.head, run.val_ex, run.val_batches, run.acc, run.tok.pad_token_id, run.bf16)
+    run.out.metrics(step=state.step, epoch=round(state.epoch, 4), eval_loss=loss, elapsed_s=round(state.elapsed_s, 2))
+    is_best, stop = record_eval(state, loss, run.cfg)
+    if is_best:
+        save(run)  # the best is always on disk: load_best_model_at_end and a crash both find it
+    return stop
+
+
+def log_train(run: Run, window: Meter, session: Meter, total: int, lr: float, grad_norm) -> None:
+    """The metrics row for the steps since the last one, with the loss averaged over every rank."""
+    mean_loss = window.loss / window.steps
+    if run.acc.num_processes > 1:  # every rank logs at the same steps, so all join the reduce
+        mean_loss = run.acc.reduce(mean_loss, reduction="mean")
+    state = run.state
+    run.out.metrics(
+        step=state.step,
+        epoch=round(state.epoch, 4),
+        lr=lr,
+        loss=float(mean_loss),
+        grad_norm=None if grad_norm is None else float(grad_norm),
+        tokens_per_s=window.tokens_per_s,
+        elapsed_s=round(state.elapsed_s, 2),
+        eta_s=round((total - state.step) * session.seconds / session.steps, 1),
+    )
+
+
+def summarize(cfg: TrainConfig, run: Run, sets: tuple, plan: list, session: Meter, stopped: tuple[bool, bool]) -> dict:
+    """summary.json: the run-dir contract's keys, then the run view's and the benchmark's."""
+    train_set, val_set = sets
+    state, (stopped_early, stopped_by_user) = run.state, stopped
+    trainable, total_params = count_params(run.acc.unwrap_model(run.model))
+    lengths = [len(e.input_ids) for e in train_set.examples]
+    return {
+        "method": cfg.method,
+        "model": cfg.model,
+        "trainable_params": int(trainable),
+        "total_params": int(total_params),
+        "train_examples": len(train_set.examples),
+        "validation_examples": len(val_set.examples),
+        "truncated_examples": train_set.truncated,
+        "train_tokens": train_set.tokens,
+        "best_eval_loss": state.best_eval_loss,
+        "best_step": state.best_step,
+        "best_epoch": state.best_epoch,
+        "stopped_early": stopped_early,
+        "stopped_by_user": stopped_by_user,
+        "final_step": state.step,
+        "epochs_done": round(state.epoch, 4),
+        # Beyond the contract, for the run view and the benchmark:
+        "dropped_examples": train_set.dropped,
+        "validation_truncated": val_set.truncated,
+        "padding_efficiency": round(tokenize.padding_efficiency(lengths, plan), 4),
+        "tokens_per_s": session.tokens_per_s,
+        "bf16": run.bf16,
+    }
 
 
 # ---- the run ------------------------------------------------------------------------------------------
@@ -442,9 +585,8 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     threads = set_threads(local_ranks) if acc.device.type == "cpu" else None
     set_seed(cfg.seed)
     bf16 = cfg.bf16 and bf16_supported(acc.device)
-    if acc.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.report_progress(run_dir, 0, 0, "loading data and model")
+    out = RankZero(acc, run_dir)
+    out.progress(0, 0, "loading data and model")
 
     # Data: tokenized once with the model's chat template; truncations and drops are counted.
     train_raw, val_raw = load_examples(cfg)
@@ -458,21 +600,15 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     val_batches = tokenize.length_grouped_batches(
         [len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0
     )
-    _say(
-        acc,
+    out.say(
         f"train {len(train_ex)} examples ({train_set.tokens} tokens, {train_set.truncated} truncated, "
-        f"{train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; CPU threads {threads}",
+        f"{train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; CPU threads {threads}"
     )
-
-    def epoch_groups(epoch_index: int) -> list[list[list[int]]]:
-        """This rank's micro-batches of an epoch in accumulation groups; seeded by epoch, so a resume replays it."""
-        plan = tokenize.length_grouped_batches(lengths, cfg.per_device_train_batch_size, cfg.seed + epoch_index)
-        world = acc.num_processes
-        plan = plan[: max(1, len(plan) // world) * world][acc.process_index :: world]  # every rank as many
-        k = cfg.gradient_accumulation_steps
-        return [plan[i : i + k] for i in range(0, len(plan), k)]
-
-    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(len(epoch_groups(0)) * cfg.num_train_epochs)
+    total = (
+        cfg.max_steps
+        if cfg.max_steps > 0
+        else math.ceil(len(epoch_groups(lengths, cfg, acc, 0)) * cfg.num_train_epochs)
+    )
     model, optimizer = acc.prepare(model, make_optimizer(model, cfg))
     model.train()
     head = acc.unwrap_model(model).get_output_embeddings()
@@ -482,40 +618,14 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     if cfg.resume_from:
         saved = load_checkpoint(Path(cfg.resume_from), acc.unwrap_model(model), optimizer)
         state = LoopState(**{f.name: saved[f.name] for f in fields(LoopState) if f.name in saved})
-        _say(acc, f"resumed from {cfg.resume_from} at step {state.step}")
-    ckpt_root = run_dir / rundir.CHECKPOINTS
-    saved_at, evaluated_at, stopped_by_user, stopped_early = None, None, False, False
-    session = {"seconds": 0.0, "steps": 0, "tokens": 0}  # this process's training time, for tokens/s and ETA
-    window = {"seconds": 0.0, "steps": 0, "tokens": 0, "loss": 0.0}  # since the last metrics row
-
-    def save() -> None:
-        nonlocal saved_at
-        if saved_at != state.step:
-            save_checkpoint(ckpt_root / f"step-{state.step}", acc, model, optimizer, asdict(state))
-            if acc.is_main_process:
-                prune_checkpoints(ckpt_root, state.best_step)
-            saved_at = state.step
-
-    def log(**row) -> None:
-        if acc.is_main_process:
-            rundir.append_metrics(run_dir, {k: row.get(k) for k in METRIC_KEYS})
-
-    def run_eval() -> bool:
-        """Validation loss, the best checkpoint, early stopping; True means stop now."""
-        nonlocal evaluated_at
-        if not val_ex:
-            return False
-        evaluated_at = state.step
-        loss = evaluate(model, head, val_ex, val_batches, acc, tok.pad_token_id, bf16)
-        log(step=state.step, epoch=round(state.epoch, 4), eval_loss=loss, elapsed_s=round(state.elapsed_s, 2))
-        is_best, stop = record_eval(state, loss, cfg)
-        if is_best:
-            save()  # the best is always on disk: load_best_model_at_end and a crash both find it
-        return stop
+        out.say(f"resumed from {cfg.resume_from} at step {state.step}")
+    run = Run(cfg, acc, out, model, optimizer, head, tok, bf16, val_ex, val_batches, state)
+    stopped_by_user, stopped_early = False, False
+    session, window = Meter(), Meter()  # this process's training time (tokens/s, ETA); the steps since the last row
 
     # The loop: an optimizer step per accumulation group of length-grouped micro-batches.
     while state.step < total and not (stopped_by_user or stopped_early):
-        groups = epoch_groups(state.epoch_index)
+        groups = epoch_groups(lengths, cfg, acc, state.epoch_index)
         for g in range(state.next_group, len(groups)):
             t0 = time.perf_counter()
             batches = [tokenize.collate([train_ex[i] for i in b], tok.pad_token_id) for b in groups[g]]
@@ -526,85 +636,42 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
             state.epoch = state.epoch_index + (g + 1) / len(groups)
             state.elapsed_s += dt
             tokens *= acc.num_processes  # every rank ran its own share
-            for meter in (session, window):
-                meter["seconds"], meter["steps"], meter["tokens"] = (
-                    meter["seconds"] + dt,
-                    meter["steps"] + 1,
-                    meter["tokens"] + tokens,
-                )
-            window["loss"] += loss
+            session.add(dt, tokens)
+            window.add(dt, tokens, loss)
             if state.step % cfg.logging_steps == 0 or state.step == total:
-                mean_loss = window["loss"] / window["steps"]
-                if acc.num_processes > 1:  # every rank logs at the same steps, so all join the reduce
-                    mean_loss = acc.reduce(mean_loss, reduction="mean")
-                log(
-                    step=state.step,
-                    epoch=round(state.epoch, 4),
-                    lr=lr,
-                    loss=float(mean_loss),
-                    grad_norm=None if grad_norm is None else float(grad_norm),
-                    tokens_per_s=round(window["tokens"] / max(window["seconds"], 1e-9), 1),
-                    elapsed_s=round(state.elapsed_s, 2),
-                    eta_s=round((total - state.step) * session["seconds"] / session["steps"], 1),
-                )
-                window = {"seconds": 0.0, "steps": 0, "tokens": 0, "loss": 0.0}
-            if acc.is_main_process:
-                rundir.report_progress(run_dir, state.step, total, f"epoch {state.epoch:.2f}")
+                log_train(run, window, session, total, lr, grad_norm)
+                window = Meter()
+            out.progress(state.step, total, f"epoch {state.epoch:.2f}")
             stopped_by_user = stop_agreed(acc, run_dir)
             if stopped_by_user or state.step >= total:
                 break
-            if cfg.eval_strategy == "steps" and state.step % cfg.eval_steps == 0 and run_eval():
+            if cfg.eval_strategy == "steps" and state.step % cfg.eval_steps == 0 and run_eval(run):
                 stopped_early = True
                 break
             if cfg.save_strategy == "steps" and state.step % cfg.save_steps == 0:
-                save()
+                save(run)
         if state.next_group >= len(groups):  # the epoch ran to its end
             state.epoch_index, state.next_group = state.epoch_index + 1, 0
             if stopped_by_user or stopped_early or state.step >= total:
                 continue  # the end of the run below evaluates and saves
-            stopped_early = cfg.eval_strategy == "epoch" and run_eval()
+            stopped_early = cfg.eval_strategy == "epoch" and run_eval(run)
             if cfg.save_strategy == "epoch":
-                save()
+                save(run)
 
     # The end: evaluate the last step if nobody has, save it, restore the best, write the artifacts.
-    if not stopped_by_user and evaluated_at != state.step:
-        run_eval()
-    save()
+    if not stopped_by_user and run.evaluated_at != state.step:
+        run_eval(run)
+    save(run)
     unwrapped = acc.unwrap_model(model)
-    best_dir = ckpt_root / f"step-{state.best_step}"
+    best_dir = run.ckpt_root / f"step-{state.best_step}"
     if cfg.load_best_model_at_end and state.best_step not in (None, state.step) and best_dir.is_dir():
         acc.wait_for_everyone()
         load_weights(best_dir, unwrapped)
-        _say(
-            acc,
-            f"restored the best checkpoint: step {state.best_step}, validation loss {state.best_eval_loss:.4f}",
-        )
-    trainable, total_params = count_params(unwrapped)
-    summary = {
-        "method": cfg.method,
-        "model": cfg.model,
-        "trainable_params": int(trainable),
-        "total_params": int(total_params),
-        "train_examples": len(train_ex),
-        "validation_examples": len(val_ex),
-        "truncated_examples": train_set.truncated,
-        "train_tokens": train_set.tokens,
-        "best_eval_loss": state.best_eval_loss,
-        "best_step": state.best_step,
-        "best_epoch": state.best_epoch,
-        "stopped_early": stopped_early,
-        "stopped_by_user": stopped_by_user,
-        "final_step": state.step,
-        "epochs_done": round(state.epoch, 4),
-        # Beyond the contract, for the run view and the benchmark:
-        "dropped_examples": train_set.dropped,
-        "validation_truncated": val_set.truncated,
-        "padding_efficiency": round(tokenize.padding_efficiency(lengths, [b for g in epoch_groups(0) for b in g]), 4),
-        "tokens_per_s": round(session["tokens"] / max(session["seconds"], 1e-9), 1),
-        "bf16": bf16,
-    }
+        out.say(f"restored the best checkpoint: step {state.best_step}, validation loss {state.best_eval_loss:.4f}")
+    plan = [b for group in epoch_groups(lengths, cfg, acc, 0) for b in group]
+    summary = summarize(cfg, run, (train_set, val_set), plan, session, (stopped_early, stopped_by_user))
     weights = acc.get_state_dict(model)  # every rank: FSDP and ZeRO-3 gather the shards here
-    if acc.is_main_process:
+    if out.on:
         unwrapped.eval()
         unwrapped.config.use_cache = True  # the saved config is for inference, and generation wants its cache
         unwrapped.save_pretrained(run_dir / rundir.FINAL, state_dict=weights)  # PEFT keeps only the adapter
@@ -614,6 +681,6 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         n = cfg.sample_generations if acc.distributed_type.value in ("NO", "MULTI_GPU", "MULTI_CPU") else 0
         samples = write_samples(unwrapped, tok, val_raw, n, bf16)
         (run_dir / rundir.SAMPLES).write_text(json.dumps(samples, indent=1, ensure_ascii=False))
-        rundir.report_progress(run_dir, state.step, total, "stopped" if stopped_by_user else "done")
+    out.progress(state.step, total, "stopped" if stopped_by_user else "done")
     acc.wait_for_everyone()
     return summary
