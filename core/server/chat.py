@@ -214,12 +214,12 @@ class Generation:
             )
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
-        self.req, self.stream, self.hit_stop = req, stream, False
-        self.streamer, self.thread, self.prompt_tokens = stream, stream.thread, stream.prompt_tokens
+        self.req, self.streamer, self.hit_stop = req, stream, False
+        self.thread, self.prompt_tokens = stream.thread, stream.prompt_tokens
 
     def cancel(self) -> None:
         """Stop generating at the next token (the client left, or the reply is complete)."""
-        self.stream.cancel()
+        self.streamer.cancel()
 
     def pieces(self) -> Iterator[str]:
         """The reply's text as it comes, cut before the first stop string (held back until sure)."""
@@ -244,11 +244,11 @@ class Generation:
 
     @property
     def completion_tokens(self) -> int:
-        return self.stream.new_tokens
+        return self.streamer.new_tokens
 
     @property
     def finish_reason(self) -> str:
-        ended = self.hit_stop or self.stream.stopped_on_eos
+        ended = self.hit_stop or self.streamer.stopped_on_eos
         return "length" if not ended and self.completion_tokens >= self.req.max_tokens else "stop"
 
     def usage(self) -> dict[str, int]:
