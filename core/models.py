@@ -291,7 +291,7 @@ def prepare_default(force: bool = False) -> Path:
     return dest
 
 
-# ---- loading and generation ----------------------------------------------------------------
+# ---- loading (generation: core/generation.py) ---------------------------------------------
 
 
 def load_tokenizer(model: str | Path):

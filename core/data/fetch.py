@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import jobs
+from core.cli import fail
 from core.data import DataError, Finding, readers
 from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_DATA
@@ -82,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             source, lines, records, findings = readers.read(Path(args.source), args.fmt, args.max_bytes)
     except DataError as e:
         rundir.write_json(folder / rundir.FAILURE, {"failure": "bad data", "message": str(e)})
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_BAD_DATA
+        return fail(EXIT_BAD_DATA, "error", str(e))
     print(f"read {len(records)} records ({source}) from {args.source}", flush=True)
     write(folder, args.source, source, records, findings)
     return 0
