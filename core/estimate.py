@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from core.config import help_of, option
 
 GIB = 2**30
 METHODS = ("full", "lora", "qlora")
@@ -196,58 +198,49 @@ def shape_from_json_text(text: str, name: str = "config.json") -> Shape:
         raise ValueError(f"{name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
-
-
 @dataclass
 class Assumptions:
     """Every number the estimate rests on, in the engines' own vocabulary where one exists."""
 
-    lora_r: int = _help("LoRA rank r: each targeted d_in x d_out layer gets r x (d_in + d_out) weights.", default=16)
-    target_modules: tuple[str, ...] = _help(
-        "Layers that get adapters (q/k/v/o by default).", default=ATTENTION_MODULES
-    )
-    gradient_checkpointing: bool = _help(
+    lora_r: int = option(16, "LoRA rank r: each targeted d_in x d_out layer gets r x (d_in + d_out) weights.")
+    target_modules: tuple[str, ...] = option(ATTENTION_MODULES, "Layers that get adapters (q/k/v/o by default).")
+    gradient_checkpointing: bool = option(
+        False,
         "Keep only each layer's input and recompute the rest in backward: far less activation memory,"
         " one extra forward pass (~+33% compute).",
-        default=False,
     )
-    optim: str = _help(
-        "adamw_torch keeps two fp32 moments (8 bytes/trainable param); adamw_8bit keeps 2.",
-        default="adamw_torch",
+    optim: str = option(
+        "adamw_torch", "adamw_torch keeps two fp32 moments (8 bytes/trainable param); adamw_8bit keeps 2."
     )
-    full_weight_bytes: float = _help(
+    full_weight_bytes: float = option(
+        2.0,
         "Bytes per weight (and per gradient) in full fine-tuning: 2 for bf16, 4 for fp32"
         " (the guide's table assumes fp32).",
-        default=2.0,
     )
-    frozen_weight_bytes: float = _help("Bytes per frozen base weight in LoRA (bf16).", default=2.0)
-    nf4_bytes: float = _help(
+    frozen_weight_bytes: float = option(2.0, "Bytes per frozen base weight in LoRA (bf16).")
+    nf4_bytes: float = option(
+        0.55,
         "Bytes per 4-bit NF4 weight with double quantization (4 bits + block scales). Embeddings and"
         " the LM head stay in bf16.",
-        default=0.55,
     )
-    adapter_bytes: float = _help("Bytes per LoRA weight and its gradient: PEFT keeps adapters in fp32.", default=4.0)
-    activation_factor: float = _help(
+    adapter_bytes: float = option(4.0, "Bytes per LoRA weight and its gradient: PEFT keeps adapters in fp32.")
+    activation_factor: float = option(
+        34.0,
         "Activation bytes per token x hidden x layer without checkpointing (about 34 for bf16 with"
         " fused attention that stores no seq x seq scores).",
-        default=34.0,
     )
-    checkpoint_factor: float = _help(
-        "With checkpointing: bytes kept per token x hidden x layer (the bf16 layer input).", default=2.0
+    checkpoint_factor: float = option(
+        2.0, "With checkpointing: bytes kept per token x hidden x layer (the bf16 layer input)."
     )
-    logits_bytes: float = _help(
+    logits_bytes: float = option(
+        10.0,
         "Bytes per token x vocabulary entry for the logits: bf16 output (2) + fp32 copy for the"
         " loss (4) + fp32 log-probabilities kept for backward (4).",
-        default=10.0,
     )
-    overhead_gb: float = _help("Fixed framework overhead: CUDA context, cuBLAS workspace.", default=1.0)
-    fragmentation: float = _help(
-        "Allocator fragmentation and temporaries, as a share of everything else.", default=0.10
-    )
-    mfu: float = _help("Model FLOP utilisation: the share of the GPU's peak bf16 FLOP/s a run achieves.", default=0.35)
-    startup_minutes: float = _help("Paid GPU minutes that are not training: download, load, save.", default=10.0)
+    overhead_gb: float = option(1.0, "Fixed framework overhead: CUDA context, cuBLAS workspace.")
+    fragmentation: float = option(0.10, "Allocator fragmentation and temporaries, as a share of everything else.")
+    mfu: float = option(0.35, "Model FLOP utilisation: the share of the GPU's peak bf16 FLOP/s a run achieves.")
+    startup_minutes: float = option(10.0, "Paid GPU minutes that are not training: download, load, save.")
 
 
 # Assumptions people rarely change; the page puts them in an expander.
@@ -267,7 +260,10 @@ ADVANCED = (
 
 def help_rows(a: Assumptions) -> list[dict[str, Any]]:
     """The assumptions as a table (name, value, why) for the page."""
-    return [{"assumption": f.name, "value": str(getattr(a, f.name)), "meaning": f.metadata["help"]} for f in fields(a)]
+    return [
+        {"assumption": name, "value": str(getattr(a, name)), "meaning": text}
+        for name, text in help_of(type(a)).items()
+    ]
 
 
 def adapter_params(s: Shape, a: Assumptions) -> int:

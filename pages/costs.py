@@ -6,20 +6,19 @@ Run: `streamlit run app.py` (Costs). Test: `pytest tests/app/test_costs_page.py 
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core import costs, estimate, prices
+from core.config import help_of
 from core.estimate import Assumptions, PlanRequest
 from core.jsonl import JsonlError
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
-HELP = {f.name: f.metadata["help"] for f in fields(Assumptions)}
+HELP = help_of(Assumptions)
 
 
 def usd(x: float) -> str:  # small files cost fractions of a cent

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from core import jobs
+from core.config import strict_from_dict
 from core.eval import split_example
 from core.jobs import rundir
 from core.models import DEFAULT_MODEL_ID
@@ -49,11 +50,7 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, data: dict) -> Candidate:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown candidate field(s): {', '.join(unknown)}")
-        cand = cls(**data)
+        cand = strict_from_dict(cls, data, "candidate field(s)")
         if cand.kind not in KINDS:
             raise ValueError(f"candidate kind must be one of {', '.join(KINDS)}, not {cand.kind!r}")
         return cand

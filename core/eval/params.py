@@ -5,22 +5,18 @@ Test: `.venv/bin/pytest tests/unit/test_candidates.py tests/jobs/test_generate_j
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from core.config import option
 from core.generation import OnBatch  # noqa: F401 - remote answers report progress the same way
 
 
 @dataclass(frozen=True)
 class GenParams:
-    max_new_tokens: int = field(default=256, metadata={"help": "Most tokens to generate per answer."})
-    temperature: float = field(
-        default=0.0, metadata={"help": "0 = greedy (repeatable); above 0 samples, more varied as it grows."}
-    )
-    batch_size: int = field(
-        default=8,
-        metadata={"help": "Prompts generated together (local models); lower it if memory runs out."},
-    )
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep this much probability mass."})
+    max_new_tokens: int = option(256, "Most tokens to generate per answer.")
+    temperature: float = option(0.0, "0 = greedy (repeatable); above 0 samples, more varied as it grows.")
+    batch_size: int = option(8, "Prompts generated together (local models); lower it if memory runs out.")
+    top_p: float = option(1.0, "Nucleus sampling: keep this much probability mass.")
 
 
 def param_problems(params: GenParams) -> list[str]:

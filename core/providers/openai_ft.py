@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from core import costs, jobs, openai_spec, prices, tokens
+from core.config import option, strict_from_dict
 from core.data import io, versions
 from core.openai_spec import AUTO, HYPERPARAMETERS, MIN_EXAMPLES
 
@@ -46,46 +47,44 @@ MESSAGE_KEYS = ("role", "content", "name", "weight", "tool_calls", "tool_call_id
 EXAMPLE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class OpenAIJob:
-    model: str = _f(
+    model: str = option(
         "gpt-4o-mini-2024-07-18",
         "The OpenAI model to fine-tune (a dated snapshot from the price table). On Azure OpenAI, the "
         "model name the resource offers for fine-tuning.",
     )
-    dataset_version: int | None = _f(
+    dataset_version: int | None = option(
         None,
         "Dataset version id with a train/validation split: train is uploaded as the training "
         "file, validation (if any) as the validation file.",
     )
-    suffix: str | None = _f(
+    suffix: str | None = option(
         None,
         "Up to 64 letters, digits, '.', '_' or '-'; it becomes part of the fine-tuned model's "
         "name (ft:model:org:SUFFIX:id).",
     )
-    seed: int | None = _f(None, "Same seed and settings give (nearly) the same model; empty: OpenAI picks one.")
-    n_epochs: int | str = _f(
+    seed: int | None = option(None, "Same seed and settings give (nearly) the same model; empty: OpenAI picks one.")
+    n_epochs: int | str = option(
         AUTO,
         "Passes over the training file, 1 to 50, or auto (OpenAI picks by dataset size; the guide: "
         "2-4 is typical, more risks overfitting).",
     )
-    batch_size: int | str = _f(AUTO, "Examples per step, 1 to 256, or auto (OpenAI picks about 0.2% of the examples).")
-    learning_rate_multiplier: float | str = _f(
+    batch_size: int | str = option(
+        AUTO, "Examples per step, 1 to 256, or auto (OpenAI picks about 0.2% of the examples)."
+    )
+    learning_rate_multiplier: float | str = option(
         AUTO,
         "Scales OpenAI's base learning rate, or auto. Smaller values (0.5) help against overfitting; "
         "larger ones (2) help a model that learns too little.",
     )
-    base_url: str | None = _f(
+    base_url: str | None = option(
         None,
         "Empty: api.openai.com. Any OpenAI-compatible service by its /v1 URL: Azure OpenAI as "
         f"{AZURE_URL} (its v1 API, with the resource's key), or the workbench's own local server as "
         "http://127.0.0.1:8000/v1 (python -m core.server).",
     )
-    poll_interval_s: float = _f(5.0, "Seconds between status checks while the job runs.")
+    poll_interval_s: float = option(5.0, "Seconds between status checks while the job runs.")
 
 
 job_cls = OpenAIJob
@@ -97,15 +96,7 @@ def owns(meta: dict[str, Any]) -> bool:
 
 
 def from_dict(data: dict[str, Any]) -> OpenAIJob:
-    known = {f.name for f in fields(OpenAIJob)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown OpenAI job setting(s): {', '.join(unknown)}")
-    return OpenAIJob(**data)
-
-
-def help_text(name: str) -> str:
-    return next(f.metadata.get("help", "") for f in fields(OpenAIJob) if f.name == name)
+    return strict_from_dict(OpenAIJob, data, "OpenAI job setting(s)")
 
 
 def auto_or_number(text: Any) -> int | float | str:

@@ -10,79 +10,80 @@ Test: `pytest tests/unit/test_train_config.py`.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from core.config import option, strict_from_dict
 from core.models import DEFAULT_MODEL_ID
 
 METHODS = ("full", "lora", "qlora")
 PROFILES = ("single_gpu", "multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class TrainConfig:
     # what to train, on what
-    model: str = _f(DEFAULT_MODEL_ID, "Base model: the embedded SmolLM2-135M-Instruct, a hub id, or a local folder.")
-    method: str = _f("lora", "full: every weight; lora: small adapters; qlora: adapters on a 4-bit base.")
-    dataset_version: int | None = _f(None, "Dataset version id (with a train/validation split) to train on.")
-    train_file: str | None = _f(None, "Or a chat JSONL file to train on (instead of a dataset version).")
-    validation_file: str | None = _f(None, "Chat JSONL for validation loss (with train_file).")
+    model: str = option(
+        DEFAULT_MODEL_ID, "Base model: the embedded SmolLM2-135M-Instruct, a hub id, or a local folder."
+    )
+    method: str = option("lora", "full: every weight; lora: small adapters; qlora: adapters on a 4-bit base.")
+    dataset_version: int | None = option(None, "Dataset version id (with a train/validation split) to train on.")
+    train_file: str | None = option(None, "Or a chat JSONL file to train on (instead of a dataset version).")
+    validation_file: str | None = option(None, "Chat JSONL for validation loss (with train_file).")
     # optimisation
-    num_train_epochs: float = _f(
+    num_train_epochs: float = option(
         3.0, "Passes over the training split. The guide: 2-4 is typical; more risks overfitting."
     )
-    max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: run all epochs).")
-    learning_rate: float = _f(2e-4, "Peak learning rate. The guide: LoRA 1e-4 to 5e-4; full fine-tuning 1e-5 to 5e-5.")
-    per_device_train_batch_size: int = _f(4, "Examples per forward pass on each device.")
-    gradient_accumulation_steps: int = _f(
+    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run all epochs).")
+    learning_rate: float = option(
+        2e-4, "Peak learning rate. The guide: LoRA 1e-4 to 5e-4; full fine-tuning 1e-5 to 5e-5."
+    )
+    per_device_train_batch_size: int = option(4, "Examples per forward pass on each device.")
+    gradient_accumulation_steps: int = option(
         4, "Forward passes per optimizer step (effective batch = batch x this x GPUs)."
     )
-    weight_decay: float = _f(0.0, "AdamW weight decay (the guide uses 0.01 for full fine-tuning).")
-    warmup_steps: int = _f(50, "Steps of linear learning-rate warm-up (capped at a tenth of the run).")
-    lr_scheduler_type: str = _f("linear", "Learning-rate schedule after warm-up: linear or cosine or constant.")
-    max_grad_norm: float = _f(1.0, "Clip gradients to this norm (0: no clipping).")
-    max_length: int = _f(1024, "Longest example in tokens; longer ones are truncated (counted and reported).")
-    assistant_only_loss: bool = _f(
+    weight_decay: float = option(0.0, "AdamW weight decay (the guide uses 0.01 for full fine-tuning).")
+    warmup_steps: int = option(50, "Steps of linear learning-rate warm-up (capped at a tenth of the run).")
+    lr_scheduler_type: str = option("linear", "Learning-rate schedule after warm-up: linear or cosine or constant.")
+    max_grad_norm: float = option(1.0, "Clip gradients to this norm (0: no clipping).")
+    max_length: int = option(1024, "Longest example in tokens; longer ones are truncated (counted and reported).")
+    assistant_only_loss: bool = option(
         True, "Learn only the assistant's tokens (off: learn every token, prompt included)."
     )
-    gradient_checkpointing: bool = _f(
+    gradient_checkpointing: bool = option(
         False, "Recompute activations in the backward pass: much less memory, ~30% slower."
     )
-    bf16: bool = _f(True, "Compute in bfloat16 where the hardware supports it (CPU and recent GPUs).")
-    seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
+    bf16: bool = option(True, "Compute in bfloat16 where the hardware supports it (CPU and recent GPUs).")
+    seed: int = option(42, "Random seed for initialisation, shuffling and dropout.")
     # LoRA / QLoRA (PEFT names)
-    lora_r: int = _f(16, "LoRA rank: 8-64; higher means more capacity and memory.")
-    lora_alpha: int = _f(32, "LoRA scaling factor, typically 2x the rank.")
-    lora_dropout: float = _f(0.05, "Dropout on the LoRA path (0.05-0.1 fights overfitting).")
-    target_modules: list[str] = _f(
+    lora_r: int = option(16, "LoRA rank: 8-64; higher means more capacity and memory.")
+    lora_alpha: int = option(32, "LoRA scaling factor, typically 2x the rank.")
+    lora_dropout: float = option(0.05, "Dropout on the LoRA path (0.05-0.1 fights overfitting).")
+    target_modules: list[str] = option(
         ["q_proj", "k_proj", "v_proj", "o_proj"],
         "Modules that get adapters (the guide: attention projections).",
     )
     # QLoRA (bitsandbytes names)
-    load_in_4bit: bool = _f(False, "Load the base model in 4-bit (QLoRA).")
-    bnb_4bit_quant_type: str = _f("nf4", "4-bit data type: nf4 (the guide) or fp4.")
-    bnb_4bit_compute_dtype: str = _f("bfloat16", "Dtype for 4-bit matmuls.")
-    bnb_4bit_use_double_quant: bool = _f(True, "Quantize the quantization constants too (saves ~0.4 bits per weight).")
+    load_in_4bit: bool = option(False, "Load the base model in 4-bit (QLoRA).")
+    bnb_4bit_quant_type: str = option("nf4", "4-bit data type: nf4 (the guide) or fp4.")
+    bnb_4bit_compute_dtype: str = option("bfloat16", "Dtype for 4-bit matmuls.")
+    bnb_4bit_use_double_quant: bool = option(
+        True, "Quantize the quantization constants too (saves ~0.4 bits per weight)."
+    )
     # evaluation, early stopping, saving
-    eval_strategy: str = _f("epoch", "When to compute validation loss: epoch or steps.")
-    eval_steps: int = _f(50, "With eval_strategy=steps: every this many optimizer steps.")
-    early_stopping_patience: int = _f(2, "Stop after this many evaluations without improvement (0: never).")
-    early_stopping_threshold: float = _f(0.0, "Smallest drop in validation loss that counts as improvement.")
-    logging_steps: int = _f(1, "Write a metrics row every this many optimizer steps.")
-    save_strategy: str = _f("epoch", "When to save a resumable checkpoint: epoch or steps.")
-    save_steps: int = _f(100, "With save_strategy=steps: every this many optimizer steps.")
-    load_best_model_at_end: bool = _f(True, "Keep the weights of the evaluation with the lowest validation loss.")
-    sample_generations: int = _f(3, "After training, generate answers to this many validation prompts.")
-    accelerate_profile: str | None = _f(None, "Multi-GPU: a profile of configs/accelerate (none: one process).")
-    resume_from: str | None = _f(None, "A checkpoint folder to continue from (set by Resume).")
+    eval_strategy: str = option("epoch", "When to compute validation loss: epoch or steps.")
+    eval_steps: int = option(50, "With eval_strategy=steps: every this many optimizer steps.")
+    early_stopping_patience: int = option(2, "Stop after this many evaluations without improvement (0: never).")
+    early_stopping_threshold: float = option(0.0, "Smallest drop in validation loss that counts as improvement.")
+    logging_steps: int = option(1, "Write a metrics row every this many optimizer steps.")
+    save_strategy: str = option("epoch", "When to save a resumable checkpoint: epoch or steps.")
+    save_steps: int = option(100, "With save_strategy=steps: every this many optimizer steps.")
+    load_best_model_at_end: bool = option(True, "Keep the weights of the evaluation with the lowest validation loss.")
+    sample_generations: int = option(3, "After training, generate answers to this many validation prompts.")
+    accelerate_profile: str | None = option(None, "Multi-GPU: a profile of configs/accelerate (none: one process).")
+    resume_from: str | None = option(None, "A checkpoint folder to continue from (set by Resume).")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -103,16 +104,8 @@ def preset(method: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{**GUIDE_PRESETS[method], **overrides})
 
 
-def help_text(name: str) -> str:
-    return next(f.metadata.get("help", "") for f in fields(TrainConfig) if f.name == name)
-
-
 def from_dict(data: dict[str, Any]) -> TrainConfig:
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
-    return TrainConfig(**data)
+    return strict_from_dict(TrainConfig, data, "setting(s)")
 
 
 def to_yaml(cfg: TrainConfig) -> str:

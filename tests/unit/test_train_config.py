@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 import yaml
 
+from core.config import help_of
 from core.train import config
 from core.train.config import METHODS, PROFILES, TrainConfig
 
@@ -140,4 +141,4 @@ def test_bad_yaml_is_refused_in_words():
 def test_every_field_has_help_text():
     for f in dataclasses.fields(TrainConfig):
         assert len(f.metadata.get("help", "")) > 10, f.name
-        assert config.help_text(f.name) == f.metadata["help"]
+        assert help_of(TrainConfig)[f.name] == f.metadata["help"]

@@ -9,17 +9,17 @@ Test: `pytest tests/app/test_evaluate_page.py`.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 
 import streamlit as st
 
+from core.config import help_of
 from core.eval import pool
 from core.eval.candidates import DEFAULT_KEY_ENV, Candidate
 from core.eval.generate import GenParams
 
 CHOSEN, URL_KEY = "eval_candidates", "candidates"
 API, LOCAL = "OpenAI or OpenAI-compatible API", "Another local model (hub id or folder)"
-HELP = {f.name: f.metadata.get("help", "") for f in fields(GenParams)}
+HELP = help_of(GenParams)
 FEWSHOT_HELP = (
     "Worked examples from the train split placed before each prompt: the guide's 'try few-shot first' baseline."
 )

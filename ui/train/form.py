@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import estimate, models
+from core.config import help_of
 from core.data import samples, split, versions
 from core.jsonl import read_records
 from core.train import config, launch
@@ -23,6 +24,7 @@ from ui import DATA_PAGE
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+HELP = help_of(TrainConfig)
 OWN_PICKER = ("model", "method", "dataset_version", "accelerate_profile")  # drawn by the pickers below
 COMMON = (
     "num_train_epochs",
@@ -97,8 +99,8 @@ def _reset_all() -> None:
 
 
 def field_widget(name: str, where=st) -> None:
-    f, k = FIELDS[name], key(name)
-    label, tip, default = name, f.metadata.get("help", ""), DEFAULTS[name]
+    k = key(name)
+    label, tip, default = name, HELP[name], DEFAULTS[name]
     if name in CHOICES:
         where.selectbox(label, CHOICES[name], key=k, help=tip)
     elif isinstance(default, bool):
@@ -131,7 +133,7 @@ def pick_method() -> str:
         horizontal=True,
         on_change=_apply_preset,
         format_func=METHOD_LABELS.get,
-        help=config.help_text("method"),
+        help=HELP["method"],
     )
     _seed(method, [n for n in FIELDS if n not in OWN_PICKER])
     return method
@@ -158,7 +160,7 @@ def pick_model() -> str:
         "Model",
         [*entries, OTHER_MODEL],
         key=key("model_choice"),
-        help=config.help_text("model"),
+        help=HELP["model"],
         format_func=lambda m: Path(m).name if m in entries else m,
     )
     if choice in entries:
@@ -191,7 +193,7 @@ def pick_profile() -> str | None:
         [None, *PROFILES],
         key=key("accelerate_profile"),
         format_func=profile_label,
-        help=config.help_text("accelerate_profile"),
+        help=HELP["accelerate_profile"],
     )
 
 

@@ -20,17 +20,19 @@ import streamlit as st
 import yaml
 
 from core import paths, prices
+from core.config import help_of
 from core.data import versions
 from core.jsonl import JsonlError
 from core.openai_spec import HYPERPARAMETERS
 from core.providers import RemoteProvider, openai_ft
-from core.providers.openai_ft import OpenAIJob, help_text
+from core.providers.openai_ft import OpenAIJob
 from ui import RUNS_PAGE
 
 KEY = "train_openai_"
 SESSION_KEY = "openai_api_key"  # the typed key, for this browser session only (survives page switches)
 ENV = "OPENAI_API_KEY"
 HYPER = tuple(HYPERPARAMETERS)
+HELP = help_of(OpenAIJob)
 
 
 def key(name: str) -> str:
@@ -88,16 +90,14 @@ def collect(version_id: int) -> OpenAIJob:
         return f"{m} · ${float(rows[m]['training']):.2f} / 1M training tokens (as of {rows[m]['as_of']})"
 
     c = st.columns([3, 2])
-    model = c[0].selectbox("Model", list(rows), key=key("model"), format_func=price, help=help_text("model"))
+    model = c[0].selectbox("Model", list(rows), key=key("model"), format_func=price, help=HELP["model"])
     base_url = c[1].text_input(
-        "Base URL (optional)", key=key("base_url"), help=help_text("base_url"), placeholder=openai_ft.DEFAULT_BASE_URL
+        "Base URL (optional)", key=key("base_url"), help=HELP["base_url"], placeholder=openai_ft.DEFAULT_BASE_URL
     )
     c = st.columns(5)
-    hyper = {
-        name: c[i].text_input(name, value="auto", key=key(name), help=help_text(name)) for i, name in enumerate(HYPER)
-    }
-    suffix = c[3].text_input("suffix", key=key("suffix"), help=help_text("suffix"), max_chars=64)
-    seed = c[4].text_input("seed", key=key("seed"), help=help_text("seed"), placeholder="OpenAI picks")
+    hyper = {name: c[i].text_input(name, value="auto", key=key(name), help=HELP[name]) for i, name in enumerate(HYPER)}
+    suffix = c[3].text_input("suffix", key=key("suffix"), help=HELP["suffix"], max_chars=64)
+    seed = c[4].text_input("seed", key=key("seed"), help=HELP["seed"], placeholder="OpenAI picks")
     return OpenAIJob(
         model=model,
         dataset_version=version_id,
