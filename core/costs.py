@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import estimate, paths, prices, tokens
+from core import estimate, money, paths, prices, tokens
 from core.estimate import Assumptions, PlanRequest, Shape
 from core.jsonl import JsonlError, read_records
 
@@ -228,7 +228,7 @@ def _local_row(method: str, gpu_rows: list[dict]) -> dict[str, Any]:
         "estimate_time": (
             f"{best['compute_hours'] * 60:.1f} min compute + {req.assumptions.startup_minutes:.0f} min startup"
         ),
-        "estimate_cost": f"${best['usd']:.2f}",
+        "estimate_cost": money.usd(best["usd"]),
         "estimate_basis": f"{best['gpus_needed']} x {best['gpu']}, the cheapest in the GPU table",
     }
 
@@ -250,11 +250,11 @@ def _openai_row(openai_rows: list[dict]) -> dict[str, str]:
     if price is None:
         return {"estimate_cost": "no gpt-4o-mini row in the price table"}
     usd = GUIDE_TOKENS * float(price["training"]) / 1e6
-    basis = f"{GUIDE_TOKENS:,} billed tokens at ${float(price['training']):.2f} / 1M"
+    basis = f"{GUIDE_TOKENS:,} billed tokens at {money.usd(float(price['training']))} / 1M"
     return {
         "estimate_memory": "N/A",
         "estimate_time": "queue-dependent",
-        "estimate_cost": f"${usd:.2f}",
+        "estimate_cost": money.usd(usd),
         "estimate_basis": basis,
     }
 
@@ -375,7 +375,8 @@ def _print_memory(r: dict[str, Any]) -> None:
         if not g["gpus_needed"]:
             print(f"  {g['gpu']:<12} does not fit (activations alone exceed it; lower batch or seq)")
             continue
-        print(f"  {g['gpu']:<12} x{g['gpus_needed']}  {g['compute_hours'] * 60:8.1f} min compute  ${g['usd']:.2f}")
+        minutes = g["compute_hours"] * 60
+        print(f"  {g['gpu']:<12} x{g['gpus_needed']}  {minutes:8.1f} min compute  {money.usd(g['usd'])}")
 
 
 def _parser() -> argparse.ArgumentParser:

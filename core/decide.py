@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import prices
+from core.money import usd
 
 PROMPT = "Prompt engineering"
 RAG = "RAG (retrieval-augmented generation)"
@@ -317,17 +318,6 @@ def cumulative_costs(be: BreakEven, max_calls: int, points: int = 21) -> list[di
         rows.append({"calls": n, "option": "Base model, long prompt", "usd": n * be.before_per_call})
         rows.append({"calls": n, "option": "Fine-tuned, short prompt", "usd": be.training_usd + n * be.after_per_call})
     return rows
-
-
-def usd(x: float) -> str:
-    """Money with sensible precision: cents for dollars, two significant digits for fractions of a cent."""
-    if x == 0:
-        return "$0"
-    if abs(x) >= 0.01:
-        return f"-${abs(x):,.2f}" if x < 0 else f"${x:,.2f}"
-    digits = max(2, 1 - math.floor(math.log10(abs(x))))
-    text = f"{abs(x):.{digits}f}".rstrip("0")
-    return f"-${text}" if x < 0 else f"${text}"
 
 
 GUIDE_EXAMPLE = {

@@ -14,15 +14,12 @@ from core import costs, estimate, prices
 from core.config import help_of
 from core.estimate import Assumptions, PlanRequest
 from core.jsonl import JsonlError
+from core.money import usd
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
 HELP = help_of(Assumptions)
-
-
-def usd(x: float) -> str:  # small files cost fractions of a cent
-    return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
 
 
 def _reset(kind: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from core import jobs
 from core.data import versions
 from core.jobs import rundir
+from core.money import duration
 
 
 def finite(x: Any) -> bool:
@@ -44,17 +45,6 @@ def best_eval(rows: list[dict], summary: dict | None = None) -> tuple[float, int
         return summary["best_eval_loss"], summary.get("best_step")
     evals = [(r["eval_loss"], r.get("step")) for r in rows if finite(r.get("eval_loss"))]
     return min(evals, key=lambda e: e[0]) if evals else None
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
 def dataset_label(version_id: Any) -> str:

@@ -115,11 +115,11 @@ def test_the_form_shows_the_cost_before_launch():
     assert any("as of 2026-10" in c.value and "OpenAI pricing page" in c.value for c in at.caption)
     assert "2027-01-06" in at.warning[0].value
     at.text_input(key="train_openai_n_epochs").input("2").run()
-    # 2 epochs x 130 tokens = 260 billed; 260 x $3.00 / 1M = $0.00078, shown to four places.
-    assert (metrics(at)["Billed tokens"], metrics(at)["Training cost"]) == ("260", "$0.0008")
+    # 2 epochs x 130 tokens = 260 billed; 260 x $3.00 / 1M = $0.00078, shown to two significant digits.
+    assert (metrics(at)["Billed tokens"], metrics(at)["Training cost"]) == ("260", "$0.00078")
     at.selectbox(key="train_openai_model").set_value("gpt-4.1-nano-2025-04-14").run()
     # the same 260 tokens at gpt-4.1-nano's $1.50 per 1M: $0.00039
-    assert metrics(at)["Training cost"] == "$0.0004"
+    assert metrics(at)["Training cost"] == "$0.00039"
 
 
 def test_the_estimate_reads_the_dataset_once_per_version_model_and_epochs():
@@ -244,9 +244,9 @@ def test_a_finished_openai_run_shows_model_tokens_cost_and_curves():
     at = open_run(run_id)
     assert not at.exception, at.exception
     m = metrics(at)
-    # 12,345 tokens x $3.00 / 1M = $0.037035, shown to four places
-    assert (m["Trained tokens"], m["Actual cost"], m["OpenAI status"]) == ("12,345", "$0.0370", "succeeded")
-    assert m["Best validation loss"] == "1.2000" and m["Estimated cost"] == "$0.0360"
+    # 12,345 tokens x $3.00 / 1M = $0.037035, shown to two significant digits
+    assert (m["Trained tokens"], m["Actual cost"], m["OpenAI status"]) == ("12,345", "$0.037", "succeeded")
+    assert m["Best validation loss"] == "1.2000" and m["Estimated cost"] == "$0.036"
     shown = " ".join(s.value for s in at.success)
     assert "ft:gpt-4o-mini-2024-07-18:acme:hello:abc123" in shown
     assert any("Evaluate and Arena" in c.value for c in at.caption)

@@ -202,22 +202,6 @@ def test_chart_range_when_it_never_pays_back():
     assert decide.chart_calls(be, replace(econ, calls_per_month=0)) == 10_000
 
 
-@pytest.mark.parametrize(
-    ("x", "text"),
-    [
-        (0, "$0"),
-        (2.25, "$2.25"),
-        (1234.5, "$1,234.50"),
-        (0.000075, "$0.000075"),
-        (0.0005, "$0.0005"),
-        (-0.00003, "-$0.00003"),
-        (0.01, "$0.01"),
-    ],
-)
-def test_usd(x, text):
-    assert decide.usd(x) == text
-
-
 def test_guide_worked_example_recomputed():
     w = decide.guide_worked_example(prices.openai_row("gpt-4o-mini"))
     assert w.guide.training_tokens == 250_000  # 500 x 500, one pass as the guide counts

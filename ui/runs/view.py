@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import jobs, providers
 from core.jobs import rundir
+from core.money import duration, usd
 from core.train import diagnose, launch, summary
 from ui.runs import artifacts, charts
 
@@ -89,8 +90,8 @@ def tiles(run: jobs.RunStatus, rows: list[dict], folder) -> None:
     c = st.columns(5)
     c[0].metric("Gradient norm", _num(summary.latest(rows, "grad_norm"), ".3f"))
     c[1].metric("Tokens/s", _num(summary.latest(rows, "tokens_per_s"), ",.0f"))
-    c[2].metric("ETA", summary.duration(_eta(run, rows)) or "-")
-    c[3].metric("Elapsed", summary.duration(run.duration_s) or "-")
+    c[2].metric("ETA", duration(_eta(run, rows)) or "-")
+    c[3].metric("Elapsed", duration(run.duration_s) or "-")
     age = run.heartbeat_age_s
     c[4].metric(
         "Last heartbeat",
@@ -99,7 +100,7 @@ def tiles(run: jobs.RunStatus, rows: list[dict], folder) -> None:
     )
     if run.state == "running" and age is not None and age > STUCK_S:
         st.warning(
-            f"No heartbeat for {summary.duration(age)}: the worker may be stuck. Loading a large model "
+            f"No heartbeat for {duration(age)}: the worker may be stuck. Loading a large model "
             "or a long evaluation can take this long; the log below says what it is doing."
         )
 
@@ -189,12 +190,6 @@ def service_of(run: jobs.RunStatus) -> str:
     return providers.provider_of(run.meta).service
 
 
-def usd(x) -> str:
-    if not summary.finite(x):
-        return "-"
-    return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
-
-
 def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict) -> None:
     service = service_of(run)
     p, best = run.progress or {}, summary.best_eval(rows)
@@ -213,8 +208,8 @@ def remote_tiles(run: jobs.RunStatus, rows: list[dict], remote: dict, info: dict
     )
     c[4].metric("Trained tokens", f"{trained:,}" if trained else "-", help=f"reported by {service} when the job ends")
     c = st.columns(5)
-    c[0].metric("ETA", summary.duration(eta) or "-", help=f"{service}'s estimated finish")
-    c[1].metric("Elapsed", summary.duration(run.duration_s) or "-")
+    c[0].metric("ETA", duration(eta) or "-", help=f"{service}'s estimated finish")
+    c[1].metric("Elapsed", duration(run.duration_s) or "-")
     age = run.heartbeat_age_s
     c[2].metric(
         "Last check",

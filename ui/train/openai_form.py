@@ -23,6 +23,7 @@ from core import paths, prices
 from core.config import help_of
 from core.data import versions
 from core.jsonl import JsonlError
+from core.money import usd
 from core.openai_spec import HYPERPARAMETERS
 from core.providers import RemoteProvider, openai_ft
 from core.providers.openai_ft import OpenAIJob
@@ -87,7 +88,7 @@ def collect(version_id: int) -> OpenAIJob:
     rows = {r["model"]: r for r in prices.table("openai")}
 
     def price(m: str) -> str:
-        return f"{m} · ${float(rows[m]['training']):.2f} / 1M training tokens (as of {rows[m]['as_of']})"
+        return f"{m} · {usd(float(rows[m]['training']))} / 1M training tokens (as of {rows[m]['as_of']})"
 
     c = st.columns([3, 2])
     model = c[0].selectbox("Model", list(rows), key=key("model"), format_func=price, help=HELP["model"])
@@ -106,12 +107,6 @@ def collect(version_id: int) -> OpenAIJob:
         base_url=base_url.strip() or None,
         **{n: openai_ft.auto_or_number(v) for n, v in hyper.items()},
     )
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
 
 
 # Only these change the estimate (a version is immutable; ids are per workspace); the price row is in the key so
@@ -144,7 +139,7 @@ def show_estimate(provider: RemoteProvider, job: OpenAIJob) -> dict | None:
     c[3].metric("Training cost", usd(est["training_usd"]), help="Billed tokens x the training price per token")
     if est["usd_per_1m"] is not None:
         st.caption(
-            f"At ${est['usd_per_1m']:.2f} per 1M training tokens for {job.model}, as of {est['price_as_of']} "
+            f"At {usd(est['usd_per_1m'])} per 1M training tokens for {job.model}, as of {est['price_as_of']} "
             f"({est['price_source']}); edit prices on the Costs page. The guide's older figure for "
             "gpt-4o-mini, $0.003 per 1K, is the same $3.00 per 1M."
         )

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core import estimate, models, prices
 from core.data import versions
+from core.money import duration
 from core.train import device, preflight
 from core.train.config import TrainConfig
 
@@ -47,16 +48,6 @@ def compute(cfg: TrainConfig, version: versions.Version) -> preflight.Preflight:
     return preflight.compute(cfg, train, _device(gpu_rows), gpu_rows, count=lambda *_: counted)
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def token_chart(stats: preflight.TokenStats) -> alt.Chart:
     """Tokens per example, with the max_length cut marked: what lies right of it is truncated."""
     df = pd.DataFrame({"tokens": stats.counts})
@@ -85,7 +76,7 @@ def _metrics(pf: preflight.Preflight) -> None:
     )
     total = pf.total_gb
     c[4].metric("Memory estimate", f"{total:.1f} GB" if total is not None else "unknown", help=pf.shape_note)
-    c[5].metric("Time on this device", duration(pf.device_seconds), help=pf.device.flops_note)
+    c[5].metric("Time on this device", duration(pf.device_seconds) or "unknown", help=pf.device.flops_note)
     st.caption(f"Tokens: {t.counter}. Shape: {pf.shape_note}. Device: {pf.device.label}.")
 
 
