@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/generate.py`
 from core import models  # noqa: E402
+from core.chat import prompt_and_reference  # noqa: E402
 from core.data import samples  # noqa: E402
-from core.eval import split_example  # noqa: E402
 from core.eval.local import generate_batch  # noqa: E402
 from core.eval.params import GenParams  # noqa: E402
 
@@ -32,7 +32,7 @@ from core.eval.params import GenParams  # noqa: E402
 def demo_prompts(n: int, seed: int = 0) -> list[list[dict]]:
     rows = [json.loads(line) for line in samples.sample_path("demo").read_text().splitlines()]
     random.Random(seed).shuffle(rows)
-    return [split_example(r)[0] for r in rows[:n]]
+    return [prompt_and_reference(r)[0] for r in rows[:n]]
 
 
 def timed(model, tok, prompts, batch_size: int, max_new_tokens: int) -> tuple[list[tuple[str, int]], float]:

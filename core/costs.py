@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import estimate, money, paths, prices, tokens
+from core import chat, estimate, money, paths, prices, tokens
 from core.estimate import Assumptions, PlanRequest, Shape
 from core.jsonl import JsonlError, read_records
 
@@ -47,18 +47,9 @@ def billed_tokens(counts: list[int], epochs: int, limit: int) -> int:
 
 def _messages(line: int, obj: object) -> list[dict]:
     """The record's messages, or a JsonlError naming the line and what is wrong."""
-    if not isinstance(obj, dict):
-        raise JsonlError(line, f"expected a JSON object with a 'messages' list, got {type(obj).__name__}")
-    messages = obj.get("messages")
-    if messages is None:
-        keys = ", ".join(map(str, obj)) or "none"
-        raise JsonlError(line, f"no 'messages' list (keys found: {keys})")
-    if not isinstance(messages, list) or not messages:
-        raise JsonlError(line, f"'messages' must be a non-empty list, got {json.dumps(messages)[:40]}")
-    bad = next((i for i, m in enumerate(messages) if not isinstance(m, dict)), None)
-    if bad is not None:
-        raise JsonlError(line, f"message {bad + 1} is not an object with 'role' and 'content'")
-    return messages
+    if why := chat.problem(obj):
+        raise JsonlError(line, why)
+    return chat.messages(obj)
 
 
 def count_file(path: str | Path, encoding_name: str = "o200k_base") -> list[int]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.arena import sessions
+from core.chat import prompt_and_reference
 from core.data import versions
-from core.eval import generate, split_example
+from core.eval import generate
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 
@@ -96,7 +97,7 @@ def items(version: versions.Version, chosen: tuple[Option, ...], split: str = SP
     answers = {o.key: _answers(o, version, len(examples), split) for o in chosen}
     out = []
     for i, example in enumerate(examples):
-        prompt, reference = split_example(example)
+        prompt, reference = prompt_and_reference(example)
         out.append({"prompt": prompt, "reference": reference, "answers": {k: a[i] for k, a in answers.items()}})
     return out
 

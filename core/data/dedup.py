@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import chat
 from core.data import embed
 
 THRESHOLD = 0.95
@@ -40,13 +41,6 @@ class Cluster:
 # ---- exact duplicates -----------------------------------------------------------------------
 
 
-def _messages(example) -> list:
-    """An example is a messages list or a record holding one under "messages"."""
-    if isinstance(example, dict):
-        example = example.get("messages")
-    return example if isinstance(example, list) else []
-
-
 def normalize(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -54,9 +48,8 @@ def normalize(text: str) -> str:
 def exact_key(example) -> str:
     """Hash of the normalized conversation: roles and contents in order."""
     parts = [
-        f"{normalize(str(m.get('role', '')))}\x1f{normalize(embed._content_text(m.get('content')))}"
-        for m in _messages(example)
-        if isinstance(m, dict)
+        f"{normalize(str(m.get('role', '')))}\x1f{normalize(embed.content_text(m.get('content')))}"
+        for m in chat.messages(example)
     ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -196,7 +189,7 @@ def keep_by_rule(rows: Sequence[int], examples: Sequence, rule: str = "first") -
         raise ValueError(f"unknown keep rule {rule!r}; choose one of {', '.join(RULES)}")
     if rule == "first":
         return min(rows)
-    length = {r: len(embed.assistant_text(_messages(examples[r]))) for r in rows}
+    length = {r: len(embed.assistant_text(examples[r])) for r in rows}
     sign = -1 if rule == "longest" else 1
     return min(rows, key=lambda r: (sign * length[r], r))
 

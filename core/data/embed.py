@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from core import paths
+from core import chat, paths
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
@@ -39,23 +39,14 @@ Progress = Callable[[int, int], None]
 # ---- what text stands for an example -------------------------------------------------------
 
 
-def _content_text(content) -> str:
-    """Message content as text: a string, or the text parts of a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, dict)]
-        return "\n".join(p for p in parts if isinstance(p, str))
-    return ""
+def content_text(content) -> str:
+    """Message content as text; content parts stay apart on their own lines, so their words do not run together."""
+    return chat.content_text(content, sep="\n") or ""
 
 
 def turns_text(messages, roles: tuple[str, ...]) -> str:
     """The non-empty contents of the messages with the given roles, one per line block."""
-    if not isinstance(messages, list):
-        return ""
-    parts = [
-        _content_text(m.get("content")).strip() for m in messages if isinstance(m, dict) and m.get("role") in roles
-    ]
+    parts = [content_text(m.get("content")).strip() for m in chat.messages(messages) if m.get("role") in roles]
     return "\n".join(p for p in parts if p)
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from core import tokens
+from core import chat, tokens
 from core.data import ERROR, WARNING, Finding
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -107,32 +107,6 @@ def _flag(kind: str, row: int | None, message: str, hint: str = "", **extra) -> 
     return Finding(kind, where + message, severity, row=row, hint=hint, extra=extra)
 
 
-# ---------- reading examples defensively (the validator reports malformed ones) ----------
-
-
-def _messages(example) -> list[dict]:
-    msgs = example.get("messages") if isinstance(example, dict) else None
-    return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
-
-
-def _contents(example, role: str) -> list[str]:
-    return [m["content"] for m in _messages(example) if m.get("role") == role and _is_text(m)]
-
-
-def _is_text(message: dict) -> bool:
-    return isinstance(message.get("content"), str)
-
-
-def prompt_text(example) -> str:
-    users = _contents(example, "user")
-    return users[0] if users else ""
-
-
-def answer_text(example) -> str:
-    answers = _contents(example, "assistant")
-    return answers[-1] if answers else ""
-
-
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -209,7 +183,7 @@ def opener(text: str) -> str | None:
 def _format_flags(examples, types) -> tuple[list[Finding], dict]:
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for row, ex in enumerate(examples):
-        fmt = answer_format(answer_text(ex))
+        fmt = answer_format(chat.last_answer(ex))
         if fmt != "empty":
             groups[types[row]].append((row, fmt))
     flags, table = [], []
@@ -229,7 +203,7 @@ def _format_flags(examples, types) -> tuple[list[Finding], dict]:
 def _opener_flags(examples) -> tuple[list[Finding], dict]:
     flags, counts = [], Counter()
     for row, ex in enumerate(examples):
-        found = next((o for o in map(opener, _contents(ex, "assistant")) if o), None)
+        found = next((o for o in map(opener, chat.texts(ex, "assistant")) if o), None)
         if found:
             counts[found.lower()] += 1
             hint = f'Strip "{found}" from every answer (bulk edit).'
@@ -238,8 +212,8 @@ def _opener_flags(examples) -> tuple[list[Finding], dict]:
 
 
 def _system_prompt(example) -> str | None:
-    msgs = _messages(example)
-    if msgs and msgs[0].get("role") == "system" and _is_text(msgs[0]):
+    msgs = chat.messages(example)
+    if msgs and msgs[0].get("role") == "system" and isinstance(msgs[0].get("content"), str):
         return msgs[0]["content"].strip()
     return None
 
@@ -261,7 +235,7 @@ def _system_flags(examples) -> tuple[list[Finding], dict, str]:
 
 
 def task_types(examples) -> list[str]:
-    return [task_type(prompt_text(ex)) for ex in examples]
+    return [task_type(chat.first_user(ex)) for ex in examples]
 
 
 def check_consistency(examples, types: list[str] | None = None) -> CheckResult:
@@ -345,16 +319,16 @@ def partial(answer: str, question: str) -> str | None:
 def check_completeness(examples) -> CheckResult:
     flags = []
     for row, ex in enumerate(examples):
-        for text in _contents(ex, "assistant"):
+        for text in chat.texts(ex, "assistant"):
             found = placeholder(text)
             if found:
                 hint = "Write the real answer or delete the row."
                 flags.append(_flag("placeholder", row, f'placeholder "{found}" in an answer', hint))
                 break
-        answer = answer_text(ex)
+        answer = chat.last_answer(ex)
         if cut := truncation(answer):
             flags.append(_flag("truncated", row, f"answer looks cut off: {cut}"))
-        if part := partial(answer, prompt_text(ex)):
+        if part := partial(answer, chat.first_user(ex)):
             flags.append(_flag("partial", row, f"answer looks partial: {part}"))
     kinds = Counter(f.kind for f in flags)
     # Placeholders are unambiguous; truncation and partial answers are heuristics, so they warn.
@@ -439,7 +413,7 @@ def _topic_label(texts: list[str], members: list[int], df_all: Counter, n: int) 
 
 
 def check_diversity(examples, vectors=None, threshold: float | None = None) -> CheckResult:
-    n, texts = len(examples), [" ".join(_contents(ex, "user")) for ex in examples]
+    n, texts = len(examples), [" ".join(chat.texts(ex, "user")) for ex in examples]
     method = "embeddings" if vectors is not None else "words"
     if vectors is not None and len(vectors) != n:
         raise ValueError(f"diversity: got {len(vectors)} vectors for {n} examples")
@@ -499,7 +473,7 @@ def check_length(examples, types: list[str] | None = None) -> CheckResult:
     enc = tokens.encoding()
     rows, words = [], {}
     for row, ex in enumerate(examples):
-        text = "\n".join(_contents(ex, "assistant"))
+        text = "\n".join(chat.texts(ex, "assistant"))
         if text.strip():
             words[row] = _words(text)
             n_tokens = tokens.count_text(text, enc)
@@ -594,8 +568,8 @@ def strip_prefix(examples, prefix: str, rows=None) -> list[dict]:
     for i, ex in enumerate(examples):
         if i in chosen and prefix:
             ex = copy.deepcopy(ex)
-            for m in _messages(ex):
-                if m.get("role") == "assistant" and _is_text(m) and pattern.match(m["content"]):
+            for m in chat.messages(ex):
+                if m.get("role") == "assistant" and isinstance(m.get("content"), str) and pattern.match(m["content"]):
                     rest = pattern.sub("", m["content"], count=1)
                     m["content"] = rest[:1].upper() + rest[1:]
         out.append(ex)

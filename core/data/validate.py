@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import costs, prices, tokens
+from core import chat, costs, prices, tokens
 from core.data import ERROR, WARNING, Finding
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
 
@@ -198,10 +198,9 @@ def word_total(texts: list[str]) -> int:
 
 
 def _last_assistant_text(messages: list) -> str | None:
-    last = messages[-1]
-    if isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("content"), str):
-        return last["content"]
-    return None
+    """The final message's text when it is the assistant's (the guide's statistic skips other endings)."""
+    content = messages[-1].get("content") if chat.last_assistant_at(messages) == len(messages) - 1 else None
+    return content if isinstance(content, str) else None
 
 
 def _structure_stats(convs: list[list]) -> dict:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from core import jobs
+from core.chat import prompt_and_reference
 from core.config import strict_from_dict
-from core.eval import split_example
 from core.jobs import rundir
 from core.models import DEFAULT_MODEL_ID
 
@@ -139,7 +139,7 @@ def _worked_example(example: dict) -> list[dict] | None:
     messages = example.get("messages") if isinstance(example, dict) else None
     if not messages or messages[-1].get("role") != "assistant":
         return None
-    prompt, answer = split_example(example)
+    prompt, answer = prompt_and_reference(example)
     turns = [{"role": m["role"], "content": m.get("content") or ""} for m in prompt if m.get("role") != "system"]
     return [*turns, {"role": "assistant", "content": answer}]
 
@@ -167,5 +167,5 @@ def prompts_for(candidate: Candidate, examples: list[dict], train: list[dict]) -
         messages = example.get("messages") if isinstance(example, dict) else None
         if not isinstance(messages, list) or not messages:
             raise ValueError(f"example {i} has no 'messages' list")
-        out.append(prompt_for(candidate, split_example(example)[0], train))
+        out.append(prompt_for(candidate, prompt_and_reference(example)[0], train))
     return out

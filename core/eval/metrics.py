@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import chat
 from core.jsonl import JsonlError, read_records
 
 FORMATS = ("empty", "json", "code", "bullets", "numbered", "table", "paragraphs")
@@ -280,23 +281,15 @@ def tally(outcomes: Sequence[str]) -> dict[str, int]:
 # --- Reading chat files ---
 
 
-def _content_text(line: int, content) -> str:
-    """A message's text: a string, None (empty), or OpenAI-style parts [{"type": "text", "text": ...}]."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    raise JsonlError(line, f"the assistant message's content is a {type(content).__name__}, not text")
-
-
 def _last_assistant(line: int, record) -> str:
-    messages = record.get("messages") if isinstance(record, dict) else None
-    if not isinstance(messages, list):
+    if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
         raise JsonlError(line, 'expected a chat example: an object with a "messages" list')
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            return _content_text(line, message.get("content"))
-    raise JsonlError(line, "no assistant message, so nothing to score")
+    if (message := chat.last_assistant(record)) is None:
+        raise JsonlError(line, "no assistant message, so nothing to score")
+    content = message.get("content")
+    if (text := chat.content_text(content)) is None:
+        raise JsonlError(line, f"the assistant message's content is a {type(content).__name__}, not text")
+    return text
 
 
 def last_assistant_texts(path: str | Path) -> list[str]:

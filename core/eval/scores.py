@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.chat import prompt_and_reference
 from core.data import versions
-from core.eval import SPLIT, generate, metrics, split_example
+from core.eval import SPLIT, generate, metrics
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
@@ -49,7 +50,7 @@ def test_set(version: versions.Version) -> tuple[list[str], list[str]]:
     """(each test prompt's last user message, each reference answer) in the split's order."""
     prompts, refs = [], []
     for example in versions.split_examples(version)[SPLIT]:
-        messages, reference = split_example(example)
+        messages, reference = prompt_and_reference(example)
         users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
         prompts.append(str(users[-1]) if users else "")
         refs.append(reference)

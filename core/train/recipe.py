@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core import generation, models
+from core import chat, generation, models
 from core.jobs import rundir
 from core.train import tokenize
 from core.train.config import TrainConfig, problems
@@ -408,7 +408,8 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
     samples = []
     for example in validation[:n]:
         messages = example["messages"]
-        last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
+        last = chat.last_assistant_at(messages)
+        last = len(messages) if last is None else last
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             reply = generation.reply(model, tok, messages[:last], max_new_tokens=64)
         reference = messages[last]["content"] if last < len(messages) else ""

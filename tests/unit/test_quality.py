@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from core import chat
 from core.data import quality as q
 
 SYSTEM = "You are a concise technical writer."
@@ -300,10 +301,10 @@ def test_strip_prefix_is_case_insensitive_and_tidies():
 
 def test_delete_and_duplicate_rows():
     data = [conv(f"Q{i}?", PARAGRAPH) for i in range(4)]
-    assert [q.prompt_text(e) for e in q.delete_rows(data, [1, 3])] == ["Q0?", "Q2?"]
+    assert [chat.first_user(e) for e in q.delete_rows(data, [1, 3])] == ["Q0?", "Q2?"]
     out = q.duplicate_row(data, 1)
-    assert [q.prompt_text(e) for e in out] == ["Q0?", "Q1?", "Q1?", "Q2?", "Q3?"]
+    assert [chat.first_user(e) for e in out] == ["Q0?", "Q1?", "Q1?", "Q2?", "Q3?"]
     out[2]["messages"][1]["content"] = "changed"
-    assert q.prompt_text(data[1]) == "Q1?" and len(data) == 4
+    assert chat.first_user(data[1]) == "Q1?" and len(data) == 4
     with pytest.raises(ValueError, match="out of range: the dataset has 4 rows"):
         q.delete_rows(data, [7])

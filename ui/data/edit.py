@@ -18,6 +18,7 @@ from operator import ne
 import pandas as pd
 import streamlit as st
 
+from core import chat
 from core.data import quality as q
 from ui.data import state
 
@@ -37,11 +38,6 @@ COLUMN_CONFIG = {
 
 
 # ---------- pure helpers ----------
-
-
-def _messages(example) -> list:
-    msgs = example.get("messages") if isinstance(example, dict) else None
-    return msgs if isinstance(msgs, list) else []
 
 
 def _text(content) -> str:
@@ -64,7 +60,7 @@ def _slot(msgs: list, column: str) -> int | None:
 
 def cells(example) -> dict:
     """The table's text columns and turn count for one example."""
-    msgs = _messages(example)
+    msgs = chat.raw_messages(example)
     out = {c: "" if (i := _slot(msgs, c)) is None else _text(msgs[i].get("content")) for c in TEXT_COLUMNS}
     return {**out, "turns": len(msgs)}
 
@@ -72,7 +68,7 @@ def cells(example) -> dict:
 def set_cell(example, column: str, text: str) -> dict:
     """The example with one table cell written back to its message, added or removed as needed."""
     ex = copy.deepcopy(example) if isinstance(example, dict) else {}
-    msgs = ex["messages"] = _messages(ex)
+    msgs = ex["messages"] = chat.raw_messages(ex)
     i = _slot(msgs, column)
     if i is not None and column == "system" and not text.strip():
         del msgs[i]  # an emptied system cell drops the message, as set_system_prompt does
@@ -123,7 +119,7 @@ def _index(sha: str, _examples: list) -> tuple[list[str], list[int]]:
     """Lowercased text of all messages and words in the assistant turns, once per content hash."""
     texts, words = [], []
     for ex in _examples:
-        msgs = [m for m in _messages(ex) if isinstance(m, dict)]
+        msgs = chat.messages(ex)
         texts.append("\n".join(_text(m.get("content")) for m in msgs).lower())
         words.append(sum(len(_text(m.get("content")).split()) for m in msgs if m.get("role") == "assistant"))
     return texts, words
@@ -184,7 +180,7 @@ def _bubbles(work, row: int) -> list:
     ss = st.session_state
     return [
         _from_bubble(m, ss.get(f"data_edit_msg_role_{i}", ""), ss.get(f"data_edit_msg_text_{i}", ""))
-        for i, m in enumerate(_messages(work.examples[row]))
+        for i, m in enumerate(chat.raw_messages(work.examples[row]))
     ]
 
 
@@ -351,7 +347,7 @@ def _chat(work) -> None:
         st.button("Add a new empty example", key="data_edit_row_add", on_click=_commit, args=add)
         return
     row = _focus_input(n)
-    msgs = _messages(work.examples[row])
+    msgs = chat.raw_messages(work.examples[row])
     _seed(work, row, msgs)
     if not msgs:
         st.warning(f"Example {row + 1} has no messages; add one to start the conversation.")

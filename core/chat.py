@@ -1,0 +1,94 @@
+"""One way to read a chat example: its messages, its prompt, its reference answer, its turns' text.
+
+An example is a record `{"messages": [...]}` (OpenAI's chat format) or a bare messages list. Every
+reader here is defensive, because the validator (core.data.validate) is what reports malformed
+examples; these return empty values instead of raising.
+Two meanings of "the prompt" are kept apart on purpose:
+- `prompt_and_reference(example)`: the guide's evaluation convention, every message before the last
+  one (system and earlier turns included) and the last message's content. Evaluate, Arena and
+  few-shot prompts use it.
+- `first_user(example)`: the text of the first user turn, what the example is about. The quality
+  checks use it to group examples by task type and topic, where a shared system prompt or a later
+  turn would blur the grouping.
+Test: `pytest tests/unit/test_chat.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def raw_messages(example: Any) -> list:
+    """The messages list itself (items unchecked), or []: for editors, which must show malformed items too."""
+    if isinstance(example, dict):
+        example = example.get("messages")
+    return example if isinstance(example, list) else []
+
+
+def messages(example: Any) -> list[dict]:
+    """The example's messages that are objects, in order; [] when it has none."""
+    return [m for m in raw_messages(example) if isinstance(m, dict)]
+
+
+def problem(record: Any) -> str | None:
+    """Why a record is not a chat example, in words (None when it is one): a file reader raises it with the line."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object with a 'messages' list, got {type(record).__name__}"
+    found = record.get("messages")
+    if found is None:
+        return f"no 'messages' list (keys found: {', '.join(map(str, record)) or 'none'})"
+    if not isinstance(found, list) or not found:
+        return f"'messages' must be a non-empty list, got {json.dumps(found)[:40]}"
+    bad = next((i for i, m in enumerate(found) if not isinstance(m, dict)), None)
+    return None if bad is None else f"message {bad + 1} is not an object with 'role' and 'content'"
+
+
+def content_text(content: Any, sep: str = "") -> str | None:
+    """A message's text: a string, None (""), or the text of OpenAI content parts joined by `sep`;
+    None for anything else, so a strict caller can say what it found."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        return sep.join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return None
+
+
+def texts(example: Any, role: str) -> list[str]:
+    """The plain-string contents of the messages with this role, in order."""
+    return [m["content"] for m in messages(example) if m.get("role") == role and isinstance(m.get("content"), str)]
+
+
+def first_user(example: Any) -> str:
+    """The first user turn's text ("" when there is none): what the example asks."""
+    users = texts(example, "user")
+    return users[0] if users else ""
+
+
+def last_answer(example: Any) -> str:
+    """The last assistant turn written as plain text ("" when there is none): the answer the checks read."""
+    answers = texts(example, "assistant")
+    return answers[-1] if answers else ""
+
+
+def last_assistant_at(example: Any) -> int | None:
+    """The index (in `raw_messages`) of the last message whose role is assistant; None when there is none."""
+    msgs = raw_messages(example)
+    return next(
+        (i for i in range(len(msgs) - 1, -1, -1) if isinstance(msgs[i], dict) and msgs[i].get("role") == "assistant"),
+        None,
+    )
+
+
+def last_assistant(example: Any) -> dict | None:
+    """The last message whose role is assistant, whatever its content; None when there is none."""
+    i = last_assistant_at(example)
+    return None if i is None else raw_messages(example)[i]
+
+
+def prompt_and_reference(example: Any) -> tuple[list[dict], str]:
+    """(every message before the last, the last message's content): the guide's evaluate_model convention."""
+    msgs = messages(example)
+    if not msgs:
+        return [], ""
+    return msgs[:-1], str(msgs[-1].get("content") or "")
