@@ -5,13 +5,11 @@ Run: `.venv/bin/pytest tests/unit/test_quality.py -q`.
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
 import pytest
 
-from core import chat
 from core.data import quality as q
 
 SYSTEM = "You are a concise technical writer."
@@ -273,38 +271,3 @@ def test_malformed_examples_do_not_crash_the_checks():
     data = [{"messages": "oops"}, {"prompt": "x"}, "text", {"messages": [{"role": "user", "content": None}]}]
     report = q.run_checks(data + [conv("What is a Pod?", PARAGRAPH)] * 20)
     assert report.n == 24
-
-
-# ---------- bulk edits ----------
-
-
-def test_set_system_prompt_replaces_or_adds_on_chosen_rows_only():
-    data = [conv("Q1?", PARAGRAPH), conv("Q2?", PARAGRAPH, system=None), conv("Q3?", PARAGRAPH)]
-    before = copy.deepcopy(data)
-    out = q.set_system_prompt(data, "Be brief.", rows=[0, 1])
-    assert [m["content"] for m in out[0]["messages"]] == ["Be brief.", "Q1?", PARAGRAPH]
-    assert [m["role"] for m in out[1]["messages"]] == ["system", "user", "assistant"]
-    assert out[2]["messages"][0]["content"] == SYSTEM
-    assert data == before
-    assert [m["role"] for m in q.set_system_prompt(data, "")[0]["messages"]] == ["user", "assistant"]
-
-
-def test_strip_prefix_is_case_insensitive_and_tidies():
-    data = [conv("Q?", "HERE IS THE ANSWER:  volumes keep data."), conv("Q?", "Surely this stays.")]
-    before = copy.deepcopy(data)
-    out = q.strip_prefix(data, "Here is the answer:")
-    assert out[0]["messages"][-1]["content"] == "Volumes keep data."
-    assert q.strip_prefix(data, "Sure")[1]["messages"][-1]["content"] == "Surely this stays."
-    assert q.strip_prefix(data, "here is the answer", rows=[1])[0] == data[0]
-    assert data == before
-
-
-def test_delete_and_duplicate_rows():
-    data = [conv(f"Q{i}?", PARAGRAPH) for i in range(4)]
-    assert [chat.first_user(e) for e in q.delete_rows(data, [1, 3])] == ["Q0?", "Q2?"]
-    out = q.duplicate_row(data, 1)
-    assert [chat.first_user(e) for e in out] == ["Q0?", "Q1?", "Q1?", "Q2?", "Q3?"]
-    out[2]["messages"][1]["content"] = "changed"
-    assert chat.first_user(data[1]) == "Q1?" and len(data) == 4
-    with pytest.raises(ValueError, match="out of range: the dataset has 4 rows"):
-        q.delete_rows(data, [7])

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from core import chat
-from core.data import quality as q
+from core.data import edits
 from ui.data import state
 
 PAGE_SIZE = 50
@@ -71,7 +71,7 @@ def set_cell(example, column: str, text: str) -> dict:
     msgs = ex["messages"] = chat.raw_messages(ex)
     i = _slot(msgs, column)
     if i is not None and column == "system" and not text.strip():
-        del msgs[i]  # an emptied system cell drops the message, as set_system_prompt does
+        del msgs[i]  # an emptied system cell drops the message, as edits.set_system_prompt does
     elif i is not None:
         msgs[i]["content"] = text
     elif column == "system":
@@ -199,7 +199,7 @@ def _bulk_delete(work, rows: list[int]) -> None:
         st.session_state[NOTICE] = ("warning", "Tick the confirmation box first.")
         return
     st.session_state["data_edit_bulk_confirm"] = False  # one tick, one deletion
-    _commit(work, lambda: q.delete_rows(work.examples, rows), "Deleted {changed} examples.")
+    _commit(work, lambda: edits.delete_rows(work.examples, rows), "Deleted {changed} examples.")
 
 
 def _bulk_text(work, rows: list[int], what: str) -> None:
@@ -208,7 +208,7 @@ def _bulk_text(work, rows: list[int], what: str) -> None:
     if what == "prefix" and not text.strip():
         st.session_state[NOTICE] = ("warning", "Type the opening words to remove first.")
         return
-    fix = q.set_system_prompt if what == "system" else q.strip_prefix
+    fix = edits.set_system_prompt if what == "system" else edits.strip_prefix
     done = "Changed the system prompt of" if what == "system" else f'Removed "{text.strip()}" from'
     _commit(work, lambda: fix(work.examples, text, rows), done + f" {{changed}} of {len(rows)} examples.")
 
@@ -361,13 +361,13 @@ def _chat(work) -> None:
     right.button("Save changes to this example", key="data_edit_msg_save", type="primary", on_click=_commit, args=save)
     dup = (
         work,
-        partial(q.duplicate_row, work.examples, row),
+        partial(edits.duplicate_row, work.examples, row),
         f"Copied example {row + 1} to {row + 2}.",
         row + 1,
     )
     drop = (
         work,
-        partial(q.delete_rows, work.examples, [row]),
+        partial(edits.delete_rows, work.examples, [row]),
         f"Deleted example {row + 1}.",
         max(0, min(row, n - 2)),
     )
