@@ -4,7 +4,7 @@ OpenAI follows the data-prep cookbook: per-message token accounting (core.tokens
 epochs rule, billed tokens = epochs x sum(min(limit, tokens_i)), dollars per model row of
 core.prices. Local-GPU memory and time come from core.estimate.
 Run: `python -m core.costs openai data.jsonl --model gpt-4o-mini --json`
-     `python -m core.costs memory --params 7e9 --method lora --seq 512 --batch 4 --json`
+     `python -m core.costs memory ...` runs `python -m core.estimate memory ...` (kept for scripts).
 Test: `pytest tests/unit/test_costs.py`.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core import chat, estimate, money, paths, prices, tokens
-from core.estimate import Assumptions, PlanRequest, Shape
+from core.estimate import Assumptions, PlanRequest
 from core.jsonl import JsonlError, read_records
 
 # The cookbook's default-epochs rule: aim for 100..25,000 example-passes, 1..25 epochs.
@@ -302,74 +302,6 @@ def guide_notes() -> list[str]:
 # ---- CLI ----
 
 
-def _shape_from_args(args: argparse.Namespace) -> Shape:
-    if args.model:
-        return estimate.find_preset(args.model)
-    if args.config:
-        text = Path(args.config).read_text(encoding="utf-8")
-        return estimate.shape_from_json_text(text, args.config)
-    return estimate.shape_by_hand(
-        estimate.parse_count(args.params), args.hidden, args.layers, args.heads, args.kv_heads
-    )
-
-
-def _json_number(x: Any) -> Any:
-    """Round floats; a GPU that cannot hold the run has no time or price (null, not Infinity)."""
-    if isinstance(x, float):
-        return round(x, 4) if math.isfinite(x) else None
-    return x
-
-
-def memory_report(args: argparse.Namespace) -> dict[str, Any]:
-    shape = _shape_from_args(args)
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    a = Assumptions(
-        lora_r=args.lora_r,
-        target_modules=targets,
-        gradient_checkpointing=args.gradient_checkpointing,
-        optim=args.optim,
-        full_weight_bytes=args.full_weight_bytes,
-        mfu=args.mfu,
-    )
-    req = PlanRequest(shape, args.method, args.seq, args.batch, args.tokens or 0.0, a)
-    p = estimate.plan(req, prices.table("gpu"))
-    mem = p.memory[args.method]
-    out: dict[str, Any] = {
-        "model": shape.name,
-        "method": args.method,
-        "params": p.params,
-        "trainable_params": p.trainable[args.method],
-        "seq": args.seq,
-        "batch": args.batch,
-    }
-    if shape.assumed_from:
-        out["assumed_shape_from"] = shape.assumed_from
-    out["terms_gb"] = {t: round(mem[t], 4) for t in estimate.TERMS}
-    out["total_gb"] = round(mem["total"], 4)
-    out["fits_on"] = [g["gpu"] for g in p.gpus if g["fits_on_one"]]
-    if args.tokens:
-        keep = ("gpu", "gpus_needed", "compute_hours", "paid_hours", "usd")
-        out["per_gpu"] = [{k: _json_number(g[k]) for k in keep} for g in p.gpus]
-    return out
-
-
-def _print_memory(r: dict[str, Any]) -> None:
-    print(f"{r['model']} - {r['method']}, seq {r['seq']}, batch {r['batch']}")
-    if "assumed_shape_from" in r:
-        print(f"  (hidden size and layers assumed from the nearest preset: {r['assumed_shape_from']})")
-    print(f"  parameters {r['params']:,}, trainable {r['trainable_params']:,}")
-    for term, gb in r["terms_gb"].items():
-        print(f"  {term:<12}{gb:>10.2f} GB")
-    print(f"  {'total':<12}{r['total_gb']:>10.2f} GB")
-    print(f"  fits on one: {', '.join(r['fits_on']) or 'none of the GPUs in the table'}")
-    for g in r.get("per_gpu", []):
-        if not g["gpus_needed"]:
-            print(f"  {g['gpu']:<12} does not fit (activations alone exceed it; lower batch or seq)")
-            continue
-        minutes = g["compute_hours"] * 60
-        print(f"  {g['gpu']:<12} x{g['gpus_needed']}  {minutes:8.1f} min compute  {money.usd(g['usd'])}")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.costs", description="Fine-tuning costs before you launch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -378,34 +310,16 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--model", default="gpt-4o-mini", help="a model id from the price table (prefix is enough)")
     o.add_argument("--epochs", type=int, default=None, help="default: the cookbook's rule")
     o.add_argument("--json", action="store_true")
-    m = sub.add_parser("memory", help="GPU memory (and time with --tokens) for full / LoRA / QLoRA")
-    src = m.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help=f"a preset: {', '.join(estimate.PRESETS)}")
-    src.add_argument("--params", help="parameter count, e.g. 7e9 or 7B")
-    src.add_argument("--config", help="path to a Hugging Face config.json")
-    for flag in ("--hidden", "--layers", "--heads", "--kv-heads"):
-        m.add_argument(flag, type=int, default=0, help="with --params; default from the nearest preset")
-    m.add_argument("--method", choices=estimate.METHODS, default="lora")
-    m.add_argument("--seq", type=int, default=512)
-    m.add_argument("--batch", type=int, default=4)
-    m.add_argument("--lora-r", type=int, default=16)
-    m.add_argument("--targets", default=",".join(estimate.ATTENTION_MODULES))
-    m.add_argument("--gradient-checkpointing", action="store_true")
-    m.add_argument("--optim", choices=list(estimate.OPTIMIZER_BYTES), default="adamw_torch")
-    m.add_argument("--full-weight-bytes", type=float, default=2.0, help="2 for bf16, 4 for fp32")
-    m.add_argument("--mfu", type=float, default=0.35)
-    m.add_argument("--tokens", type=float, default=None, help="training tokens (all epochs) for time and dollars")
-    m.add_argument("--json", action="store_true")
+    estimate.memory_arguments(sub.add_parser("memory", help=estimate.MEMORY_HELP))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "memory":  # one home for sizing: python -m core.estimate memory
+        return estimate.run_memory(args)
     try:
-        if args.command == "openai":
-            result = openai_one(args.file, args.model, args.epochs)
-        else:
-            result = memory_report(args)
+        result = openai_one(args.file, args.model, args.epochs)
     except JsonlError as e:
         print(f"error: {args.file}: {e}", file=sys.stderr)
         return 2
@@ -417,11 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.json:
         print(json.dumps(result, indent=2))
-    elif args.command == "openai":
+    else:
         for k, v in result.items():
             print(f"{k:<20}{v}")
-    else:
-        _print_memory(result)
     return 0
 
 

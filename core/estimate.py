@@ -4,18 +4,24 @@ Memory = weights + LoRA adapters + gradients + optimizer state + activations + l
 each from a model shape (a preset, a config.json, or numbers by hand) and visible assumptions.
 Time = tokens x FLOPs per token / (GPU bf16 FLOP/s x utilisation); dollars from the GPU price table.
 Sizes are in GB of 2**30 bytes, the unit GPU capacities are quoted in.
-Run: `python -m core.costs memory --model Mistral-7B --method qlora --seq 512 --batch 4`.
+Run: `python -m core.estimate memory --model Mistral-7B --method qlora --seq 512 --batch 4 [--json]`
+(`python -m core.costs memory ...` runs the same).
 Test: `pytest tests/unit/test_costs.py`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from core import prices
 from core.config import help_of, option
+from core.money import usd
 
 GIB = 2**30
 METHODS = ("full", "lora", "qlora")
@@ -396,32 +402,120 @@ def plan(req: PlanRequest, gpu_rows: list[dict]) -> Plan:
     return Plan(memory, s.total_params, trainable, fpt, rows)
 
 
-def terms_long(memory: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    """One row per (method, term) for a stacked bar chart."""
-    return [
-        {"method": m, "term": t, "order": i, "gb": round(terms[t], 3)}
-        for m, terms in memory.items()
-        for i, t in enumerate(TERMS)
-    ]
+# ---- CLI: python -m core.estimate memory (python -m core.costs memory routes here) ----
+
+MEMORY_HELP = "GPU memory (and time with --tokens) for full / LoRA / QLoRA"
 
 
-def memory_chart(memory: dict[str, dict[str, float]], gpus: list[dict]):
-    """Stacked bars of the terms per method, with a dashed line at each GPU size."""
-    import altair as alt  # imported here so the CLI does not pay for it
+def _shape_from_args(args: argparse.Namespace) -> Shape:
+    if args.model:
+        return find_preset(args.model)
+    if args.config:
+        text = Path(args.config).read_text(encoding="utf-8")
+        return shape_from_json_text(text, args.config)
+    return shape_by_hand(parse_count(args.params), args.hidden, args.layers, args.heads, args.kv_heads)
 
-    bars = (
-        alt.Chart(alt.Data(values=terms_long(memory)))
-        .mark_bar()
-        .encode(
-            x=alt.X("method:N", sort=list(METHODS), title=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("sum(gb):Q", title="GPU memory (GB)"),
-            color=alt.Color("term:N", sort=list(TERMS)),
-            order=alt.Order("order:Q"),  # weights at the bottom, overhead on top
-            tooltip=["method:N", "term:N", "gb:Q"],
-        )
+
+def _json_number(x: Any) -> Any:
+    """Round floats; a GPU that cannot hold the run has no time or price (null, not Infinity)."""
+    if isinstance(x, float):
+        return round(x, 4) if math.isfinite(x) else None
+    return x
+
+
+def memory_report(args: argparse.Namespace) -> dict[str, Any]:
+    shape = _shape_from_args(args)
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    a = Assumptions(
+        lora_r=args.lora_r,
+        target_modules=targets,
+        gradient_checkpointing=args.gradient_checkpointing,
+        optim=args.optim,
+        full_weight_bytes=args.full_weight_bytes,
+        mfu=args.mfu,
     )
-    sizes = sorted({float(g["memory_gb"]) for g in gpus})
-    names = [{"gb": gb, "label": " / ".join(g["gpu"] for g in gpus if float(g["memory_gb"]) == gb)} for gb in sizes]
-    lines = alt.Chart(alt.Data(values=names)).mark_rule(strokeDash=[4, 4], color="gray").encode(y="gb:Q")
-    labels = lines.mark_text(align="left", dx=4, dy=-6, color="gray").encode(text="label:N", x=alt.value(0))
-    return (bars + lines + labels).properties(height=360)
+    req = PlanRequest(shape, args.method, args.seq, args.batch, args.tokens or 0.0, a)
+    p = plan(req, prices.table("gpu"))
+    mem = p.memory[args.method]
+    out: dict[str, Any] = {
+        "model": shape.name,
+        "method": args.method,
+        "params": p.params,
+        "trainable_params": p.trainable[args.method],
+        "seq": args.seq,
+        "batch": args.batch,
+    }
+    if shape.assumed_from:
+        out["assumed_shape_from"] = shape.assumed_from
+    out["terms_gb"] = {t: round(mem[t], 4) for t in TERMS}
+    out["total_gb"] = round(mem["total"], 4)
+    out["fits_on"] = [g["gpu"] for g in p.gpus if g["fits_on_one"]]
+    if args.tokens:
+        keep = ("gpu", "gpus_needed", "compute_hours", "paid_hours", "usd")
+        out["per_gpu"] = [{k: _json_number(g[k]) for k in keep} for g in p.gpus]
+    return out
+
+
+def print_memory(r: dict[str, Any]) -> None:
+    print(f"{r['model']} - {r['method']}, seq {r['seq']}, batch {r['batch']}")
+    if "assumed_shape_from" in r:
+        print(f"  (hidden size and layers assumed from the nearest preset: {r['assumed_shape_from']})")
+    print(f"  parameters {r['params']:,}, trainable {r['trainable_params']:,}")
+    for term, gb in r["terms_gb"].items():
+        print(f"  {term:<12}{gb:>10.2f} GB")
+    print(f"  {'total':<12}{r['total_gb']:>10.2f} GB")
+    print(f"  fits on one: {', '.join(r['fits_on']) or 'none of the GPUs in the table'}")
+    for g in r.get("per_gpu", []):
+        if not g["gpus_needed"]:
+            print(f"  {g['gpu']:<12} does not fit (activations alone exceed it; lower batch or seq)")
+            continue
+        minutes = g["compute_hours"] * 60
+        print(f"  {g['gpu']:<12} x{g['gpus_needed']}  {minutes:8.1f} min compute  {usd(g['usd'])}")
+
+
+def memory_arguments(m: argparse.ArgumentParser) -> None:
+    src = m.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help=f"a preset: {', '.join(PRESETS)}")
+    src.add_argument("--params", help="parameter count, e.g. 7e9 or 7B")
+    src.add_argument("--config", help="path to a Hugging Face config.json")
+    for flag in ("--hidden", "--layers", "--heads", "--kv-heads"):
+        m.add_argument(flag, type=int, default=0, help="with --params; default from the nearest preset")
+    m.add_argument("--method", choices=METHODS, default="lora")
+    m.add_argument("--seq", type=int, default=512)
+    m.add_argument("--batch", type=int, default=4)
+    m.add_argument("--lora-r", type=int, default=16)
+    m.add_argument("--targets", default=",".join(ATTENTION_MODULES))
+    m.add_argument("--gradient-checkpointing", action="store_true")
+    m.add_argument("--optim", choices=list(OPTIMIZER_BYTES), default="adamw_torch")
+    m.add_argument("--full-weight-bytes", type=float, default=2.0, help="2 for bf16, 4 for fp32")
+    m.add_argument("--mfu", type=float, default=0.35)
+    m.add_argument("--tokens", type=float, default=None, help="training tokens (all epochs) for time and dollars")
+    m.add_argument("--json", action="store_true")
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    """Print the memory report (a table, or JSON with --json); errors exit 2 with one line on stderr."""
+    try:
+        result = memory_report(args)
+    except OSError as e:
+        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_memory(result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.estimate", description="GPU memory and time, before launch.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    memory_arguments(sub.add_parser("memory", help=MEMORY_HELP))
+    return run_memory(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,7 @@ from core.config import help_of
 from core.estimate import Assumptions, PlanRequest
 from core.jsonl import JsonlError
 from core.money import usd
+from ui.costs import charts
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
@@ -201,7 +202,7 @@ def gpu_section() -> None:
                 mth: st.column_config.NumberColumn(f"{mth} (GB)", format="%.2f") for mth in estimate.METHODS
             },
         )
-        st.altair_chart(estimate.memory_chart(p.memory, gpus), width="stretch")
+        st.altair_chart(charts.memory_chart(p.memory, gpus), width="stretch")
         fit = pd.DataFrame(p.gpus)
         fit["compute_minutes"] = fit.pop("compute_hours") * 60
         st.dataframe(

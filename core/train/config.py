@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from core.config import option, strict_from_dict
+from core.estimate import METHODS  # one list of methods: the estimate sizes each, the recipe trains each
 from core.models import DEFAULT_MODEL_ID
 
-METHODS = ("full", "lora", "qlora")
 PROFILES = ("single_gpu", "multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 
 

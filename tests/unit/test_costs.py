@@ -46,10 +46,8 @@ def hand_count(messages: list[dict]) -> int:
     return total
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core.costs", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def run_cli(*args: str, module: str = "core.costs") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +286,16 @@ def test_cli_bad_jsonl_exits_2_naming_the_line(tmp_path):
     assert out.returncode == 2
     assert "line 2" in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""
+
+
+def test_cli_memory_lives_in_core_estimate_and_core_costs_routes_to_it():
+    args = ("memory", "--model", "SmolLM2-135M", "--method", "qlora", "--tokens", "250000", "--json")
+    here, there = run_cli(*args, module="core.estimate"), run_cli(*args)
+    assert here.returncode == there.returncode == 0, here.stderr + there.stderr
+    assert json.loads(here.stdout) == json.loads(there.stdout)
+    assert json.loads(here.stdout)["per_gpu"] and json.loads(here.stdout)["method"] == "qlora"
+    bad = run_cli("memory", "--model", "nope-9B", module="core.estimate")
+    assert bad.returncode == 2 and "unknown model preset" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_cli_unknown_preset_exits_2():

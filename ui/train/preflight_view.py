@@ -13,11 +13,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import estimate, models, prices
+from core import models, prices
 from core.data import versions
 from core.money import duration
 from core.train import device, preflight
 from core.train.config import TrainConfig
+from ui.costs import charts
 
 VERDICT_ALERT = {"fits": st.success, "tight": st.warning, "too big": st.error, "unknown": st.info}
 
@@ -114,5 +115,5 @@ def render(pf: preflight.Preflight) -> None:
         return
     where = pf.device.name if pf.device.kind == "gpu" else "this machine's RAM"
     device_line = [{"gpu": where, "memory_gb": pf.device.memory_gb}]
-    right.altair_chart(estimate.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch")
+    right.altair_chart(charts.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch")
     _cloud(pf)
