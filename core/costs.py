@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import sys
@@ -314,27 +313,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _openai_report(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return openai_one(args.file, args.model, args.epochs)
+    except JsonlError as e:
+        raise ValueError(f"{args.file}: {e}") from None  # the file's name, then the line and what is wrong
+
+
+def _print_fields(result: dict[str, Any]) -> None:
+    for k, v in result.items():
+        print(f"{k:<20}{v}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "memory":  # one home for sizing: python -m core.estimate memory
         return estimate.run_memory(args)
-    try:
-        result = openai_one(args.file, args.model, args.epochs)
-    except JsonlError as e:
-        print(f"error: {args.file}: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
-        return 2
-    except (ValueError, KeyError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for k, v in result.items():
-            print(f"{k:<20}{v}")
-    return 0
+    return estimate.run_cli(lambda: _openai_report(args), args.json, _print_fields)
 
 
 if __name__ == "__main__":

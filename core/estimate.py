@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -493,21 +494,26 @@ def memory_arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("--json", action="store_true")
 
 
-def run_memory(args: argparse.Namespace) -> int:
-    """Print the memory report (a table, or JSON with --json); errors exit 2 with one line on stderr."""
+def run_cli(make: Callable[[], dict[str, Any]], as_json: bool, show: Callable[[dict[str, Any]], None]) -> int:
+    """Print make()'s result as JSON or through show(); a bad file or value exits 2 with one line on stderr."""
     try:
-        result = memory_report(args)
+        result = make()
     except OSError as e:
         print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
     except (ValueError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
-    if args.json:
+    if as_json:
         print(json.dumps(result, indent=2))
     else:
-        print_memory(result)
+        show(result)
     return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    """The memory report as a table, or JSON with --json (exit 0; 2 on a bad shape or file)."""
+    return run_cli(lambda: memory_report(args), args.json, print_memory)
 
 
 def main(argv: list[str] | None = None) -> int:
