@@ -7,9 +7,9 @@ Two meanings of "the prompt" are kept apart on purpose:
 - `prompt_and_reference(example)`: the guide's evaluation convention, every message before the last
   one (system and earlier turns included) and the last message's content. Evaluate, Arena and
   few-shot prompts use it.
-- `first_user(example)`: the text of the first user turn, what the example is about. The quality
-  checks use it to group examples by task type and topic, where a shared system prompt or a later
-  turn would blur the grouping.
+- `first_user(example)`: the text of the first user turn, what the example asks. The quality
+  checks use it to sort examples into task types and to see whether an answer covers its question,
+  where a shared system prompt or the earlier answers would blur the reading.
 Test: `pytest tests/unit/test_chat.py`.
 """
 
