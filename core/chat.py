@@ -74,10 +74,10 @@ def last_answer(example: Any) -> str:
 def last_assistant_at(example: Any) -> int | None:
     """The index (in `raw_messages`) of the last message whose role is assistant; None when there is none."""
     msgs = raw_messages(example)
-    return next(
-        (i for i in range(len(msgs) - 1, -1, -1) if isinstance(msgs[i], dict) and msgs[i].get("role") == "assistant"),
-        None,
-    )
+    for i in range(len(msgs) - 1, -1, -1):  # a plain loop: the validator calls this once per example
+        if isinstance(msgs[i], dict) and msgs[i].get("role") == "assistant":
+            return i
+    return None
 
 
 def last_assistant(example: Any) -> dict | None:
