@@ -25,9 +25,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core import jobs, paths
+from core.chat import prompt_and_reference
 from core.cli import fail
 from core.data import versions
-from core.eval import candidates, local, metrics, remote, split_example
+from core.eval import candidates, local, metrics, remote
 from core.eval.candidates import Candidate
 from core.eval.params import BadConfig, BadData, GenParams, OnBatch, RemoteError, param_problems
 from core.jobs import rundir
@@ -280,7 +281,7 @@ def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenPara
     (folder / rundir.PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
     seconds = round(time.perf_counter() - progress.start, 2)
     rundir.report_progress(folder, len(rows), len(rows), "scoring the answers")
-    scores = score([split_example(e)[1] for e in examples], [r["prediction"] for r in rows])
+    scores = score([prompt_and_reference(e)[1] for e in examples], [r["prediction"] for r in rows])
     rundir.write_json(folder / rundir.SCORES, scores)
     info = {"seconds": seconds, "tokens_per_s": round(progress.tokens_per_s, 1), "run_id": folder.name}
     save_outputs(candidate, version, split, params, rows, info, scores)
