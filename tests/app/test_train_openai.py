@@ -247,6 +247,8 @@ def test_a_finished_openai_run_shows_model_tokens_cost_and_curves():
     # 12,345 tokens x $3.00 / 1M = $0.037035, shown to two significant digits
     assert (m["Trained tokens"], m["Actual cost"], m["OpenAI status"]) == ("12,345", "$0.037", "succeeded")
     assert m["Best validation loss"] == "1.2000" and m["Estimated cost"] == "$0.036"
+    actual = next(x for x in at.metric if x.label == "Actual cost")
+    assert actual.proto.help.startswith("trained tokens x $3.00 per 1M (price as of 2026-10")  # was "$3.0"
     shown = " ".join(s.value for s in at.success)
     assert "ft:gpt-4o-mini-2024-07-18:acme:hello:abc123" in shown
     assert any("Evaluate and Arena" in c.value for c in at.caption)

@@ -226,7 +226,7 @@ def _cost_help(info: dict) -> str:
     if info.get("actual_usd") is None and info.get("cost_note"):
         return info["cost_note"]  # a compatible service (the local API, say) that charges nothing here
     return (
-        f"trained tokens x ${info.get('training_usd_per_1m')} per 1M (price as of {info.get('price_as_of')}, "
+        f"trained tokens x {usd(info.get('training_usd_per_1m'))} per 1M (price as of {info.get('price_as_of')}, "
         f"{info.get('price_source')})"
     )
 
