@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core import prices
+from core.cli import fail
 from core.config import help_of, option
 from core.money import usd
 
@@ -499,11 +500,9 @@ def run_cli(make: Callable[[], dict[str, Any]], as_json: bool, show: Callable[[d
     try:
         result = make()
     except OSError as e:
-        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
-        return 2
+        return fail(2, "error", f"cannot read {e.filename}: {e.strerror}")
     except (ValueError, KeyError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-        return 2
+        return fail(2, "error", str(e.args[0] if isinstance(e, KeyError) else e))
     if as_json:
         print(json.dumps(result, indent=2))
     else:

@@ -15,6 +15,7 @@ from dataclasses import MISSING, fields
 import streamlit as st
 import yaml
 
+from core.config import help_of
 from core.data import versions
 from core.providers import RemoteProvider
 from ui import RUNS_PAGE
@@ -31,14 +32,14 @@ def _value(text: str, default):
 
 
 def collect(provider: RemoteProvider, version_id: int):
-    key = f"train_{provider.name}_"
+    key, tips = f"train_{provider.name}_", help_of(provider.job_cls)
     values = {}
     for f in fields(provider.job_cls):
         if f.name == "dataset_version":
             continue
         default = None if f.default is MISSING else f.default
         shown = "" if default is None else str(default)
-        typed = st.text_input(f.name, value=shown, key=key + f.name, help=f.metadata.get("help", ""))
+        typed = st.text_input(f.name, value=shown, key=key + f.name, help=tips[f.name])
         values[f.name] = _value(typed, default)
     return provider.job_cls(dataset_version=version_id, **values)
 
