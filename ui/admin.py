@@ -3,7 +3,7 @@ nothing until the token is given (typed, or `?admin=<token>` in the URL). Locall
 
 A rater who deletes `?s=` from the link must not reach the Evaluate page (answers by candidate)
 or the Arena's results: both would undo the blinding. ui.shell.boot() calls allowed() on every
-page except pages/rate.py. The comparison is core.arena.sessions.check_admin (constant time).
+page except pages/rate.py. The comparison is core.auth.check_admin (constant time).
 Test: `pytest tests/app/test_every_page.py tests/app/test_arena_page.py`.
 """
 
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.arena import sessions
+from core import auth
 
 OK = "admin_ok"  # session_state: this browser session gave the right token
 
 
 def allowed() -> bool:
     """True when this browser may see the workbench; otherwise draws the token prompt, False."""
-    if sessions.admin_token() is None or st.session_state.get(OK):
+    if auth.admin_token() is None or st.session_state.get(OK):
         return True
-    if "admin" in st.query_params and sessions.check_admin(st.query_params["admin"]):
+    if "admin" in st.query_params and auth.check_admin(st.query_params["admin"]):
         st.session_state[OK] = True
         return True
     st.title("Fine-Tuning Workbench")
@@ -30,7 +30,7 @@ def allowed() -> bool:
     )
     given = st.text_input("Admin token", type="password", key="admin_token")
     if st.button("Unlock", key="admin_unlock") or given:
-        if sessions.check_admin(given):
+        if auth.check_admin(given):
             st.session_state[OK] = True
             st.rerun()
         st.error("That is not the admin token. Ask whoever set up this Space for it.")

@@ -12,7 +12,6 @@ import csv
 import io
 import itertools
 import json
-import os
 import random
 import secrets
 from collections import Counter
@@ -29,7 +28,9 @@ _sides = random.SystemRandom()
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Entrant:
+    """A candidate as a session stores it (not core.eval.candidates.Candidate): its key and its label."""
+
     key: str
     label: str
 
@@ -39,7 +40,7 @@ class Session:
     id: int
     token: str
     name: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[Entrant, ...]
     n_items: int
     prompts_per_rater: int
     overlap: int
@@ -91,10 +92,10 @@ class Reveal:
 # --- creating a session -------------------------------------------------------------------
 
 
-def _check_candidates(candidates: list[dict]) -> list[Candidate]:
+def _check_candidates(candidates: list[dict]) -> list[Entrant]:
     if len(candidates) < 2:
         raise ValueError(f"a session needs at least two candidates to compare; got {len(candidates)}")
-    out = [Candidate(str(c.get("key", "")).strip(), str(c.get("label", "")).strip()) for c in candidates]
+    out = [Entrant(str(c.get("key", "")).strip(), str(c.get("label", "")).strip()) for c in candidates]
     for i, c in enumerate(out):
         if not c.key or not c.label:
             raise ValueError(f"candidate {i + 1} needs both a key and a label")
@@ -105,7 +106,7 @@ def _check_candidates(candidates: list[dict]) -> list[Candidate]:
     return out
 
 
-def _check_items(items: list[dict], candidates: list[Candidate]) -> None:
+def _check_items(items: list[dict], candidates: list[Entrant]) -> None:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise ValueError(f"item {i} must be a dict with prompt, reference and answers")
@@ -133,7 +134,7 @@ def _check_sizes(name: str, n_items: int, prompts_per_rater: int, overlap: int) 
         raise ValueError(f"the overlap ({overlap}) cannot exceed the number of items ({n_items})")
 
 
-def _overlap_pairs(candidates: list[Candidate], overlap: int, rng: random.Random) -> list[tuple[str, str]]:
+def _overlap_pairs(candidates: list[Entrant], overlap: int, rng: random.Random) -> list[tuple[str, str]]:
     # Fixed per overlap item, so raters' verdicts on it compare like with like; cycled for balance.
     pairs = list(itertools.combinations([c.key for c in candidates], 2))
     rng.shuffle(pairs)
@@ -223,7 +224,7 @@ def _session(db, row) -> Session:
         "SELECT key, label FROM arena_candidates WHERE session_id=? ORDER BY position", (row["id"],)
     ).fetchall()
     fields = {k: row[k] for k in row.keys() if k in Session.__dataclass_fields__}
-    return Session(**{**fields, "closed": bool(row["closed"])}, candidates=tuple(Candidate(*c) for c in cands))
+    return Session(**{**fields, "closed": bool(row["closed"])}, candidates=tuple(Entrant(*c) for c in cands))
 
 
 def _one(where: str, value) -> Session | None:
@@ -497,15 +498,3 @@ def delete(session_id: int) -> None:
     """Remove the session with its items, raters, assignments and votes."""
     with store.connect() as db, store.transaction(db):
         db.execute("DELETE FROM arena_sessions WHERE id=?", (session_id,))
-
-
-def admin_token() -> str | None:
-    """The owner's token from FT_ADMIN_TOKEN, or None for local use without one."""
-    return os.environ.get("FT_ADMIN_TOKEN") or None
-
-
-def check_admin(given: str | None) -> bool:
-    expected = admin_token()
-    if expected is None:
-        return True
-    return secrets.compare_digest(str(given or "").encode(), expected.encode())
