@@ -56,7 +56,7 @@ class Answers:
 @dataclass(frozen=True)
 class NextStep:
     text: str
-    page: str | None = None  # a page script to link to; only pages that exist
+    page: str | None = None  # a workbench step by name ("costs"); ui.PAGE_OF maps it to the page
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Recommendation:
 
 
 OPS = {"==": operator.eq, "<": operator.lt}
-COSTS_PAGE = "pages/costs.py"
+COSTS = "costs"  # the step that compares methods; core names it, ui links it
 
 
 def _steps(*texts: str) -> tuple[NextStep, ...]:
@@ -192,7 +192,7 @@ RULES: tuple[Rule, ...] = (
             "Check the break-even in the economics section below.",
             "Validate and deduplicate the dataset; hold out 10-20% as a test set.",
         )
-        + (NextStep("Compare memory, time and dollars for every training method", page=COSTS_PAGE),),
+        + (NextStep("Compare memory, time and dollars for every training method", page=COSTS),),
     ),
 )
 

@@ -6,6 +6,7 @@ Test: `pytest tests/app/test_every_page.py`.
 import streamlit as st
 
 from core import workspace
+from ui import PAGE_OF
 from ui.shell import boot
 
 boot()
@@ -16,34 +17,34 @@ st.caption(
     "following *A Practical Guide to Fine-Tuning LLMs: When, Why, and How*."
 )
 
-# (page, label, what it does): in the order of the guide, the cost count last.
+# (step, label, what it does): in the order of the guide, the cost count last.
 STEPS = [
-    ("pages/decide.py", "Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
-    ("pages/data.py", "Data", "Import, validate, edit, clean, deduplicate, split and export chat datasets."),
+    ("decide", "Decide", "Prompt engineering, RAG or fine-tuning? The guide's decision tree and break-even."),
+    ("data", "Data", "Import, validate, edit, clean, deduplicate, split and export chat datasets."),
     (
-        "pages/train.py",
+        "train",
         "Train",
         "OpenAI (hosted), full, LoRA or QLoRA, as jobs that outlive the browser, after a pre-flight.",
     ),
-    ("pages/runs.py", "Runs", "Live curves, the guide's common failures diagnosed, stop, resume and export."),
+    ("runs", "Runs", "Live curves, the guide's common failures diagnosed, stop, resume and export."),
     (
-        "pages/evaluate.py",
+        "evaluate",
         "Evaluate",
         "ROUGE-L and friends on the held-out split: base, few-shot and tuned, side by side.",
     ),
     (
-        "pages/arena.py",
+        "arena",
         "Arena",
         "Blind ranking sessions: raters vote between anonymous answers; ratings with intervals.",
     ),
-    ("pages/costs.py", "Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
+    ("costs", "Costs", "Dollars, GPU memory and time for OpenAI, full, LoRA and QLoRA before you launch."),
 ]
 
 st.subheader("The workflow")
 cols = st.columns(3)
-for i, (page, label, text) in enumerate(STEPS):
+for i, (step, label, text) in enumerate(STEPS):
     with cols[i % 3].container(border=True):
-        st.page_link(page, label=f"{i + 1}. {label}")
+        st.page_link(PAGE_OF[step], label=f"{i + 1}. {label}")
         st.write(text)
 
 st.subheader("Your workspace")

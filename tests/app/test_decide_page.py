@@ -52,6 +52,7 @@ def test_answers_lead_to_fine_tuning_with_a_costs_link(at):
     assert [link.value for link in at.get("page_link")] == [
         "Compare memory, time and dollars for every training method"
     ]
+    assert [link.proto.page for link in at.get("page_link")] == ["costs"]  # the Costs page's url_path
 
 
 def test_knowledge_gap_leads_to_rag(at):

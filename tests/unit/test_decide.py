@@ -91,8 +91,8 @@ def test_only_fine_tuning_links_to_the_costs_page_and_it_is_routed():
     app = (ROOT / "app.py").read_text()
     for answers in (READY, replace(READY, gap="knowledge"), replace(READY, examples=0)):
         for step in decide.recommend(answers).next_steps:
-            assert step.page is None or f'"{step.page}"' in app
-    assert [s.page for s in decide.recommend(READY).next_steps if s.page] == ["pages/costs.py"]
+            assert step.page is None or f'url_path="{step.page}"' in app  # core names a step; app routes it
+    assert [s.page for s in decide.recommend(READY).next_steps if s.page] == ["costs"]
 
 
 def test_every_quote_and_cost_line_is_the_guides_own_words():
