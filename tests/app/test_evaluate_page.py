@@ -10,7 +10,6 @@ Run: `.venv/bin/pytest tests/app/test_evaluate_page.py -q`.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
@@ -22,16 +21,10 @@ from core.eval import candidates, generate, pool
 from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jsonl import read_records
+from tests.app import harness
+from tests.app.harness import FAKE
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
-ROUTER = f"""
-import streamlit as st
-P = {str(ROOT / "pages")!r} + "/"
-st.navigation([st.Page(P + "evaluate.py", url_path="evaluate", default=True),
-               st.Page(P + "data.py", url_path="data"), st.Page(P + "train.py", url_path="train")]).run()
-"""
 CHINESE = {"messages": [{"role": "user", "content": "用中文问好"}, {"role": "assistant", "content": "你好，世界"}]}
 # A run id that has no folder: the run was deleted after its answers were cached.
 GONE_RUN = Candidate("run", models.DEFAULT_MODEL_ID, "Run gone: lora", run_id="20990101-000000-train-dead")
@@ -57,10 +50,7 @@ def references(version: versions.Version) -> list[str]:
 
 
 def open_page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_string(ROUTER, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return harness.start("evaluate", query)
 
 
 def texts(at: AppTest, kind: str) -> str:

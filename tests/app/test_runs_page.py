@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
@@ -20,17 +19,11 @@ from streamlit.testing.v1 import AppTest
 from core import jobs
 from core.jobs import rundir
 from core.train import config, export, launch
+from tests.app import harness
+from tests.app.harness import FAKE
 from tests.waiting import wait_for
 from ui.runs import charts
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
-ROUTER = f"""
-import streamlit as st
-P = {str(ROOT / "pages")!r} + "/"
-st.navigation([st.Page(P + "runs.py", url_path="runs", default=True), st.Page(P + "train.py", url_path="train"),
-               st.Page(P + "data.py", url_path="data")]).run()
-"""
 CFG = config.preset("lora", dataset_version=1)
 
 
@@ -51,10 +44,7 @@ def finished(rows: list[dict], meta: dict | None = None) -> str:
 
 
 def open_run(run_id: str | None = None) -> AppTest:
-    at = AppTest.from_string(ROUTER, default_timeout=60)
-    if run_id:
-        at.query_params["run"] = run_id
-    return at.run()
+    return harness.start("runs", {"run": run_id} if run_id else None)
 
 
 def chart_data(at: AppTest, index: int = 0):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import sys
-from pathlib import Path
 
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
@@ -19,16 +18,10 @@ from streamlit.testing.v1 import AppTest
 from core import jobs, providers
 from core.data import versions
 from core.jobs import rundir
+from tests.app import harness
+from tests.app.harness import FAKE
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
-ROUTER = f"""
-import streamlit as st
-P = {str(ROOT / "pages")!r} + "/"
-st.navigation([st.Page(P + "train.py", url_path="train", default=True), st.Page(P + "runs.py", url_path="runs"),
-               st.Page(P + "data.py", url_path="data")]).run()
-"""
 TYPED_KEY = "sk-typed-in-the-browser-0123456789"
 MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -51,7 +44,7 @@ def hello_version() -> versions.Version:
 
 
 def openai_form() -> AppTest:
-    at = AppTest.from_string(ROUTER, default_timeout=60).run()
+    at = harness.start("train")
     return at.radio(key="train_backend").set_value("openai").run()
 
 
@@ -92,7 +85,7 @@ def closed_port_url() -> str:
 
 def test_the_local_form_stays_the_default():
     hello_version()
-    at = AppTest.from_string(ROUTER, default_timeout=60).run()
+    at = harness.start("train")
     assert at.radio(key="train_backend").value == "local"
     assert [b for b in at.button if b.key == "train_launch"] and not [
         b for b in at.button if b.key == "train_openai_launch"
@@ -198,10 +191,7 @@ def fake_run(*args: str) -> str:
 
 
 def open_run(run_id: str) -> AppTest:
-    at = AppTest.from_string(ROUTER, default_timeout=60)
-    at.query_params["run"] = run_id
-    at.switch_page(str(ROOT / "pages" / "runs.py"))
-    return at.run()
+    return harness.start("runs", {"run": run_id})
 
 
 def test_a_finished_openai_run_shows_model_tokens_cost_and_curves():

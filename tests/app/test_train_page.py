@@ -20,16 +20,9 @@ from core import jobs
 from core.data import versions
 from core.jobs import rundir
 from core.train import config, device, launch, preflight
+from tests.app import harness
+from tests.app.harness import FAKE
 from ui.train import form
-
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = str(ROOT / "tests" / "jobs" / "fake_worker.py")
-ROUTER = f"""
-import streamlit as st
-P = {str(ROOT / "pages")!r} + "/"
-st.navigation([st.Page(P + "train.py", url_path="train", default=True), st.Page(P + "runs.py", url_path="runs"),
-               st.Page(P + "data.py", url_path="data")]).run()
-"""
 
 
 def chat(user: str, assistant: str) -> dict:
@@ -83,7 +76,7 @@ def split_version(name: str = "toy") -> versions.Version:
 
 
 def app() -> AppTest:
-    return AppTest.from_string(ROUTER, default_timeout=60).run()
+    return harness.start("train")
 
 
 def use_model(at: AppTest, folder: Path) -> AppTest:
