@@ -1,13 +1,16 @@
 """Data studio: import, validate, edit, clean, deduplicate, split and export chat datasets.
 
-Thin page: the working copy lives in ui.data.state (a draft persisted on every change), each view
-is one render function in ui/data/. CLI twin: `python -m core.data validate|dedup FILE`.
-Test: `pytest tests/app/test_data_views.py tests/app/test_data_edit.py tests/e2e/test_data_journey.py`.
+Thin page: the dataset (ui.pickers, kept in `?dataset=`), the working copy in ui.data.state (a draft
+persisted on every change), each view one render function in ui/data/.
+CLI twin: `python -m core.data validate|dedup FILE`.
+Test: `pytest tests/app/test_data_views.py tests/app/test_data_edit.py tests/app/test_pickers.py
+tests/e2e/test_data_journey.py`.
 """
 
 import streamlit as st
 
-from core.data import analyze, versions
+from core.data import analyze
+from ui import pickers
 from ui.data import checks, dupes, edit, history, importer, split_export, state
 from ui.shell import boot
 
@@ -22,26 +25,7 @@ st.caption(
     "and edits in progress survive a refresh."
 )
 
-
-def pick_dataset() -> versions.Dataset | None:
-    known = versions.datasets()
-    if not known:
-        return None
-    by_id = {d.id: d for d in known}
-    wanted = st.query_params.get("dataset")
-    current = int(wanted) if wanted and wanted.isdigit() and int(wanted) in by_id else known[-1].id
-    chosen = st.selectbox(
-        "Dataset",
-        list(by_id),
-        index=list(by_id).index(current),
-        key="data_dataset",
-        format_func=lambda i: f"{by_id[i].name} (v{by_id[i].latest.number}, {by_id[i].latest.n_examples} examples)",
-    )
-    st.query_params["dataset"] = str(chosen)
-    return by_id[chosen]
-
-
-dataset = pick_dataset()
+dataset = pickers.pick_dataset("data")
 with st.expander("Import a dataset", expanded=dataset is None, icon=":material/upload:"):
     importer.render()
     importer.limit_setting()

@@ -1,6 +1,6 @@
 """Evaluate page: did fine-tuning help? Metrics on the held-out test split, base versus tuned, a playground.
 
-Thin: a dataset version with a test split (ui.eval.pick) -> the candidates and generation
+Thin: a dataset version with a test split (ui.pickers) -> the candidates and generation
 settings (ui.eval.choose) -> each candidate's answers, generated as a job and cached
 (ui.eval.status) -> scores of every cached candidate (ui.eval.scores) -> base versus tuned
 (ui.eval.compare) and a side-by-side playground (ui.eval.playground).
@@ -13,7 +13,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.eval import pool
-from ui.eval import choose, compare, pick, playground, scores, status
+from ui import pickers
+from ui.eval import choose, compare, playground, scores, status
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
@@ -24,7 +25,7 @@ st.caption(
     "against the held-out test split, compare base and tuned example by example, then read them."
 )
 
-version = pick.pick_version()
+version = pickers.pick_version("eval", need="test")
 if version is None:
     st.stop()
 

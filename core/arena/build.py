@@ -4,7 +4,6 @@ Used by the Arena page. Each choosable candidate is one completed generation cac
 generation settings); its cache key becomes the session's candidate key, so the answers the
 raters see, and the ROUGE-L shown beside their verdict, come from the same cached file.
 No Streamlit here. Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
-Test: `pytest tests/app/test_arena_page.py`.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ class Draft:
 
 
 def n_test(version: versions.Version) -> int:
-    return len((version.splits or {}).get(SPLIT) or [])
+    return versions.split_size(version, SPLIT)
 
 
 def _settings(params: GenParams) -> str:

@@ -164,6 +164,16 @@ def history(dataset_id: int) -> list[Version]:
     return [_version(r) for r in rows]
 
 
+def split_size(version: Version, name: str) -> int:
+    """How many examples the version's split `name` holds (0 without a split)."""
+    return len((version.splits or {}).get(name) or [])
+
+
+def with_split(dataset_id: int, name: str) -> list[Version]:
+    """The dataset's versions whose split `name` has examples, newest first."""
+    return [v for v in history(dataset_id) if split_size(v, name)]
+
+
 def datasets() -> list[Dataset]:
     with store.connect() as db:
         rows = db.execute("SELECT * FROM datasets ORDER BY id").fetchall()

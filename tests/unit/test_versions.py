@@ -71,6 +71,17 @@ def test_splits_are_part_of_a_version():
     assert parts["test"] == [ex("q4")]
 
 
+def test_with_split_lists_the_versions_whose_split_has_examples_newest_first():
+    v1 = versions.create("demo", [ex(f"q{i}") for i in range(4)])
+    rows = versions.examples(v1)
+    v2 = versions.save(v1, rows, "test split", {"train": [0, 1], "validation": [], "test": [2, 3]})
+    v3 = versions.save(v2, rows, "no test", {"train": [0, 1, 2], "validation": [3], "test": []})
+    v4 = versions.save(v3, rows, "both", {"train": [0], "validation": [1], "test": [2, 3]})
+    assert [v.id for v in versions.with_split(v1.dataset_id, "test")] == [v4.id, v2.id]
+    assert [v.id for v in versions.with_split(v1.dataset_id, "validation")] == [v4.id, v3.id]
+    assert (versions.split_size(v1, "test"), versions.split_size(v4, "test")) == (0, 2)
+
+
 def test_diff_names_added_removed_changed():
     old = [ex("a"), ex("b"), ex("c")]
     new = [ex("a"), ex("B!"), ex("d"), ex("e")]

@@ -1,8 +1,7 @@
-"""The Arena page's "New session" form: a version with a test split, two or more candidates with
-cached answers on it, prompts per rater, overlap, instructions; Create stores the session.
+"""The Arena page's "New session" form: a version with a test split and two or more candidates' cached
+answers on it (ui.pickers), the candidates, prompts per rater, overlap, instructions; Create stores it.
 
-Widgets are keyed `arena_*`. Test: `pytest tests/app/test_arena_page.py`.
-Test: `pytest tests/app/test_arena_page.py`.
+Widgets are keyed `arena_*`. Test: `pytest tests/app/test_arena_page.py tests/app/test_pickers.py`.
 """
 
 from __future__ import annotations
@@ -11,48 +10,10 @@ import streamlit as st
 
 from core.arena import build
 from core.data import versions
-from ui import EVALUATE_PAGE
+from ui import pickers
 
 PER_RATER, OVERLAP = 20, 5  # defaults: a pilot a rater finishes in ten minutes, a few shared items
 ERROR, CREATED = "arena_create_error", "arena_created"
-
-
-def _with_test_split() -> dict[int, versions.Version]:
-    """Every version that has test examples, newest first."""
-    found = [v for d in versions.datasets() for v in versions.history(d.id) if build.n_test(v)]
-    return {v.id: v for v in sorted(found, key=lambda v: v.id, reverse=True)}
-
-
-def _version_label(v: versions.Version) -> str:
-    return f"{v.label}: {build.n_test(v)} test examples · {v.note}"
-
-
-def pick_version() -> versions.Version | None:
-    ready = _with_test_split()
-    if not ready:
-        st.info(
-            "A session compares answers on a dataset version's **test** split, and no version has one "
-            "yet. Make a split on the Data page, then generate answers on the Evaluate page."
-        )
-        return None
-    if st.session_state.get("arena_version") not in ready:
-        # The newest version that already has answers from two candidates, else the newest one.
-        usable = [vid for vid, v in ready.items() if len(build.available(v)) >= 2]
-        st.session_state["arena_version"] = (usable or list(ready))[0]
-    chosen = st.selectbox(
-        "Dataset version", list(ready), key="arena_version", format_func=lambda i: _version_label(ready[i])
-    )
-    return ready[chosen]
-
-
-def _no_candidates(version: versions.Version, found: list[build.Option]) -> None:
-    have = f"only {found[0].label!r} has" if found else "no candidate has"
-    st.info(
-        f"A session compares the cached answers of two or more candidates on the test split of "
-        f"{version.label}, and {have} them yet. Generate them on the Evaluate page (the base model and a "
-        "trained run, for instance), then come back here."
-    )
-    st.page_link(EVALUATE_PAGE, label="Open the Evaluate page", icon=":material/fact_check:")
 
 
 def pick_candidates(found: list[build.Option]) -> None:
@@ -126,14 +87,10 @@ def _create() -> None:
 def render(expanded: bool) -> None:
     """The form in an expander, with what the last Create did."""
     with st.expander("New session", expanded=expanded, icon=":material/add:"):
-        version = pick_version()
+        version = pickers.pick_version("arena", need="answers")
         if version is None:
             return
-        found = build.available(version)
-        if len(found) < 2:
-            _no_candidates(version, found)
-            return
-        pick_candidates(found)
+        pick_candidates(build.available(version))
         _defaults(version)
         _fields(build.n_test(version))
         st.button("Create session", key="arena_create", type="primary", on_click=_create)

@@ -1,4 +1,6 @@
-"""Pieces of the Evaluate page: version picker, candidates, generation status, scores, comparison, playground.
+"""Pieces of the Evaluate page: candidates, generation status, scores, comparison, playground.
+
+Its dataset-version picker is the shared one, ui.pickers (a version with a test split).
 
 Every module here draws; what they show comes from core.eval (candidates, pool, scores, generate).
 Everything slow (loading a model, generating) runs as a "generate" job; these modules only

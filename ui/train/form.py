@@ -4,7 +4,6 @@ Each TrainConfig field is one widget keyed `train_<field>`, with the field's hel
 tooltip; the common ones are in view and the rest sit in an "Advanced" expander. Changing the
 method loads that method's preset from core.train.config. `collect()` turns the widgets into a
 TrainConfig. Test: `pytest tests/app/test_train_page.py`.
-Test: `pytest tests/app/test_train_page.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from core.data import samples, split, versions
 from core.jsonl import read_records
 from core.train import config, launch
 from core.train.config import METHODS, PROFILES, TrainConfig
-from ui import DATA_PAGE
+from ui import pickers
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -221,44 +220,16 @@ def add_demo() -> None:
         base = existing.latest
     rows = versions.examples(base)
     saved = versions.save(base, rows, "split 80/10/10 for training", split.split(rows))
-    st.session_state[key("dataset")] = saved.dataset_id
-    st.session_state.pop(key("version"), None)
-
-
-def _split_label(v: versions.Version) -> str:
-    n = {s: len(v.splits.get(s, [])) for s in versions.SPLITS}
-    return f"v{v.number}: {n['train']} train / {n['validation']} validation / {n['test']} test · {v.note}"
-
-
-def _no_split(name: str | None, dataset_id: int | None) -> None:
-    where = f"**{name}** has no version with a train/validation split yet" if name else "No dataset yet"
-    st.info(
-        f"{where}. Training needs one: on the Data page, open **Split & export**, make the split and save "
-        "it as a version, then come back here."
-    )
-    params = {"dataset": str(dataset_id)} if dataset_id else None
-    st.page_link(DATA_PAGE, label="Open the Data page", icon=":material/dataset:", query_params=params)
-    st.button("Or start with the demo dataset (200 examples, split 80/10/10)", key=key("demo"), on_click=add_demo)
+    # Chosen at once: the picker reads the URL before this session's last choice.
+    st.query_params["dataset"], st.query_params["version"] = str(saved.dataset_id), str(saved.id)
 
 
 def pick_version() -> versions.Version | None:
-    """A dataset version with a split, or None after explaining how to make one."""
-    known = {d.id: d for d in versions.datasets()}
-    if not known:
-        _no_split(None, None)
+    """A dataset version with a split (ui.pickers), or None after explaining how to make one."""
+    version = pickers.pick_version(KEY.rstrip("_"), need="split")
+    if version is None:
+        st.button("Or start with the demo dataset (200 examples, split 80/10/10)", key=key("demo"), on_click=add_demo)
         return None
-    if st.session_state.get(key("dataset")) not in known:
-        st.session_state[key("dataset")] = next(reversed(known))
-    dataset_id = st.selectbox("Dataset", list(known), key=key("dataset"), format_func=lambda i: known[i].name)
-    ready = {v.id: v for v in versions.history(dataset_id) if v.splits}
-    if not ready:
-        _no_split(known[dataset_id].name, dataset_id)
-        return None
-    if st.session_state.get(key("version")) not in ready:
-        st.session_state[key("version")] = next(iter(ready))  # the newest version with a split
-    version = ready[
-        st.selectbox("Version", list(ready), key=key("version"), format_func=lambda i: _split_label(ready[i]))
-    ]
     if not version.splits.get("validation"):
         st.warning(
             "This version has no validation examples: no validation loss, so no early stopping and no "
