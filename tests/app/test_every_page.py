@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.pages import ROOT, app_pages
+from tests.app.pages import ROOT, app_pages, page_title
 
 
 def test_router_lists_pages_that_exist():
@@ -21,6 +21,7 @@ def test_page_renders(page, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title, f"{page} shows no title"
+    assert at.title[0].value == page_title(page), f"{page} shows another page's title"
 
 
 def test_home_shows_the_workflow_and_workspace(monkeypatch, ft_home):

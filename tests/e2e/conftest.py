@@ -1,6 +1,13 @@
 """Browser tier: a real `streamlit run` on a free loopback port, driven by Debian's chromium.
 
 Never `playwright install`: Playwright drives /usr/bin/chromium (the Makefile installs it).
+
+One workspace for the whole session (`e2e_home`, served by the session's `server`): starting a server
+per test would cost seconds each. So a test sees whatever the tests before it left (datasets, runs,
+cached answers, prices), in an order pytest does not promise. A test on the shared server makes what
+it needs under its own name and finds it by that name (never "the newest" or "the only" one), and
+counts only what it made (before and after, not totals). A test that needs an empty or a prepared
+workspace starts its own server on its own folder, as test_arena_browser.py and test_deep_link.py do.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ def server(e2e_home):
 
 @pytest.fixture(autouse=True)
 def ft_home(e2e_home, monkeypatch):
-    # The browser tier shares one workspace with its server process.
+    # Tests and the session's server read and write the same workspace (see the module docstring).
     monkeypatch.setenv("FT_HOME", str(e2e_home))
     return e2e_home
 
