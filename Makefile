@@ -1,4 +1,5 @@
 # Two commands: `make run` starts the app, `make test` runs every test tier. Both install first.
+# `make test-fast` runs the unit, jobs and app tiers only: no lint, no browser, no real model.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -7,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8501
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run api test lint format bench chromium prepare clean
+.PHONY: install run api test test-fast lint format bench chromium prepare clean
 
 install: $(STAMP)
 
@@ -43,6 +44,9 @@ format: install
 
 test: install chromium lint
 	$(PY) -m pytest tests
+
+test-fast: install
+	$(PY) -m pytest tests/unit tests/jobs tests/app
 
 prepare: install
 	$(PY) -m core.models prepare
