@@ -100,6 +100,14 @@ def test_without_a_split_the_page_explains_and_links_to_the_data_page():
     assert not [b for b in at.button if b.key == "train_launch"]
 
 
+def test_a_split_without_validation_examples_is_offered_with_a_warning():
+    first = versions.create("no-validation", TRAIN)
+    version = versions.save(first, TRAIN, "split", {"train": [0, 1, 2], "validation": [], "test": []})
+    at = app()
+    assert at.selectbox(key="train_version").value == version.id
+    assert "no validation examples" in " ".join(w.value for w in at.warning)
+
+
 def test_the_demo_button_makes_a_split_version_and_shows_the_preflight():
     at = app()
     at.button(key="train_demo").click().run()

@@ -1,4 +1,4 @@
-"""The Train page's inputs: dataset version, model, method with the guide's preset, every config field.
+"""The Train page's inputs: dataset version (ui.pickers), model, method with the guide's preset, every field.
 
 Each TrainConfig field is one widget keyed `train_<field>`, with the field's help text as its
 tooltip; the common ones are in view and the rest sit in an "Advanced" expander. Changing the
