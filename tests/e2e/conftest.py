@@ -5,9 +5,10 @@ Never `playwright install`: Playwright drives /usr/bin/chromium (the Makefile in
 One workspace for the whole session (`e2e_home`, served by the session's `server`): starting a server
 per test would cost seconds each. So a test sees whatever the tests before it left (datasets, runs,
 cached answers, prices), in an order pytest does not promise. A test on the shared server makes what
-it needs under its own name and finds it by that name (never "the newest" or "the only" one), and
-counts only what it made (before and after, not totals). A test that needs an empty or a prepared
-workspace starts its own server on its own folder, as test_arena_browser.py and test_deep_link.py do.
+it needs under its own name and finds it by that name or id (as "the newest" only right after making
+it itself, never as "the only" one), and counts only what it made (before and after, not totals).
+A test that needs an empty or a prepared workspace starts its own server on its own folder, as
+test_arena_browser.py and test_deep_link.py do.
 """
 
 from __future__ import annotations
