@@ -320,7 +320,7 @@ def acme(tmp_path, monkeypatch):
 def test_a_throwaway_provider_module_is_a_backend_and_its_runs_carry_its_labels(acme):
     assert isinstance(acme, providers.RemoteProvider)
     hello_version()
-    at = AppTest.from_string(ROUTER, default_timeout=60).run()
+    at = harness.start("train")
     backend = at.radio(key="train_backend")
     assert backend.options == ["Local (full / LoRA / QLoRA)", "OpenAI (hosted)", "Acme (hosted)"]
     at = backend.set_value("acme").run()
