@@ -19,12 +19,12 @@ import pandas as pd
 import streamlit as st
 
 from core import chat
-from core.data import edits
+from core.data import edits, table
+from core.data.table import TEXT_COLUMNS
 from ui.data import state
 
 PAGE_SIZE = 50
 ROLES = ("system", "user", "assistant")
-TEXT_COLUMNS = ("system", "user", "assistant")
 NEXT_ROLE = {"system": "user", "user": "assistant", "assistant": "user"}
 BLANK = {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]}
 FOCUS, NOTICE, TOKEN = "data_edit_focus", "data_edit_notice", "data_edit_msg_token"
@@ -37,125 +37,10 @@ COLUMN_CONFIG = {
 }
 
 
-# ---------- pure helpers ----------
-
-
-def _text(content) -> str:
-    """Content as editable text; non-strings show as JSON so nothing is hidden from the curator."""
-    if content is None:
-        return ""
-    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-
-
-def _role(message) -> str | None:
-    return message.get("role") if isinstance(message, dict) else None
-
-
-def _slot(msgs: list, column: str) -> int | None:
-    """Where a table column lives: the leading system message, or the last user/assistant one."""
-    if column == "system":
-        return 0 if msgs and _role(msgs[0]) == "system" else None
-    return next((i for i in range(len(msgs) - 1, -1, -1) if _role(msgs[i]) == column), None)
-
-
-def cells(example) -> dict:
-    """The table's text columns and turn count for one example."""
-    msgs = chat.raw_messages(example)
-    out = {c: "" if (i := _slot(msgs, c)) is None else _text(msgs[i].get("content")) for c in TEXT_COLUMNS}
-    return {**out, "turns": len(msgs)}
-
-
-def set_cell(example, column: str, text: str) -> dict:
-    """The example with one table cell written back to its message, added or removed as needed."""
-    ex = copy.deepcopy(example) if isinstance(example, dict) else {}
-    msgs = ex["messages"] = chat.raw_messages(ex)
-    i = _slot(msgs, column)
-    if i is not None and column == "system" and not text.strip():
-        del msgs[i]  # an emptied system cell drops the message, as edits.set_system_prompt does
-    elif i is not None:
-        msgs[i]["content"] = text
-    elif column == "system":
-        msgs.insert(0, {"role": "system", "content": text})
-    else:  # a missing user turn goes before the answer; a missing answer goes last
-        last = _slot(msgs, "assistant") if column == "user" else None
-        msgs.insert(len(msgs) if last is None else last, {"role": column, "content": text})
-    return ex
-
-
-def table_changes(before: pd.DataFrame, after: pd.DataFrame, rows: list[int]) -> list[tuple[int, str, str]]:
-    """(example index, column, new text) for each text cell the editor changed."""
-    changes = []
-    for pos, row in enumerate(rows):
-        for column in TEXT_COLUMNS:
-            new = after[column].iloc[pos]
-            new = "" if pd.isna(new) else str(new)
-            if new != before[column].iloc[pos]:
-                changes.append((row, column, new))
-    return changes
-
-
-def apply_table_edits(examples: list, changes) -> list:
-    out = list(examples)
-    for row, column, text in changes:
-        out[row] = set_cell(out[row], column, text)
-    return out
-
-
-def issues_by_row(findings) -> dict[int, list[str]]:
-    """Distinct finding kinds per 0-based row, in the order found."""
-    out: dict[int, list[str]] = {}
-    for f in findings:
-        if f.row is not None and f.kind not in (kinds := out.setdefault(f.row, [])):
-            kinds.append(f.kind)
-    return out
-
-
-def _plain(kind: str) -> str:
-    return kind.replace("_", " ")
-
-
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _index(sha: str, _examples: list) -> tuple[list[str], list[int]]:
-    """Lowercased text of all messages and words in the assistant turns, once per content hash."""
-    texts, words = [], []
-    for ex in _examples:
-        msgs = chat.messages(ex)
-        texts.append("\n".join(_text(m.get("content")) for m in msgs).lower())
-        words.append(sum(len(_text(m.get("content")).split()) for m in msgs if m.get("role") == "assistant"))
-    return texts, words
-
-
-def matching_rows(index, issues: dict, query="", kinds=(), words=None, only_issues=False) -> list[int]:
-    """Rows whose text holds `query` (any case), with any of `kinds`, answer words within `words`."""
-    (texts, counts), query, wanted = index, query.strip().lower(), set(kinds)
-    lo, hi = words or (0, math.inf)
-    return [
-        i
-        for i, text in enumerate(texts)
-        if (not query or query in text)
-        and (not only_issues or i in issues)
-        and (not wanted or not wanted.isdisjoint(issues.get(i, ())))
-        and lo <= counts[i] <= hi
-    ]
-
-
-def _bubble_value(message) -> tuple[str, str]:
-    if not isinstance(message, dict):
-        return "", json.dumps(message, ensure_ascii=False)
-    return str(message.get("role") or ""), _text(message.get("content"))
-
-
-def _from_bubble(original, role: str, text: str):
-    """The message as edited; untouched messages keep their exact original form and extra keys."""
-    if (role, text) == _bubble_value(original):
-        return original
-    new = {**(original if isinstance(original, dict) else {}), "content": text}
-    return {**new, "role": role} if role else new
-
-
-def _with_messages(examples: list, row: int, msgs: list) -> list:
-    ex = {**(examples[row] if isinstance(examples[row], dict) else {}), "messages": msgs}
-    return [*examples[:row], ex, *examples[row + 1 :]]
+    """The search index, built once per content hash."""
+    return table.search_index(_examples)
 
 
 # ---------- changes: button callbacks, which run before the script and so may reset widgets ----------
@@ -179,7 +64,7 @@ def _bubbles(work, row: int) -> list:
     """The focused example's messages as the chat view now shows them."""
     ss = st.session_state
     return [
-        _from_bubble(m, ss.get(f"data_edit_msg_role_{i}", ""), ss.get(f"data_edit_msg_text_{i}", ""))
+        table.from_bubble(m, ss.get(f"data_edit_msg_role_{i}", ""), ss.get(f"data_edit_msg_text_{i}", ""))
         for i, m in enumerate(chat.raw_messages(work.examples[row]))
     ]
 
@@ -188,10 +73,10 @@ def _edited(work, row: int, op: str = "save", i: int = 0) -> list:
     """The examples with the focused one as its bubbles show it, plus a message added or deleted."""
     msgs = _bubbles(work, row)
     if op == "add":
-        msgs.append({"role": NEXT_ROLE.get(_role(msgs[-1]) if msgs else None, "user"), "content": ""})
+        msgs.append({"role": NEXT_ROLE.get(table.role(msgs[-1]) if msgs else None, "user"), "content": ""})
     elif op == "delete":
         del msgs[i]
-    return _with_messages(work.examples, row, msgs)
+    return table.with_messages(work.examples, row, msgs)
 
 
 def _bulk_delete(work, rows: list[int]) -> None:
@@ -222,7 +107,7 @@ def render(work, report, quality) -> None:
         getattr(st, note[0])(note[1])
     if work.dirty:
         st.caption("Your edits are kept as a draft (a refresh loses nothing) until you press **Save as version**.")
-    issues = issues_by_row([*report.errors, *report.warnings, *quality.flags])
+    issues = table.issues_by_row([*report.errors, *report.warnings, *quality.flags])
     rows = _filters(work, issues)
     _bulk(work, rows)
     _table(work, rows, issues)
@@ -234,14 +119,14 @@ def _filters(work, issues: dict) -> list[int]:
     kinds = sorted({k for ks in issues.values() for k in ks})
     left, right = st.columns(2)
     query = left.text_input("Search", key="data_edit_search", placeholder="words in any message")
-    chosen = right.multiselect("Issue kind", kinds, key="data_edit_kinds", format_func=_plain, placeholder="any")
+    chosen = right.multiselect("Issue kind", kinds, key="data_edit_kinds", format_func=table.plain, placeholder="any")
     left, right = st.columns([3, 1])
     top = max(10, math.ceil(max(index[1], default=0) / 10) * 10)  # rounded, so one edit rarely moves it
     lo, hi = st.session_state.get("data_edit_words") or (0, top)
     st.session_state["data_edit_words"] = (min(lo, top), min(hi, top))  # a range kept from longer data
     words = left.slider("Answer length (words, all assistant turns)", 0, top, key="data_edit_words")
     only = right.checkbox("Only rows with issues", key="data_edit_only_issues")
-    rows = matching_rows(index, issues, query, chosen, words, only)
+    rows = table.matching_rows(index, issues, query, chosen, words, only)
     st.markdown(f"**{len(rows):,} of {len(work.examples):,} examples match**")
     return rows
 
@@ -269,7 +154,10 @@ def _bulk(work, rows: list[int]) -> None:
 def table_frame(examples: list, rows: list[int], issues: dict, tag: str) -> pd.DataFrame:
     """One row per example; the index carries the content hash, so after any change the editor is
     a new widget and edits already applied are never replayed onto changed rows."""
-    records = [{"row": i + 1, **cells(examples[i]), "issues": ", ".join(map(_plain, issues.get(i, [])))} for i in rows]
+    records = [
+        {"row": i + 1, **table.cells(examples[i]), "issues": ", ".join(map(table.plain, issues.get(i, [])))}
+        for i in rows
+    ]
     return pd.DataFrame(records, columns=list(COLUMNS), index=[f"{tag}:{i}" for i in rows])
 
 
@@ -290,9 +178,9 @@ def _table(work, rows: list[int], issues: dict) -> None:
     key = f"data_edit_table_{page}"
     fixed = ["row", "turns", "issues"]
     after = st.data_editor(before, key=key, hide_index=True, disabled=fixed, column_config=COLUMN_CONFIG)
-    changes = table_changes(before, after, shown)
+    changes = table.table_changes(before, after, shown)
     if changes:
-        new = apply_table_edits(work.examples, changes)
+        new = table.apply_table_edits(work.examples, changes)
         st.session_state.pop(key, None)
         if new != work.examples:
             state.update(work, new)
@@ -319,7 +207,9 @@ def _seed(work, row: int, msgs: list) -> None:
         return
     st.session_state[TOKEN] = token
     for i, m in enumerate(msgs):
-        st.session_state[f"data_edit_msg_role_{i}"], st.session_state[f"data_edit_msg_text_{i}"] = _bubble_value(m)
+        st.session_state[f"data_edit_msg_role_{i}"], st.session_state[f"data_edit_msg_text_{i}"] = table.bubble_value(
+            m
+        )
 
 
 def _bubble(work, row: int, i: int) -> None:
