@@ -56,7 +56,12 @@ def content_text(content: Any, sep: str = "") -> str | None:
 
 def texts(example: Any, role: str) -> list[str]:
     """The plain-string contents of the messages with this role, in order."""
-    return [m["content"] for m in messages(example) if m.get("role") == role and isinstance(m.get("content"), str)]
+    # One pass over the raw list: the quality checks call this several times per example.
+    return [
+        m["content"]
+        for m in raw_messages(example)
+        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)
+    ]
 
 
 def first_user(example: Any) -> str:

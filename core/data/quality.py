@@ -470,13 +470,14 @@ def _length_outliers(words: dict[int, int], types: list[str]) -> list[Finding]:
 def check_length(examples, types: list[str] | None = None) -> CheckResult:
     types = task_types(examples) if types is None else types
     enc = tokens.encoding()
-    rows, words = [], {}
+    rows, words, counted = [], {}, {}
     for row, ex in enumerate(examples):
         text = "\n".join(chat.texts(ex, "assistant"))
         if text.strip():
             words[row] = _words(text)
-            n_tokens = tokens.count_text(text, enc)
-            rows.append({"row": row, "words": words[row], "tokens": n_tokens, "task_type": types[row]})
+            if text not in counted:  # each distinct answer is encoded once, as the validator does
+                counted[text] = tokens.count_text(text, enc)
+            rows.append({"row": row, "words": words[row], "tokens": counted[text], "task_type": types[row]})
     if not rows:
         return CheckResult("length", OK, "No assistant answers to measure.", [], {"rows": [], "histogram": []})
     counts = np.array(list(words.values()))

