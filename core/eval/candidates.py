@@ -97,14 +97,14 @@ def from_run(run_id: str) -> Candidate:
         raise ValueError(f"run {run_id} is a {spec.get('kind')!r} job, not a training run")
     state = jobs.status(run_id).state
     final = folder / rundir.FINAL
-    remote = (spec.get("meta") or {}).get("provider") == "openai"
+    remote = (spec.get("meta") or {}).get("provider") == "openai"  # a hosted run leaves no final/ folder
     if state not in USABLE_STATES:
         raise ValueError(f"run {run_id} is {state}; only a finished run has a model to evaluate")
     if not remote and (not final.is_dir() or not any(final.iterdir())):
         raise ValueError(f"run {run_id} ended ({state}) without saving a model (no final/ folder)")
     config = spec.get("config") or {}
     summary = rundir.read_json(folder / rundir.SUMMARY) or {}
-    if (spec.get("meta") or {}).get("provider") == "openai":
+    if remote:
         return _remote_run(run_id, spec, summary, state)
     method = summary.get("method") or config.get("method") or "run"
     model = str(config.get("model") or summary.get("model") or "")
