@@ -1,8 +1,9 @@
 """Blind ranking sessions in the store: sessions, raters, assignments and votes.
 
 An owner creates a session (candidates with their answers already generated); raters join by
-the session's share token and a name, and vote on anonymous pairs. The assignment is the unit of
-work and the idempotency key: one vote per assignment, however often it is sent.
+the session's share token and a name that is theirs alone in the session, and vote on anonymous
+pairs; they come back through their own key (rater_by_key), never by typing the name again. The
+assignment is the unit of work and the idempotency key: one vote per assignment, however often it is sent.
 Test: `pytest tests/unit/test_arena_sessions.py tests/jobs/test_arena_concurrency.py`.
 """
 
@@ -14,6 +15,7 @@ import itertools
 import json
 import random
 import secrets
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
@@ -303,8 +305,19 @@ def _assign(db, session: Session, rater_id: int) -> None:
     )
 
 
+def _name_taken(name: str) -> ValueError:
+    return ValueError(
+        f"the name {name!r} is taken in this session; if it is you, open your own link (the one shown when you"
+        " joined); otherwise choose another name"
+    )
+
+
 def join(token: str, name: str) -> Rater:
-    """The rater called `name` in the session behind `token`; created with assignments on first join."""
+    """A new rater called `name` in the session behind `token`, with their assignments.
+
+    A name already in the session (names compare without case) is refused: typing a name must never
+    hand out that rater's key. A rater comes back through their own link (rater_by_key).
+    """
     name = " ".join((name or "").split())
     if not name:
         raise ValueError("enter your name to start rating")
@@ -314,15 +327,17 @@ def join(token: str, name: str) -> Rater:
     if session is None:
         raise ValueError("this rating link does not match any session; ask the owner for a new link")
     with store.connect() as db, store.transaction(db):
-        row = db.execute("SELECT * FROM arena_raters WHERE session_id=? AND name=?", (session.id, name)).fetchone()
-        if row:
-            return _rater(row)
         if db.execute("SELECT closed FROM arena_sessions WHERE id=?", (session.id,)).fetchone()[0]:
             raise ValueError(f"the session {session.name!r} is closed to new raters")
-        rater_id = db.execute(
-            "INSERT INTO arena_raters (session_id, name, rater_key) VALUES (?, ?, ?)",
-            (session.id, name, secrets.token_urlsafe(16)),
-        ).lastrowid
+        try:  # UNIQUE (session_id, name) decides between racing joins; BEGIN IMMEDIATE already queues them
+            rater_id = db.execute(
+                "INSERT INTO arena_raters (session_id, name, rater_key) VALUES (?, ?, ?)",
+                (session.id, name, secrets.token_urlsafe(16)),
+            ).lastrowid
+        except sqlite3.IntegrityError as exc:
+            if "arena_raters.name" not in str(exc):
+                raise
+            raise _name_taken(name) from None
         _assign(db, session, rater_id)
         return _rater(db.execute("SELECT * FROM arena_raters WHERE id=?", (rater_id,)).fetchone())
 

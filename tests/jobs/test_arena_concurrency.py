@@ -1,4 +1,5 @@
-"""Arena votes under real concurrency: twenty rater processes double-clicking, and a killed voter.
+"""Arena votes under real concurrency: twenty rater processes double-clicking, a killed voter, and joins
+racing for one name.
 
 Each process opens its own connections to the same FT_HOME database, as Streamlit sessions in
 separate server processes would. Run: `pytest tests/jobs/test_arena_concurrency.py -s` (prints
@@ -146,3 +147,35 @@ def test_a_voter_killed_mid_session_loses_no_acknowledged_vote(tmp_path):
     # The dead writer left no lock behind: the next vote goes through.
     shown = sessions.next_assignment(rater.rater_key)
     assert sessions.vote(rater.rater_key, shown.ticket, "tie").duplicate is False
+
+
+def _join_as(token: str, name: str, start, report: str) -> None:
+    start.wait()  # every process joins with the same new name at once
+    try:
+        out = {"key": sessions.join(token, name).rater_key}
+    except ValueError as exc:
+        out = {"refused": str(exc)}
+    Path(report).write_text(json.dumps(out))
+
+
+def test_joins_racing_for_one_new_name_make_one_rater_and_refuse_the_rest(tmp_path):
+    s = sessions.create("race", CANDIDATES, _items(10), prompts_per_rater=4, overlap=1)
+    ctx = mp.get_context("spawn")
+    n = 6
+    start = ctx.Barrier(n)
+    reports = [tmp_path / f"j{i}.json" for i in range(n)]
+    procs = [ctx.Process(target=_join_as, args=(s.token, "Dana", start, str(r))) for r in reports]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    outs = [json.loads(r.read_text()) for r in reports]
+    winners = [o["key"] for o in outs if "key" in o]
+    assert len(winners) == 1, outs
+    assert [o["refused"] for o in outs if "refused" in o] == [
+        "the name 'Dana' is taken in this session; if it is you, open your own link (the one shown when you"
+        " joined); otherwise choose another name"
+    ] * (n - 1)
+    assert sessions.rater_by_key(winners[0]).name == "Dana"
+    assert sessions.counts(s.id) == {"votes": 0, "skips": 0, "raters": 1, "assignments": 4}

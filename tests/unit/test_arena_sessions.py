@@ -83,11 +83,9 @@ def test_a_missing_answer_names_the_item_and_the_candidate():
         sessions.create("pilot", TWO, bad, prompts_per_rater=3, overlap=1)
 
 
-def test_join_is_idempotent_and_shares_only_the_overlap_items():
+def test_join_shares_only_the_overlap_items():
     s = make(n_items=20, prompts_per_rater=5, overlap=2)
     raters = [sessions.join(s.token, name) for name in ("ann", "bob", "cy")]
-    again = sessions.join(s.token, "  ann ")
-    assert again == raters[0]
     per = {r.name: assignments(r) for r in raters}
     assert all(len(rows) == 5 for rows in per.values())
     shared = [{a["item_id"] for a in rows if a["overlap"]} for rows in per.values()]
@@ -96,6 +94,25 @@ def test_join_is_idempotent_and_shares_only_the_overlap_items():
     others = [{a["item_id"] for a in rows if not a["overlap"]} for rows in per.values()]
     assert len(set().union(*others)) == 9
     assert sessions.counts(s.id) == {"votes": 0, "skips": 0, "raters": 3, "assignments": 15}
+
+
+@pytest.mark.parametrize("typed", ["ann", "  ANN ", "Ann"])
+def test_a_taken_name_is_refused_and_hands_out_no_key(typed):
+    # Typing someone's name must not make you them: their key, their next pair, their votes.
+    s = make()
+    ann = sessions.join(s.token, "Ann")
+    with pytest.raises(ValueError) as refused:
+        sessions.join(s.token, typed)
+    message = str(refused.value)
+    assert message == (
+        f"the name {' '.join(typed.split())!r} is taken in this session; if it is you, open your own link "
+        "(the one shown when you joined); otherwise choose another name"
+    )
+    assert ann.rater_key not in repr(refused.value.args)
+    assert sessions.counts(s.id) == {"votes": 0, "skips": 0, "raters": 1, "assignments": 5}
+    # The owner's report relies on one rater per name; the rater's own key still resumes.
+    assert sessions.rater_by_key(ann.rater_key) == ann
+    assert sessions.join(s.token, "Ann 2").name == "Ann 2"
 
 
 def test_three_candidates_see_the_same_pair_on_an_overlap_item_and_pairs_stay_balanced():
