@@ -1,10 +1,9 @@
 """Rater page: a blind comparison reached by a share link, `<app>/rate?s=<token>`, with no navigation.
 
-Thin: the session from ?s= -> the rater from ?r= (or a name and Start, core.arena.sessions.join)
--> one anonymous pair at a time with its vote and reveal (ui.arena.rater). app.py shows this page
-alone whenever the URL has `s`.
+Thin: the session from ?s= -> the rater from ?r= (their own link; else a new name and Start,
+core.arena.sessions.join, which refuses a taken name) -> one anonymous pair at a time with its vote
+and reveal (ui.arena.rater). app.py shows this page alone whenever the URL has `s`.
 Run: `streamlit run app.py`, then open a session's rater link. Test: `pytest tests/app/test_rate_page.py`.
-Test: `pytest tests/app/test_rate_page.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Share links for arena sessions: `<app url>/rate?s=<token>`, from what the browser told Streamlit.
+"""Share links for arena sessions: `<app url>/rate?s=<token>`, from what the browser told Streamlit, and
+each rater's own link, `<app url>/rate?s=<token>&r=<rater key>`, the only way back to their pairs.
 
-Pure functions; the owner page passes st.context.url and the request's headers.
-Test: `pytest tests/app/test_arena_page.py`.
+Pure functions; the pages pass st.context.url and the request's headers.
+Test: `pytest tests/app/test_arena_page.py tests/app/test_rate_page.py`.
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ def base_url(url: str | None, headers: dict | None = None) -> str:
 
 def share_link(base: str, token: str) -> str:
     return f"{base.rstrip('/')}/{RATE_PATH}?s={quote(token, safe='')}"
+
+
+def rater_link(base: str, token: str, rater_key: str) -> str:
+    """A rater's own link: whoever opens it rates as that rater, so it is shown to them alone."""
+    return f"{share_link(base, token)}&r={quote(rater_key, safe='')}"

@@ -141,3 +141,29 @@ def test_a_closed_session_and_an_empty_name_are_explained():
     sessions.close(session.id)
     at = rate_page(session.token)
     assert "closed" in texts(at, "info") and not at.text_input
+
+
+def test_a_taken_name_is_refused_and_only_the_raters_own_link_resumes():
+    session = make_session()
+    ann = join(rate_page(session.token), "Ann")
+    ann_key = ann.query_params["r"]
+    # Right after joining, the rater is shown their own link to bookmark: it holds their key.
+    assert "bookmark this link to come back" in texts(ann, "info").lower()
+    assert any(f"/rate?s={session.token}&r={ann_key}" in c.value for c in ann.code)
+    ann.button(key="rate_left").click().run()
+    ann.button(key="rate_next").click().run()
+
+    other = join(rate_page(session.token), "ann")  # someone else with the rater link types her name
+    assert not other.exception, other.exception
+    assert "r" not in other.query_params
+    assert "the name 'ann' is taken in this session; if it is you, open your own link" in texts(other, "error")
+    page = everything(other)
+    assert ann_key not in page and "alpha answer" not in page and "bravo answer" not in page
+    assert "rate_left" not in page and not other.get("progress")
+    assert [r["rater"] for r in sessions.vote_rows(session.id)] == ["Ann"]
+
+    back = rate_page(session.token, ann_key)  # her own link resumes where she stopped
+    assert not back.exception, back.exception
+    assert back.get("progress")[0].proto.text == "Pair 2 of 3" and not back.text_input
+    assert [e.label for e in back.expander] == ["Your own link", "Instructions"]  # still at hand, folded away
+    assert any(c.value.endswith(f"/rate?s={session.token}&r={ann_key}") for c in back.code)

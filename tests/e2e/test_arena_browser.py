@@ -124,6 +124,10 @@ def join(context, link: str, name: str, secrets: list[str]):
     fill(page, "rate_name", name)
     click(page, "rate_start")
     page.wait_for_url(re.compile(r".*[?&]r=[\w-]+"))
+    # The rater's own link, to bookmark: the share link with their key, on the host the browser used.
+    key = re.search(r"[?&]r=([\w-]+)", page.url).group(1)
+    own = page.locator('[data-testid="stCode"]', has_text="&r=").first.inner_text().strip()
+    assert own == f"{link}&r={key}", own
     return page
 
 

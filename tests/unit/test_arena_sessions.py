@@ -221,10 +221,14 @@ def test_vote_rows_map_choices_to_winners_and_skips_count_only_as_done():
 
 def test_votes_csv_round_trips_with_the_ratings_columns_first():
     s = make()
+    keys = []
     for name, choice in (("ann", "left"), ("bob, jr", "right")):
         rater = sessions.join(s.token, name)
+        keys.append(rater.rater_key)
         sessions.vote(rater.rater_key, sessions.next_assignment(rater.rater_key).ticket, choice)
     text = sessions.votes_csv(s.id)
+    # What the owner downloads names raters; their keys (which resume them) never leave the rater's link.
+    assert not any(k in text or k in json.dumps(sessions.vote_rows(s.id)) for k in keys)
     read = list(csv.DictReader(io.StringIO(text)))
     assert text.splitlines()[0] == "model_a,model_b,winner,rater,item,overlap,choice,created_at"
     expected = [

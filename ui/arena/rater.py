@@ -1,5 +1,6 @@
-"""The rater's view of a blind session: join by name, then one anonymous pair at a time, the vote,
-the reveal, the next pair, and a thank-you at the end.
+"""The rater's view of a blind session: join by a name (a taken one is refused), then one anonymous
+pair at a time, the vote, the reveal, the next pair, and a thank-you at the end. A rater comes back
+through their own link (`?s=<token>&r=<key>`), shown once they join; never by typing the name again.
 
 Blindness: nothing drawn before a vote names a candidate: widget keys are constant, the URL holds
 only the session token and the rater's own key, and labels come back only from sessions.vote().
@@ -14,7 +15,8 @@ import time
 
 import streamlit as st
 
-from core.arena import sessions
+from core.arena import links, sessions
+from ui.arena.manage import app_base
 
 # (choice, button label, keyboard shortcut); 1-4 sit under the left hand, S skips.
 BUTTONS = (
@@ -26,6 +28,7 @@ BUTTONS = (
 )
 SAID = {"left": "A is better", "right": "B is better", "tie": "a tie", "both_bad": "both are bad"}
 TICKET, SHOWN, REVEAL, ERROR = "rate_ticket", "rate_shown_at", "rate_reveal", "rate_error"
+JOINED = "rate_joined"  # the key of the rater who just joined in this tab: their link is shown up front
 
 
 def session_from_url() -> sessions.Session | None:
@@ -48,7 +51,10 @@ def current_rater(session: sessions.Session) -> sessions.Rater | None:
     rater = sessions.rater_by_key(key)
     if rater is None or rater.session_id != session.id:
         del st.query_params["r"]
-        st.warning("This link's rater part is not recognised here; enter your name to continue.")
+        st.warning(
+            "This link's rater part is not recognised here. Check that the whole link was copied, "
+            "or enter a new name to start."
+        )
         return None
     return rater
 
@@ -62,7 +68,7 @@ def join_form(session: sessions.Session) -> None:
         st.markdown(session.instructions)
     st.caption(
         f"You will compare up to {session.per_rater} pairs of answers. The models stay anonymous "
-        "until you vote. Using the same name later resumes where you stopped."
+        "until you vote. Once you start, you get your own link: it brings you back to where you stopped."
     )
     st.text_input("Your name", key="rate_name", max_chars=80)
     st.button("Start", key="rate_start", type="primary", on_click=_join, args=(session.token,))
@@ -77,11 +83,25 @@ def _join(token: str) -> None:
     except ValueError as exc:
         st.session_state[ERROR] = str(exc)
         return
-    st.query_params["r"] = rater.rater_key
+    st.query_params["r"] = st.session_state[JOINED] = rater.rater_key
+
+
+def own_link(session: sessions.Session, rater: sessions.Rater) -> None:
+    """The rater's own link: up front until their first vote, then folded away (typing the name again is refused)."""
+    link = links.rater_link(app_base(), session.token, rater.rater_key)
+    why = "it is the only way back to your pairs; whoever opens it rates as you, so keep it to yourself."
+    if st.session_state.get(JOINED) == rater.rater_key:
+        st.info(f"Bookmark this link to come back: {why}")
+        st.code(link, language=None)
+        return
+    with st.expander("Your own link"):
+        st.caption(f"Bookmark it to come back: {why}")
+        st.code(link, language=None)
 
 
 def _vote(rater_key: str, choice: str) -> None:
     """Button callback: the vote goes on the ticket drawn with the buttons, never a newer one."""
+    st.session_state.pop(JOINED, None)  # voting means the link was seen; it stays under "Your own link"
     shown = st.session_state.get(SHOWN)
     ms = int((time.time() - shown) * 1000) if shown else None
     try:
@@ -142,6 +162,7 @@ def _next() -> None:
 def vote_view(session: sessions.Session, rater: sessions.Rater) -> None:
     """The current pair, or the reveal of the last vote, or the thank-you."""
     st.caption(f"{session.name} · rating as {rater.name}")
+    own_link(session, rater)
     if ERROR in st.session_state:
         st.error(st.session_state.pop(ERROR))
     owner, reveal = st.session_state.get(REVEAL, (None, None))
