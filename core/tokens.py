@@ -93,13 +93,19 @@ def _parsed_path(name: str) -> Path:
     return cache_folder() / f"{name}-{tag}.marshal"
 
 
-@lru_cache(maxsize=4)
 def encoding(name: str = "o200k_base") -> tiktoken.Encoding:
     """The encoding; a shipped one loads from its parsed ranks once they are cached.
 
     tiktoken parses 200k base64 lines on every first use (about 0.2 s of a page's first render here);
     marshal reads the same ranks back in a quarter of that, and holds only plain data.
     """
+    # The cache is keyed by the name alone: lru_cache keys `encoding()` and `encoding("o200k_base")`
+    # apart, and the Data page's first render built the same encoding twice (0.3 s).
+    return _load(name)
+
+
+@lru_cache(maxsize=4)
+def _load(name: str) -> tiktoken.Encoding:
     if name not in SHIPPED:
         return tiktoken.get_encoding(name)
     install_offline_encodings()

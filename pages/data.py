@@ -43,9 +43,9 @@ if work.dirty:
         st.toast(f"Saved {saved.label}")
         st.rerun()
 
-report = checks.validation(work.sha, MODEL)
+report = checks.validation(work.sha, MODEL, work.examples)
 analysis = analyze.result_for(work.sha)
-quality = checks.checklist(work.sha, analysis["run_id"] if analysis else None)
+quality = checks.checklist(work.sha, analysis["run_id"] if analysis else None, work.examples)
 
 view = st.segmented_control("View", VIEWS, default="Check", required=True, key="data_view")
 if view == "Check":

@@ -110,6 +110,26 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+@dataclass(frozen=True)
+class Turns:
+    """One example's plain-text turns, read once: every check looks at the same few of them."""
+
+    users: list[str]
+    answers: list[str]
+
+    @property
+    def first_user(self) -> str:
+        return self.users[0] if self.users else ""
+
+    @property
+    def last_answer(self) -> str:
+        return self.answers[-1] if self.answers else ""
+
+
+def turns_of(examples) -> list[Turns]:
+    return [Turns(chat.texts(ex, "user"), chat.texts(ex, "assistant")) for ex in examples]
+
+
 # ---------- consistency ----------
 
 _NUMBERED = re.compile(r"^\d+[.)]\s")
@@ -179,10 +199,10 @@ def opener(text: str) -> str | None:
     return m.group(0).strip() if m else None
 
 
-def _format_flags(examples, types) -> tuple[list[Finding], dict]:
+def _format_flags(turns: list[Turns], types) -> tuple[list[Finding], dict]:
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for row, ex in enumerate(examples):
-        fmt = answer_format(chat.last_answer(ex))
+    for row, t in enumerate(turns):
+        fmt = answer_format(t.last_answer)
         if fmt != "empty":
             groups[types[row]].append((row, fmt))
     flags, table = [], []
@@ -199,10 +219,10 @@ def _format_flags(examples, types) -> tuple[list[Finding], dict]:
     return flags, {"formats": table}
 
 
-def _opener_flags(examples) -> tuple[list[Finding], dict]:
+def _opener_flags(turns: list[Turns]) -> tuple[list[Finding], dict]:
     flags, counts = [], Counter()
-    for row, ex in enumerate(examples):
-        found = next((o for o in map(opener, chat.texts(ex, "assistant")) if o), None)
+    for row, t in enumerate(turns):
+        found = next((o for o in map(opener, t.answers) if o), None)
         if found:
             counts[found.lower()] += 1
             hint = f'Strip "{found}" from every answer (bulk edit).'
@@ -233,14 +253,15 @@ def _system_flags(examples) -> tuple[list[Finding], dict, str]:
     return flags, data, verdict
 
 
-def task_types(examples) -> list[str]:
-    return [task_type(chat.first_user(ex)) for ex in examples]
+def task_types(examples, turns: list[Turns] | None = None) -> list[str]:
+    return [task_type(t.first_user) for t in turns or turns_of(examples)]
 
 
-def check_consistency(examples, types: list[str] | None = None) -> CheckResult:
-    types = task_types(examples) if types is None else types
-    fmt_flags, fmt_data = _format_flags(examples, types)
-    open_flags, open_data = _opener_flags(examples)
+def check_consistency(examples, types: list[str] | None = None, turns: list[Turns] | None = None) -> CheckResult:
+    turns = turns or turns_of(examples)
+    types = task_types(examples, turns) if types is None else types
+    fmt_flags, fmt_data = _format_flags(turns, types)
+    open_flags, open_data = _opener_flags(turns)
     sys_flags, sys_data, sys_verdict = _system_flags(examples)
     parts, verdicts = [], [sys_verdict]
     if fmt_flags:
@@ -276,13 +297,14 @@ _TERMINAL = ".!?)]}\"'`*\u201d\u2019\u00bb"
 PARTIAL_RATIO = 0.2  # an answer under a fifth of its question's length answers only part of it
 
 
-_PLACEHOLDER_HINTS = ("TODO", "TBD", "FIXME", "XXX", "[", "<", "...", "\u2026", "orem ipsum")
-_PARTIAL_HINTS = ("continue", "rest of", "finish", "later")
+# Literal markers without which the patterns cannot match: most answers contain none, and the
+# full patterns are slow. One search for any of them costs less than a test per marker.
+_PLACEHOLDER_HINT = re.compile("TODO|TBD|FIXME|XXX|\\[|<|\\.\\.\\.|\u2026|(?i:lorem)")
+_PARTIAL_HINT = re.compile("continue|rest of|finish|later")  # searched in the lowercased answer
 
 
 def placeholder(text: str) -> str | None:
-    # A substring test first: most answers contain none of the markers, and the regex is slow.
-    if not any(h in text for h in _PLACEHOLDER_HINTS) and "lorem" not in text.lower():
+    if not _PLACEHOLDER_HINT.search(text):
         return None
     m = _PLACEHOLDER.search(text)
     return m.group(0).strip() if m else None
@@ -300,34 +322,34 @@ def truncation(text: str) -> str | None:
             return f"an opening '{a}' is never closed"
     if s.endswith(("...", "\u2026")):
         return "it trails off with an ellipsis"
-    if answer_format(s) == "paragraphs" and s[-1] not in _TERMINAL:
+    if s[-1] not in _TERMINAL and answer_format(s) == "paragraphs":  # the cheap test first
         return "it ends mid-sentence, without final punctuation"
     return None
 
 
 def partial(answer: str, question: str) -> str | None:
-    lower = answer.lower()
-    m = _PARTIAL.search(answer) if any(h in lower for h in _PARTIAL_HINTS) else None
+    m = _PARTIAL.search(answer) if _PARTIAL_HINT.search(answer.lower()) else None
     if m:
         return f'it promises more ("{m.group(0)}")'
-    if answer.strip() and _words(answer) < max(3, PARTIAL_RATIO * _words(question)):
-        return f"{_words(answer)} words for a {_words(question)}-word question"
-    return None
+    if not answer.strip():
+        return None
+    words, asked = _words(answer), _words(question)
+    return f"{words} words for a {asked}-word question" if words < max(3, PARTIAL_RATIO * asked) else None
 
 
-def check_completeness(examples) -> CheckResult:
+def check_completeness(examples, turns: list[Turns] | None = None) -> CheckResult:
     flags = []
-    for row, ex in enumerate(examples):
-        for text in chat.texts(ex, "assistant"):
+    for row, t in enumerate(turns or turns_of(examples)):
+        for text in t.answers:
             found = placeholder(text)
             if found:
                 hint = "Write the real answer or delete the row."
                 flags.append(_flag("placeholder", row, f'placeholder "{found}" in an answer', hint))
                 break
-        answer = chat.last_answer(ex)
+        answer = t.last_answer
         if cut := truncation(answer):
             flags.append(_flag("truncated", row, f"answer looks cut off: {cut}"))
-        if part := partial(answer, chat.first_user(ex)):
+        if part := partial(answer, t.first_user):
             flags.append(_flag("partial", row, f"answer looks partial: {part}"))
     kinds = Counter(f.kind for f in flags)
     # Placeholders are unambiguous; truncation and partial answers are heuristics, so they warn.
@@ -352,18 +374,24 @@ def _terms(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
 
 
-def word_vectors(texts: list[str]) -> np.ndarray:
+def word_vectors(texts: list[str], docs: list[set[str]] | None = None) -> np.ndarray:
     """Binary bag-of-words rows, unit length: a cheap stand-in for sentence embeddings.
 
     Only words shared by two or more texts get a column (at most MAX_TERMS): a word in one text
     adds nothing to any dot product, and its weight still counts in that row's length.
+    docs: each text's `_terms`, when the caller already has them.
     """
-    docs = [_terms(t) for t in texts]
+    docs = [_terms(t) for t in texts] if docs is None else docs
     shared = [w for w, c in Counter(w for d in docs for w in d).most_common(MAX_TERMS) if c > 1]
     vocab = {w: i for i, w in enumerate(shared)}
     out = np.zeros((len(texts), max(1, len(vocab))), np.float32)
+    rows, cols, values = [], [], []  # one scatter into the matrix instead of one per row
     for r, doc in enumerate(docs):
-        out[r, [vocab[w] for w in doc if w in vocab]] = 1 / math.sqrt(max(1, len(doc)))
+        found = [vocab[w] for w in doc if w in vocab]
+        rows += [r] * len(found)
+        cols += found
+        values += [1 / math.sqrt(max(1, len(doc)))] * len(found)
+    out[rows, cols] = values
     return out
 
 
@@ -404,29 +432,32 @@ def topic_clusters(vectors: np.ndarray, threshold: float, seed: int = 0) -> np.n
     return np.array([rank[c] for c in labels.tolist()], dtype=int)
 
 
-def _topic_label(texts: list[str], members: list[int], df_all: Counter, n: int) -> str:
-    df = Counter(w for r in members for w in _terms(texts[r]))
+def _topic_label(docs: list[set[str]], members: list[int], df_all: Counter, n: int) -> str:
+    df = Counter(w for r in members for w in docs[r])
     lift = {w: c / len(members) - df_all[w] / n for w, c in df.items() if c >= min(2, len(members))}
     top = sorted(lift, key=lambda w: (-lift[w], w))[:3]
     return " \u00b7 ".join(top) or "(no common words)"
 
 
-def check_diversity(examples, vectors=None, threshold: float | None = None) -> CheckResult:
-    n, texts = len(examples), [" ".join(chat.texts(ex, "user")) for ex in examples]
+def check_diversity(
+    examples, vectors=None, threshold: float | None = None, turns: list[Turns] | None = None
+) -> CheckResult:
+    n, texts = len(examples), [" ".join(t.users) for t in turns or turns_of(examples)]
     method = "embeddings" if vectors is not None else "words"
     if vectors is not None and len(vectors) != n:
         raise ValueError(f"diversity: got {len(vectors)} vectors for {n} examples")
     if n < MIN_DIVERSITY_ROWS:
         return CheckResult("diversity", OK, f"Only {n} examples: too few to judge topic spread.")
     threshold = TOPIC_SIM[method] if threshold is None else threshold
-    labels = topic_clusters(word_vectors(texts) if vectors is None else vectors, threshold)
+    docs = [_terms(t) for t in texts]  # each text's words once: the vectors, the counts and the labels share them
+    labels = topic_clusters(word_vectors(texts, docs) if vectors is None else vectors, threshold)
     members: dict[int, list[int]] = defaultdict(list)
     for row, c in enumerate(labels.tolist()):
         members[c].append(row)
-    df_all = Counter(w for t in texts for w in _terms(t))
+    df_all = Counter(w for d in docs for w in d)
     clusters = []
     for c in range(min(len(members), MAX_CLUSTERS_SHOWN)):  # ids run from 0, the largest
-        rows, label = members[c], _topic_label(texts, members[c], df_all, n)
+        rows, label = members[c], _topic_label(docs, members[c], df_all, n)
         clusters.append({"cluster": c, "label": label, "size": len(rows), "share": len(rows) / n, "rows": rows[:3]})
     top = clusters[0]
     verdict = FAIL if top["share"] > DOMINANT_FAIL else WARN if top["share"] > DOMINANT_WARN else OK
@@ -467,12 +498,13 @@ def _length_outliers(words: dict[int, int], types: list[str]) -> list[Finding]:
     return flags
 
 
-def check_length(examples, types: list[str] | None = None) -> CheckResult:
-    types = task_types(examples) if types is None else types
+def check_length(examples, types: list[str] | None = None, turns: list[Turns] | None = None) -> CheckResult:
+    turns = turns or turns_of(examples)
+    types = task_types(examples, turns) if types is None else types
     enc = tokens.encoding()
     rows, words, counted = [], {}, {}
-    for row, ex in enumerate(examples):
-        text = "\n".join(chat.texts(ex, "assistant"))
+    for row, t in enumerate(turns):
+        text = "\n".join(t.answers)
         if text.strip():
             words[row] = _words(text)
             if text not in counted:  # each distinct answer is encoded once, as the validator does
@@ -524,12 +556,13 @@ def check_count(examples) -> CheckResult:
 
 def run_checks(examples: list[dict], vectors=None, topic_threshold: float | None = None) -> QualityReport:
     """All five checks. vectors: one normalized embedding per example's user turns, or None."""
-    types = task_types(examples)
+    turns = turns_of(examples)  # each example's turns read once, for all five checks
+    types = task_types(examples, turns)
     checks = [
-        check_consistency(examples, types),
-        check_completeness(examples),
-        check_diversity(examples, vectors, topic_threshold),
-        check_length(examples, types),
+        check_consistency(examples, types, turns),
+        check_completeness(examples, turns),
+        check_diversity(examples, vectors, topic_threshold, turns),
+        check_length(examples, types, turns),
         check_count(examples),
     ]
     return QualityReport(len(examples), checks)

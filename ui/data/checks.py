@@ -27,18 +27,19 @@ TITLES = {
 
 
 # cache_resource: reports are never mutated, and copying 10k findings on every rerun costs more
-# than computing the view.
+# than computing the view. The key is the content hash; `_examples` (unhashed, Streamlit skips a
+# leading underscore) are the examples the page already holds, so a first render reads the blob once.
 @st.cache_resource(max_entries=4, show_spinner="Checking the format and counting tokens...")
-def validation(sha: str, model: str) -> validate.Report:
-    return validate.validate(state.examples_of(sha), model=model)
+def validation(sha: str, model: str, _examples: list[dict]) -> validate.Report:
+    return validate.validate(_examples, model=model)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Running the quality checklist...")
-def checklist(sha: str, analysis_run: str | None) -> quality.QualityReport:
+def checklist(sha: str, analysis_run: str | None, _examples: list[dict]) -> quality.QualityReport:
     vectors = None
     if analysis_run:
         vectors = analyze.user_vectors(analysis_run)
-    return quality.run_checks(state.examples_of(sha), vectors)
+    return quality.run_checks(_examples, vectors)
 
 
 def _open_row(row: int) -> None:
