@@ -72,6 +72,12 @@ def test_a_fresh_process_loads_the_cached_ranks_and_counts_the_same(tmp_path):
     assert parsed[0].read_bytes() != b"not marshal data"
 
 
+def test_the_default_and_the_named_encoding_are_one_object():
+    # Built once per process: the validator asks by name, the quality checks by default.
+    assert tokens.encoding() is tokens.encoding("o200k_base")
+    assert tokens.encoding("cl100k_base") is not tokens.encoding()
+
+
 def test_chat_count_follows_the_cookbook():
     enc = tokens.encoding("o200k_base")
     msgs = [
