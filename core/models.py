@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core import cli, paths
+from core import cli, paths, tempfiles
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 UPSTREAM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -158,22 +158,9 @@ def local_folder(model: str) -> Path | None:
 # ---- conversion -------------------------------------------------------------------------------
 
 
-def _sweep_stale(dest: Path) -> None:
-    """Remove temp folders left by conversions whose process died (each is hundreds of MB)."""
-    for tmp in dest.parent.glob(f".{dest.name}.*-*"):
-        try:
-            os.kill(int(tmp.name.rsplit("-", 1)[-1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, PermissionError):
-            pass  # not ours to judge: a foreign name, or a live process of another user
-
-
 def _write_atomically(dest: Path, build: Callable[[Path], None], replace: bool = False) -> Path:
     """Build into a hidden sibling folder, then rename it into place in one step."""
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, old = tempfiles.temp_path(dest), tempfiles.temp_path(dest)
     tmp.mkdir(parents=True)
     try:
         build(tmp)
@@ -284,7 +271,7 @@ def prepare_default(force: bool = False) -> Path:
     dest = default_dir()
     if is_prepared(dest) and not force:
         return dest
-    _sweep_stale(dest)
+    tempfiles.sweep(dest.parent)  # conversions whose process died left folders of hundreds of MB
     start = time.perf_counter()
     _write_atomically(dest, _convert_into, replace=force)
     _say(f"Prepared {DEFAULT_MODEL_ID} in {time.perf_counter() - start:.1f} s: {dest}")

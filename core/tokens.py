@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tiktoken
 
-from core import models, paths
+from core import models, paths, tempfiles
 
 SHIPPED = ("o200k_base", "cl100k_base")
 # Per the cookbook: every message costs 3 tokens of framing, a name 1 more, the reply primer 3.
@@ -79,7 +79,7 @@ def install_offline_encodings() -> list[Path]:
             raw = gzip.decompress((data / f"{name}.tiktoken.gz").read_bytes())
             if expected and hashlib.sha256(raw).hexdigest() != expected:
                 raise RuntimeError(f"shipped {name} does not match tiktoken's hash")
-            tmp = target.with_suffix(".tmp")
+            tmp = tempfiles.temp_path(target)
             tmp.write_bytes(raw)
             os.replace(tmp, target)
         written.append(target)
@@ -116,7 +116,7 @@ def _load(name: str) -> tiktoken.Encoding:
     except (OSError, ValueError, EOFError, TypeError):
         pass
     enc = tiktoken.get_encoding(name)
-    tmp = parsed.with_name(f".{parsed.name}.{os.getpid()}.tmp")
+    tmp = tempfiles.temp_path(parsed)
     tmp.write_bytes(marshal.dumps((enc._pat_str, enc._mergeable_ranks, enc._special_tokens)))
     os.replace(tmp, parsed)
     return enc

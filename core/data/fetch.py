@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import jobs
+from core import jobs, tempfiles
 from core.cli import fail
 from core.data import DataError, Finding, readers
 from core.jobs import rundir
@@ -58,7 +58,7 @@ def result(run_id: str) -> Fetched:
 
 def write(folder: Path, origin: str, source: str, records: list, findings: list[Finding]) -> None:
     """records.jsonl, one record a line (values JSON cannot hold become their text), then import.json."""
-    tmp = folder / f".{rundir.RECORDS}.tmp"
+    tmp = tempfiles.temp_path(folder / rundir.RECORDS)
     with open(tmp, "w", encoding="utf-8") as f:
         for i, record in enumerate(records, 1):
             f.write(json.dumps(record, default=str) + "\n")  # ASCII: lone surrogates survive too

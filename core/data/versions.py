@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import paths, store
+from core import paths, store, tempfiles
 
 SPLITS = ("train", "validation", "test")
 
@@ -64,7 +64,7 @@ def _write_blob(examples: list[dict]) -> str:
     sha = hashlib.sha256(data).hexdigest()
     target = _blob_dir() / f"{sha}.jsonl"
     if not target.exists():
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp = tempfiles.temp_path(target)
         tmp.write_bytes(data)
         os.replace(tmp, target)
     return sha

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from core import tempfiles
+
 # Parquet files we write keep each top-level key as JSON text; this metadata key lists them.
 JSON_COLUMNS_KEY = b"workbench.json_columns"
 
@@ -32,7 +34,7 @@ def replace(path: str | Path, write) -> Path:
     """Write through a temporary name and rename, so a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tempfiles.temp_path(path)
     write(tmp)
     os.replace(tmp, path)
     return path

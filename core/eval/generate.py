@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from core import jobs, paths
+from core import jobs, paths, tempfiles
 from core.chat import prompt_and_reference
 from core.cli import fail
 from core.data import versions
@@ -109,7 +109,7 @@ def cached_for(version, split: str = "test") -> list[dict]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = tempfiles.temp_path(path)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core import paths
+from core import paths, tempfiles
 
 SPEC, STATUS, PROGRESS, METRICS, LOG, STOP = (
     "spec.yaml",
@@ -70,8 +69,7 @@ def run_dir(run_id: str) -> Path:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace a JSON file atomically, so a reader never sees half of it."""
-    # pid and a random part: two threads of one process (the API server's) never share a temp file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    tmp = tempfiles.temp_path(path)  # unique per process and call: the API server's threads never share one
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 

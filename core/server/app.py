@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from core import paths
+from core import paths, workspace
 from core.models import DEFAULT_MODEL_ID
 from core.server import ApiError, chat, events, files, ft_jobs
 
@@ -97,7 +97,13 @@ def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _server_error)
     _routes(app, [Depends(check_key)])
+    _start_up()
     return app
+
+
+def _start_up() -> None:
+    """Tidy what a crash of the last server left: temp files of its writes."""
+    workspace.start_up()  # it logs what it removed
 
 
 def _routes(app: FastAPI, auth: list) -> None:

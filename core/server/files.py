@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from core import tempfiles
 from core.data.io import DEFAULT_MAX_BYTES, DataError
 from core.data.validate import validate_file
 from core.server import (
@@ -93,7 +94,7 @@ def create(stream: IO[bytes], filename: str, purpose: str, max_bytes: int = DEFA
     file_id = new_id(PREFIX)
     filename = Path(filename or "upload").name
     dest = _data_path(file_id, purpose)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = tempfiles.temp_path(dest)
     try:
         size = _copy_capped(stream, tmp, max_bytes)
         examples = 0

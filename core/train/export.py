@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import jobs, models
+from core import jobs, models, tempfiles
 from core.cli import fail
 from core.jobs import rundir
 
@@ -141,8 +141,7 @@ def export(run_dir: str | Path, merge: bool, out_dir: str | Path | None = None) 
     adapter = is_adapter(final)
     kind = ("merged" if merge else "adapter") if adapter else "model"
     out = Path(out_dir) if out_dir else _default_out(run_dir, kind)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfiles.temp_path(out)
     tmp.mkdir(parents=True)
     try:
         if not adapter:

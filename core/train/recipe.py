@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core import chat, generation, models
+from core import chat, generation, models, tempfiles
 from core.jobs import rundir
 from core.train import tokenize
 from core.train.config import TrainConfig, problems
@@ -292,8 +292,7 @@ def save_checkpoint(folder: Path, acc, model, optimizer, state: dict) -> Path:
     weights = {k: v.detach().cpu().contiguous() for k, v in acc.get_state_dict(model).items() if k in names}
     if not acc.is_main_process:
         return folder
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfiles.temp_path(folder)
     tmp.mkdir(parents=True)
     save_file(weights, tmp / "trainable.safetensors")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

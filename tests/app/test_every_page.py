@@ -66,3 +66,22 @@ def test_the_rater_page_needs_no_admin_token(monkeypatch):
     at.run()
     assert not at.exception and "admin_token" not in [w.key for w in at.text_input]
     assert [t.value for t in at.title] == ["Blind comparison"]
+
+
+def test_the_apps_first_run_removes_temp_files_that_interrupted_writes_left(monkeypatch, ft_home):
+    import os
+    import time
+
+    from core import paths, tempfiles
+
+    monkeypatch.chdir(ROOT)
+    blobs = paths.datasets_dir() / "blobs"
+    blobs.mkdir(parents=True)
+    left = blobs / ".0123.jsonl.tmp"  # a save killed half-way, under the name saves had before
+    being_written = tempfiles.temp_path(blobs / "4567.jsonl")  # this process is writing it now
+    for path in (left, being_written):
+        path.write_text("x")
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert not left.exists() and being_written.exists()
