@@ -10,12 +10,14 @@ Test: `.venv/bin/pytest tests/jobs/test_server.py tests/unit/test_api_rules.py -
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, tempfiles
 from core.jobs import rundir
 
 ORG = "local"  # the organisation segment of fine-tuned model names, as OpenAI's "my-org"
@@ -65,6 +67,19 @@ def api_dir(kind: str) -> Path:
 
 # Records are JSON files replaced atomically, exactly as a run's status is.
 write_record, read_record = rundir.write_json, rundir.read_json
+
+
+def create_record(path: Path, data: dict[str, Any]) -> bool:
+    """Write a record that must not exist yet, whole or not at all; False when one is already there."""
+    tmp = tempfiles.temp_path(path)
+    tmp.write_text(json.dumps(data, indent=1))
+    try:
+        os.link(tmp, path)  # unlike os.replace, fails when the name is taken
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
 
 
 def records(kind: str, prefix: str) -> list[dict[str, Any]]:

@@ -102,8 +102,10 @@ def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
 
 
 def _start_up() -> None:
-    """Tidy what a crash of the last server left: temp files of its writes."""
+    """Tidy what a crash of the last server left: temp files of its writes, jobs it was starting."""
     workspace.start_up()  # it logs what it removed
+    for line in ft_jobs.recover():
+        log.warning("at start: %s", line)
 
 
 def _routes(app: FastAPI, auth: list) -> None:
@@ -133,7 +135,8 @@ def _routes(app: FastAPI, auth: list) -> None:
 
     @app.post("/v1/fine_tuning/jobs", dependencies=auth)
     def create_job(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict:
-        return ft_jobs.create(body, request.app.state.base_model)
+        key, retry = request.headers.get("idempotency-key"), request.headers.get("x-stainless-retry-count", "0")
+        return ft_jobs.create(body, request.app.state.base_model, key, int(retry) if retry.isdigit() else 0)
 
     @app.get("/v1/fine_tuning/jobs", dependencies=auth)
     def list_jobs(after: str | None = None, limit: int | None = None) -> dict:

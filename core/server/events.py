@@ -109,6 +109,11 @@ def events(job_id: str, after: str | None, limit: int | None) -> dict[str, Any]:
     if run and run.started_at:
         found.append(_event(record, "started", run.started_at, "Fine-tuning job started"))
         found += _step_events(record, run)
+    for i, replay in enumerate(record.get("replays") or []):
+        note = f"A repeated create request ({replay['how']}) got this job back; no second job was created"
+        found.append(_event(record, f"replay{i}", replay["at"], note))
+    if record.get("recovered"):
+        found.append(_event(record, "recovered", run.created_at if run else created, record["recovered"]))
     found += _end_events(record, run, job_object(record)["status"])
     return page(found[::-1], after, limit_of(limit, 20, 1000))
 

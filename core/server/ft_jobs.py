@@ -4,16 +4,22 @@
 TrainConfig and starts it with core.train.launch.start, so the job shows on the Runs page like
 any run. A small JSON per job (home()/api/jobs/<id>.json) links it to its run; its status
 (here), events and checkpoints (core.server.events) are read back from the run folder on every
-request, so they survive a server restart. Model names follow OpenAI's shape:
-ft:<model>:local:<suffix>:<short id>.
-Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k job`.
+request, so they survive a server restart. The record is written before the run starts (the run's
+key is the job id), so a server killed in between leaves a record that `recover()` settles at the
+next start: the run it finds by key is adopted, else the job failed. Model names follow OpenAI's
+shape: ft:<model>:local:<suffix>:<short id>.
+Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_server_recovery.py -q -k job`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import random
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,7 @@ from typing import Any
 from core import jobs as runs
 from core import openai_spec
 from core.costs import default_epochs
-from core.jobs import rundir
+from core.jobs import index, procs, rundir
 from core.models import DEFAULT_MODEL_ID
 from core.openai_spec import HYPERPARAMETERS, MIN_EXAMPLES, SEED_MAX
 from core.server import (
@@ -29,6 +35,7 @@ from core.server import (
     ApiError,
     api_dir,
     bad_request,
+    create_record,
     limit_of,
     new_id,
     not_found,
@@ -45,6 +52,10 @@ from core.train import config, launch
 KIND, PREFIX = "jobs", "ftjob"
 MAX_MICRO_BATCH = 8  # examples per forward pass; a larger batch_size is reached by accumulation
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+RETRY_WINDOW_S = 600  # the openai client's retries of one create (its timeouts and backoff) fall within this
+MAX_KEY_CHARS = 255
+_LOCK = threading.Lock()  # one read-modify-write of a record at a time among the server's threads
+log = logging.getLogger("core.server")
 
 
 # ---- requests -> a training config (pure) -----------------------------------------------------
@@ -189,8 +200,67 @@ def _seed(body: dict) -> int:
     return random.randint(0, SEED_MAX) if seed is None else seed  # OpenAI picks one and reports it
 
 
-def create(body: dict[str, Any], base: str) -> dict[str, Any]:
-    """Check the request, start the training run, and return the job object."""
+def _fingerprint(body: dict[str, Any]) -> str:
+    """What tells a repeated request from a new one: the body, keys in any order."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _path(job_id: str) -> Path:
+    return api_dir(KIND) / f"{job_id}.json"
+
+
+def _job_id(idempotency_key: str | None) -> str:
+    """A new id; with an Idempotency-Key, the id that key always names (so its record is the claim)."""
+    if idempotency_key is None:
+        return new_id(PREFIX)
+    if not 0 < len(idempotency_key) <= MAX_KEY_CHARS:
+        raise bad_request(
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_CHARS} characters, not {len(idempotency_key)}",
+            "Idempotency-Key",
+        )
+    return f"{PREFIX}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+def _replayed(record: dict, fingerprint: str, how: str) -> dict[str, Any]:
+    """The job an earlier identical request made, with the repeat noted in its record."""
+    if record.get("request") != fingerprint:
+        raise bad_request(
+            f"This Idempotency-Key was already used for another request (job {record['id']}); "
+            "send a new key with a new request.",
+            "Idempotency-Key",
+            "idempotency_key_reused",
+        )
+    replay = {"at": now(), "how": how}
+    return job_object(_update(record["id"], replays=[*(record.get("replays") or []), replay]))
+
+
+def _earlier(fingerprint: str, retry_count: int) -> dict | None:
+    """The job an automatic retry of this same request already created (the client never got its answer)."""
+    if retry_count < 1:
+        return None
+    since = time.time() - RETRY_WINDOW_S
+    return next(
+        (r for r in _records() if r.get("request") == fingerprint and r.get("created", 0) >= since),
+        None,
+    )
+
+
+def create(
+    body: dict[str, Any], base: str, idempotency_key: str | None = None, retry_count: int = 0
+) -> dict[str, Any]:
+    """Check the request, record the job, start its training run, and return the job object.
+
+    The record is written before the run starts and names the run once it has started; after the
+    record exists every outcome is an answer about that job (a run that could not start is a failed
+    job), never an error that invites a retry. A repeat of the request returns the same job: one with
+    the same Idempotency-Key header, or one the client marks as its automatic retry
+    (x-stainless-retry-count) with the same body within RETRY_WINDOW_S.
+    """
+    fingerprint, job_id = _fingerprint(body), _job_id(idempotency_key)
+    earlier = read_record(_path(job_id)) if idempotency_key else _earlier(fingerprint, retry_count)
+    if earlier:  # answered before the checks: the files it named may be deleted since
+        how = "the same Idempotency-Key" if idempotency_key else f"x-stainless-retry-count: {retry_count}"
+        return _replayed(_settled(earlier), fingerprint, how)
     requested = _required_text(body, "model")
     train = _fine_tune_file(_required_text(body, "training_file"), "training_file")
     given_val = body.get("validation_file") not in (None, "")
@@ -205,22 +275,21 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
     model, note = local_base(requested, base)
     lora_lr = config.preset("lora").learning_rate
     hp = resolve_hyperparameters(requested_hyperparameters(body), train["examples"], lora_lr)
-    job_id = new_id(PREFIX)
     folder = api_dir(KIND) / job_id  # the job's own copies: deleting a file later never breaks the run
-    folder.mkdir()
-    train_path = Path(shutil.copyfile(stored.content_path(train["id"]), folder / rundir.TRAIN_FILE))
-    val_path = Path(shutil.copyfile(stored.content_path(val["id"]), folder / rundir.VALIDATION_FILE)) if val else None
+    train_path = folder / rundir.TRAIN_FILE
+    val_path = folder / rundir.VALIDATION_FILE if val else None
     cfg = train_config(model, train_path, val_path, hp, seed)
-    try:
-        run_id = launch.start(cfg, title=f"API {requested} · {job_id}")
-    except ValueError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise bad_request(str(exc)) from None
+    problems = launch.problems(cfg)
+    if problems:
+        raise bad_request("; ".join(problems))
     record = {
         "id": job_id,
         "created_at": now(),
         "created": time.time(),
-        "run_id": run_id,
+        "run_id": None,  # set once the run has started; until then the creator's pid says who is starting it
+        "creator": list(procs.self_identity()),
+        "request": fingerprint,
+        "idempotency_key": idempotency_key,
         "model": requested,
         "base": model,
         "mapping_note": note,
@@ -232,12 +301,85 @@ def create(body: dict[str, Any], base: str) -> dict[str, Any]:
         "metadata": body.get("metadata"),
         "cancelled_at": None,
     }
-    write_record(api_dir(KIND) / f"{job_id}.json", record)
-    return job_object(record)
+    if not create_record(_path(job_id), record):  # the same Idempotency-Key, sent while the first was checked
+        return _replayed(_stored(job_id), fingerprint, "the same Idempotency-Key")
+    return job_object(_start(record, train, val, cfg))
 
 
-def get(job_id: str) -> dict[str, Any]:
-    record = read_record(api_dir(KIND) / f"{job_id}.json") if valid_id(job_id, PREFIX) else None
+def _start(record: dict, train: dict, val: dict | None, cfg: config.TrainConfig) -> dict:
+    """Copy the job's files and launch its run; the record says what happened either way."""
+    job_id = record["id"]
+    try:
+        folder = api_dir(KIND) / job_id
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(stored.content_path(train["id"]), cfg.train_file)
+        if val:
+            shutil.copyfile(stored.content_path(val["id"]), cfg.validation_file)
+        run_id = launch.start(cfg, title=f"API {record['model']} · {job_id}", key=job_id)
+    except Exception as exc:  # the job exists now: its failure is the answer, not a 500 the client retries
+        log.exception("job %s: the training run did not start", job_id)
+        reason = str(exc) if isinstance(exc, (ValueError, ApiError)) else "an internal error (see the server's log)"
+        error = {"code": "launch_failed", "message": f"The training run could not start: {reason}", "param": None}
+        return _update(job_id, error=error, ended_at=now())
+    return _update(job_id, run_id=run_id)
+
+
+def _update(job_id: str, **fields: Any) -> dict[str, Any]:
+    """Change fields of a stored record (one writer at a time); a run that starts after a cancel is stopped."""
+    with _LOCK:
+        record = {**_stored(job_id), **fields}
+        write_record(_path(job_id), record)
+    if "run_id" in fields and record.get("cancelled_at"):
+        runs.stop(record["run_id"])
+    return record
+
+
+def _settled(record: dict) -> dict:
+    """A record whose creator died before it named its run: the run it started, or a failed job.
+
+    The run is found by its key (the job id); without one, nothing was trained and the job failed.
+    """
+    if record.get("run_id") or record.get("error") or procs.alive(*(record.get("creator") or (None, None))):
+        return record
+    started = runs.list_runs(kind="train", key=record["id"])
+    if started:
+        note = f"The server stopped after starting run {started[0].id} and before recording it; the job adopted it."
+        log.warning("job %s: %s", record["id"], note)
+        return _update(record["id"], run_id=started[0].id, recovered=note)
+    error = {
+        "code": "server_interrupted",
+        "message": "The server stopped before this job's training run started, so nothing was trained; "
+        "create the job again.",
+        "param": None,
+    }
+    log.warning("job %s: %s", record["id"], error["message"])
+    return _update(record["id"], error=error, ended_at=now())
+
+
+def _records() -> list[dict[str, Any]]:
+    return [_settled(r) for r in records(KIND, PREFIX)]
+
+
+def recover() -> list[str]:
+    """At server start: settle the jobs whose creation a crash interrupted, and stop API runs with no job.
+
+    Returns what it did, a line each (the server logs them too).
+    """
+    done = []
+    for record in records(KIND, PREFIX):
+        settled = _settled(record)
+        if settled is not record:
+            done.append(f"job {record['id']}: {settled.get('recovered') or settled['error']['message']}")
+    for entry in index.find("train", unended=True):
+        if valid_id(entry.key, PREFIX) and not _path(entry.key).exists() and runs.status(entry.id).active:
+            runs.stop(entry.id)  # nothing could list, retrieve or cancel it through the API
+            done.append(f"run {entry.id}: stopped, its job {entry.key} has no record")
+            log.warning(done[-1])
+    return done
+
+
+def _stored(job_id: str) -> dict[str, Any]:
+    record = read_record(_path(job_id)) if valid_id(job_id, PREFIX) else None
     if record is None:
         raise not_found(
             f"No fine-tuning job found with id {job_id}", "fine_tuning_job_id", "fine_tuning_job_not_found"
@@ -245,14 +387,19 @@ def get(job_id: str) -> dict[str, Any]:
     return record
 
 
+def get(job_id: str) -> dict[str, Any]:
+    """The job's record, settled (see _settled); 404 in OpenAI's words when there is none."""
+    return _settled(_stored(job_id))
+
+
 def cancel(job_id: str) -> dict[str, Any]:
     record = get(job_id)
     current = job_object(record)["status"]
     if current in FINAL_STATES:
         raise bad_request(f"Job has already {current}: {job_id}", "fine_tuning_job_id")
-    runs.stop(record["run_id"])  # the run stops at its next step and saves
-    record["cancelled_at"] = now()
-    write_record(api_dir(KIND) / f"{job_id}.json", record)
+    record = _update(job_id, cancelled_at=now())
+    if record.get("run_id"):
+        runs.stop(record["run_id"])  # the run stops at its next step and saves; a run still starting, once named
     return job_object(record)
 
 
@@ -260,6 +407,8 @@ def cancel(job_id: str) -> dict[str, Any]:
 
 
 def run_of(record: dict) -> runs.RunStatus | None:
+    if not record.get("run_id"):
+        return None  # still starting, or it never started (the record's error says why)
     try:
         return runs.status(record["run_id"])
     except (OSError, ValueError, KeyError):
@@ -291,6 +440,8 @@ def model_name(record: dict) -> str:
 
 
 def error_of(record: dict, run: runs.RunStatus | None) -> dict[str, Any]:
+    if record.get("error"):
+        return record["error"]
     if run is None:
         return {
             "code": "run_deleted",
@@ -327,6 +478,8 @@ def job_object(record: dict) -> dict[str, Any]:
     run = run_of(record)
     done = int(((run.progress if run else None) or {}).get("done") or 0)
     state = status_of(run.state if run else None, done, bool(record.get("cancelled_at")))
+    if not record.get("run_id") and not record.get("error"):
+        state = "cancelled" if record.get("cancelled_at") else "validating_files"  # its run is starting
     final = run is not None and not run.active
     hp = record["hyperparameters"]
     return {
@@ -335,7 +488,7 @@ def job_object(record: dict) -> dict[str, Any]:
         "created_at": record["created_at"],
         "error": error_of(record, run) if state == "failed" else None,
         "fine_tuned_model": model_name(record) if state == "succeeded" else None,
-        "finished_at": int(run.ended_at) if final and run.ended_at else None,
+        "finished_at": int(run.ended_at) if final and run.ended_at else record.get("ended_at"),
         "hyperparameters": hp,
         "model": record["model"],
         "organization_id": f"org-{ORG}",
@@ -354,7 +507,7 @@ def job_object(record: dict) -> dict[str, Any]:
 
 
 def listing(after: str | None, limit: int | None) -> dict[str, Any]:
-    found = page(records(KIND, PREFIX), after, limit_of(limit, 20, 100))
+    found = page(_records(), after, limit_of(limit, 20, 100))
     found["data"] = [job_object(r) for r in found["data"]]
     return found
 
@@ -366,14 +519,14 @@ def by_model_name(name: str) -> tuple[dict[str, Any], int | None] | None:
     if match:
         name, step = match.group(1), int(match.group(2))
     short = name.rsplit(":", 1)[-1]
-    for record in records(KIND, PREFIX):
+    for record in _records():
         if short_id(record) == short and model_name(record) == name:
             return record, step
     return None
 
 
 def succeeded() -> list[dict[str, Any]]:
-    return [r for r in records(KIND, PREFIX) if job_object(r)["status"] == "succeeded"]
+    return [r for r in _records() if job_object(r)["status"] == "succeeded"]
 
 
 def run_folder(record: dict) -> Path:

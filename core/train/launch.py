@@ -126,7 +126,7 @@ def _default_title(cfg: TrainConfig) -> str:
     return f"{cfg.method} · {model} · {data}"
 
 
-def _launch(cfg: TrainConfig, title: str, meta: dict) -> str:
+def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) -> str:
     found = problems(cfg)
     if found:
         raise ValueError("; ".join(found))
@@ -141,12 +141,15 @@ def _launch(cfg: TrainConfig, title: str, meta: dict) -> str:
     }
     argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"
     title = title or _default_title(cfg)
-    return jobs.launch("train", argv, title, meta=meta, config=cfg.to_dict(), parent=meta["parent_run"])
+    return jobs.launch("train", argv, title, meta=meta, config=cfg.to_dict(), key=key, parent=meta["parent_run"])
 
 
-def start(cfg: TrainConfig, title: str = "") -> str:
-    """Launch a training run; returns its id. Raises ValueError listing every problem."""
-    return _launch(cfg, title, {})
+def start(cfg: TrainConfig, title: str = "", key: str | None = None) -> str:
+    """Launch a training run; returns its id. Raises ValueError listing every problem.
+
+    key: what the run is for (the API's job id), so `jobs.list_runs(key=...)` finds it.
+    """
+    return _launch(cfg, title, {}, key)
 
 
 def run_config(run_id: str) -> TrainConfig:

@@ -331,9 +331,8 @@ def test_files_module_refuses_an_unknown_purpose(tmp_path):
 # ---- failures and the command line ------------------------------------------------------------
 
 
-def fake_job(run_id: str) -> str:
+def fake_job(run_id: str | None, job_id: str = "ftjob-" + "ab" * 12, **fields) -> str:
     """A job record over an existing run, as create() writes it (the run here is a fake worker)."""
-    job_id = "ftjob-" + "ab" * 12
     record = {
         "id": job_id,
         "created_at": int(time.time()),
@@ -349,6 +348,7 @@ def fake_job(run_id: str) -> str:
         "metadata": None,
         "cancelled_at": None,
         "hyperparameters": {"n_epochs": 1, "batch_size": 1, "learning_rate_multiplier": 1.0},
+        **fields,
     }
     write_record(api_dir("jobs") / f"{job_id}.json", record)
     return job_id
