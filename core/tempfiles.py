@@ -3,10 +3,11 @@
 Every such writer (status files and API records, uploads, checkpoints, exports, caches, dataset blobs)
 names its temporary file or folder `temp_path(dest)`: `.<name>.<pid>.<random>.tmp` beside the target,
 so a leftover says which process wrote it. `sweep(folder)` removes leftovers in one folder:
-a temp whose writer is gone and that nobody touched for GRACE_S, or any temp untouched for STALE_S
-(a pid can be reused); names from before this rule (`x.tmp`, `.x.tmp-123`) carry no reliable pid and
-go after LEGACY_S. A file a live process is writing is never touched. `sweep_workspace()` sweeps every
-folder of the workspace that writers use; the API server and the app call it once at start-up.
+a temp whose writer is gone (pids are judged as core.jobs.procs judges a run's: one pid namespace),
+or any temp untouched for STALE_S (a pid can be reused); names from before this rule (`x.tmp`,
+`.x.tmp-123`) carry no reliable pid and go after LEGACY_S. A file a live process is writing is never
+touched. `sweep_all(list(workspace_folders()))` sweeps every folder of the workspace that writers use;
+the API server and the app start it once, in the background (core.workspace.start_up).
 Test: `.venv/bin/pytest tests/jobs/test_server_recovery.py tests/unit/test_tempfiles.py -q`.
 """
 
@@ -23,7 +24,6 @@ from pathlib import Path
 from core import paths
 
 SUFFIX = ".tmp"
-GRACE_S = 60  # a dead writer's temp left alone this long: a writer in another pid namespace is not "dead"
 STALE_S = 24 * 3600  # a temp nobody wrote to for a day is a leftover, whoever holds its pid now
 LEGACY_S = 3600  # names from before the rule: no writer makes them any more
 _OURS = re.compile(r"\A\..+\.(\d+)\.[0-9a-f]+\.tmp\Z")
@@ -62,7 +62,7 @@ def is_stale(path: Path, now: float | None = None) -> bool:
         return idle >= LEGACY_S
     from core.jobs import procs  # here: importing core.jobs at the top would make rundir's import circular
 
-    return idle >= STALE_S or (idle >= GRACE_S and not procs.alive(int(ours.group(1)), None))
+    return idle >= STALE_S or not procs.alive(int(ours.group(1)), None)
 
 
 def sweep(folder: Path, now: float | None = None) -> list[Path]:
@@ -105,7 +105,7 @@ def _subfolders(folder: Path) -> Iterator[Path]:
         return
 
 
-def sweep_workspace() -> list[Path]:
-    """Sweep every folder of workspace_folders(); returns what was removed."""
+def sweep_all(folders: list[Path]) -> list[Path]:
+    """Sweep each folder (workspace_folders(), listed by the caller: the workspace is its FT_HOME); what went."""
     now = time.time()
-    return [path for folder in workspace_folders() for path in sweep(folder, now)]
+    return [path for folder in folders for path in sweep(folder, now)]

@@ -1,7 +1,7 @@
 """A summary of what the workspace holds, for the home page and `python -m core.workspace`; its start-up tidy.
 
 `start_up()` runs once per process and workspace (the app's page boot, the API server's create_app):
-it removes the temp files that interrupted writers left behind (core.tempfiles).
+a background thread removes the temp files that interrupted writers left behind (core.tempfiles).
 Test: `pytest tests/app/test_every_page.py tests/jobs/test_server_recovery.py`.
 """
 
@@ -11,6 +11,7 @@ import argparse
 import functools
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,16 +40,22 @@ def summary() -> Summary:
     return Summary(str(paths.home()), _size(paths.db_path()), tables, models, runs)
 
 
-@functools.cache
-def _started(home: str) -> list[Path]:
-    removed = tempfiles.sweep_workspace()
+def _sweep(home: str, folders: list[Path]) -> None:
+    removed = tempfiles.sweep_all(folders)
     if removed:
         log.warning("removed %d temp file(s) of interrupted writes under %s", len(removed), home)
-    return removed
 
 
-def start_up() -> list[Path]:
-    """Once per process and workspace: remove what interrupted writes left (the stale temps it removed)."""
+@functools.cache
+def _started(home: str) -> threading.Thread:
+    # In the background: with thousands of run folders the sweep takes seconds, and nothing waits for it.
+    thread = threading.Thread(target=_sweep, args=(home, list(tempfiles.workspace_folders())), daemon=True)
+    thread.start()
+    return thread
+
+
+def start_up() -> threading.Thread:
+    """Once per process and workspace: start removing what interrupted writes left (the thread doing it)."""
     return _started(str(paths.home()))
 
 

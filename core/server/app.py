@@ -103,7 +103,7 @@ def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
 
 def _start_up() -> None:
     """Tidy what a crash of the last server left: temp files of its writes, jobs it was starting."""
-    workspace.start_up()  # it logs what it removed
+    workspace.start_up()  # in the background; it logs what it removed
     for line in ft_jobs.recover():
         log.warning("at start: %s", line)
 

@@ -72,7 +72,7 @@ def test_the_apps_first_run_removes_temp_files_that_interrupted_writes_left(monk
     import os
     import time
 
-    from core import paths, tempfiles
+    from core import paths, tempfiles, workspace
 
     monkeypatch.chdir(ROOT)
     blobs = paths.datasets_dir() / "blobs"
@@ -84,4 +84,5 @@ def test_the_apps_first_run_removes_temp_files_that_interrupted_writes_left(monk
         os.utime(path, (time.time() - 7200, time.time() - 7200))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
+    workspace.start_up().join(60)  # the sweep the app's first run started, in the background
     assert not left.exists() and being_written.exists()

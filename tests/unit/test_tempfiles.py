@@ -32,18 +32,16 @@ def test_a_temp_name_sits_beside_its_target_and_names_the_writer(tmp_path):
     assert a.name.startswith(".status.json.") and a.name.endswith(".tmp") and f".{os.getpid()}." in a.name
 
 
-def test_a_dead_writers_temp_goes_after_the_grace_and_a_live_ones_only_after_a_day(tmp_path):
-    dead = tmp_path / f".x.jsonl.{gone_pid()}.abc123.tmp"
-    fresh_dead = tmp_path / f".y.jsonl.{gone_pid()}.abc123.tmp"
+def test_a_dead_writers_temp_goes_at_once_and_a_live_ones_only_after_a_day(tmp_path):
+    dead = tmp_path / f".x.jsonl.{gone_pid()}.abc123.tmp"  # killed a moment ago
     live = tempfiles.temp_path(tmp_path / "z.jsonl")
     live_old = tempfiles.temp_path(tmp_path / "w.jsonl")  # a pid reused by a process that is not its writer
-    for path in (dead, fresh_dead, live, live_old):
+    for path in (dead, live, live_old):
         path.write_text("x")
-    age(dead, tempfiles.GRACE_S + 5)
     age(live, DAY - 60)
     age(live_old, DAY + 60)
     assert sorted(p.name for p in tempfiles.sweep(tmp_path)) == sorted([dead.name, live_old.name])
-    assert fresh_dead.exists() and live.exists()
+    assert live.exists()
 
 
 def test_old_style_names_go_after_an_hour_and_other_files_stay(tmp_path):
@@ -61,7 +59,7 @@ def test_old_style_names_go_after_an_hour_and_other_files_stay(tmp_path):
 
 
 def test_a_temp_folder_still_being_filled_stays(tmp_path):
-    folder = tmp_path / f".step-8.{gone_pid()}.abc123.tmp"
+    folder = tempfiles.temp_path(tmp_path / "step-8")
     folder.mkdir()
     (folder / "optimizer.pt").write_text("being written")
     age(folder, 2 * DAY)  # the folder itself is old; its newest file is not
@@ -90,4 +88,4 @@ def test_the_workspace_sweep_reaches_every_folder_writers_use(ft_home):
         temp.write_text("x")
         age(temp, 2 * DAY)
         temps.append(temp)
-    assert sorted(tempfiles.sweep_workspace()) == sorted(temps)
+    assert sorted(tempfiles.sweep_all(list(tempfiles.workspace_folders()))) == sorted(temps)
