@@ -1,0 +1,50 @@
+"""Untrusted text made safe to hand to Streamlit's markdown: nothing it draws can load a URL or hide a link.
+
+Streamlit renders markdown in st.markdown, captions, alerts, headers, st.table cells, widget labels,
+radio options and tooltips, and markdown images are fetched by the viewer's browser. Two shapes of
+untrusted text (dataset prompts, model answers, instructions, names typed by raters or owners):
+
+- `inline(text)`: a short string interpolated into markdown (a name, a title, a label), made one line
+  that shows exactly as typed: the characters that open markdown (emphasis, code, links, images,
+  HTML, tables, colour directives, LaTeX, and a heading or list marker in front) are
+  backslash-escaped, and a word joiner breaks what GFM would turn into a link on its own
+  (`http://`, `www.`, `a@b.c`): Streamlit finds those in the text after escapes are read.
+- `block(text)`: long text (an answer, a prompt, instructions) keeps its markdown (lists, code
+  blocks, emphasis read as the author meant) but can no longer make a link or an image: an
+  invisible word joiner goes between `]` and `(` (inline links and images) and between `]` and `:`
+  (reference definitions, so `[x][ref]` has nothing to point at), and after `<` of an autolink
+  whose scheme is not http(s). The word joiner is invisible inside code blocks too, so no code-block
+  detection is needed (and none can disagree with the renderer's). A bare http(s) URL may still
+  become a link, with the URL itself as its visible text; raw HTML is never rendered because no
+  caller passes unsafe_allow_html.
+
+Test: `pytest tests/unit/test_safe_text.py tests/e2e/test_untrusted_text.py`.
+"""
+
+from __future__ import annotations
+
+import re
+
+JOINER = "\u2060"  # WORD JOINER: invisible, not whitespace to CommonMark, and no line-break opportunity
+
+_MARKUP = re.compile(r"([\\`*_~\[\]<>|$#])")
+_LEADING = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list marker (or setext line) in front
+_BARE_LINK = re.compile(r"(?i)(\b(?:https?|ftp|www)(?=://|\.)|@)")
+# C0/C1 controls and the bidirectional embeddings, overrides and isolates that can make a name read backwards.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINK_TAIL = re.compile(r"\]([(:])")
+# `<scheme:` opens an autolink; http(s) ones show their own URL, every other scheme is broken.
+_AUTOLINK = re.compile(r"<(?!https?:)(?=[A-Za-z][A-Za-z0-9+.-]{1,31}:)", re.IGNORECASE)
+
+
+def inline(text: object) -> str:
+    """`text` as one line of literal markdown: whitespace runs become one space, markup is escaped."""
+    flat = _MARKUP.sub(r"\\\1", " ".join(_INVISIBLE.sub(" ", str(text)).split()))
+    flat = _LEADING.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
+    return _BARE_LINK.sub(r"\1" + JOINER, flat)
+
+
+def block(text: object) -> str:
+    """`text` as markdown that can neither link nor load anything except a visible http(s) URL."""
+    safe = _LINK_TAIL.sub("]" + JOINER + r"\1", str(text))
+    return _AUTOLINK.sub("<" + JOINER, safe)
