@@ -11,6 +11,7 @@ import streamlit as st
 from core.arena import build
 from core.data import versions
 from ui import pickers
+from ui.untrusted import inline, long_text
 
 PER_RATER, OVERLAP = 20, 5  # defaults: a pilot a rater finishes in ten minutes, a few shared items
 ERROR, CREATED = "arena_create_error", "arena_created"
@@ -81,7 +82,9 @@ def _create() -> None:
         return
     st.session_state["arena_session"] = session.id
     st.query_params["session"] = str(session.id)
-    st.session_state[CREATED] = f"Session {session.name!r} created: send its rater link (below) to each rater."
+    st.session_state[CREATED] = (
+        f"Session {inline(repr(session.name))} created: send its rater link (below) to each rater."
+    )
 
 
 def render(expanded: bool) -> None:
@@ -95,6 +98,6 @@ def render(expanded: bool) -> None:
         _fields(build.n_test(version))
         st.button("Create session", key="arena_create", type="primary", on_click=_create)
         if ERROR in st.session_state:
-            st.error(st.session_state.pop(ERROR))
+            long_text(st.session_state.pop(ERROR), draw=st.error)
     if CREATED in st.session_state:
         st.success(st.session_state.pop(CREATED))

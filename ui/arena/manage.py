@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.arena import links, sessions
+from ui.untrusted import inline
 
 
 def when(stamp: str) -> str:
@@ -83,8 +84,8 @@ def _open_close(session: sessions.Session) -> None:
 
 def panel(session: sessions.Session, base: str) -> None:
     """Share link, who has rated so far, and the owner's actions."""
-    st.subheader(session.name)
-    labels = ", ".join(c.label for c in session.candidates)
+    st.subheader(inline(session.name))
+    labels = ", ".join(inline(c.label) for c in session.candidates)
     st.caption(
         f"{len(session.candidates)} candidates: {labels} · {session.n_items} items · "
         f"{session.per_rater} per rater, {session.overlap} shared · created {when(session.created_at)}"

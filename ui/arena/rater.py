@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.arena import links, sessions
 from ui.arena.manage import app_base
+from ui.untrusted import inline, long_text
 
 # (choice, button label, keyboard shortcut); 1-4 sit under the left hand, S skips.
 BUTTONS = (
@@ -60,12 +61,12 @@ def current_rater(session: sessions.Session) -> sessions.Rater | None:
 
 
 def join_form(session: sessions.Session) -> None:
-    st.subheader(session.name)
+    st.subheader(inline(session.name))
     if session.closed:
         st.info("This session is closed and no longer takes votes. Thank you for your interest.")
         return
     if session.instructions:
-        st.markdown(session.instructions)
+        long_text(session.instructions)
     st.caption(
         f"You will compare up to {session.per_rater} pairs of answers. The models stay anonymous "
         "until you vote. Once you start, you get your own link: it brings you back to where you stopped."
@@ -73,7 +74,7 @@ def join_form(session: sessions.Session) -> None:
     st.text_input("Your name", key="rate_name", max_chars=80)
     st.button("Start", key="rate_start", type="primary", on_click=_join, args=(session.token,))
     if ERROR in st.session_state:
-        st.error(st.session_state.pop(ERROR))
+        long_text(st.session_state.pop(ERROR), draw=st.error)
 
 
 def _join(token: str) -> None:
@@ -119,17 +120,17 @@ def _prompt(messages: list[dict]) -> None:
     for m in messages:
         role, content = str(m.get("role", "user")), str(m.get("content") or "")
         if role == "system":
-            st.caption(f"System instructions: {content}")
+            long_text(content, draw=st.caption, before="System instructions: ")
         else:
             with st.chat_message("user" if role == "user" else "assistant"):
-                st.markdown(content)
+                long_text(content)
 
 
 def _answers(a: sessions.Assignment) -> None:
     for column, side, text in zip(st.columns(2), ("A", "B"), (a.left_text, a.right_text), strict=True):
         with column.container(border=True):
             st.markdown(f"#### {side}")
-            st.markdown(text or "*(empty answer)*")
+            long_text(text, empty="*(empty answer)*")
 
 
 def _buttons(rater_key: str) -> None:
@@ -147,9 +148,9 @@ def _buttons(rater_key: str) -> None:
 
 
 def _show_reveal(reveal: sessions.Reveal) -> None:
-    st.success(f"A was **{reveal.left_label}**, B was **{reveal.right_label}**.")
+    st.success(f"A was **{inline(reveal.left_label)}**, B was **{inline(reveal.right_label)}**.")
     said = SAID.get(reveal.choice, reveal.choice)
-    winner = f": {reveal.winner_label}" if reveal.winner_label else ""
+    winner = f": {inline(reveal.winner_label)}" if reveal.winner_label else ""
     again = " (this pair already had your vote; it was kept)" if reveal.duplicate else ""
     st.markdown(f"You said {said}{winner}{again}.")
     st.button("Next pair", key="rate_next", type="primary", shortcut="N", help="Keyboard: N", on_click=_next)
@@ -161,10 +162,10 @@ def _next() -> None:
 
 def vote_view(session: sessions.Session, rater: sessions.Rater) -> None:
     """The current pair, or the reveal of the last vote, or the thank-you."""
-    st.caption(f"{session.name} · rating as {rater.name}")
+    st.caption(f"{inline(session.name)} · rating as {inline(rater.name)}")
     own_link(session, rater)
     if ERROR in st.session_state:
-        st.error(st.session_state.pop(ERROR))
+        long_text(st.session_state.pop(ERROR), draw=st.error)
     owner, reveal = st.session_state.get(REVEAL, (None, None))
     if owner == rater.rater_key:
         _show_reveal(reveal)
@@ -175,12 +176,12 @@ def vote_view(session: sessions.Session, rater: sessions.Rater) -> None:
     a = sessions.next_assignment(rater.rater_key)
     if a is None:
         done, _ = sessions.progress(rater.rater_key)
-        st.success(f"All done, thank you {rater.name}! You went through {done} pairs.")
+        st.success(f"All done, thank you {inline(rater.name)}! You went through {done} pairs.")
         return
     st.session_state[TICKET], st.session_state[SHOWN] = a.ticket, time.time()
     st.progress(a.done / a.total, text=f"Pair {a.done + 1} of {a.total}")
     with st.expander("Instructions"):
-        st.markdown(session.instructions or "Pick the better answer.")
+        long_text(session.instructions, empty="Pick the better answer.")
     _prompt(a.prompt)
     _answers(a)
     _buttons(rater.rater_key)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.arena import results, sessions
+from ui import untrusted
 from ui.arena import charts
+from ui.untrusted import inline
 
 FEW_VOTES = 30  # below this, say the intervals are wide rather than let a chart look conclusive
 
@@ -22,7 +24,7 @@ def _rouge(session_id: int, token: str) -> dict[str, float]:
 
 def _leaderboard(res: results.Results) -> None:
     st.markdown("**Leaderboard** (Bradley-Terry, 95% bootstrap interval)")
-    st.table(results.leaderboard_table(res))
+    st.table(untrusted.table(results.leaderboard_table(res), "Candidate"))
     height = charts.height_for(len(res.leaderboard))
     st.altair_chart(charts.rating_chart(res.leaderboard), width="stretch", height=height)
     st.caption(
@@ -36,7 +38,7 @@ def _rouge_side(res: results.Results) -> None:
     if not res.rouge:
         st.info("No cached answers to score for these candidates (they were regenerated or removed).")
         return
-    st.table(results.rouge_table(res))
+    st.table(untrusted.table(results.rouge_table(res), "Candidate"))
     if res.order:
         tau = res.order["kendall_tau"]
         if res.order["same_order"]:
@@ -60,7 +62,7 @@ def _win_rate(res: results.Results) -> None:
         help="Wins plus half the ties and both-bad votes, over all their head-to-head votes.",
     )
     st.caption(
-        f"{w['a']} over {w['b']}: 95% interval {w['ci_low']:.0%} to {w['ci_high']:.0%} (Wilson) on "
+        f"{inline(w['a'])} over {inline(w['b'])}: 95% interval {w['ci_low']:.0%} to {w['ci_high']:.0%} (Wilson) on "
         f"{w['n']} votes: {w['wins']} wins, {w['losses']} losses, {w['ties']} ties or both bad."
     )
 
@@ -72,7 +74,7 @@ def _raters(res: results.Results) -> None:
     for r in res.raters:
         if r["biased"]:
             st.warning(
-                f"{r['rater']} chose the left answer in {r['left_rate']:.0%} of decisive votes "
+                f"{inline(r['rater'])} chose the left answer in {r['left_rate']:.0%} of decisive votes "
                 f"({r['votes']} votes); an unbiased rater stays near 50%, since sides are random."
             )
 

@@ -16,6 +16,7 @@ from core.config import help_of
 from core.eval import pool
 from core.eval.candidates import DEFAULT_KEY_ENV, Candidate
 from core.eval.generate import GenParams
+from ui.untrusted import inline
 
 CHOSEN, URL_KEY = "eval_candidates", "candidates"
 API, LOCAL = "OpenAI or OpenAI-compatible API", "Another local model (hub id or folder)"
@@ -91,7 +92,7 @@ def _api_fields() -> None:
 def _added_list(added: list[Candidate]) -> None:
     for cand in added:
         c = st.columns([5, 1], vertical_alignment="center")
-        c[0].markdown(f"{cand.label}")
+        c[0].markdown(inline(cand.label))
         c[1].button("Remove", key=f"eval_remove_{cand.key}", on_click=pool.remove_custom, args=(cand.key,))
 
 

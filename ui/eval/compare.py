@@ -13,6 +13,7 @@ from core.data import versions
 from core.eval import scores
 from core.eval.scores import Scored
 from ui.eval import charts
+from ui.untrusted import inline
 
 A, B = "eval_compare_a", "eval_compare_b"
 COLUMNS = {
@@ -49,8 +50,12 @@ def _pick(scored: list[Scored]) -> tuple[Scored, Scored]:
 def _tiles(frame, a: Scored, b: Scored) -> None:
     n = scores.counts(frame)
     c = st.columns(4)
-    c[0].metric("B wins", n["wins"], help=f"Examples where {b.name} scored higher ROUGE-L than {a.name}.")
-    c[1].metric("A wins", n["losses"], help=f"Examples where {a.name} scored higher ROUGE-L than {b.name}.")
+    c[0].metric(
+        "B wins", n["wins"], help=f"Examples where {inline(b.name)} scored higher ROUGE-L than {inline(a.name)}."
+    )
+    c[1].metric(
+        "A wins", n["losses"], help=f"Examples where {inline(a.name)} scored higher ROUGE-L than {inline(b.name)}."
+    )
     c[2].metric("Ties", n["ties"], help="Examples where both scored the same ROUGE-L.")
     c[3].metric("Mean ROUGE-L gain (B - A)", f"{scores.mean_gain(frame):+.3f}")
 
@@ -65,7 +70,9 @@ def render(scored: list[Scored], version: versions.Version) -> None:
         return
     prompts, refs = scores.test_set(version)
     frame = scores.comparison(a, b, prompts, refs)
-    st.caption(f"A = {a.name} · B = {b.name} · ROUGE-L per test example, the examples B did worst on first.")
+    st.caption(
+        f"A = {inline(a.name)} · B = {inline(b.name)} · ROUGE-L per test example, the examples B did worst on first."
+    )
     _tiles(frame, a, b)
     with st.container(key="eval_comparison"):
         st.dataframe(frame, hide_index=True, column_config=COLUMNS, width="stretch")

@@ -18,6 +18,7 @@ from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
 from ui.eval import REFRESH_S
+from ui.untrusted import inline, long_text
 
 SIDES = ("a", "b")
 PROMPT, SYSTEM = "eval_play_prompt", "eval_play_system"
@@ -92,16 +93,16 @@ def _collect(side: str) -> None:
 def _conversation(side: str, label: str, where) -> None:
     chat = _chat(side)
     with where.container(key=f"eval_play_log_{side}"):
-        st.markdown(f"**{side.upper()}: {label}**")
+        st.markdown(f"**{side.upper()}: {inline(label)}**")
         for i, message in enumerate(chat["messages"]):
             with st.chat_message(message["role"]):
-                st.markdown(message["content"] or "*(an empty answer)*")
+                long_text(message["content"], empty="*(an empty answer)*")
                 if i in chat["notes"]:
                     st.caption(chat["notes"][i])
         if chat["run"]:
             st.caption(":material/hourglass_top: Answering… (the first reply loads the model: a few seconds)")
         if chat["error"]:
-            st.error(f"Not answered: {chat['error']}")
+            long_text(chat["error"], draw=st.error, before="Not answered: ")
 
 
 def conversations(labels: dict[str, str], was_waiting: tuple[str, ...]) -> None:

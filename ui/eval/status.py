@@ -21,6 +21,7 @@ from core.eval.candidates import Candidate
 from core.eval.generate import GenParams
 from core.jobs import rundir
 from ui.eval import REFRESH_S
+from ui.untrusted import inline, long_text
 
 FAILED = ("failed", "lost")
 
@@ -99,7 +100,7 @@ def _running(row: Row, where, action) -> None:
 def _failed(row: Row, where) -> None:
     run = row.run
     where.markdown(f":red[:material/error: {run.state}]" + (f" ({run.failure})" if run.failure else ""))
-    where.caption((run.message or "the job ended without a message").split("\n\n")[0])
+    long_text((run.message or "").split("\n\n")[0], "the job ended without a message", draw=where.caption)
     tail = rundir.log_tail(rundir.run_dir(run.id), 20)
     if tail:
         with where.expander("Log tail"):
@@ -108,7 +109,7 @@ def _failed(row: Row, where) -> None:
 
 def _draw(row: Row, version: Version, params: GenParams) -> None:
     c = st.columns([3, 5, 1.2], vertical_alignment="center")
-    c[0].markdown(f"**{row.label}**")
+    c[0].markdown(f"**{inline(row.label)}**")
     if row.state == "ready":
         _ready(row, c[1])
     elif row.state == "running":

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import jobs
 from core.train import summary
+from ui.untrusted import inline
 
 PICK = "runs_pick"
 TABLE = "runs_table"
@@ -47,7 +48,7 @@ def pick(runs: list[jobs.RunStatus]) -> str:
     by_id = {r.id: r for r in runs}
     wanted = st.query_params.get("run")
     if wanted and wanted not in by_id:
-        st.warning(f"No training run {wanted!r} in this workspace; showing the newest.")
+        st.warning(f"No training run {inline(repr(wanted))} in this workspace; showing the newest.")
         wanted = None
     if wanted or st.session_state.get(PICK) not in by_id:
         st.session_state[PICK] = wanted or runs[0].id

@@ -20,6 +20,7 @@ from core.jobs import rundir
 from core.money import duration, usd
 from core.train import diagnose, launch, summary
 from ui.runs import artifacts, charts
+from ui.untrusted import inline, long_text
 
 REFRESH_S = 2
 STUCK_S = 180  # a heartbeat older than this while running deserves a word
@@ -47,12 +48,12 @@ def state_banner(run: jobs.RunStatus) -> None:
     alert, text = STATE_ALERT.get(run.state, (st.info, run.state))
     if run.state in ("failed", "lost"):
         kind = f" ({run.failure})" if run.failure and run.failure != "lost" else ""
-        alert(f"{text}{kind}: {run.message.split(chr(10) * 2)[0]}")  # the log tail follows in full
+        long_text(run.message.split(chr(10) * 2)[0], "", draw=alert, before=f"{text}{kind}: ")  # the log tail follows
         tail = rundir.log_tail(rundir.run_dir(run.id), 30)
         if tail:
             st.code(tail, language="text")
         return
-    alert(text + (f" {run.message}" if run.message and run.state != "stopped" else ""))
+    long_text(run.message if run.state != "stopped" else "", "", draw=alert, before=f"{text} ")
 
 
 def _eta(run: jobs.RunStatus, rows: list[dict]) -> float | None:
@@ -239,7 +240,7 @@ def remote_result(run: jobs.RunStatus, info: dict) -> None:
     if not info.get("fine_tuned_model"):
         return
     st.success(
-        f"Fine-tuned model: `{info['fine_tuned_model']}` · {info.get('trained_tokens') or 0:,} tokens "
+        f"Fine-tuned model: **{inline(info['fine_tuned_model'])}** · {info.get('trained_tokens') or 0:,} tokens "
         f"trained · actual cost "
         f"{usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}"
     )
@@ -260,8 +261,8 @@ def remote_live(run_id: str, was_active: bool) -> None:
     if run.state != "stopped":
         state_banner(run)
     remote_result(run, info)
-    where = f" at {remote['base_url']}" if remote.get("base_url") else ""
-    st.caption(f"{service_of(run)} job `{remote.get('job_id') or 'not created yet'}`{where}")
+    where = f" at {inline(remote['base_url'])}" if remote.get("base_url") else ""
+    st.caption(f"{service_of(run)} job {inline(remote.get('job_id') or 'not created yet')}{where}")
     if run.active:
         progress_bar(run)
         st.button(
@@ -296,12 +297,12 @@ def render(run_id: str) -> jobs.RunStatus | None:
     try:
         run = jobs.status(run_id)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        st.error(f"Run {run_id} cannot be read: {e}")
+        long_text(f"Run {run_id} cannot be read: {e}", draw=st.error)
         return None
-    st.subheader(run.title or run.id)
+    st.subheader(inline(run.title or run.id))
     st.caption(
-        f"{run.id} · {run.meta.get('method', '')} · {summary.model_label(run.meta.get('model'))} · "
-        f"{summary.dataset_label(run.meta.get('dataset_version'))}"
+        f"{run.id} · {inline(run.meta.get('method', ''))} · {inline(summary.model_label(run.meta.get('model')))} · "
+        f"{inline(summary.dataset_label(run.meta.get('dataset_version')))}"
         + (
             f" · resumed from {run.meta['parent_run']} at step {run.meta.get('resumed_from_step')}"
             if run.meta.get("parent_run")
