@@ -9,6 +9,7 @@ untrusted text (dataset prompts, model answers, instructions, names typed by rat
   HTML, tables, colour directives, LaTeX, and a heading or list marker in front) are
   backslash-escaped, and a word joiner breaks what GFM would turn into a link on its own
   (`http://`, `www.`, `a@b.c`): Streamlit finds those in the text after escapes are read.
+  `code(text)` is the same string as an inline code span (an id, a model name), literal as code is.
 - `block(text)`: long text (an answer, a prompt, instructions) keeps its markdown (lists, code
   blocks, emphasis read as the author meant) but can no longer make a link or an image: an
   invisible word joiner goes between `]` and `(` (inline links and images) and between `]` and `:`
@@ -42,6 +43,14 @@ def inline(text: object) -> str:
     flat = _MARKUP.sub(r"\\\1", " ".join(_INVISIBLE.sub(" ", str(text)).split()))
     flat = _LEADING.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
     return _BARE_LINK.sub(r"\1" + JOINER, flat)
+
+
+def code(text: object) -> str:
+    """`text` as an inline code span, literal whatever it holds: the fence is longer than any backtick run in it."""
+    flat = " ".join(_INVISIBLE.sub(" ", str(text)).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def block(text: object) -> str:

@@ -13,6 +13,7 @@ from core.data import analyze
 from ui import pickers
 from ui.data import checks, dupes, edit, history, importer, split_export, state
 from ui.shell import boot
+from ui.untrusted import inline
 
 boot()
 
@@ -40,7 +41,7 @@ if work.dirty:
     note = c2.text_input("Note for the new version", key="data_save_note", placeholder="what changed")
     if c3.button("Save as version", type="primary", key="data_save"):
         saved = state.save(work, note or "edited")
-        st.toast(f"Saved {saved.label}")
+        st.toast(f"Saved {inline(saved.label)}")
         st.rerun()
 
 report = checks.validation(work.sha, MODEL, work.examples)

@@ -18,6 +18,7 @@ import streamlit as st
 from core.arena import build
 from core.data import versions
 from ui import DATA_PAGE, EVALUATE_PAGE
+from ui.untrusted import inline, long_text
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,14 @@ def _not_ready(need: Need, dataset: versions.Dataset | None) -> None:
         have = f"only {found[0].label!r} has" if found else "no candidate has"
         st.info(
             f"A session compares the cached answers of two or more candidates on the test split of "
-            f"{version.label}, and {have} them yet. Generate them on the Evaluate page (the base model and a "
-            "trained run, for instance), then come back here."
+            f"{inline(version.label)}, and {inline(have)} them yet. Generate them on the Evaluate page "
+            "(the base model and a trained run, for instance), then come back here."
         )
         params = {"version": str(version.id)}
         st.page_link(EVALUATE_PAGE, label="Open the Evaluate page", icon=":material/fact_check:", query_params=params)
         return
     head = need.named.format(name=dataset.name) if dataset else need.nameless
-    st.info(f"{head} {need.why}")
+    long_text(f"{head} {need.why}", draw=st.info)
     params = {"dataset": str(dataset.id)} if dataset else None
     st.page_link(DATA_PAGE, label="Open the Data page", icon=":material/dataset:", query_params=params)
 

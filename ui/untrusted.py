@@ -3,7 +3,8 @@
 `inline(text)` is for interpolating a short string into any markdown Streamlit draws (alerts, captions,
 headers, labels, table cells, radio options); `long_text(text)` draws an answer, a prompt or
 instructions with their markdown kept but no image loaded and no link disguised; `table(frame, ...)`
-escapes the named columns of a frame for st.table.
+escapes the named columns of a frame for st.table; `block(text)` is long text for a label or a composed message,
+`code(text)` a short string as inline code.
 Test: `pytest tests/unit/test_safe_text.py tests/e2e/test_untrusted_text.py`.
 """
 
@@ -13,7 +14,7 @@ import streamlit as st
 
 from core import safe_text
 
-inline = safe_text.inline
+inline, block, code = safe_text.inline, safe_text.block, safe_text.code
 
 
 def table(frame, *columns: str):

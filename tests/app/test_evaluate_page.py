@@ -15,7 +15,7 @@ import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, models
+from core import jobs, models, safe_text
 from core.data import samples, split, versions
 from core.eval import candidates, generate, pool
 from core.eval.candidates import Candidate
@@ -214,6 +214,18 @@ def test_the_playground_asks_both_sides_and_keeps_each_conversation(tiny, scored
     assert side_a["messages"][-1]["content"] == reply["text"]
     assert [c.name for c in at.chat_message] == ["user", "assistant"]  # side B asked nothing
     assert "Not answered: the API key is not set" in texts(at, "error")
+
+
+def test_a_playground_answer_can_neither_load_an_image_nor_disguise_a_link(scored_version):
+    hostile = "Sure: ![](http://127.0.0.1:9/leak.png) and [re-enter your admin token](http://127.0.0.1:9/phish)"
+    at = open_page()
+    chat = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": hostile}]}
+    at.session_state["eval_play_chat_a"] = chat | {"notes": {}, "run": None, "error": None}
+    at.run()
+    assert not at.exception, at.exception
+    drawn = [m.value for m in at.markdown if "leak.png" in m.value]
+    assert drawn and all("](" not in m for m in drawn)  # a word joiner sits in each, so no link or image forms
+    assert [m.replace(safe_text.JOINER, "") for m in drawn] == [hostile]
 
 
 def fake_generate_job(version: versions.Version, *args: str) -> str:

@@ -109,5 +109,12 @@ def test_inline_breaks_what_gfm_links_on_its_own():
     assert shown.replace(safe_text.JOINER, "") == "http://evil/x HTTPS://e www.evil.com ann@evil.com"
 
 
+@pytest.mark.parametrize("text", ["ftjob-abc", "a`b", "``x``", f"`![]({LEAK})` [x]({PHISH})", "`"])
+def test_code_is_one_literal_code_span(text):
+    html = md.renderInline(safe_text.code(text))
+    assert html.startswith("<code>") and html.endswith("</code>") and html.count("<code>") == 1
+    assert html[6:-7].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&") == text
+
+
 def test_inline_makes_one_line_of_visible_characters():
     assert safe_text.inline("Ann\n\n# Admin\u202e\x00 ") == "Ann \\# Admin"

@@ -13,6 +13,7 @@ from core import costs, prices
 from core.jsonl import JsonlError
 from core.money import usd
 from ui.costs.prices import price_editor
+from ui.untrusted import inline, long_text
 
 
 def render() -> None:
@@ -31,7 +32,7 @@ def render() -> None:
         try:
             est = costs.openai_costs(upload.getvalue(), int(epochs) or None, rows)
         except JsonlError as e:
-            st.error(f"{upload.name}: {e}")
+            long_text(f"{inline(upload.name)}: {e}", draw=st.error)
             return
         st.session_state["costs_upload_tokens"] = est.tokens * est.epochs
         c = st.columns(4)

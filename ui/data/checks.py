@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.data import analyze, quality, validate, versions
 from ui.data import progress, state
+from ui.untrusted import block, inline, long_text
 
 ICONS = {"ok": ":material/check_circle:", "warn": ":material/warning:", "fail": ":material/error:"}
 TITLES = {
@@ -55,9 +56,10 @@ def _import_notes(dataset: versions.Dataset) -> None:
     left = source.get("left_out") or []
     if left:
         lines = "; ".join(f"line {x['line']}: {x['message']}" for x in left[:5])
-        st.warning(
-            f"At import, {len(left)} record(s) of {source.get('file')} could not be read and "
-            f"were left out ({lines}). Fix them in the source file and import again if you need them."
+        long_text(
+            f"At import, {len(left)} record(s) of {inline(source.get('file'))} could not be read and "
+            f"were left out ({lines}). Fix them in the source file and import again if you need them.",
+            draw=st.warning,
         )
 
 
@@ -153,7 +155,7 @@ def _checklist(report: quality.QualityReport) -> None:
     for check in report.checks:
         flagged = len({f.row for f in check.flags if f.row is not None})
         with st.expander(
-            f"{ICONS[check.verdict]} **{TITLES.get(check.name, check.name)}**: {check.message}",
+            f"{ICONS[check.verdict]} **{TITLES.get(check.name, check.name)}**: {block(check.message)}",
             expanded=check.verdict != "ok",
         ):
             if check.name == "length":

@@ -18,6 +18,7 @@ import streamlit as st
 
 from core.data import Finding, fetch, io, samples, versions
 from ui.data import progress
+from ui.untrusted import inline, long_text
 
 FORMATS = {
     "Detect automatically": None,
@@ -40,7 +41,7 @@ def _fetched(source: str) -> fetch.Fetched | None:
             st.rerun()
         return fetch.result(run.id)
     if run is not None:
-        st.error(f"Fetching {source} {run.state}: {run.message}")
+        long_text(f"Fetching {source} {run.state}: {run.message}", draw=st.error)
     st.caption(f"Read by a background job (a download, for a hub id), up to the {io.limit_mb()} MB limit.")
     if st.button("Fetch", type="primary", key="data_import_fetch"):
         fetch.launch(source, io.limit_mb() * io.MB)
@@ -81,9 +82,10 @@ def _source() -> tuple[Path | None, str, fetch.Fetched | None]:
     if upload is None:
         return None, "", None
     if upload.size > limit * 1024 * 1024:
-        st.error(
-            f"{upload.name} is {upload.size / 2**20:.1f} MB, over the {limit} MB upload limit. "
-            "Split the file, or raise the limit below."
+        long_text(
+            f"{inline(upload.name)} is {upload.size / 2**20:.1f} MB, over the {limit} MB upload limit. "
+            "Split the file, or raise the limit below.",
+            draw=st.error,
         )
         return None, "", None
     return io.keep_upload(upload.name, upload.getbuffer(), upload.file_id), Path(upload.name).stem, None
@@ -95,7 +97,7 @@ def _mapping(path: Path, fmt: str | None) -> dict | None:
     try:
         columns = io.columns_cached(path)
     except io.DataError as e:
-        st.error(f"Cannot read the columns: {e}")
+        long_text(f"Cannot read the columns: {e}", draw=st.error)
         return None
     if not columns:
         st.error("No columns found: the file's records are not objects with named fields.")
@@ -119,7 +121,7 @@ def _left_out(findings: list[Finding]) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="data_import_left_out")
     for f in findings:
         if f.severity != "error":
-            st.info(f.message)
+            long_text(f.message, draw=st.info)
 
 
 def render() -> None:
@@ -134,11 +136,11 @@ def render() -> None:
     try:
         loaded = io.load_cached(path, fmt=fmt, mapping=mapping, max_bytes=limit)
     except io.DataError as e:
-        st.error(f"Cannot import: {e}")
+        long_text(f"Cannot import: {e}", draw=st.error)
         return
     container = fetched.source if fetched else loaded.source
     findings = (fetched.findings if fetched else []) + loaded.findings
-    st.success(f"Read {len(loaded.examples)} examples ({loaded.fmt} layout from {container}).")
+    st.success(f"Read {len(loaded.examples)} examples ({loaded.fmt} layout from {inline(container)}).")
     _left_out(findings)
     if not loaded.examples:
         return
@@ -153,7 +155,7 @@ def render() -> None:
         try:
             version = versions.create(name, loaded.examples, note=f"imported from {file}", source=source)
         except ValueError as e:
-            st.error(str(e))
+            long_text(e, draw=st.error)
             return
         st.query_params["dataset"] = str(version.dataset_id)
         st.session_state.pop("data_view", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import jobs
+from ui.untrusted import long_text
 
 
 @st.fragment(run_every=1.0)
@@ -19,5 +20,5 @@ def bar(run_id: str, what: str) -> None:
     st.progress(min(done / total, 1.0), text=f"{p.get('message', run.state)}: {done}/{total}")
     if not run.active:
         if run.state != "succeeded":
-            st.error(f"{what} {run.state}: {run.message}")
+            long_text(f"{what} {run.state}: {run.message}", draw=st.error)
         st.rerun(scope="app")

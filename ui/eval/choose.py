@@ -16,7 +16,7 @@ from core.config import help_of
 from core.eval import pool
 from core.eval.candidates import DEFAULT_KEY_ENV, Candidate
 from core.eval.generate import GenParams
-from ui.untrusted import inline
+from ui.untrusted import inline, long_text
 
 CHOSEN, URL_KEY = "eval_candidates", "candidates"
 API, LOCAL = "OpenAI or OpenAI-compatible API", "Another local model (hub id or folder)"
@@ -106,7 +106,7 @@ def add_form() -> None:
             st.text_input("Hub id or local folder", key="eval_add_path", placeholder="/models/my-model")
         st.button("Add candidate", key="eval_add", on_click=_add, icon=":material/add:")
         if error := st.session_state.pop("eval_add_error", None):
-            st.error(error)
+            long_text(error, draw=st.error)
         if done := st.session_state.pop("eval_add_done", None):
             st.success(f"Added {done}.")
         _added_list(pool.custom())

@@ -156,5 +156,5 @@ def render(slots: dict[str, Candidate], version: versions.Version, params: GenPa
         help="The models were trained with it; without it a tuned model may answer differently.",
     )
     if error := st.session_state.pop("eval_play_error", None):
-        st.warning(error)
+        long_text(error, draw=st.warning)
     st.fragment(run_every=REFRESH_S if waiting else None)(conversations)(labels, waiting)

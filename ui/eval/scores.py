@@ -18,6 +18,7 @@ from core.eval import SPLIT, generate, metrics
 from core.eval import scores as scoring
 from core.eval.scores import Scored
 from ui.eval import charts
+from ui.untrusted import inline
 
 UNICODE = "eval_unicode"
 COLUMNS = {
@@ -63,7 +64,7 @@ def render(version: versions.Version) -> list[Scored]:
         st.altair_chart(charts.rouge_chart(found), width="stretch")
     tokenizer = "a Unicode-aware tokenizer" if unicode else "the guide's settings (rouge_score, Porter stemmer)"
     st.caption(
-        f"On the {n} test examples of {version.label}; ROUGE-L with {tokenizer}. The standard scorer "
+        f"On the {n} test examples of {inline(version.label)}; ROUGE-L with {tokenizer}. The standard scorer "
         "gives non-Latin text 0.0: see the toggle's help."
     )
     return found

@@ -137,12 +137,12 @@ def panel(chosen: dict[str, Candidate], version: Version, params: GenParams, was
         if st.button(f"Generate all missing ({len(todo)})", key="eval_generate_all", icon=":material/playlist_play:"):
             _launch(todo, version, params)
     if error := st.session_state.pop("eval_gen_error", None):
-        st.error(error)
+        long_text(error, draw=st.error)
 
 
 def render(chosen: dict[str, Candidate], version: Version, params: GenParams) -> None:
     st.caption(
-        f"Answers to the {len(version.splits.get(SPLIT, []))} test examples of {version.label}, "
+        f"Answers to the {len(version.splits.get(SPLIT, []))} test examples of {inline(version.label)}, "
         "generated once per candidate and settings, then cached."
     )
     active = tuple(r.run.id for r in rows(chosen, version, params) if r.state == "running")

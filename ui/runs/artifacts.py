@@ -17,6 +17,7 @@ import yaml
 from core import jobs, paths
 from core.jobs import rundir
 from core.train import export, launch, summary
+from ui.untrusted import long_text
 
 
 def samples_tab(folder) -> None:
@@ -121,7 +122,7 @@ def _export_job(job: jobs.RunStatus) -> None:
         st.info(f"Exporting ({kind})... {job.state}")
         return
     if result is None or result.get("error"):
-        st.error(f"Export ({kind}) {job.state}: {(result or {}).get('error') or job.message}")
+        long_text(f"Export ({kind}) {job.state}: {(result or {}).get('error') or job.message}", draw=st.error)
         st.code(rundir.log_tail(rundir.run_dir(job.id), 15), language="text")
         return
     ok = result.get("stopped_at_eos") and result.get("has_chat_template")

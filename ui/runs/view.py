@@ -20,7 +20,7 @@ from core.jobs import rundir
 from core.money import duration, usd
 from core.train import diagnose, launch, summary
 from ui.runs import artifacts, charts
-from ui.untrusted import inline, long_text
+from ui.untrusted import code, inline, long_text
 
 REFRESH_S = 2
 STUCK_S = 180  # a heartbeat older than this while running deserves a word
@@ -240,7 +240,7 @@ def remote_result(run: jobs.RunStatus, info: dict) -> None:
     if not info.get("fine_tuned_model"):
         return
     st.success(
-        f"Fine-tuned model: **{inline(info['fine_tuned_model'])}** · {info.get('trained_tokens') or 0:,} tokens "
+        f"Fine-tuned model: {code(info['fine_tuned_model'])} · {info.get('trained_tokens') or 0:,} tokens "
         f"trained · actual cost "
         f"{usd(info.get('actual_usd')) if info.get('actual_usd') is not None else info.get('cost_note') or '-'}"
     )
@@ -262,7 +262,7 @@ def remote_live(run_id: str, was_active: bool) -> None:
         state_banner(run)
     remote_result(run, info)
     where = f" at {inline(remote['base_url'])}" if remote.get("base_url") else ""
-    st.caption(f"{service_of(run)} job {inline(remote.get('job_id') or 'not created yet')}{where}")
+    st.caption(f"{service_of(run)} job {code(remote.get('job_id') or 'not created yet')}{where}")
     if run.active:
         progress_bar(run)
         st.button(

@@ -13,6 +13,7 @@ from core.train import config, launch
 from core.train.config import TrainConfig
 from core.train.preflight import Preflight
 from ui import RUNS_PAGE
+from ui.untrusted import long_text
 
 
 def render(cfg: TrainConfig, pf: Preflight) -> None:
@@ -39,6 +40,6 @@ def render(cfg: TrainConfig, pf: Preflight) -> None:
     try:
         run_id = launch.start(cfg, title.strip())
     except (ValueError, OSError) as e:
-        st.error(f"Not launched: {e}")
+        long_text(f"Not launched: {e}", draw=st.error)
         return
     st.switch_page(RUNS_PAGE, query_params={"run": run_id})

@@ -28,6 +28,7 @@ from core.openai_spec import HYPERPARAMETERS
 from core.providers import RemoteProvider, openai_ft
 from core.providers.openai_ft import OpenAIJob
 from ui import RUNS_PAGE
+from ui.untrusted import long_text
 
 KEY = "train_openai_"
 SESSION_KEY = "openai_api_key"  # the typed key, for this browser session only (survives page switches)
@@ -122,7 +123,7 @@ def show_estimate(provider: RemoteProvider, job: OpenAIJob) -> dict | None:
         price = json.dumps(openai_ft.price_row(job.model), sort_keys=True, default=str)
         est = _estimate(str(paths.home()), job.dataset_version, job.model, job.n_epochs, price, job, provider)
     except (JsonlError, ValueError, KeyError, TypeError) as e:
-        st.error(f"No cost estimate: {e}")
+        long_text(f"No cost estimate: {e}", draw=st.error)
         return None
     c = st.columns(4)
     c[0].metric(
@@ -156,7 +157,7 @@ def _launch(provider: RemoteProvider, job: OpenAIJob, secret: str, title: str) -
     try:
         run_id = provider.launch(job, secret, title)
     except (ValueError, OSError) as e:
-        st.error(f"Not launched: {e}")
+        long_text(f"Not launched: {e}", draw=st.error)
         return
     st.switch_page(RUNS_PAGE, query_params={"run": run_id})
 

@@ -19,6 +19,7 @@ from core.config import help_of
 from core.data import versions
 from core.providers import RemoteProvider
 from ui import RUNS_PAGE
+from ui.untrusted import long_text
 
 
 def _value(text: str, default):
@@ -58,6 +59,6 @@ def render(provider: RemoteProvider, version: versions.Version) -> None:
         try:
             run_id = provider.launch(job, secret)
         except (ValueError, OSError) as e:
-            st.error(f"Not launched: {e}")
+            long_text(f"Not launched: {e}", draw=st.error)
             return
         st.switch_page(RUNS_PAGE, query_params={"run": run_id})
