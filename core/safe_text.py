@@ -12,8 +12,9 @@ untrusted text (dataset prompts, model answers, instructions, names typed by rat
   `code(text)` is the same string as an inline code span (an id, a model name), literal as code is.
 - `block(text)`: long text (an answer, a prompt, instructions) keeps its markdown (lists, code
   blocks, emphasis read as the author meant) but can no longer make a link or an image: an
-  invisible word joiner goes between `]` and `(` (inline links and images) and between `]` and `:`
-  (reference definitions, so `[x][ref]` has nothing to point at), and after `<` of an autolink
+  invisible word joiner goes between `]` and `(` (inline links and images), before the `[` that
+  opens a line's `[label]:` (a reference definition, so `[x][ref]` has nothing to point at; not
+  between `]` and `:`, which code such as `if a[0]:` is full of), and after `<` of an autolink
   whose scheme is not http(s). The word joiner is invisible inside code blocks too, so no code-block
   detection is needed (and none can disagree with the renderer's). A bare http(s) URL may still
   become a link, with the URL itself as its visible text; raw HTML is never rendered because no
@@ -33,7 +34,10 @@ _LEADING = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list marker (or sete
 _BARE_LINK = re.compile(r"(?i)(\b(?:https?|ftp|www)(?=://|\.)|@)")
 # C0/C1 controls and the bidirectional embeddings, overrides and isolates that can make a name read backwards.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LINK_TAIL = re.compile(r"\]([(:])")
+_LINK_TAIL = re.compile(r"\](?=\()")
+# A line that opens with `[label]:` after any quote, list-marker and indent prefix; a label holds no
+# unescaped bracket, may span lines and has at most 999 characters (CommonMark).
+_DEFINITION = re.compile(r"(?m)^((?:[ \t]*(?:>|[-*+]|\d{1,9}[.)]))*[ \t]*)(?=\[(?:\\.|[^\]\\]){0,999}\]:)")
 # `<scheme:` opens an autolink; http(s) ones show their own URL, every other scheme is broken.
 _AUTOLINK = re.compile(r"<(?!https?:)(?=[A-Za-z][A-Za-z0-9+.-]{1,31}:)", re.IGNORECASE)
 
@@ -55,5 +59,6 @@ def code(text: object) -> str:
 
 def block(text: object) -> str:
     """`text` as markdown that can neither link nor load anything except a visible http(s) URL."""
-    safe = _LINK_TAIL.sub("]" + JOINER + r"\1", str(text))
+    safe = _LINK_TAIL.sub("]" + JOINER, str(text))
+    safe = _DEFINITION.sub(r"\1" + JOINER, safe)
     return _AUTOLINK.sub("<" + JOINER, safe)

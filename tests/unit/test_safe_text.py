@@ -28,6 +28,11 @@ HOSTILE = [
     f"- item [link]({PHISH})\n- ![i]({LEAK})",
     f"| a | b |\n|---|---|\n| ![]({LEAK}) | [x]({PHISH}) |",
     f"`code` ![]({LEAK}) `more`",
+    f"![x][multi\nline]\n\n[multi\nline]: {LEAK}",
+    f"![x][a\\]b]\n\n[a\\]b]: {LEAK}",
+    f"> ![x][q]\n>\n> - [q]: {LEAK}",
+    f"- ![x][n]\n\n    [n]: {LEAK}",
+    f"![x][^1]\n\n[^1]: {LEAK}",
 ]
 
 
@@ -67,6 +72,11 @@ def test_block_keeps_lists_emphasis_and_code_blocks():
     assert "<ol>" in html and "<strong>install</strong>" in html and "<code>make</code>" in html
     assert '<code class="language-python">' in html
     assert "x = a[0]" in html and "(1)" in html  # the joiner sits between them, invisible
+
+
+def test_block_leaves_code_that_indexes_alone():
+    text = "```python\nfor k in d[key]:\n    a[0]: int = 1\n```"
+    assert safe_text.block(text) == text
 
 
 def test_block_keeps_a_visible_http_autolink():
