@@ -40,7 +40,8 @@ def hyperparameter_problem(name: str, value: Any) -> str | None:
     whole, low, high = HYPERPARAMETERS[name]
     if is_auto(value):
         return None
-    ok = _number(value) and (float(value).is_integer() if whole else True)
+    # int(x) is never converted to float: a 400-digit integer would overflow
+    ok = _number(value) and (not whole or isinstance(value, int) or value.is_integer())
     if ok and low <= value <= high:
         return None
     kind = "a whole number" if whole else "a number"

@@ -121,10 +121,11 @@ def test_an_api_job_on_a_folder_that_is_no_model_is_refused_before_a_run_starts(
     assert runs.list_runs() == []
 
 
+HUGE = [10**400, -(10**400), float("inf"), float("nan")]  # a 401-digit integer has no float
 AGREEMENT = [
-    ("n_epochs", [1, 3.0, 50, 0, 51, 2.5, -3, "auto", None, "big", True]),
-    ("batch_size", [1, 256, 0, 257, 8.0, 1.5, "auto", [3]]),
-    ("learning_rate_multiplier", [1e-6, 0.5, 2, 49, 60, 100, 100.5, 0, -1, "auto", "2x"]),
+    ("n_epochs", [1, 3.0, 50, 0, 51, 2.5, -3, "auto", None, "big", True, *HUGE]),
+    ("batch_size", [1, 256, 0, 257, 8.0, 1.5, "auto", [3], *HUGE]),
+    ("learning_rate_multiplier", [1e-6, 0.5, 2, 49, 60, 100, 100.5, 0, -1, "auto", "2x", *HUGE]),
 ]
 
 
