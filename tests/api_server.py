@@ -1,14 +1,20 @@
-"""Start `python -m core.server` as a real subprocess on a free port, for tests that speak HTTP to it."""
+"""Start the local API for tests that speak HTTP to it: `python -m core.server` as a real subprocess on a
+free port, or an app from core.server.app.create_app under uvicorn in a thread of the test process."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 from tests.e2e.conftest import free_port
 
@@ -42,3 +48,23 @@ def start(home: Path, base_model: Path, key: str, log_path: Path) -> tuple[subpr
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(15)
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """The app served by uvicorn in a thread on a free loopback port; yields the base URL ending in /v1."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # the server takes this socket: no race for the port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the API server did not start within 30 s"
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)

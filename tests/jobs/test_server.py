@@ -8,16 +8,13 @@ Run: .venv/bin/pytest tests/jobs/test_server.py -q
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from openai import OpenAI
 
 from core import jobs, models
@@ -27,6 +24,7 @@ from core.server import ApiError, api_dir, chat, files, write_record
 from core.server import ft_jobs as api_jobs
 from core.server.app import _parser, create_app, settings
 from core.train import launch
+from tests import api_server
 from tests.waiting import wait_for
 
 KEY = "sk-local-test-key"
@@ -42,19 +40,8 @@ def tiny(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def base_url(tiny):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # the server takes this socket: no race for the port
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(KEY, base_model=str(tiny)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API server did not start within 30 s"
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    with api_server.serving(create_app(KEY, base_model=str(tiny))) as url:
+        yield url
 
 
 @pytest.fixture
