@@ -5,14 +5,16 @@ app and its command line (`python -m core.server`), files.py stores uploads, ft_
 fine-tuning job into a training run, events.py reads a job's events and checkpoints back,
 chat.py answers chat completions with a base or fine-tuned model. Everything but app.py is plain
 Python (no FastAPI), so the modules can be tested without a server.
-Test: `.venv/bin/pytest tests/jobs/test_server.py tests/unit/test_api_rules.py -q`.
+Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_server_limits.py tests/unit/test_api_rules.py -q`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,17 @@ from typing import Any
 from core import paths, tempfiles
 from core.jobs import rundir
 
+log = logging.getLogger("core.server")
 ORG = "local"  # the organisation segment of fine-tuned model names, as OpenAI's "my-org"
 OWNER = "local"
 
 
 class ApiError(Exception):
-    """An error the client sees in OpenAI's shape: {"error": {message, type, param, code}}."""
+    """An error the client sees in OpenAI's shape: {"error": {message, type, param, code}}.
+
+    A 5xx keeps its message for the server's log only (with the traceback being handled, if any):
+    the client gets a fixed text and the request id the log line carries, never an exception's text.
+    """
 
     def __init__(
         self,
@@ -37,6 +44,14 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+        self.request_id = None
+        if status >= 500:
+            self.request_id = new_id("req")
+            log.error("request %s: %s", self.request_id, message, exc_info=sys.exc_info()[1])
+            self.message = (
+                f"The server had an error while processing your request (request id {self.request_id}); "
+                "its log has the details under that id."
+            )
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

@@ -54,7 +54,8 @@ def check_key(request: Request) -> None:
 
 
 def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    headers = {"x-request-id": exc.request_id} if exc.request_id else None  # the openai client shows it
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,10 +78,9 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return _api_error(request, ApiError(exc.status_code, str(message)))
 
 
-def _server_error(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error")  # the traceback goes to the server's log, never to the client
-    message = f"The server had an error while processing your request: {type(exc).__name__}: {exc}"
-    return _api_error(_request, ApiError(500, message, type="server_error"))
+async def _server_error(_request: Request, exc: Exception) -> JSONResponse:
+    # async, so it runs inside Starlette's `except` and ApiError logs this exception's traceback
+    return _api_error(_request, ApiError(500, f"unhandled {type(exc).__name__}: {exc}", type="server_error"))
 
 
 # ---- the app ----------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def _bounded(body: dict, key: str, kind: type, low: float, high: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
         raise bad_request(f"{key} must be {'a number' if kind is float else 'an integer'}, not {value!r}", key)
     if not low <= value <= high:
-        raise bad_request(f"{key} must be from {low:g} to {high:g}, not {value!r}", key)
+        span = f"{low:g} to {high:g}" if kind is float else f"{low} to {high}"
+        raise bad_request(f"{key} must be from {span}, not {value!r}", key)
     return value
 
 
@@ -106,9 +107,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         raise bad_request("n must be 1: the local server returns one choice.", "n")
     longest = _bounded(body, "max_completion_tokens", int, 1, MOST_TOKENS)
     longest = longest or _bounded(body, "max_tokens", int, 1, MOST_TOKENS) or DEFAULT_MAX_TOKENS
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise bad_request(f"seed must be an integer, not {seed!r}", "seed")
+    seed = _bounded(body, "seed", int, -(2**63), 2**64 - 1)  # what torch.manual_seed takes
     options = body.get("stream_options") or {}
     return ChatRequest(
         model=model,
