@@ -7,8 +7,9 @@ OPENAI_API_KEY=<the key>. It serves /v1/files, /v1/fine_tuning/jobs (with events
 and cancel), /v1/models and /v1/chat/completions (streaming too). Each fine-tuning job is an
 ordinary workbench training run (LoRA), visible on the Runs page. OpenAI model names (gpt-4o-mini,
 ...) are served by the local base model; see core/server/ for the mapping. Errors have OpenAI's
-shape and status codes. The key comes from --api-key or FT_API_KEY and is never logged.
-Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_guide_script.py -q`.
+shape and status codes. The key comes from --api-key or FT_API_KEY and is never logged. Before any
+route reads a request, Guard caps its body (BODY_LIMITS).
+Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_server_limits.py tests/jobs/test_guide_script.py -q`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,27 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import paths, workspace
+from core.data.io import DEFAULT_MAX_BYTES
 from core.models import DEFAULT_MODEL_ID
 from core.server import ApiError, chat, events, files, ft_jobs
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 log = logging.getLogger("core.server")
+MB = 1 << 20
+UPLOAD = "POST /v1/files"
+# The most bytes a request body may have, per route, checked before any of it is parsed. An upload
+# may carry the file cap of core.server.files plus its form's other fields; other routes take little.
+BODY_LIMITS = {
+    UPLOAD: DEFAULT_MAX_BYTES + MB,
+    "POST /v1/fine_tuning/jobs": MB,
+    "POST /v1/chat/completions": 4 * MB,
+}
+OTHER_BODY_LIMIT = MB
 
 
 # ---- auth and errors --------------------------------------------------------------------------
@@ -83,6 +97,54 @@ async def _server_error(_request: Request, exc: Exception) -> JSONResponse:
     return _api_error(_request, ApiError(500, f"unhandled {type(exc).__name__}: {exc}", type="server_error"))
 
 
+# ---- what reaches a route: a body no larger than its route's limit ------------------------------
+
+
+def body_limit(scope: Scope, headers: Headers) -> tuple[int, str]:
+    """(the most bytes this request's body may have, the 413 message naming that limit and the route)."""
+    route = f"{scope['method']} {scope['path'].rstrip('/')}"
+    limit, how = BODY_LIMITS.get(route, OTHER_BODY_LIMIT), ""
+    if route == UPLOAD and not headers.get("content-type", "").startswith("multipart/form-data"):
+        # only multipart streams to disk as it is read; any other form would be parsed in memory
+        limit, how = OTHER_BODY_LIMIT, " unless sent as multipart/form-data"
+    message = f"The request body is over the {limit // MB} MB limit of {route}{how}; send a smaller request."
+    if route != UPLOAD:
+        message += f" Training data goes to {UPLOAD} (up to {DEFAULT_MAX_BYTES // MB} MB a file)."
+    return limit, message
+
+
+def counted(receive: Receive, limit: int, message: str) -> Receive:
+    """receive() that stops the read with a 413 once the body passes its limit, whatever Content-Length said."""
+    seen = 0
+
+    async def receive_counted() -> Message:
+        nonlocal seen
+        event = await receive()
+        seen += len(event.get("body", b""))
+        if seen > limit:
+            raise HTTPException(413, message)  # FastAPI re-raises an HTTPException met while reading the body
+        return event
+
+    return receive_counted
+
+
+class Guard:
+    """Pure ASGI middleware: refuses a request before its body is read, and counts the body as it is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        limit, message = body_limit(scope, headers)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            return await _api_error(Request(scope), ApiError(413, message))(scope, receive, send)
+        await self.app(scope, counted(receive, limit, message), send)
+
+
 # ---- the app ----------------------------------------------------------------------------------
 
 
@@ -96,6 +158,7 @@ def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _server_error)
+    app.add_middleware(Guard)
     _routes(app, [Depends(check_key)])
     _start_up()
     return app

@@ -1,13 +1,17 @@
-"""The local API's HTTP layer under abuse: huge numbers are a 400 and a 500 shows no exception's text.
+"""The local API's HTTP layer under abuse: body limits, huge numbers and fixed 500s.
 
-A uvicorn server runs core.server.app.create_app in a thread (tests/api_server.py), driven by the
-official `openai` client where it applies.
+A uvicorn server runs core.server.app.create_app in a thread (tests/api_server.py). Bodies too large
+are sent raw (http.client), with a declared length or chunked; the rest goes through the official
+`openai` client where it applies.
 Run: .venv/bin/pytest tests/jobs/test_server_limits.py -q
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -15,12 +19,14 @@ import pytest
 from openai import OpenAI
 
 from core.data.samples import sample_path
+from core.server import api_dir
 from core.server.app import create_app
 from tests import api_server
 
 KEY = "sk-local-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 HUGE = 10**400  # 401 digits: no float holds it
+MB = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +44,69 @@ def keyed(tiny_model_dir):
 @pytest.fixture
 def client(keyed):
     return OpenAI(base_url=keyed, api_key=KEY, max_retries=0)
+
+
+def connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+
+def chunked_post(url: str, path: str, size: int) -> tuple[int, dict]:
+    """POST `size` bytes of a JSON array in 256 KB chunks, with no Content-Length; (status, body)."""
+    conn = connection(url)
+    conn.putrequest("POST", path)
+    for name, value in {**AUTH, "Content-Type": "application/json", "Transfer-Encoding": "chunked"}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    piece, sent = b"1," * (128 << 10), 0
+    try:
+        conn.send(b"1\r\n[\r\n")
+        while sent < size:
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += len(piece)
+        conn.send(b"1\r\n1\r\n1\r\n]\r\n0\r\n\r\n")
+    except OSError:
+        pass  # the server may stop reading once it has refused: its answer is what counts
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+# ---- body limits --------------------------------------------------------------------------------
+
+
+def test_a_chat_request_over_its_limit_is_a_413_naming_the_limit_and_the_route(client):
+    with pytest.raises(openai.APIStatusError) as refused:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x" * 5 * MB}])
+    assert refused.value.status_code == 413
+    assert refused.value.type == "invalid_request_error"
+    assert "4 MB limit of POST /v1/chat/completions" in refused.value.message
+
+
+def test_a_chunked_body_is_counted_as_it_is_read_and_refused_past_the_limit(keyed):
+    status, body = chunked_post(keyed, "/v1/chat/completions", 5 * MB)
+    assert status == 413, body
+    assert "4 MB limit of POST /v1/chat/completions" in body["error"]["message"]
+    status, body = chunked_post(keyed, "/v1/fine_tuning/jobs", 2 * MB)
+    assert status == 413 and "1 MB limit of POST /v1/fine_tuning/jobs" in body["error"]["message"]
+    assert httpx.get(f"{keyed}/models", headers=AUTH).status_code == 200  # the server is none the worse
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(keyed):
+    for path, content_type, limit in [
+        ("/v1/files", "multipart/form-data; boundary=x", "201 MB limit of POST /v1/files"),
+        ("/v1/files", "application/x-www-form-urlencoded", "1 MB limit of POST /v1/files unless sent as multipart"),
+        ("/v1/chat/completions", "application/json", "4 MB limit of POST /v1/chat/completions"),
+    ]:
+        conn = connection(keyed)
+        conn.putrequest("POST", path)
+        for name, value in {**AUTH, "Content-Type": content_type, "Content-Length": str(300 * MB)}.items():
+            conn.putheader(name, value)
+        conn.endheaders()  # not one byte of the body: the answer must come without it
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 413 and limit in body["error"]["message"], body
+        conn.close()
+    assert list(api_dir("files").iterdir()) == []
 
 
 # ---- huge numbers and server errors -------------------------------------------------------------
@@ -83,3 +152,9 @@ def test_a_500_shows_a_fixed_message_and_a_request_id_that_the_log_carries(clien
         )
     assert str(tmp_path) not in failed.value.message and failed.value.request_id in failed.value.message
     assert any(failed.value.request_id in r.getMessage() and "not-a-model" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture(scope="module")
+def open_url(tiny_model_dir):
+    with api_server.serving(create_app(None, base_model=str(tiny_model_dir))) as url:
+        yield url
