@@ -8,7 +8,7 @@ and cancel), /v1/models and /v1/chat/completions (streaming too). Each fine-tuni
 ordinary workbench training run (LoRA), visible on the Runs page. OpenAI model names (gpt-4o-mini,
 ...) are served by the local base model; see core/server/ for the mapping. Errors have OpenAI's
 shape and status codes. The key comes from --api-key or FT_API_KEY and is never logged. Before any
-route reads a request, Guard caps its body (BODY_LIMITS).
+route reads a request, Guard caps its body (BODY_LIMITS) and, without a key, refuses other hosts and sites.
 Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_server_limits.py tests/jobs/test_guide_script.py -q`.
 """
 
@@ -23,7 +23,8 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -97,7 +98,7 @@ async def _server_error(_request: Request, exc: Exception) -> JSONResponse:
     return _api_error(_request, ApiError(500, f"unhandled {type(exc).__name__}: {exc}", type="server_error"))
 
 
-# ---- what reaches a route: a body no larger than its route's limit ------------------------------
+# ---- what reaches a route: body size, and in no-auth mode only this machine's own callers ----------
 
 
 def body_limit(scope: Scope, headers: Headers) -> tuple[int, str]:
@@ -111,6 +112,38 @@ def body_limit(scope: Scope, headers: Headers) -> tuple[int, str]:
     if route != UPLOAD:
         message += f" Training data goes to {UPLOAD} (up to {DEFAULT_MAX_BYTES // MB} MB a file)."
     return limit, message
+
+
+def own_hosts(scope: Scope) -> set[str]:
+    """The Host values that name this server on loopback: 127.0.0.1:PORT, localhost:PORT, [::1]:PORT."""
+    names = [f"[{name}]" if ":" in name else name for name in LOOPBACK]
+    port = (scope.get("server") or (None, None))[1]
+    hosts = {f"{name}:{port}" for name in names} if port else set()
+    return hosts | set(names) if port in (80, None) else hosts  # port 80 goes without saying
+
+
+def foreign(scope: Scope, headers: Headers) -> ApiError | None:
+    """Without a key, a request under another Host (DNS rebinding) or from another site's page is refused."""
+    hosts, host = own_hosts(scope), headers.get("host", "").lower()
+    again = "Start the server with a key (--api-key or FT_API_KEY) to take requests from elsewhere."
+    if host not in hosts:
+        return ApiError(
+            421,
+            f"This server runs without a key and answers only requests for {', '.join(sorted(hosts))}, "
+            f"not Host {host!r}. {again}",
+            code="invalid_host",
+        )
+    origins = {f"http://{h}" for h in hosts}
+    origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+    if (origin is not None and origin.lower() not in origins) or site not in (None, "same-origin", "none"):
+        return ApiError(
+            403,
+            f"Cross-site request refused (Origin {origin!r}, Sec-Fetch-Site {site!r}): this server runs without "
+            f"a key, so only programs on this machine and its own pages ({', '.join(sorted(origins))}) may call "
+            f"it. {again}",
+            code="cross_site_request",
+        )
+    return None
 
 
 def counted(receive: Receive, limit: int, message: str) -> Receive:
@@ -131,17 +164,20 @@ def counted(receive: Receive, limit: int, message: str) -> Receive:
 class Guard:
     """Pure ASGI middleware: refuses a request before its body is read, and counts the body as it is read."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, no_auth: bool) -> None:
+        self.app, self.no_auth = app, no_auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         limit, message = body_limit(scope, headers)
+        refusal = foreign(scope, headers) if self.no_auth else None
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return await _api_error(Request(scope), ApiError(413, message))(scope, receive, send)
+        if refusal is None and length.isdigit() and int(length) > limit:
+            refusal = ApiError(413, message)
+        if refusal is not None:
+            return await _api_error(Request(scope), refusal)(scope, receive, send)
         await self.app(scope, counted(receive, limit, message), send)
 
 
@@ -150,7 +186,9 @@ class Guard:
 
 def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
     """The API; api_key None serves without authentication (the command line allows it on loopback only)."""
-    app = FastAPI(title="Fine-Tuning Workbench: local OpenAI-compatible API", version="1")
+    # FastAPI's own /docs, /redoc and /openapi.json would be open to anyone: _routes serves them behind the key
+    title = "Fine-Tuning Workbench: local OpenAI-compatible API"
+    app = FastAPI(title=title, version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.api_key = api_key
     app.state.base_model = base_model or os.environ.get("FT_API_BASE_MODEL") or DEFAULT_MODEL_ID
     app.state.cache = chat.ModelCache()
@@ -158,7 +196,7 @@ def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _server_error)
-    app.add_middleware(Guard)
+    app.add_middleware(Guard, no_auth=api_key is None)
     _routes(app, [Depends(check_key)])
     _start_up()
     return app
@@ -174,6 +212,18 @@ def _start_up() -> None:
 def _routes(app: FastAPI, auth: list) -> None:
     # Plain `def` endpoints: FastAPI runs them in its threadpool, so validation and generation
     # never block the event loop.
+    @app.get("/openapi.json", dependencies=auth, include_in_schema=False)
+    def openapi() -> dict:
+        return app.openapi()
+
+    @app.get("/docs", dependencies=auth, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/redoc", dependencies=auth, include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
     @app.post("/v1/files", dependencies=auth)
     def upload(file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]) -> dict:
         return files.create(file.file, file.filename or "upload", purpose)

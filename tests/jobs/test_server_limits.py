@@ -1,8 +1,8 @@
-"""The local API's HTTP layer under abuse: body limits, huge numbers and fixed 500s.
+"""The local API's HTTP layer under abuse: body limits, huge numbers, fixed 500s, and the no-auth mode's guard.
 
-A uvicorn server runs core.server.app.create_app in a thread (tests/api_server.py). Bodies too large
-are sent raw (http.client), with a declared length or chunked; the rest goes through the official
-`openai` client where it applies.
+Two uvicorn servers run core.server.app.create_app in threads (tests/api_server.py): one with a key, one
+without (loopback only). Bodies too large are sent raw (http.client), with a declared length or chunked;
+the rest goes through the official `openai` client where it applies.
 Run: .venv/bin/pytest tests/jobs/test_server_limits.py -q
 """
 
@@ -158,3 +158,44 @@ def test_a_500_shows_a_fixed_message_and_a_request_id_that_the_log_carries(clien
 def open_url(tiny_model_dir):
     with api_server.serving(create_app(None, base_model=str(tiny_model_dir))) as url:
         yield url
+
+
+# ---- docs, and the no-auth mode's guard ---------------------------------------------------------
+
+
+def test_the_docs_and_the_schema_need_the_key(keyed):
+    root = keyed.removesuffix("/v1")
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(root + path).status_code == 401, path
+        assert httpx.get(root + path, headers=AUTH).status_code == 200, path
+    assert "/v1/fine_tuning/jobs" in httpx.get(root + "/openapi.json", headers=AUTH).json()["paths"]
+
+
+def test_without_a_key_only_loopback_names_with_the_served_port_are_answered(open_url):
+    port = urlsplit(open_url).port
+    assert [m.id for m in OpenAI(base_url=open_url, api_key="unused", max_retries=0).models.list().data]
+    for host in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
+        assert httpx.get(f"{open_url}/models", headers={"Host": host}).status_code == 200, host
+    for host in (f"evil.example:{port}", "127.0.0.1", f"localhost:{port + 1}", f"127.0.0.1.evil.example:{port}"):
+        refused = httpx.get(f"{open_url}/models", headers={"Host": host})
+        assert refused.status_code == 421, host
+        assert refused.json()["error"]["code"] == "invalid_host" and f"localhost:{port}" in refused.text
+    root = open_url.removesuffix("/v1")
+    assert httpx.get(root + "/docs").status_code == 200  # its own pages stay open on loopback
+
+
+def test_without_a_key_cross_site_requests_and_uploads_are_refused(open_url):
+    port = urlsplit(open_url).port
+    data = sample_path("demo").read_bytes()
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = httpx.post(
+            f"{open_url}/files", headers=headers, files={"file": ("t.jsonl", data)}, data={"purpose": "fine-tune"}
+        )
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "cross_site_request", headers
+        assert httpx.get(f"{open_url}/fine_tuning/jobs", headers=headers).status_code == 403
+    assert list(api_dir("files").glob("file-*")) == []
+    own = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}
+    stored = httpx.post(
+        f"{open_url}/files", headers=own, files={"file": ("t.jsonl", data)}, data={"purpose": "fine-tune"}
+    )
+    assert stored.status_code == 200, stored.text
