@@ -26,7 +26,7 @@ def _validate(args) -> int:
     else:
         print(f"Examples: {out['examples']}")
         for label, items in (("errors", out["errors"]), ("warnings", out["warnings"])):
-            print(f"{len(items)} {label}")
+            print(f"{out[label[:-1] + '_count']} {label}")
             for f in items[:50]:
                 where = f"line {f['line']}" if f["line"] else "file"
                 print(f"  {where}: [{f['kind']}] {f['message']}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from core.data import DataError, Finding
-from core.data.readers import snippet
+from core.data import DataError, Finding, Findings
+from core.data.readers import shown, snippet
 
 LAYOUTS = ("chat", "sharegpt", "alpaca", "table")
 # ShareGPT speakers seen in the wild, mapped to chat roles.
@@ -113,7 +113,7 @@ def _from_sharegpt(obj: object, _mapping: dict) -> tuple[dict | None, str | None
             return None, f"turn {j} is not an object with 'from' and 'value'"
         role = SPEAKERS.get(str(turn["from"]).lower())
         if role is None:
-            return None, f"turn {j}: unknown speaker {turn['from']!r} (known: {', '.join(SPEAKERS)})"
+            return None, f"turn {j}: unknown speaker {shown(turn['from'])} (known: {', '.join(SPEAKERS)})"
         messages.append({"role": role, "content": turn["value"]})
     return {"messages": messages}, None
 
@@ -141,14 +141,15 @@ def convert(layout: str, raw: list, raw_lines: list[int], mapping: dict | None) 
         keep = [i for i, obj in enumerate(raw) if is_conversation(obj)]
         kept = set(keep) if len(keep) < len(raw) else None
         skipped = [line for i, line in enumerate(raw_lines) if i not in kept] if kept is not None else []
-        left = [Finding("skipped", "not a conversation (no 'messages' list)", line=line) for line in skipped]
-        return [raw[i] for i in keep], [raw_lines[i] for i in keep], left
-    examples, lines, left = [], [], []
+        left = Findings()
+        left.extend(Finding("skipped", "not a conversation (no 'messages' list)", line=line) for line in skipped)
+        return [raw[i] for i in keep], [raw_lines[i] for i in keep], left.items()
+    examples, lines, left = [], [], Findings()
     for line, obj in zip(raw_lines, raw, strict=True):
         example, problem = CONVERTERS[layout](obj, mapping)
         if example is None:
-            left.append(Finding("not_converted", problem, line=line, hint=f"fix the {layout} record"))
+            left.add(Finding("not_converted", problem, line=line, hint=f"fix the {layout} record"))
         else:
             examples.append(example)
             lines.append(line)
-    return examples, lines, left
+    return examples, lines, left.items()

@@ -13,17 +13,20 @@ import csv
 import gc
 import json
 import re
+import reprlib
 from io import StringIO
 from pathlib import Path
 
 from core import jsonl
-from core.data import ERROR, WARNING, DataError, Finding
+from core.data import WARNING, DataError, Finding, Findings
 from core.data.writers import JSON_COLUMNS_KEY
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 SOURCES = ("jsonl", "json", "csv", "parquet", "hf", "hub")
 SNIPPET = 80
+REFUSE_AFTER = 200  # non-blank lines read before a file with no JSON object in them is refused
 _BOM8, _BOM16 = b"\xef\xbb\xbf", (b"\xff\xfe", b"\xfe\xff")
+_JSON_STARTS = frozenset('{["-0123456789tfn')
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # how errors="surrogateescape" shows bytes that are not UTF-8
 
 
@@ -41,6 +44,16 @@ def gc_paused():
 
 def snippet(text: str) -> str:
     return repr(text[:SNIPPET] + ("..." if len(text) > SNIPPET else ""))
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = SNIPPET
+shown = _SHOWN.repr  # repr() of a value from the data, cut short: a finding never carries a whole field
+
+
+def type_name(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
 
 
 # ---------------------------------------------------------------- JSON Lines and JSON
@@ -61,81 +74,135 @@ def _parse(text: str) -> tuple[object, str | None]:
 
 
 def _byte_findings(path: Path, numbers: list[int]) -> list[Finding]:
-    """Where each listed line stops being UTF-8, as a byte offset into the file."""
+    """Where each listed line stops being UTF-8, as a byte offset into the file (read line by line)."""
     wanted, offset, out = set(numbers), 0, []
-    for number, chunk in enumerate(path.read_bytes().split(b"\n"), 1):
-        if number in wanted:
-            try:
-                chunk.decode("utf-8")
-            except UnicodeDecodeError as e:
-                msg = f"invalid UTF-8 at byte offset {offset + e.start} (byte 0x{chunk[e.start]:02x})"
-                out.append(Finding("encoding", msg, line=number, hint="save the file as UTF-8"))
-        offset += len(chunk) + 1
+    with open(path, "rb") as f:
+        for number, chunk in enumerate(f, 1):
+            if number > max(wanted, default=0):
+                break
+            if number in wanted:
+                try:
+                    chunk.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    msg = f"invalid UTF-8 at byte offset {offset + e.start} (byte 0x{chunk[e.start]:02x})"
+                    out.append(Finding("encoding", msg, line=number, hint="save the file as UTF-8"))
+            offset += len(chunk)
     return out
 
 
-def _read_lines(path: Path, bom: bool) -> tuple[list[int], list, list[Finding]]:
-    """JSON Lines parsed line by line with json's C scanner; every bad line becomes a Finding.
+def _not_json_lines(path: Path, first: Finding | None, first_text: str) -> DataError:
+    """The early refusal of a file none of whose first lines is a JSON object, with what to do."""
+    if first is not None and not first.message:  # a bad byte: its offset is found now, for this one line
+        first = _byte_findings(path, [first.line])[0]
+    if first_text.count(",") >= 2 or "\t" in first_text:
+        todo = "this looks like CSV/TSV: save it as JSON Lines, or import it on the Data page, which reads CSV"
+    else:
+        todo = 'save it as JSON Lines: one JSON object per line, such as {"messages": [...]}'
+    return DataError(
+        f"is not JSON Lines: none of its first {REFUSE_AFTER} non-blank lines is a JSON object "
+        f"(line {first.line}: {first.message}); {todo}"
+    )
+
+
+def _bad_line(number: int, text: str, scan, found: Findings) -> tuple[object, Finding | None]:
+    """The slow path of a line the scanner refused: its value (leading spaces are fine) or its Finding.
+
+    Once a kind is past the cap its lines are only counted, without building a message (json.loads'
+    error text): a file of junk then costs a scan per line.
+    """
+    if not text.isascii() and _BAD_BYTE.search(text):  # the offset is worked out once the cap is known
+        return None, Finding("encoding", "", line=number, hint="save the file as UTF-8")
+    if "\x00" not in text and found.full("unreadable_line"):
+        value = text.lstrip()
+        try:  # a JSON value starts with one of _JSON_STARTS; anything else needs no parsing to be refused
+            if value[:1] in _JSON_STARTS:
+                obj, end = scan(value, 0)
+                if end == len(value) or value[end:].isspace():
+                    return obj, None
+        except (StopIteration, ValueError, RecursionError):
+            pass
+        return None, Finding("unreadable_line", "", line=number)
+    obj, problem = _parse(text.rstrip("\r\n"))
+    if problem is None:
+        return obj, None
+    return None, Finding("encoding" if "NUL" in problem else "unreadable_line", problem, line=number)
+
+
+def _read_lines(path: Path, stream, notes: list[Finding]) -> tuple[list[int], list, list[Finding]]:
+    """JSON Lines parsed line by line with json's C scanner; bad lines become Findings, capped per kind.
 
     Skipping json.loads' per-call work (encoding sniffing, two regex passes) and reading with
     surrogateescape (a bad byte costs its line, not the file) keeps pace with the guide's loop.
+    A file none of whose first REFUSE_AFTER non-blank lines is an object is refused without reading the rest.
     """
     scan = json.JSONDecoder().scan_once
-    lines, objs, findings, bad_bytes = [], [], [], []
-    encoding = "utf-8-sig" if bom else "utf-8"
-    with open(path, encoding=encoding, errors="surrogateescape", newline="\n") as f:
-        for number, text in enumerate(f, 1):
-            try:
-                obj, end = scan(text, 0)
-                if (end < len(text) and not text[end:].isspace()) or (not text.isascii() and _BAD_BYTE.search(text)):
-                    raise ValueError
-            except (StopIteration, ValueError, RecursionError):
-                if not text.strip():
-                    continue
-                if not text.isascii() and _BAD_BYTE.search(text):
-                    bad_bytes.append(number)
-                    continue
-                obj, problem = _parse(text.rstrip("\r\n"))  # names the problem; accepts leading spaces
-                if problem:
-                    kind = "encoding" if "NUL" in problem else "unreadable_line"
-                    findings.append(Finding(kind, problem, line=number))
-                    continue
+    lines, objs, found = [], [], Findings()
+    nonblank, first, first_text, seen_object = 0, None, "", False
+    for number, text in enumerate(stream, 1):
+        finding = None
+        try:
+            obj, end = scan(text, 0)
+            if (end < len(text) and not text[end:].isspace()) or (not text.isascii() and _BAD_BYTE.search(text)):
+                raise ValueError
+        except (StopIteration, ValueError, RecursionError):
+            if not text.strip():
+                continue
+            obj, finding = _bad_line(number, text, scan, found)
+        nonblank += 1
+        first_text = first_text or text[:SNIPPET]
+        if finding is not None:
+            found.add(finding)
+            first = first or finding
+        else:
+            seen_object = seen_object or isinstance(obj, dict)
+            first = first or Finding("data_type", f"the entry is {type_name(obj)}, not an object", line=number)
             objs.append(obj)
             lines.append(number)
+        if not seen_object and nonblank >= REFUSE_AFTER:
+            raise _not_json_lines(path, first, first_text)
+    findings = found.items()
+    bad_bytes = [f.line for f in findings if f.kind == "encoding" and not f.message]
     if bad_bytes:
-        findings = sorted(findings + _byte_findings(path, bad_bytes), key=lambda f: f.line)
-    if bom:
-        findings.insert(
-            0, Finding("encoding", "file starts with a UTF-8 byte-order mark (BOM); it was ignored", WARNING)
-        )
-    return lines, objs, findings
+        located = {f.line: f for f in _byte_findings(path, bad_bytes)}
+        findings = [located.get(f.line, f) if not f.message else f for f in findings]
+    return lines, objs, notes + sorted(findings, key=lambda f: f.line)
 
 
-def _via_jsonl(path: Path) -> tuple[list[int], list, list[Finding]] | None:
-    """UTF-16, binary-looking and JSON-array files, as core.jsonl reads them; None: read by line."""
+def _read_array(path: Path, encoding: str) -> tuple[list[int], list, list[Finding]] | None:
+    """A file that is one JSON array (pretty-printed), item by item; None when it is not one."""
     try:
-        pairs, problems = jsonl.scan_records(path)
-    except UnicodeDecodeError as e:  # before ValueError: it is one
-        raise DataError(f"starts like UTF-16 but is not valid UTF-16 ({e.reason} at byte {e.start})") from None
-    except jsonl.JsonlError as e:
-        if e.line and "UTF-8" in e.reason:
-            return None
-        raise DataError(str(e)) from None
-    except (RecursionError, ValueError):  # core.jsonl lets these escape from json.loads
+        items = json.loads(path.read_text(encoding=encoding))
+    except (ValueError, RecursionError):
         return None
-    findings = []
-    for p in problems:
-        encoding = any(w in p.reason for w in ("NUL", "UTF-8", "UTF-16", "BOM"))
-        kind = "encoding" if encoding else ("file" if p.line is None else "unreadable_line")
-        findings.append(Finding(kind, p.reason, WARNING if p.line is None else ERROR, line=p.line))
-    return [n for n, _ in pairs], [o for _, o in pairs], findings
+    if not isinstance(items, list):
+        return None
+    note = Finding("file", "file is one JSON array, not JSON Lines; read it as an array", WARNING)
+    return list(range(1, len(items) + 1)), items, [note]
 
 
 def _read_json(path: Path) -> tuple[list[int], list, list[Finding]]:
     with open(path, "rb") as f:
         head = f.read(1024)
-    special = head.startswith(_BOM16) or b"\x00" in head or head.lstrip(b" \t\r\n" + _BOM8)[:1] == b"["
-    lines, objs, findings = (special and _via_jsonl(path)) or _read_lines(path, head.startswith(_BOM8))
+    if head.startswith(b"PK\x03\x04"):
+        raise DataError("is a zip file (a spreadsheet saved as .xlsx?): save it as CSV or JSON Lines")
+    notes, encoding = [], "utf-8"
+    if head.startswith(_BOM16):
+        note = "file is UTF-16; save it as UTF-8 (it was read as UTF-16)"
+        notes, encoding = [Finding("encoding", note, WARNING)], "utf-16"
+    elif b"\x00" in head:
+        raise DataError("line 1: contains NUL bytes: this looks like a binary file, not JSON Lines")
+    elif head.startswith(_BOM8):
+        note = "file starts with a UTF-8 byte-order mark (BOM); it was ignored"
+        notes, encoding = [Finding("encoding", note, WARNING)], "utf-8-sig"
+    stripped = head.lstrip(b" \t\r\n" + _BOM8)
+    if stripped[:1] == b"[" and b"\n" in stripped.strip() and (array := _read_array(path, encoding)):
+        lines, objs, findings = array[0], array[1], notes + array[2]
+    else:
+        try:
+            with open(path, encoding=encoding, errors="surrogateescape", newline="\n") as f:
+                lines, objs, findings = _read_lines(path, f, notes)
+        except UnicodeDecodeError as e:  # only UTF-16 is read strictly
+            raise DataError(f"starts like UTF-16 but is not valid UTF-16 ({e.reason})") from None
     if len(objs) == 1 and isinstance(objs[0], list):  # a JSON array on one line
         findings.append(Finding("file", "file is one JSON array on one line; read it as an array", WARNING))
         lines, objs = [1] * len(objs[0]), objs[0]
@@ -147,7 +214,7 @@ def _read_json(path: Path) -> tuple[list[int], list, list[Finding]]:
 
 def _json_cells(objs: list, lines: list[int], columns) -> list[Finding]:
     """Decode JSON-text cells (messages, conversations, our Parquet columns) in place."""
-    findings = []
+    found = Findings()
     for row, line in zip(objs, lines, strict=True):
         for key in {*columns, "messages", "conversations"} & row.keys():
             value = row[key]
@@ -157,7 +224,7 @@ def _json_cells(objs: list, lines: list[int], columns) -> list[Finding]:
             if isinstance(value, str):
                 value, problem = _parse(value)
                 if problem:  # the cell stays text, and validation says so once more in context
-                    findings.append(Finding("unreadable_line", f"column '{key}': {problem}", line=line))
+                    found.add(Finding("unreadable_line", f"column {shown(key)}: {problem}", line=line))
                     continue
             if isinstance(value, list) and key in ("messages", "conversations"):
                 # list-of-struct columns fill absent fields with None: drop them (content stays)
@@ -166,7 +233,7 @@ def _json_cells(objs: list, lines: list[int], columns) -> list[Finding]:
                     for m in value
                 ]
             row[key] = value
-    return findings
+    return found.items()
 
 
 def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
@@ -174,7 +241,8 @@ def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
         text, notes = jsonl.read_text(path)
     except jsonl.JsonlError as e:
         raise DataError(str(e)) from None
-    findings = [Finding("encoding", n.reason, WARNING) for n in notes]
+    notes = [Finding("encoding", n.reason, WARNING) for n in notes]
+    found = Findings()
     csv.field_size_limit(2**31 - 1)  # long answers are normal; the file-size limit guards memory
     reader = csv.reader(StringIO(text, newline=""), "excel-tab" if path.suffix.lower() == ".tsv" else "excel")
     lines, objs = [], []
@@ -186,14 +254,14 @@ def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
         for cells in reader:
             if len(cells) != len(header) and any(c.strip() for c in cells):
                 msg = f"has {len(cells)} fields, the header has {len(header)}"
-                findings.append(Finding("unreadable_line", msg, line=start, hint="quote cells that hold commas"))
+                found.add(Finding("unreadable_line", msg, line=start, hint="quote cells that hold commas"))
             elif cells:
                 lines.append(start)
                 objs.append(dict(zip(header, cells, strict=True)))
             start = reader.line_num + 1
     except csv.Error as e:
         raise DataError(f"is not readable as CSV (line {reader.line_num}: {e})") from None
-    return lines, objs, findings + _json_cells(objs, lines, ())
+    return lines, objs, notes + found.items() + _json_cells(objs, lines, ())
 
 
 def _read_parquet(path: Path) -> tuple[list[int], list, list[Finding]]:

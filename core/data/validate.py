@@ -13,15 +13,15 @@ Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py`.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core import chat, costs, prices, tokens
-from core.data import ERROR, WARNING, Finding
+from core.data import ERROR, PER_KIND, WARNING, Finding, Findings, total_of
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
+from core.data.readers import shown, type_name
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _ABSENT = object()
@@ -61,10 +61,14 @@ class Report:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def n_errors(self) -> int:
+        """Every error found, those counted past the per-kind cap included."""
+        return total_of(self.errors)
 
-def _type_name(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
-    return names.get(type(value), "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
+    @property
+    def n_warnings(self) -> int:
+        return total_of(self.warnings)
 
 
 def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
@@ -73,7 +77,7 @@ def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
     if "assistant" not in roles:
         out.append(("example_missing_assistant_message", "no assistant message", ERROR))
     elif roles[-1] != "assistant":
-        out.append(("last_not_assistant", f"the last message is {roles[-1]!r}, not 'assistant'", ERROR))
+        out.append(("last_not_assistant", f"the last message is {shown(roles[-1])}, not 'assistant'", ERROR))
     if "system" not in roles:
         out.append(("no_system_message", "no system message", WARNING))
     elif roles.index("system") > 0 or roles.count("system") > 1:
@@ -92,23 +96,23 @@ def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
 class _Checker:
     """Collects findings; the slow paths that name what is wrong live here."""
 
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
+    def __init__(self, per_kind: int | None) -> None:
+        self.findings = Findings(per_kind)
         self.order_cache: dict[tuple, list] = {}
 
     def add(self, kind: str, message: str, line, row, severity: str = ERROR) -> None:
-        self.findings.append(Finding(kind, message, severity, line, row, HINTS.get(kind, "")))
+        self.findings.add(Finding(kind, message, severity, line, row, HINTS.get(kind, "")))
 
     def not_conversation(self, obj: object, line: int, row) -> None:
         if not isinstance(obj, dict):
-            return self.add("data_type", f"the entry is {_type_name(obj)}, not an object", line, row)
+            return self.add("data_type", f"the entry is {type_name(obj)}, not an object", line, row)
         messages = obj.get("messages")
         if "messages" not in obj:
-            what = f"no 'messages' key (keys: {', '.join(map(str, list(obj)[:8])) or 'none'})"
+            what = f"no 'messages' key (keys: {', '.join(map(shown, list(obj)[:8])) or 'none'})"
         elif messages == []:
             what = "'messages' is empty"
         else:
-            what = f"'messages' is {_type_name(messages)}, not a list"
+            what = f"'messages' is {type_name(messages)}, not a list"
         self.add("missing_messages_list", what, line, row)
 
     def messages(self, messages: list, line: int, row) -> list[str | None]:
@@ -116,21 +120,21 @@ class _Checker:
 
     def message(self, m: object, j: int, line: int, row) -> str | None:
         if not isinstance(m, dict):
-            self.add("message_not_object", f"message {j} is {_type_name(m)}, not an object", line, row)
+            self.add("message_not_object", f"message {j} is {type_name(m)}, not an object", line, row)
             return None
         absent = [k for k in ("role", "content") if k not in m]
         if absent:
             self.add("message_missing_key", f"message {j} has no {' or '.join(absent)}", line, row)
         for key in m.keys() - ALLOWED_KEYS:
-            self.add("message_unrecognized_key", f"message {j} has an unrecognized key {key!r}", line, row)
+            self.add("message_unrecognized_key", f"message {j} has an unrecognized key {shown(key)}", line, row)
         role, content = m.get("role"), m.get("content", _ABSENT)
         if "role" in m and (not isinstance(role, str) or role not in ROLES):
-            self.add("unrecognized_role", f"message {j} has role {role!r}", line, row)
+            self.add("unrecognized_role", f"message {j} has role {shown(role)}", line, row)
         if isinstance(content, str):
             if not content.strip() and "function_call" not in m:
                 self.add("empty_content", f"message {j} ({role}) has empty content", line, row)
         elif content is not _ABSENT and not (content is None and "function_call" in m):
-            what = f"message {j} content is {_type_name(content)}, not a string"
+            what = f"message {j} content is {type_name(content)}, not a string"
             self.add("missing_content", what, line, row)
         return role if isinstance(role, str) else None
 
@@ -343,6 +347,8 @@ def validate(data, model: str = DEFAULT_MODEL, token_limit: int | None = None, c
     """Check a Loaded dataset or a list of records; count tokens unless count_tokens is False.
 
     Finding.row is the example's index in loaded.examples (a list of records: its index there).
+    A file's findings are capped per kind (core.data.Findings); a list's are all kept, since the Data
+    page's editor filters its rows by them and they cost no more than the examples already in memory.
     """
     with gc_paused():
         return _validate(data, model, token_limit, count_tokens)
@@ -350,7 +356,7 @@ def validate(data, model: str = DEFAULT_MODEL, token_limit: int | None = None, c
 
 def _validate(data, model: str, token_limit: int | None, count_tokens: bool) -> Report:
     records, lines, carried, rows_are_examples = _inputs(data)
-    check = _Checker()
+    check = _Checker(PER_KIND if isinstance(data, Loaded) else None)
     check.findings.extend(carried)
     convs, conv_lines, conv_rows, n_examples = [], [], [], 0
     cache = check.order_cache
@@ -378,11 +384,10 @@ def _validate(data, model: str, token_limit: int | None, count_tokens: bool) -> 
     stats = {"examples": len(records), **_structure_stats(convs)}
     if count_tokens:
         stats.update(_token_stats(convs, conv_lines, conv_rows, model, token_limit, check))
-    check.findings.sort(key=lambda f: f.line or 0)
-    errors = [f for f in check.findings if f.severity == ERROR]
-    warnings = [f for f in check.findings if f.severity != ERROR]
-    counts = dict(Counter(f.kind for f in check.findings).most_common())
-    return Report(len(records), errors, warnings, stats, counts)
+    findings = sorted(check.findings.items(), key=lambda f: f.line or 0)
+    errors = [f for f in findings if f.severity == ERROR]
+    warnings = [f for f in findings if f.severity != ERROR]
+    return Report(len(records), errors, warnings, stats, dict(check.findings.counts.most_common()))
 
 
 def validate_file(
@@ -410,6 +415,8 @@ def report_json(report: Report) -> dict:
 
     return {
         "examples": report.examples,
+        "error_count": report.n_errors,
+        "warning_count": report.n_warnings,
         "errors": brief(report.errors),
         "warnings": brief(report.warnings),
         "stats": report.stats,

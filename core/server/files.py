@@ -82,8 +82,8 @@ def format_problems(path: Path, filename: str) -> tuple[int, str | None]:
         where = f"Line {finding.line}: " if finding.line else ""
         hint = f" ({finding.hint})" if finding.hint else ""
         named.append(f"{where}{finding.message}{hint}.")
-    more = len(report.errors) - SHOWN_ERRORS
-    tail = f" And {more} more error(s); check the file with `python -m core.data validate`." if more > 0 else ""
+    more = report.n_errors - len(named)
+    tail = f" And {more:,} more error(s); check the file with `python -m core.data validate`." if more > 0 else ""
     return 0, "Invalid file format. " + " ".join(named) + tail
 
 

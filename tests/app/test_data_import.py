@@ -10,7 +10,7 @@ import json
 import datasets
 from streamlit.testing.v1 import AppTest
 
-from core.data import fetch, io, versions
+from core.data import PER_KIND, fetch, io, versions
 from tests.waiting import wait_for
 
 EXAMPLES = [
@@ -67,3 +67,28 @@ def test_a_sample_is_read_and_the_limit_is_saved_through_core():
     assert [s.value for s in at.success] == ["Read 200 examples (chat layout from jsonl)."]
     at.number_input(key="data_import_limit").set_value(7).run()
     assert io.limit_mb() == 7
+
+
+def uploaded(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="data_import_file").set_value((name, data, "application/octet-stream"))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_upload_with_junk_lists_the_first_bad_lines_and_counts_the_rest():
+    good = "".join(json.dumps(e) + "\n" for e in EXAMPLES)
+    at = uploaded(started(), "late.jsonl", (good + "oops\n" * 5_000).encode())
+    assert [s.value for s in at.success] == ["Read 2 examples (chat layout from jsonl)."]
+    (table,) = [d.value for d in at.dataframe]
+    assert len(table) == PER_KIND + 1 and list(table["line"][:3]) == [3, 4, 5]
+    assert table["problem"].iloc[-1] == f"and {5_000 - PER_KIND:,} more lines like this"
+    assert [w.value for w in at.warning] == ["5,000 record(s) cannot be imported and will be left out:"]
+
+
+def test_an_upload_of_csv_text_under_a_jsonl_name_is_refused_saying_what_to_do():
+    at = uploaded(started(), "people.jsonl", "".join(f"name{i},age,city\n" for i in range(1_000)).encode())
+    (error,) = at.error
+    assert error.value.startswith("Cannot import: people.jsonl: is not JSON Lines")
+    assert "line 1:" in error.value and "import it on the Data page, which reads CSV" in error.value
+    assert not at.success

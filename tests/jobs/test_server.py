@@ -127,6 +127,36 @@ def test_a_file_with_format_errors_is_refused_naming_their_lines(client, tmp_pat
     assert client.files.list().data == []  # nothing of a refused upload is kept
 
 
+def _peak_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def test_junk_uploads_are_refused_clearly_and_the_servers_memory_stays_bounded(tmp_path, tiny):
+    proc, url = api_server.start(tmp_path / "home", tiny, KEY, tmp_path / "server.log")
+    try:
+        client = OpenAI(base_url=url, api_key=KEY, max_retries=0)
+        before = _peak_mb(proc.pid)
+        # Lines that are not JSON from the start: refused as not JSON Lines, naming line 1 and what to do.
+        with pytest.raises(openai.BadRequestError) as refused:
+            upload(client, tmp_path, "people.jsonl", [f"name{i},age,city" for i in range(50_000)])
+        message = refused.value.body["message"]
+        assert refused.value.status_code == 400 and refused.value.param == "file"
+        assert "is not JSON Lines" in message and "line 1:" in message and "CSV" in message
+        # Junk after good lines is read to the end: a few lines named, the rest counted. It grew the server by
+        # about 180 MB per MB of two-byte lines before findings were capped.
+        junk = 1 << 20
+        with pytest.raises(openai.BadRequestError) as refused:
+            upload(client, tmp_path, "late-junk.jsonl", demo_rows()[:50] + ["x"] * junk)
+        message = refused.value.body["message"]
+        assert "Line 51: invalid JSON" in message and f"And {junk - 3:,} more error(s)" in message
+        assert _peak_mb(proc.pid) - before < 40
+        assert client.files.list().data == []
+    finally:
+        api_server.stop(proc)
+
+
 # ---- jobs: requests -----------------------------------------------------------------------------
 
 

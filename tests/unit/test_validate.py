@@ -242,7 +242,8 @@ def test_report_json_has_the_cli_shape(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n{oops\n")
     out = validate.report_json(validate.validate_file(path))
-    assert set(out) == {"examples", "errors", "warnings", "stats"}
+    assert set(out) == {"examples", "error_count", "warning_count", "errors", "warnings", "stats"}
+    assert (out["error_count"], out["warning_count"]) == (1, 1)
     assert out["errors"] == [{"line": 2, "kind": "unreadable_line", "message": out["errors"][0]["message"]}]
     assert "invalid JSON" in out["errors"][0]["message"]
     assert out["warnings"][0]["line"] is None and out["warnings"][0]["kind"] == "encoding"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data import Finding, fetch, io, samples, versions
+from core.data import Finding, fetch, io, samples, total_of, versions
 from ui.data import progress
 from ui.untrusted import inline, long_text
 
@@ -116,8 +116,9 @@ def _mapping(path: Path, fmt: str | None) -> dict | None:
 def _left_out(findings: list[Finding]) -> None:
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        st.warning(f"{len(errors)} record(s) cannot be imported and will be left out:")
-        rows = [{"line": f.line, "problem": f.message} for f in errors[:200]]
+        st.warning(f"{total_of(errors):,} record(s) cannot be imported and will be left out:")
+        shown = errors[:200] + [f for f in errors[200:] if f.extra.get("more")]  # "and N more lines like this"
+        rows = [{"line": f.line, "problem": f.message} for f in shown]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="data_import_left_out")
     for f in findings:
         if f.severity != "error":
