@@ -12,6 +12,7 @@ Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class Loaded:
     mapping: dict | None = None
 
 
-def _split_fmt(fmt: str | None) -> tuple[str | None, str | None]:
+def split_fmt(fmt: str | None) -> tuple[str | None, str | None]:
     fmt = (fmt or "").lower()
     if fmt and fmt not in SOURCES + LAYOUTS:
         raise DataError(f"unknown format {fmt!r}; use one of {', '.join(SOURCES + LAYOUTS)}")
@@ -85,14 +86,20 @@ def load(
     alpaca, table); None detects both. mapping picks table columns: {"system", "user", "assistant"}.
     """
     path = Path(path)
-    source, layout = _split_fmt(fmt)
-    with gc_paused():
-        try:
-            return _load(path, source, layout, mapping, max_bytes)
-        except DataError:
-            raise
-        except Exception as e:  # noqa: BLE001 - the promise: bad input never escapes as a traceback
-            raise DataError(f"{path.name}: could not be read ({type(e).__name__}: {e})") from e
+    source, layout = split_fmt(fmt)
+    with gc_paused(), reading(path):
+        return _load(path, source, layout, mapping, max_bytes)
+
+
+@contextlib.contextmanager
+def reading(path: Path):
+    """The promise of every reader: bad input raises DataError naming the file, never a traceback."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a reader or a check let escape
+        raise DataError(f"{path.name}: could not be read ({type(e).__name__}: {e})") from e
 
 
 def _load(path: Path, source: str | None, layout: str | None, mapping: dict | None, max_bytes: int) -> Loaded:
@@ -114,7 +121,7 @@ def _load(path: Path, source: str | None, layout: str | None, mapping: dict | No
 
 def columns(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
     """The column (key) names of a table-like file's first records, for a mapping form."""
-    source, _ = _split_fmt(fmt)
+    source, _ = split_fmt(fmt)
     with gc_paused():
         _, _, objs, _ = readers.read(Path(path), source, max_bytes)
     names: dict = {}

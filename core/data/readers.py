@@ -14,6 +14,7 @@ import gc
 import json
 import re
 import reprlib
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from core.data.writers import JSON_COLUMNS_KEY
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 SOURCES = ("jsonl", "json", "csv", "parquet", "hf", "hub")
 SNIPPET = 80
+CHUNK = 5000  # records a streaming reader hands over at a time
 REFUSE_AFTER = 200  # non-blank lines read before a file with no JSON object in them is refused
 _BOM8, _BOM16 = b"\xef\xbb\xbf", (b"\xff\xfe", b"\xfe\xff")
 _JSON_STARTS = frozenset('{["-0123456789tfn')
@@ -128,15 +130,14 @@ def _bad_line(number: int, text: str, scan, found: Findings) -> tuple[object, Fi
     return None, Finding("encoding" if "NUL" in problem else "unreadable_line", problem, line=number)
 
 
-def _read_lines(path: Path, stream, notes: list[Finding]) -> tuple[list[int], list, list[Finding]]:
-    """JSON Lines parsed line by line with json's C scanner; bad lines become Findings, capped per kind.
+def _scan(path: Path, stream, found: Findings) -> Iterator[tuple[int, object]]:
+    """(line, value) of each JSON Lines line, parsed with json's C scanner; bad lines go to `found`, capped per kind.
 
     Skipping json.loads' per-call work (encoding sniffing, two regex passes) and reading with
     surrogateescape (a bad byte costs its line, not the file) keeps pace with the guide's loop.
     A file none of whose first REFUSE_AFTER non-blank lines is an object is refused without reading the rest.
     """
     scan = json.JSONDecoder().scan_once
-    lines, objs, found = [], [], Findings()
     nonblank, first, first_text, seen_object = 0, None, "", False
     for number, text in enumerate(stream, 1):
         finding = None
@@ -156,16 +157,19 @@ def _read_lines(path: Path, stream, notes: list[Finding]) -> tuple[list[int], li
         else:
             seen_object = seen_object or isinstance(obj, dict)
             first = first or Finding("data_type", f"the entry is {type_name(obj)}, not an object", line=number)
-            objs.append(obj)
-            lines.append(number)
+            yield number, obj
         if not seen_object and nonblank >= REFUSE_AFTER:
             raise _not_json_lines(path, first, first_text)
+
+
+def _finish(path: Path, found: Findings, notes: list[Finding]) -> list[Finding]:
+    """The file's notes, then its line findings in line order, bad bytes located."""
     findings = found.items()
     bad_bytes = [f.line for f in findings if f.kind == "encoding" and not f.message]
     if bad_bytes:
         located = {f.line: f for f in _byte_findings(path, bad_bytes)}
         findings = [located.get(f.line, f) if not f.message else f for f in findings]
-    return lines, objs, notes + sorted(findings, key=lambda f: f.line)
+    return notes + sorted(findings, key=lambda f: f.line)
 
 
 def _read_array(path: Path, encoding: str) -> tuple[list[int], list, list[Finding]] | None:
@@ -180,7 +184,8 @@ def _read_array(path: Path, encoding: str) -> tuple[list[int], list, list[Findin
     return list(range(1, len(items) + 1)), items, [note]
 
 
-def _read_json(path: Path) -> tuple[list[int], list, list[Finding]]:
+def _head(path: Path) -> tuple[str, list[Finding], bool]:
+    """(encoding, file-level notes, whether it may be one JSON array) from the first KB; refuses binary files."""
     with open(path, "rb") as f:
         head = f.read(1024)
     if head.startswith(b"PK\x03\x04"):
@@ -195,14 +200,29 @@ def _read_json(path: Path) -> tuple[list[int], list, list[Finding]]:
         note = "file starts with a UTF-8 byte-order mark (BOM); it was ignored"
         notes, encoding = [Finding("encoding", note, WARNING)], "utf-8-sig"
     stripped = head.lstrip(b" \t\r\n" + _BOM8)
-    if stripped[:1] == b"[" and b"\n" in stripped.strip() and (array := _read_array(path, encoding)):
+    return encoding, notes, stripped[:1] == b"[" and b"\n" in stripped.strip()
+
+
+@contextlib.contextmanager
+def _text(path: Path, encoding: str):
+    try:
+        with open(path, encoding=encoding, errors="surrogateescape", newline="\n") as f:
+            yield f
+    except UnicodeDecodeError as e:  # only UTF-16 is read strictly
+        raise DataError(f"starts like UTF-16 but is not valid UTF-16 ({e.reason})") from None
+
+
+def _read_json(path: Path) -> tuple[list[int], list, list[Finding]]:
+    encoding, notes, arrayish = _head(path)
+    if arrayish and (array := _read_array(path, encoding)):
         lines, objs, findings = array[0], array[1], notes + array[2]
     else:
-        try:
-            with open(path, encoding=encoding, errors="surrogateescape", newline="\n") as f:
-                lines, objs, findings = _read_lines(path, f, notes)
-        except UnicodeDecodeError as e:  # only UTF-16 is read strictly
-            raise DataError(f"starts like UTF-16 but is not valid UTF-16 ({e.reason})") from None
+        lines, objs, found = [], [], Findings()
+        with _text(path, encoding) as f:
+            for number, obj in _scan(path, f, found):
+                lines.append(number)
+                objs.append(obj)
+        findings = _finish(path, found, notes)
     if len(objs) == 1 and isinstance(objs[0], list):  # a JSON array on one line
         findings.append(Finding("file", "file is one JSON array on one line; read it as an array", WARNING))
         lines, objs = [1] * len(objs[0]), objs[0]
@@ -361,19 +381,59 @@ def is_hub_id(path: Path) -> bool:
     return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", str(path))) and not path.suffix and not path.exists()
 
 
-def read(path: Path, source: str | None, max_bytes: int) -> tuple[str, list[int], list, list[Finding]]:
-    """(source, lines, records, findings) of a file, a folder or a hub id, refused over max_bytes."""
-    if source == "hub" or (source is None and is_hub_id(path)):
-        return ("hub", *_read_hub(str(path), max_bytes))
+def _checked(path: Path, source: str | None, max_bytes: int) -> str:
+    """The source of a file or folder that exists and is within max_bytes."""
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     if size > max_bytes:
         raise _over_limit(path.name, size, max_bytes)
-    source = source or _sniff_source(path)
+    return source or _sniff_source(path)
+
+
+@contextlib.contextmanager
+def _named(path: Path):
+    """A reading problem as DataError, prefixed with the file's name."""
     try:
-        return (source, *READERS[source](path))
+        yield
     except DataError as e:
         raise DataError(f"{path.name}: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path.name}: cannot be read ({e})") from None
+
+
+def read(path: Path, source: str | None, max_bytes: int) -> tuple[str, list[int], list, list[Finding]]:
+    """(source, lines, records, findings) of a file, a folder or a hub id, refused over max_bytes."""
+    if source == "hub" or (source is None and is_hub_id(path)):
+        return ("hub", *_read_hub(str(path), max_bytes))
+    source = _checked(path, source, max_bytes)
+    with _named(path):
+        return (source, *READERS[source](path))
+
+
+def stream(path: Path, source: str | None, max_bytes: int, size: int = CHUNK) -> Iterator | None:
+    """A JSON Lines file as (lines, records) chunks of up to `size` records, then (None, findings).
+
+    None for anything read whole (a table, a folder, a hub id, a JSON array): read() reads those. A caller that
+    needs only what the records add up to (validation) holds one chunk at a time, whatever the file's size.
+    """
+    if source not in (None, "jsonl", "json") or (source is None and is_hub_id(path)) or path.is_dir():
+        return None
+    if _checked(path, source, max_bytes) not in ("jsonl", "json"):
+        return None
+    with _named(path):
+        encoding, notes, arrayish = _head(path)
+    return None if arrayish else _chunks(path, encoding, notes, size)
+
+
+def _chunks(path: Path, encoding: str, notes: list[Finding], size: int) -> Iterator:
+    found, lines, objs = Findings(), [], []
+    with _named(path), _text(path, encoding) as f:
+        for number, obj in _scan(path, f, found):
+            lines.append(number)
+            objs.append(obj)
+            if len(objs) == size:
+                yield lines, objs
+                lines, objs = [], []
+        yield lines, objs
+        yield None, _finish(path, found, notes)

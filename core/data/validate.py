@@ -12,14 +12,16 @@ Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py`.
 
 from __future__ import annotations
 
+import itertools
 import json
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core import chat, costs, prices, tokens
-from core.data import ERROR, PER_KIND, WARNING, Finding, Findings, total_of
+from core.data import ERROR, PER_KIND, WARNING, Finding, Findings, io, layouts, readers, total_of
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
 from core.data.readers import shown, type_name
 
@@ -207,16 +209,6 @@ def _last_assistant_text(messages: list) -> str | None:
     return content if isinstance(content, str) else None
 
 
-def _structure_stats(convs: list[list]) -> dict:
-    answers = [t for t in map(_last_assistant_text, convs) if t is not None]
-    return {
-        "conversations": len(convs),
-        # The guide's statistic: words of the final assistant message, averaged.
-        "avg_assistant_words": round(word_total(answers) / len(answers), 2) if answers else None,
-        "messages_per_example": distribution([len(m) for m in convs]),
-    }
-
-
 # ---------------------------------------------------------------- tokens
 
 
@@ -302,33 +294,6 @@ def _token_limit(model: str, token_limit: int | None, tok: _Tokenizer, check: _C
         return None
 
 
-def _token_stats(convs, lines, rows, model, token_limit, check: _Checker) -> dict:
-    tok = _Tokenizer(model)
-    limit = _token_limit(model, token_limit, tok, check)
-    totals, assistant, role_cache = [], [], {}
-    for start in range(0, len(convs), 5000):  # chunks bound the memory of the text lists
-        t, a = _count_chunk(convs[start : start + 5000], tok, role_cache)
-        totals += t
-        assistant += a
-    over = [i for i, n in enumerate(totals) if limit and n > limit]
-    for i in over:
-        msg = f"{totals[i]} tokens, over the {limit}-token limit for {model}"
-        check.add("over_token_limit", msg, lines[i], rows[i], WARNING)
-    epochs = default_epochs(len(convs))
-    return {
-        "tokenizer": tok.name,
-        "token_limit": limit,
-        "avg_assistant_tokens": round(sum(assistant) / len(assistant), 2) if assistant else None,
-        "tokens_per_example": distribution(totals),
-        "assistant_tokens_per_example": distribution(assistant),
-        "total_tokens": sum(totals),
-        "examples_over_limit": len(over),
-        "n_epochs": epochs,
-        # What a training run is billed: every epoch, each example capped at the limit.
-        "billed_tokens": epochs * sum(min(limit, n) if limit else n for n in totals),
-    }
-
-
 # ---------------------------------------------------------------- entry points
 
 
@@ -354,40 +319,117 @@ def validate(data, model: str = DEFAULT_MODEL, token_limit: int | None = None, c
         return _validate(data, model, token_limit, count_tokens)
 
 
+class _Run:
+    """One validation, fed records a chunk at a time: the checks, and the per-example numbers the statistics need.
+
+    Only those numbers outlive a chunk, so validate_file holds one chunk of a file's records at a time.
+    """
+
+    def __init__(self, model: str, token_limit: int | None, count_tokens: bool, per_kind: int | None) -> None:
+        self.check, self.model = _Checker(per_kind), model
+        self.tok = _Tokenizer(model) if count_tokens else None
+        self.limit = _token_limit(model, token_limit, self.tok, self.check) if self.tok else None
+        self.records = self.examples = self.answers = self.answer_words = self.over = 0
+        self.lengths, self.totals, self.assistant = array("q"), array("q"), array("q")
+        self.role_cache: dict = {}
+
+    def feed(self, records: list, lines: list[int], rows_are_examples: bool) -> None:
+        check, cache = self.check, self.check.order_cache
+        convs, conv_lines, conv_rows = [], [], []
+        for i, (obj, line) in enumerate(zip(records, lines, strict=True), self.records):
+            messages = obj.get("messages") if isinstance(obj, dict) else None
+            if not isinstance(messages, list):
+                check.not_conversation(obj, line, None if rows_are_examples else i)
+                continue
+            row = self.examples if rows_are_examples else i
+            self.examples += 1
+            if not messages:
+                check.not_conversation(obj, line, row)
+                continue
+            roles = _fast_roles(messages)
+            if roles is None:
+                roles = check.messages(messages, line, row)
+            problems = cache.get(key := tuple(roles))  # the order checks, once per role sequence
+            if problems is None:
+                problems = cache[key] = _order_problems(key)
+            for kind, message, severity in problems:
+                check.add(kind, message, line, row, severity)
+            convs.append(messages)
+            conv_lines.append(line)
+            conv_rows.append(row)
+        self.records += len(records)
+        self._add_numbers(convs, conv_lines, conv_rows)
+
+    def _add_numbers(self, convs: list[list], lines: list[int], rows: list[int]) -> None:
+        self.lengths.extend(len(m) for m in convs)
+        answers = [t for t in map(_last_assistant_text, convs) if t is not None]
+        self.answers += len(answers)
+        self.answer_words += word_total(answers)
+        for start in range(0, len(convs) if self.tok else 0, 5000):  # chunks bound the memory of the text lists
+            totals, assistant = _count_chunk(convs[start : start + 5000], self.tok, self.role_cache)
+            for i, n in enumerate(totals, start):
+                if self.limit and n > self.limit:
+                    msg = f"{n} tokens, over the {self.limit}-token limit for {self.model}"
+                    self.check.add("over_token_limit", msg, lines[i], rows[i], WARNING)
+                    self.over += 1
+            self.totals.extend(totals)
+            self.assistant.extend(assistant)
+
+    def report(self) -> Report:
+        stats = {
+            "examples": self.records,
+            "conversations": len(self.lengths),
+            # The guide's statistic: words of the final assistant message, averaged.
+            "avg_assistant_words": round(self.answer_words / self.answers, 2) if self.answers else None,
+            "messages_per_example": distribution(self.lengths),
+        }
+        if self.tok:
+            stats.update(self._token_stats())
+        findings = sorted(self.check.findings.items(), key=lambda f: f.line or 0)
+        errors = [f for f in findings if f.severity == ERROR]
+        warnings = [f for f in findings if f.severity != ERROR]
+        return Report(self.records, errors, warnings, stats, dict(self.check.findings.counts.most_common()))
+
+    def _token_stats(self) -> dict:
+        totals, assistant, limit = self.totals, self.assistant, self.limit
+        epochs = default_epochs(len(totals))
+        return {
+            "tokenizer": self.tok.name,
+            "token_limit": limit,
+            "avg_assistant_tokens": round(sum(assistant) / len(assistant), 2) if assistant else None,
+            "tokens_per_example": distribution(totals),
+            "assistant_tokens_per_example": distribution(assistant),
+            "total_tokens": sum(totals),
+            "examples_over_limit": self.over,
+            "n_epochs": epochs,
+            # What a training run is billed: every epoch, each example capped at the limit.
+            "billed_tokens": epochs * sum(min(limit, n) if limit else n for n in totals),
+        }
+
+
 def _validate(data, model: str, token_limit: int | None, count_tokens: bool) -> Report:
     records, lines, carried, rows_are_examples = _inputs(data)
-    check = _Checker(PER_KIND if isinstance(data, Loaded) else None)
-    check.findings.extend(carried)
-    convs, conv_lines, conv_rows, n_examples = [], [], [], 0
-    cache = check.order_cache
-    for i, (obj, line) in enumerate(zip(records, lines, strict=True)):
-        messages = obj.get("messages") if isinstance(obj, dict) else None
-        if not isinstance(messages, list):
-            check.not_conversation(obj, line, None if rows_are_examples else i)
-            continue
-        row = n_examples if rows_are_examples else i
-        n_examples += 1
-        if not messages:
-            check.not_conversation(obj, line, row)
-            continue
-        roles = _fast_roles(messages)
-        if roles is None:
-            roles = check.messages(messages, line, row)
-        problems = cache.get(key := tuple(roles))  # the order checks, once per role sequence
-        if problems is None:
-            problems = cache[key] = _order_problems(key)
-        for kind, message, severity in problems:
-            check.add(kind, message, line, row, severity)
-        convs.append(messages)
-        conv_lines.append(line)
-        conv_rows.append(row)
-    stats = {"examples": len(records), **_structure_stats(convs)}
-    if count_tokens:
-        stats.update(_token_stats(convs, conv_lines, conv_rows, model, token_limit, check))
-    findings = sorted(check.findings.items(), key=lambda f: f.line or 0)
-    errors = [f for f in findings if f.severity == ERROR]
-    warnings = [f for f in findings if f.severity != ERROR]
-    return Report(len(records), errors, warnings, stats, dict(check.findings.counts.most_common()))
+    run = _Run(model, token_limit, count_tokens, PER_KIND if isinstance(data, Loaded) else None)
+    run.check.findings.extend(carried)
+    run.feed(records, lines, rows_are_examples)
+    return run.report()
+
+
+def _chat_chunks(path: Path, fmt: str | None, mapping: dict | None, max_bytes: int):
+    """A chat JSON Lines file's chunks (core.data.readers.stream), or None where load() reads it whole.
+
+    load() keeps every record (a layout to convert, a table to map, an array, a file with one record or none).
+    """
+    source, layout = io.split_fmt(fmt)
+    if mapping is not None or layout not in (None, "chat"):
+        return None
+    chunks = readers.stream(path, source, max_bytes)
+    lines, records = next(chunks) if chunks is not None else (None, None)
+    if not records or (len(records) == 1 and isinstance(records[0], list)):
+        return None
+    if layout is None and layouts.detect(records, "chat") != "chat":
+        return None
+    return itertools.chain([(lines, records)], chunks)
 
 
 def validate_file(
@@ -399,12 +441,20 @@ def validate_file(
     max_bytes: int = DEFAULT_MAX_BYTES,
     count_tokens: bool = True,
 ) -> Report:
-    """load + validate; raises core.data.io.DataError when the file cannot be read at all."""
-    with gc_paused():  # one pause for both steps, and the records freed before the GC returns
-        loaded = load(path, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
-        report = validate(loaded, model=model, token_limit=token_limit, count_tokens=count_tokens)
-        del loaded
-    return report
+    """load + validate, a chat JSON Lines file a chunk at a time; raises DataError when it cannot be read at all."""
+    path = Path(path)
+    with gc_paused(), io.reading(path):  # one pause for both steps, and the records freed before the GC returns
+        chunks = _chat_chunks(path, fmt, mapping, max_bytes)
+        if chunks is None:
+            loaded = load(path, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
+            return validate(loaded, model=model, token_limit=token_limit, count_tokens=count_tokens)
+        run = _Run(model, token_limit, count_tokens, PER_KIND)
+        for lines, records in chunks:
+            if lines is None:  # the last: the reader's findings
+                run.check.findings.extend(records)
+            else:
+                run.feed(records, lines, True)
+        return run.report()
 
 
 def report_json(report: Report) -> dict:

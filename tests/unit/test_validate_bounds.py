@@ -93,6 +93,10 @@ def peak_growth_mb(path: Path) -> float:
     [
         # 2 MB of two-byte junk lines after a good start: each kept a finding (about 180 MB per MB read).
         ("junk-after-good.jsonl", GOOD_LINE * 300 + "x\n" * (1 << 20), 20),
+        # Records are checked a chunk at a time: neither objects that are no conversation (about 40 MB per MB
+        # kept) nor good examples (about 9 MB per MB) are all held to be counted.
+        ("objects.jsonl", GOOD_LINE * 300 + '{"a": 1}\n' * (1 << 19), 20),
+        ("good.jsonl", GOOD_LINE * 100_000, 40),
         # 20 MB on one line: the line itself, read once, and a short message.
         ("one-line.jsonl", GOOD_LINE + "z" * (20 << 20), 70),
     ],
