@@ -70,6 +70,12 @@ class Findings:
         elif finding.kind not in self._first_left:
             self._first_left[finding.kind] = finding
 
+    def count(self, kind: str, line: int | None) -> None:
+        """One more finding of a kind already past the cap (see full), without building it."""
+        self.counts[kind] += 1
+        if kind not in self._first_left:
+            self._first_left[kind] = Finding(kind, "", line=line)
+
     def extend(self, findings) -> None:
         for finding in findings:
             self.add(finding)

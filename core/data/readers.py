@@ -28,6 +28,7 @@ SNIPPET = 80
 CHUNK = 5000  # records a streaming reader hands over at a time
 REFUSE_AFTER = 200  # non-blank lines read before a file with no JSON object in them is refused
 _BOM8, _BOM16 = b"\xef\xbb\xbf", (b"\xff\xfe", b"\xfe\xff")
+_COUNTED = Finding("unreadable_line", "")  # a bad line past the cap: counted, never built
 _JSON_STARTS = frozenset('{["-0123456789tfn')
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # how errors="surrogateescape" shows bytes that are not UTF-8
 
@@ -123,7 +124,7 @@ def _bad_line(number: int, text: str, scan, found: Findings) -> tuple[object, Fi
                     return obj, None
         except (StopIteration, ValueError, RecursionError):
             pass
-        return None, Finding("unreadable_line", "", line=number)
+        return None, _COUNTED
     obj, problem = _parse(text.rstrip("\r\n"))
     if problem is None:
         return obj, None
@@ -140,18 +141,22 @@ def _scan(path: Path, stream, found: Findings) -> Iterator[tuple[int, object]]:
     scan = json.JSONDecoder().scan_once
     nonblank, first, first_text, seen_object = 0, None, "", False
     for number, text in enumerate(stream, 1):
-        finding = None
-        try:
-            obj, end = scan(text, 0)
-            if (end < len(text) and not text[end:].isspace()) or (not text.isascii() and _BAD_BYTE.search(text)):
-                raise ValueError
-        except (StopIteration, ValueError, RecursionError):
+        finding, read = None, False
+        if text[:1] in _JSON_STARTS:  # anything else is refused without the cost of the scanner's exception
+            try:
+                obj, end = scan(text, 0)
+                read = (end == len(text) or text[end:].isspace()) and (text.isascii() or not _BAD_BYTE.search(text))
+            except (StopIteration, ValueError, RecursionError):
+                pass
+        if not read:
             if not text.strip():
                 continue
             obj, finding = _bad_line(number, text, scan, found)
         nonblank += 1
         first_text = first_text or text[:SNIPPET]
-        if finding is not None:
+        if finding is _COUNTED:
+            found.count("unreadable_line", number)
+        elif finding is not None:
             found.add(finding)
             first = first or finding
         else:
