@@ -1,9 +1,11 @@
 """Readers: a file (JSON Lines, JSON, CSV/TSV, Parquet), a `save_to_disk` folder or a hub dataset, as raw records.
 
 Each reader returns (source lines, records, findings): every record as read, the 1-based line (or row) it came from,
-and a Finding for each line it could not read. A file that cannot be read at all raises DataError. core.data.layouts
-turns the records into chat examples; core.data.io.load joins the two.
-Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py`.
+and a Finding for each line it could not read (the first PER_KIND of a kind; the rest counted, core.data.Findings).
+`stream` hands a JSON Lines file over in chunks instead. A file that cannot be read at all raises DataError, and so
+does one with no JSON object in its first REFUSE_AFTER lines. core.data.layouts turns the records into chat
+examples; core.data.io.load joins the two.
+Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py tests/unit/test_validate_bounds.py`.
 """
 
 from __future__ import annotations

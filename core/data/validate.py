@@ -7,7 +7,9 @@ Token counts follow the cookbook (tiktoken for OpenAI models, a local model's to
 otherwise). The cookbook's role list is followed: system, user, assistant, function ("tool" is
 reported as unrecognised, as the cookbook does).
 CLI: `python -m core.data validate FILE [--model M] [--json]`.
-Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py`.
+A file's findings are capped per kind and a chat JSON Lines file is checked a chunk at a time, so validating
+junk of any size holds little more than one chunk.
+Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py tests/unit/test_validate_bounds.py`.
 """
 
 from __future__ import annotations
