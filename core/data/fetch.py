@@ -41,7 +41,8 @@ def launch(source: str, max_bytes: int, fmt: str | None = None) -> str:
     argv = [sys.executable, "-m", "core.data.fetch", source, "--max-bytes", str(max_bytes)]
     argv += ["--fmt", fmt] if fmt else []
     meta = {"source": source, "max_bytes": max_bytes}
-    return jobs.launch(KIND, argv, title=f"Fetch {source}", meta=meta, key=source)
+    # HF_TOKEN: a private or gated hub dataset
+    return jobs.launch(KIND, argv, title=f"Fetch {source}", meta=meta, key=source, secrets=jobs.HUB_SECRETS)
 
 
 def latest(source: str) -> jobs.RunStatus | None:

@@ -164,7 +164,9 @@ def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **c
     config = {"candidate": candidate.to_dict(), "params": asdict(params), **config}
     argv = [sys.executable, "-m", "core.eval.generate", "{run_dir}"]
     key = meta_.get("cache_key")  # the run index finds a generate job by it
-    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=_key_env(candidate), key=key)
+    # an OpenAI candidate's key by value; HF_TOKEN for a local candidate whose model is a gated hub id
+    env = _key_env(candidate)
+    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=env, key=key, secrets=jobs.HUB_SECRETS)
 
 
 def launch(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> str | None:

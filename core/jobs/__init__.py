@@ -3,7 +3,10 @@
 `launch(kind, argv)` makes `runs/<id>/`, writes spec.yaml, and starts a detached supervisor
 (`python -m core.jobs.supervisor RUN_DIR`, its own session) that runs the worker and always
 writes the final status. `status(id)` reconciles status.json with process liveness, so a run
-whose supervisor died without a final word is reported as "lost", with the log tail.
+whose supervisor and worker both died without a final word is reported as "lost", with the log tail
+(a worker that outlives its supervisor is still at work: `stop` and `kill` end it and its children).
+Each job gets this process's environment minus its secrets (`SECRET_SUFFIXES`), plus the secrets its
+caller names in `secrets=` and the values it passes in `env=`.
 Runs are found through the index in SQLite (core.jobs.index): `list_runs(kind, key=, parent=)`
 reads the matching rows and reconciles only those runs' folders.
 Test: `pytest tests/jobs`.
@@ -27,9 +30,12 @@ import yaml
 from core import paths
 from core.jobs import index, procs, rundir
 
-ACTIVE = ("queued", "running", "stopping")
-FINAL = ("succeeded", "failed", "stopped", "lost")
+ACTIVE, FINAL = rundir.ACTIVE_STATES, rundir.FINAL_STATES
 QUEUED_GRACE_S = 60
+# An environment variable named like these is a secret: a job gets it only when it names it (FT_API_KEY,
+# FT_ADMIN_TOKEN, OPENAI_API_KEY, HF_TOKEN, WANDB_API_KEY, AWS_SECRET_ACCESS_KEY, ...).
+SECRET_SUFFIXES = ("API_KEY", "TOKEN", "SECRET", "SECRET_KEY", "ACCESS_KEY", "PASSWORD", "CREDENTIALS")
+HUB_SECRETS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")  # for a job that may download from the Hugging Face Hub
 
 
 @dataclass
@@ -59,6 +65,17 @@ class RunStatus:
         return (self.ended_at or time.time()) - self.started_at
 
 
+def is_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(upper == suffix or upper.endswith("_" + suffix) for suffix in SECRET_SUFFIXES)
+
+
+def job_env(secrets_: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict[str, str]:
+    """A job's environment: this process's without its secrets, plus the named ones it needs, plus `env`."""
+    kept = {k: v for k, v in os.environ.items() if not is_secret(k) or k in secrets_}
+    return {**kept, **(env or {}), "FT_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1"}
+
+
 def new_id(kind: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
 
@@ -72,14 +89,17 @@ def launch(
     env: dict[str, str] | None = None,
     key: str | None = None,
     parent: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> str:
     """Start a job; returns its run id at once. argv is a list, never a shell string.
 
     "{run_dir}" in an argument is replaced by the run's folder; `config` is stored in spec.yaml
     (the worker reads it from there, and the same file runs again from the command line).
     `env` reaches the supervisor and worker only through their environment, never a file: the
-    place for secrets such as an API key. `key` (what the run is for: a dataset's content sha, a
-    generation cache key) and `parent` (the run it derives from) are what `list_runs` finds it by.
+    place for secrets such as an API key. `secrets` names the secrets of this process's environment
+    the job needs; every other one (see `is_secret`) is left out. `key` (what the run is for: a
+    dataset's content sha, a generation cache key) and `parent` (the run it derives from) are what
+    `list_runs` finds it by.
     """
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
@@ -99,12 +119,11 @@ def launch(
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     index.add(index.Entry(run_id, kind, key, parent, spec["created_at"]), before)
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
-    env = {**os.environ, **(env or {}), "FT_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1"}
     with open(folder / rundir.SUPERVISOR_LOG, "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.supervisor", str(folder)],
             cwd=paths.REPO_ROOT,
-            env=env,
+            env=job_env(secrets, env),
             stdin=subprocess.DEVNULL,
             stdout=err,
             stderr=err,
@@ -114,28 +133,31 @@ def launch(
     return run_id
 
 
+def _alive(status: dict[str, Any], role: str) -> bool:
+    """Is the run's supervisor, guard, stopper or worker (as status.json names them) still that process?"""
+    start = status.get(f"{role}_start")
+    return start is not None and procs.alive(status.get(f"{role}_pid"), start)
+
+
 def _reconcile(status: dict[str, Any], folder) -> dict[str, Any]:
     state = status.get("state", "queued")
     if state not in ACTIVE:
         return status
     if status.get("supervisor_pid"):
-        if procs.alive(status["supervisor_pid"], status.get("supervisor_start")):
+        supervised = procs.alive(status["supervisor_pid"], status.get("supervisor_start"))
+        # the guard or a stopper writes the final status once the worker and its children are gone
+        if supervised or any(_alive(status, role) for role in ("worker", "guard", "stopper")):
             if state == "running" and rundir.stop_requested(folder):
                 status["state"] = "stopping"
+            if not supervised and _alive(status, "worker"):  # the guard stops it soon; without a guard, Stop does
+                status["message"] = "The run's supervisor is gone but its worker is still running; Stop ends it."
             return status
         status = rundir.read_json(folder / rundir.STATUS) or status  # it may have just finished
         if status.get("state") in FINAL:
             return status
     elif time.time() - status.get("created_at", 0) < QUEUED_GRACE_S:
         return status
-    tail = rundir.log_tail(folder, 15)
-    return dict(
-        status,
-        state="lost",
-        failure="lost",
-        message="The run's process ended without a final status (machine restart or killed)."
-        + (f"\n\nLast lines of the log:\n{tail}" if tail else ""),
-    )
+    return rundir.lost(status, folder, "The run's process ended without a final status (machine restart or killed).")
 
 
 def status(run_id: str) -> RunStatus:
@@ -185,17 +207,37 @@ def list_runs(
     return found[:limit] if active and limit is not None else found
 
 
+def _end_orphan(run_id: str, how: str) -> bool:
+    """When the run's supervisor is gone but its worker lives, end it in a detached process; True if it did."""
+    folder = rundir.run_dir(run_id)
+    raw = rundir.read_json(folder / rundir.STATUS) or {}
+    if procs.alive(raw.get("supervisor_pid"), raw.get("supervisor_start")) or not _alive(raw, "worker"):
+        return False
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.jobs.supervisor", how, str(folder)],
+        cwd=paths.REPO_ROOT,
+        env=job_env(),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # it writes the final status even if this process ends first
+    )
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return True
+
+
 def stop(run_id: str) -> None:
-    """Ask the worker to stop at its next step (it saves and exits cleanly)."""
+    """Ask the worker to stop at its next step (it saves and exits cleanly); one without a supervisor is then ended."""
     (rundir.run_dir(run_id) / rundir.STOP).touch()
+    _end_orphan(run_id, "--stop")
 
 
 def kill(run_id: str) -> None:
-    """Terminate the run's process group now (the supervisor still writes the final status)."""
+    """Terminate the run's process group now (its supervisor, or else a detached stopper, writes the final status)."""
     raw = rundir.read_json(rundir.run_dir(run_id) / rundir.STATUS) or {}
     pid = raw.get("supervisor_pid")
     if pid and procs.alive(pid, raw.get("supervisor_start")):
         os.killpg(pid, signal.SIGTERM)
+    else:
+        _end_orphan(run_id, "--kill")
 
 
 def delete(run_id: str) -> None:

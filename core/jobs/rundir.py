@@ -60,6 +60,9 @@ PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
 RECORDS, IMPORTED = "records.jsonl", "import.json"
 SCORES = "scores.json"
 
+ACTIVE_STATES = ("queued", "running", "stopping")  # status.json's states
+FINAL_STATES = ("succeeded", "failed", "stopped", "lost")
+
 
 def run_dir(run_id: str) -> Path:
     if not run_id or "/" in run_id or run_id.startswith("."):
@@ -139,6 +142,13 @@ def log_tail(folder: Path, lines: int = 30) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def lost(status: dict[str, Any], folder: Path, why: str) -> dict[str, Any]:
+    """A final "lost" status: why the run has no result, with the log's last lines."""
+    tail = log_tail(folder, 15)
+    message = why + (f"\n\nLast lines of the log:\n{tail}" if tail else "")
+    return dict(status, state="lost", failure="lost", message=message)
 
 
 def explain_failure(folder: Path, failure: str, message: str) -> None:

@@ -2,8 +2,14 @@
 
 `python -m core.jobs.supervisor RUN_DIR` (started by core.jobs.launch). It records its own pid
 and start time (so the app can tell it from a reused pid), runs spec.yaml's argv with output to
-train.log, forwards SIGTERM, and names the failure in human words when the worker fails.
-Test: `pytest tests/jobs/test_jobs.py`.
+train.log, forwards SIGTERM (SIGKILL to the worker after procs.GRACE_S), and names the failure in
+human words when the worker fails.
+The run's process group (the supervisor leads it; the worker and its children are in it) also holds
+a guard (`--guard FD RUN_DIR`) that waits on a pipe only the supervisor holds: when the supervisor is
+gone, however it ended (kill -9 included), the guard stops what is left of the group and, if no
+final status was written, writes one. `--stop RUN_DIR` does the same for a run whose supervisor and
+guard are both gone but whose worker lives (core.jobs.stop starts it; `--kill` for core.jobs.kill).
+Test: `pytest tests/jobs/test_jobs.py tests/jobs/test_lifecycle.py`.
 """
 
 from __future__ import annotations
@@ -58,10 +64,63 @@ def classify(returncode: int, stopped: bool, tail: str) -> tuple[str, str | None
     return "failed", "error", f"The worker exited with code {returncode}; see the log."
 
 
+def end_orphan(folder: Path, pgid: int, final: dict, spare: int | None = None) -> None:
+    """Stop a run's process group whose supervisor is gone; then write `final` unless a final status exists."""
+    procs.stop_group(pgid, spare)
+    status = rundir.read_json(folder / rundir.STATUS) or {}
+    if status.get("state") not in rundir.FINAL_STATES:
+        rundir.update_status(folder, **final, ended_at=time.time())
+
+
+def guard(fd: int, folder: Path) -> int:
+    # jobs.kill signals the whole group: the guard must outlive that to clean up after the supervisor.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while os.read(fd, 1):
+        pass  # end of file: the supervisor's end of the pipe closed, so the supervisor is gone
+    why = f"The run's supervisor was killed, so its worker was stopped with it (SIGKILL after {procs.GRACE_S:g} s)."
+    end_orphan(folder, os.getpgrp(), rundir.lost({}, folder, why), spare=os.getpid())
+    return 0
+
+
+def stop_orphan(folder: Path, polite: bool) -> int:
+    """Stop a worker whose supervisor is gone: after STOP's grace when `polite`, else at once."""
+    status = rundir.read_json(folder / rundir.STATUS) or {}
+    if not procs.alive(status.get("worker_pid"), status.get("worker_start")):
+        return 0
+    pgid = os.getpgid(status["worker_pid"])
+    pid, start = procs.self_identity()
+    rundir.update_status(folder, stopper_pid=pid, stopper_start=start)  # the run stays active until it is done
+    deadline = time.monotonic() + (procs.GRACE_S if polite else 0)
+    while polite and procs.group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # it may honour STOP and save
+    if polite and not procs.group_members(pgid):
+        final = {"state": "stopped", "message": "Stopped on request (its supervisor was gone: exit code unknown)."}
+    else:
+        why = "Killed on request; its supervisor was gone, so the worker and its children were stopped directly."
+        final = {"state": "failed", "failure": "killed", "message": why}
+    end_orphan(folder, pgid, final)
+    return 0
+
+
+def _start_guard(folder: Path) -> None:
+    """Start the group's guard, with a pipe whose other end this process keeps open for as long as it lives."""
+    read_end, _write_end = os.pipe()  # never closed: the kernel closes it when this process ends, however it ends
+    guard = subprocess.Popen(
+        [sys.executable, "-m", "core.jobs.supervisor", "--guard", str(read_end), str(folder)],
+        cwd=paths.REPO_ROOT,
+        pass_fds=(read_end,),
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(read_end)
+    rundir.update_status(folder, guard_pid=guard.pid, guard_start=procs.start_time(guard.pid))
+
+
 def main(folder: Path) -> int:
     spec = rundir.read_spec(folder)
     pid, start = procs.self_identity()
     rundir.update_status(folder, state="running", supervisor_pid=pid, supervisor_start=start, started_at=time.time())
+    _start_guard(folder)
     env = dict(os.environ, FT_RUN_DIR=str(folder), PYTHONUNBUFFERED="1")
     with open(folder / rundir.LOG, "ab") as log:
         worker = subprocess.Popen(
@@ -76,9 +135,11 @@ def main(folder: Path) -> int:
 
         def forward(signum, _frame):
             worker.send_signal(signal.SIGTERM)
+            signal.alarm(int(procs.GRACE_S))  # a worker that ignores SIGTERM is killed after the grace
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGALRM, lambda _signum, _frame: worker.kill())
         returncode = worker.wait()
     state, failure, message = classify(returncode, rundir.stop_requested(folder), rundir.log_tail(folder))
     explained = rundir.read_json(folder / rundir.FAILURE) if returncode != 0 else None
@@ -91,4 +152,8 @@ def main(folder: Path) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--guard":
+        sys.exit(guard(int(sys.argv[2]), Path(sys.argv[3])))
+    if sys.argv[1] in ("--stop", "--kill"):
+        sys.exit(stop_orphan(Path(sys.argv[2]), polite=sys.argv[1] == "--stop"))
     sys.exit(main(Path(sys.argv[1])))

@@ -239,7 +239,9 @@ def launch(run_id: str, merge: bool) -> str:
     """Start exporting a finished run; returns the export job's id. ExportError when it has no model."""
     _final(rundir.run_dir(run_id))
     title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
-    return jobs.launch(KIND, command(run_id, merge), title, meta={"run": run_id, "merge": merge}, parent=run_id)
+    meta = {"run": run_id, "merge": merge}
+    # HF_TOKEN: merging loads the base model by its hub id
+    return jobs.launch(KIND, command(run_id, merge), title, meta=meta, parent=run_id, secrets=jobs.HUB_SECRETS)
 
 
 def result(export_id: str) -> dict[str, Any] | None:

@@ -141,7 +141,10 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) ->
     }
     argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"
     title = title or _default_title(cfg)
-    return jobs.launch("train", argv, title, meta=meta, config=cfg.to_dict(), key=key, parent=meta["parent_run"])
+    secrets = jobs.HUB_SECRETS  # the base model may be a gated hub id, downloaded by the worker
+    return jobs.launch(
+        "train", argv, title, meta=meta, config=cfg.to_dict(), key=key, parent=meta["parent_run"], secrets=secrets
+    )
 
 
 def start(cfg: TrainConfig, title: str = "", key: str | None = None) -> str:

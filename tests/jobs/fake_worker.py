@@ -1,7 +1,14 @@
-"""A stand-in worker that speaks the run-dir contract: progress, metrics, STOP, failures."""
+"""A stand-in worker that speaks the run-dir contract: progress, metrics, STOP, failures.
+
+--child starts a sleeping child (its pid in child.pid), --deaf ignores SIGTERM and STOP, --env-names writes the
+names in its environment to env.json: what tests/jobs/test_lifecycle.py needs of a worker.
+"""
 
 import argparse
+import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,11 +22,21 @@ parser.add_argument("--sleep", type=float, default=0.05)
 parser.add_argument("--fail-at", type=int, default=-1)
 parser.add_argument("--exit-code", type=int, default=1)
 parser.add_argument("--message", default="boom")
+parser.add_argument("--child", action="store_true")
+parser.add_argument("--deaf", action="store_true")
+parser.add_argument("--env-names", action="store_true")
 args = parser.parse_args()
 
 folder = Path(os.environ["FT_RUN_DIR"])
+if args.env_names:
+    (folder / "env.json").write_text(json.dumps(sorted(os.environ)))
+if args.deaf:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if args.child:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    (folder / "child.pid").write_text(str(child.pid))
 for step in range(1, args.steps + 1):
-    if rundir.stop_requested(folder):
+    if rundir.stop_requested(folder) and not args.deaf:
         print(f"stop requested at step {step}; saving", flush=True)
         sys.exit(0)
     if step == args.fail_at:

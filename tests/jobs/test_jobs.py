@@ -71,7 +71,8 @@ def test_kill_gives_a_final_status():
 def test_a_supervisor_killed_without_a_word_is_lost_with_the_log_tail():
     rid = jobs.launch("fake", fake("--steps", "1000", "--sleep", "0.05"))
     wait_for(rid, ("running",))
-    time.sleep(0.3)
+    while not rundir.read_metrics(rundir.run_dir(rid)):
+        time.sleep(0.02)  # the worker has printed its first step
     raw = rundir.read_json(rundir.run_dir(rid) / rundir.STATUS)
     os.killpg(raw["supervisor_pid"], signal.SIGKILL)  # supervisor and worker die, no final status
     st = wait_for(rid, ("lost",))
