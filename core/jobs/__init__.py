@@ -213,6 +213,8 @@ def _end_orphan(run_id: str, how: str) -> bool:
     raw = rundir.read_json(folder / rundir.STATUS) or {}
     if procs.alive(raw.get("supervisor_pid"), raw.get("supervisor_start")) or not _alive(raw, "worker"):
         return False
+    if _alive(raw, "stopper"):
+        return True  # a second Stop: the first one's stopper is at it
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.jobs.supervisor", how, str(folder)],
         cwd=paths.REPO_ROOT,

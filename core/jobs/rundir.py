@@ -3,7 +3,8 @@
 Every job:
 runs/<id>/spec.yaml         SPEC: what to run (kind, argv, title, meta), written once at launch
 runs/<id>/status.json       STATUS: state and timings, replaced atomically; only the supervisor writes it
-                            (after launch's first "queued"), so no read-modify-write ever races
+                            (after launch's first "queued"; once it is gone, its guard or a stopper does),
+                            so no read-modify-write ever races
 runs/<id>/progress.json     PROGRESS: done/total/message from the worker, replaced atomically
 runs/<id>/note.json         NOTE: the worker's status line ({message, at}); jobs.status shows it while active
 runs/<id>/metrics.jsonl     METRICS: one JSON object per line, appended and flushed per line
