@@ -4,8 +4,10 @@ Evaluate's batches (core.eval.local), the export check (core.train.export), the 
 (core.server.chat) and the command line (`python -m core models chat`) all go through here.
 `generate` answers prompts greedily or sampled, in left-padded batches, each answer cut at its first
 end token (`core.models.stop_ids`); `reply` is one answer; `Stream` is one answer generated in a
-background thread whose text arrives piece by piece. A `threading.Event` given as `cancel` ends a
-generation at the next token. torch is imported inside the functions: pages import modules that
+background thread whose text arrives piece by piece, refused (ContextExceeded) before it starts when
+prompt and reply would not fit the model's context (`context_length`), and ended at the next token
+when cancelled or past its time limit. A `threading.Event` given as `cancel` ends a generation at
+the next token. torch is imported inside the functions: pages import modules that
 import this one. Test: `.venv/bin/pytest tests/unit/test_generation.py -q`.
 """
 
@@ -43,6 +45,14 @@ class GenerationFailed(Exception):
     """The model raised while generating in the background; the message names the error."""
 
 
+class ContextExceeded(Exception):
+    """The prompt and the reply asked for would not fit the model's context; nothing was generated."""
+
+    def __init__(self, limit: int, prompt_tokens: int, new_tokens: int) -> None:
+        self.limit, self.prompt_tokens, self.new_tokens = limit, prompt_tokens, new_tokens
+        super().__init__(f"{prompt_tokens} prompt + {new_tokens} new tokens exceed the context of {limit} tokens")
+
+
 # ---- loading ------------------------------------------------------------------------------------
 
 
@@ -70,6 +80,16 @@ def load(model: str | Path):
 
 # ---- encoding and settings ------------------------------------------------------------------------
 
+NO_LIMIT = 10**7  # a tokenizer without a known limit says 1e30 (transformers' VERY_LARGE_INTEGER)
+
+
+def context_length(model, tok) -> int | None:
+    """The most tokens (prompt and reply) the model takes: the smaller of its position embeddings and the
+    tokenizer's model_max_length, of those that are set; None when neither is."""
+    known = [getattr(model.config, "max_position_embeddings", None), getattr(tok, "model_max_length", None)]
+    known = [int(n) for n in known if isinstance(n, (int, float)) and 0 < n < NO_LIMIT]
+    return min(known, default=None)
+
 
 def encode(tok, messages: list[dict]) -> list[int]:
     """The prompt's token ids through the model's chat template, ready for the assistant's turn."""
@@ -80,14 +100,16 @@ def _pad_id(tok) -> int | None:
     return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
 
-def cancel_on(event: threading.Event):
-    """A StoppingCriteriaList that ends generation once the event is set."""
+def cancel_on(event: threading.Event | Callable[[], bool]):
+    """A StoppingCriteriaList that ends generation once the event is set (or the callable says so)."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
+    done = event.is_set if isinstance(event, threading.Event) else event
+
     class Cancelled(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+            return torch.full((input_ids.shape[0],), done(), dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([Cancelled()])
 
@@ -98,7 +120,7 @@ def settings(
     max_new_tokens: int,
     temperature: float = 0.0,
     top_p: float = 1.0,
-    cancel: threading.Event | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> dict:
     """model.generate's keyword arguments: greedy at temperature 0, else sampled."""
     kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": _pad_id(tok)}
@@ -209,7 +231,9 @@ class Stream:
     """One reply generated in a background thread; iterate it for the text as it comes.
 
     The prompt is encoded here, so a template that refuses the messages raises (ValueError or
-    TypeError) before any thread starts. `cancel()` ends generation at the next token.
+    TypeError), and a prompt that leaves no room for max_new_tokens in the model's context raises
+    ContextExceeded, before any thread starts. `cancel()` ends generation at the next token, and so
+    does passing `max_seconds` (then `timed_out` is true).
     """
 
     def __init__(
@@ -222,25 +246,36 @@ class Stream:
         top_p: float = 1.0,
         stop_strings: list[str] | None = None,
         seed: int | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         import torch
 
         ids = encode(tok, messages)
+        limit = context_length(model, tok)
+        if limit is not None and len(ids) + max_new_tokens > limit:
+            raise ContextExceeded(limit, len(ids), max_new_tokens)
         self.prompt_tokens, self.seed, self.error = len(ids), seed if temperature else None, None
+        self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        self.timed_out = False
         self.stop = models.stop_ids(model, tok)  # a reply that ends on any of these ended by itself
         self.cancelled = threading.Event()  # set when nobody reads the reply any more
         self.streamer = _counting_streamer(tok)
         own = models.stop_ids(model)  # as `reply`: the model stops where its generation config says
-        kwargs = settings(tok, own, max_new_tokens, temperature, top_p, self.cancelled)
+        kwargs = settings(tok, own, max_new_tokens, temperature, top_p, self._should_stop)
         kwargs.update(input_ids=torch.tensor([ids], device=model.device), streamer=self.streamer)
         kwargs["attention_mask"] = torch.ones_like(kwargs["input_ids"])
         if stop_strings:
             kwargs.update(stop_strings=stop_strings, tokenizer=tok)
-        self.thread = threading.Thread(target=self._run, args=(model, kwargs), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(model, kwargs), name="generation", daemon=True)
         self.thread.start()
 
     def cancel(self) -> None:
         self.cancelled.set()
+
+    def _should_stop(self) -> bool:
+        if self.deadline is not None and not self.cancelled.is_set() and time.monotonic() >= self.deadline:
+            self.timed_out = True
+        return self.timed_out or self.cancelled.is_set()
 
     def _run(self, model, kwargs: dict) -> None:
         import torch

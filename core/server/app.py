@@ -22,6 +22,7 @@ import sys
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -184,14 +185,16 @@ class Guard:
 # ---- the app ----------------------------------------------------------------------------------
 
 
-def create_app(api_key: str | None, base_model: str | None = None) -> FastAPI:
-    """The API; api_key None serves without authentication (the command line allows it on loopback only)."""
+def create_app(api_key: str | None, base_model: str | None = None, max_request_s: float | None = None) -> FastAPI:
+    """The API; api_key None serves without authentication (the command line allows it on loopback only).
+    max_request_s bounds one chat reply's generation (default FT_API_MAX_REQUEST_S, else 300 s)."""
     # FastAPI's own /docs, /redoc and /openapi.json would be open to anyone: _routes serves them behind the key
     title = "Fine-Tuning Workbench: local OpenAI-compatible API"
     app = FastAPI(title=title, version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.api_key = api_key
     app.state.base_model = base_model or os.environ.get("FT_API_BASE_MODEL") or DEFAULT_MODEL_ID
     app.state.cache = chat.ModelCache()
+    app.state.max_request_s = max_request_s or chat.max_request_seconds()
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -280,11 +283,13 @@ def _routes(app: FastAPI, auth: list) -> None:
         return chat.model_info(model, request.app.state.base_model)
 
     @app.post("/v1/chat/completions", dependencies=auth, response_model=None)
-    def chat_completion(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict | StreamingResponse:
-        gen = chat.start(body, request.app.state.base_model, request.app.state.cache)
+    async def chat_completion(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict | StreamingResponse:
+        # async, so that a non-streamed reply sees its client leave; loading and generating run in threads
+        state = request.app.state
+        gen = await run_in_threadpool(chat.start, body, state.base_model, state.cache, state.max_request_s)
         if gen.req.stream:
             return StreamingResponse(chat.chunks(gen), media_type="text/event-stream")
-        return chat.completion(gen)
+        return await chat.completion_while_connected(gen, request.is_disconnected)
 
 
 # ---- command line -----------------------------------------------------------------------------

@@ -4,18 +4,25 @@ A request names a base model (the embedded id, a model folder, or an OpenAI name
 served by the configured local base) or a fine-tuned model ("ft:..." of a succeeded job, loaded
 with core.train.export.load_run). Loaded models stay in a small LRU cache (2 models). Replies go
 through the model's chat template: greedy when temperature is 0 or absent, sampling otherwise;
-max_tokens / max_completion_tokens and stop are honoured. stream=True sends OpenAI's SSE chunks
-(chat.completion.chunk, then "data: [DONE]"); both forms read one core.generation.Stream, which
-generates in a background thread. torch is imported only when a model is loaded.
-Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k chat`.
+max_tokens / max_completion_tokens and stop are honoured. A prompt that leaves no room for
+max_tokens in the model's context is refused (400 context_length_exceeded) before generating.
+stream=True sends OpenAI's SSE chunks (chat.completion.chunk, then "data: [DONE]"); both forms read
+one core.generation.Stream, which generates in a background thread and stops when the client goes
+away or the reply's time limit (FT_API_MAX_REQUEST_S) passes; a reply cut by the limit ends with
+finish_reason "length", as one cut by max_tokens. torch is imported only when a model is loaded.
+Test: `.venv/bin/pytest tests/jobs/test_server_chat_limits.py tests/jobs/test_server.py -q -k chat`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,22 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 DEFAULT_MAX_TOKENS = 256  # OpenAI's default is "up to the context"; on a CPU that can take minutes
 MOST_TOKENS = 32_768
 CACHE_SIZE = 2
+MAX_REQUEST_S = 300.0  # one reply's generation; a CPU makes ~60 tokens/s of SmolLM2, so 256 fit many times
+POLL_S = 0.25  # how often a non-streamed reply checks that its client is still there
+
+log = logging.getLogger("core.server.chat")
+
+
+def max_request_seconds() -> float:
+    """The server's limit on one reply's generation: FT_API_MAX_REQUEST_S, else MAX_REQUEST_S."""
+    value = os.environ.get("FT_API_MAX_REQUEST_S")
+    try:
+        seconds = float(value) if value else MAX_REQUEST_S
+    except ValueError:
+        raise ValueError(f"FT_API_MAX_REQUEST_S must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"FT_API_MAX_REQUEST_S must be more than 0 seconds, not {value!r}")
+    return seconds
 
 
 # ---- the request ------------------------------------------------------------------------------
@@ -206,19 +229,44 @@ def load(name: str, base: str, cache: ModelCache) -> tuple:
 class Generation:
     """One reply being generated (core.generation.Stream); iterate `pieces()` for its text."""
 
-    def __init__(self, model, tok, req: ChatRequest) -> None:
+    def __init__(self, model, tok, req: ChatRequest, max_seconds: float | None = None) -> None:
         try:
             stream = generation.Stream(
-                model, tok, req.messages, req.max_tokens, req.temperature or 0.0, req.top_p or 1.0, req.stop, req.seed
+                model,
+                tok,
+                req.messages,
+                req.max_tokens,
+                req.temperature or 0.0,
+                req.top_p or 1.0,
+                req.stop,
+                req.seed,
+                max_seconds,
             )
+        except generation.ContextExceeded as exc:
+            raise context_exceeded(exc) from None
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
-        self.req, self.streamer, self.hit_stop = req, stream, False
-        self.thread, self.prompt_tokens = stream.thread, stream.prompt_tokens
+        self.req, self.streamer, self.hit_stop, self.gone = req, stream, False, False
+        self.thread, self.prompt_tokens, self.began = stream.thread, stream.prompt_tokens, time.monotonic()
 
     def cancel(self) -> None:
         """Stop generating at the next token (the client left, or the reply is complete)."""
         self.streamer.cancel()
+
+    def client_gone(self) -> None:
+        """The client disconnected: stop generating, and say so in the log line."""
+        self.gone = True
+        self.cancel()
+
+    def log_end(self) -> None:
+        """One line per reply, so the server's log shows what each request cost and how it ended."""
+        ended = "client gone" if self.gone else "time limit" if self.streamer.timed_out else self.finish_reason
+        seconds = time.monotonic() - self.began
+        log.info(
+            "reply to %s: %d prompt + %d completion tokens in %.1f s, ended: %s",
+            *(self.req.model, self.prompt_tokens, self.completion_tokens, seconds, ended),
+            extra={"completion_tokens": self.completion_tokens, "ended": ended},
+        )
 
     def pieces(self) -> Iterator[str]:
         """The reply's text as it comes, cut before the first stop string (held back until sure)."""
@@ -248,7 +296,8 @@ class Generation:
     @property
     def finish_reason(self) -> str:
         ended = self.hit_stop or self.streamer.stopped_on_eos
-        return "length" if not ended and self.completion_tokens >= self.req.max_tokens else "stop"
+        cut = self.completion_tokens >= self.req.max_tokens or self.streamer.timed_out
+        return "length" if not ended and cut else "stop"
 
     def usage(self) -> dict[str, int]:
         n = self.completion_tokens
@@ -259,10 +308,22 @@ class Generation:
         }
 
 
-def start(body: dict[str, Any], base: str, cache: ModelCache) -> Generation:
+def context_exceeded(exc: generation.ContextExceeded) -> ApiError:
+    """OpenAI's refusal, in its words, of a prompt and max_tokens that do not fit the context."""
+    asked = exc.prompt_tokens + exc.new_tokens
+    return bad_request(
+        f"This model's maximum context length is {exc.limit} tokens. However, you requested {asked} tokens "
+        f"({exc.prompt_tokens} in the messages, {exc.new_tokens} in the completion). "
+        "Please reduce the length of the messages or completion.",
+        "messages",
+        "context_length_exceeded",
+    )
+
+
+def start(body: dict[str, Any], base: str, cache: ModelCache, max_seconds: float | None = None) -> Generation:
     req = parse_request(body)
     model, tok = load(req.model, base, cache)
-    return Generation(model, tok, req)
+    return Generation(model, tok, req, max_seconds)
 
 
 def completion(gen: Generation) -> dict[str, Any]:
@@ -271,6 +332,7 @@ def completion(gen: Generation) -> dict[str, Any]:
         text = "".join(gen.pieces())
     finally:  # a stop string ends the reply early: the model need not run on to max_tokens
         gen.cancel()
+        gen.log_end()
     message = {"role": "assistant", "content": text, "refusal": None}
     return {
         "id": new_id("chatcmpl"),
@@ -282,6 +344,19 @@ def completion(gen: Generation) -> dict[str, Any]:
         "system_fingerprint": None,
         "service_tier": "default",
     }
+
+
+async def completion_while_connected(gen: Generation, disconnected: Callable[[], Awaitable[bool]]) -> dict[str, Any]:
+    """`completion` in a worker thread, stopped when `disconnected()` (Starlette's request.is_disconnected)
+    says the client went away: a plain endpoint never learns that, and would generate to max_tokens."""
+    from starlette.concurrency import run_in_threadpool
+
+    task = asyncio.ensure_future(run_in_threadpool(completion, gen))
+    while not task.done():
+        await asyncio.wait([task], timeout=POLL_S)
+        if not task.done() and not gen.gone and await disconnected():
+            gen.client_gone()
+    return task.result()
 
 
 def chunks(gen: Generation) -> Iterator[str]:
@@ -305,8 +380,12 @@ def chunks(gen: Generation) -> Iterator[str]:
     except ApiError as exc:
         yield f"data: {json.dumps(exc.body())}\n\n"
         return
-    finally:  # also when the client disconnects and the server closes this generator
+    except GeneratorExit:  # the client disconnected and the server closed this generator
+        gen.client_gone()
+        raise
+    finally:
         gen.cancel()
+        gen.log_end()
     yield event({}, gen.finish_reason)
     if gen.req.include_usage:
         yield f"data: {json.dumps({**head, 'choices': [], 'usage': gen.usage()})}\n\n"

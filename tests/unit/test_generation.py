@@ -100,3 +100,16 @@ def test_a_template_that_cannot_format_the_messages_fails_before_any_thread(load
 def test_stop_ids_come_from_the_model_and_the_tokenizer(loaded):
     model, tok = loaded
     assert tok.eos_token_id in models.stop_ids(model, tok)
+
+
+def test_the_context_is_the_smaller_known_limit_and_a_reply_past_it_never_starts(loaded):
+    model, tok = loaded
+    assert generation.context_length(model, tok) == models.CONTEXT_LENGTH
+    unset = tok.__class__.from_pretrained(tok.name_or_path)
+    unset.model_max_length = int(1e30)  # what transformers says when a tokenizer knows no limit
+    assert generation.context_length(model, unset) == model.config.max_position_embeddings
+    before = threading.active_count()
+    with pytest.raises(generation.ContextExceeded) as caught:
+        generation.Stream(model, tok, HELLO, models.CONTEXT_LENGTH)
+    assert caught.value.limit == models.CONTEXT_LENGTH and caught.value.new_tokens == models.CONTEXT_LENGTH
+    assert caught.value.prompt_tokens == len(generation.encode(tok, HELLO)) and threading.active_count() == before
