@@ -233,7 +233,7 @@ class Stream:
     The prompt is encoded here, so a template that refuses the messages raises (ValueError or
     TypeError), and a prompt that leaves no room for max_new_tokens in the model's context raises
     ContextExceeded, before any thread starts. `cancel()` ends generation at the next token, and so
-    does passing `max_seconds` (then `timed_out` is true).
+    does passing `max_seconds` (then `timed_out` is true); `on_end(stream)` runs once the model stops.
     """
 
     def __init__(
@@ -247,6 +247,7 @@ class Stream:
         stop_strings: list[str] | None = None,
         seed: int | None = None,
         max_seconds: float | None = None,
+        on_end: Callable[[Stream], None] | None = None,
     ) -> None:
         import torch
 
@@ -256,7 +257,7 @@ class Stream:
             raise ContextExceeded(limit, len(ids), max_new_tokens)
         self.prompt_tokens, self.seed, self.error = len(ids), seed if temperature else None, None
         self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        self.timed_out = False
+        self.timed_out, self.on_end = False, on_end
         self.stop = models.stop_ids(model, tok)  # a reply that ends on any of these ended by itself
         self.cancelled = threading.Event()  # set when nobody reads the reply any more
         self.streamer = _counting_streamer(tok)
@@ -292,6 +293,9 @@ class Stream:
         except Exception as exc:  # noqa: BLE001 - handed to the reader as GenerationFailed
             self.error = exc
             self.streamer.end()
+        finally:
+            if self.on_end is not None:  # when the model stops, however the reply ended and whoever reads it
+                self.on_end(self)
 
     def __iter__(self) -> Iterator[str]:
         yield from self.streamer

@@ -288,7 +288,7 @@ def _routes(app: FastAPI, auth: list) -> None:
         state = request.app.state
         gen = await run_in_threadpool(chat.start, body, state.base_model, state.cache, state.max_request_s)
         if gen.req.stream:
-            return StreamingResponse(chat.chunks(gen), media_type="text/event-stream")
+            return StreamingResponse(chat.stream_while_connected(gen), media_type="text/event-stream")
         return await chat.completion_while_connected(gen, request.is_disconnected)
 
 

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,7 @@ class Generation:
     """One reply being generated (core.generation.Stream); iterate `pieces()` for its text."""
 
     def __init__(self, model, tok, req: ChatRequest, max_seconds: float | None = None) -> None:
+        self.req, self.hit_stop, self.gone, self.began = req, False, False, time.monotonic()
         try:
             stream = generation.Stream(
                 model,
@@ -241,13 +242,13 @@ class Generation:
                 req.stop,
                 req.seed,
                 max_seconds,
+                self.log_end,
             )
         except generation.ContextExceeded as exc:
             raise context_exceeded(exc) from None
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
-        self.req, self.streamer, self.hit_stop, self.gone = req, stream, False, False
-        self.thread, self.prompt_tokens, self.began = stream.thread, stream.prompt_tokens, time.monotonic()
+        self.streamer, self.thread, self.prompt_tokens = stream, stream.thread, stream.prompt_tokens
 
     def cancel(self) -> None:
         """Stop generating at the next token (the client left, or the reply is complete)."""
@@ -258,14 +259,13 @@ class Generation:
         self.gone = True
         self.cancel()
 
-    def log_end(self) -> None:
-        """One line per reply, so the server's log shows what each request cost and how it ended."""
-        ended = "client gone" if self.gone else "time limit" if self.streamer.timed_out else self.finish_reason
-        seconds = time.monotonic() - self.began
+    def log_end(self, stream: generation.Stream) -> None:
+        """One line per reply once its model stops, so the server's log shows what it cost and how it ended."""
+        ended = "client gone" if self.gone else "time limit" if stream.timed_out else self._finish(stream)
         log.info(
             "reply to %s: %d prompt + %d completion tokens in %.1f s, ended: %s",
-            *(self.req.model, self.prompt_tokens, self.completion_tokens, seconds, ended),
-            extra={"completion_tokens": self.completion_tokens, "ended": ended},
+            *(self.req.model, stream.prompt_tokens, stream.new_tokens, time.monotonic() - self.began, ended),
+            extra={"completion_tokens": stream.new_tokens, "ended": ended},
         )
 
     def pieces(self) -> Iterator[str]:
@@ -293,11 +293,14 @@ class Generation:
     def completion_tokens(self) -> int:
         return self.streamer.new_tokens
 
+    def _finish(self, stream: generation.Stream) -> str:
+        ended = self.hit_stop or stream.stopped_on_eos
+        cut = stream.new_tokens >= self.req.max_tokens or stream.timed_out
+        return "length" if not ended and cut else "stop"
+
     @property
     def finish_reason(self) -> str:
-        ended = self.hit_stop or self.streamer.stopped_on_eos
-        cut = self.completion_tokens >= self.req.max_tokens or self.streamer.timed_out
-        return "length" if not ended and cut else "stop"
+        return self._finish(self.streamer)
 
     def usage(self) -> dict[str, int]:
         n = self.completion_tokens
@@ -332,7 +335,6 @@ def completion(gen: Generation) -> dict[str, Any]:
         text = "".join(gen.pieces())
     finally:  # a stop string ends the reply early: the model need not run on to max_tokens
         gen.cancel()
-        gen.log_end()
     message = {"role": "assistant", "content": text, "refusal": None}
     return {
         "id": new_id("chatcmpl"),
@@ -357,6 +359,20 @@ async def completion_while_connected(gen: Generation, disconnected: Callable[[],
         if not task.done() and not gen.gone and await disconnected():
             gen.client_gone()
     return task.result()
+
+
+async def stream_while_connected(gen: Generation) -> AsyncIterator[str]:
+    """`chunks` read in a worker thread. Starlette cancels this at its await when the client leaves, and the
+    generation stops then, not when the garbage collector gets round to closing `chunks`."""
+    from starlette.concurrency import run_in_threadpool
+
+    events = chunks(gen)
+    try:
+        while (event := await run_in_threadpool(next, events, None)) is not None:
+            yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        gen.client_gone()
+        raise
 
 
 def chunks(gen: Generation) -> Iterator[str]:
@@ -385,7 +401,6 @@ def chunks(gen: Generation) -> Iterator[str]:
         raise
     finally:
         gen.cancel()
-        gen.log_end()
     yield event({}, gen.finish_reason)
     if gen.req.include_usage:
         yield f"data: {json.dumps({**head, 'choices': [], 'usage': gen.usage()})}\n\n"

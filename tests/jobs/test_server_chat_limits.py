@@ -27,14 +27,10 @@ HELLO = [{"role": "user", "content": "Tell me a story"}]
 
 
 @pytest.fixture(scope="module")
-def base_url(tiny_model_dir):
+def served(tiny_model_dir):
+    """(base URL, openai client) of one server for the module; the time-limit test starts its own."""
     with api_server.serving(create_app(KEY, base_model=str(tiny_model_dir))) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url):
-    return OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+        yield url, OpenAI(base_url=url, api_key=KEY, max_retries=0)
 
 
 @pytest.fixture
@@ -58,7 +54,8 @@ def _generating() -> int:
     return sum(t.name == "generation" and t.is_alive() for t in threading.enumerate())
 
 
-def test_a_prompt_past_the_models_context_is_refused_in_openais_words_before_generating(client, caplog):
+def test_a_prompt_past_the_models_context_is_refused_in_openais_words_before_generating(served, caplog):
+    client = served[1]
     caplog.set_level(logging.INFO, logger="core.server.chat")
     client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1)  # the model is loaded
     with pytest.raises(openai.BadRequestError) as caught:
@@ -78,7 +75,8 @@ def test_a_prompt_past_the_models_context_is_refused_in_openais_words_before_gen
     assert _generating() == 0 and len([r for r in caplog.records if hasattr(r, "ended")]) == 1  # the first only
 
 
-def test_a_client_that_leaves_a_non_streamed_reply_stops_its_generation(client, replies):
+def test_a_client_that_leaves_a_non_streamed_reply_stops_its_generation(served, replies):
+    client = served[1]
     with pytest.raises(openai.APITimeoutError):  # the client gives up and closes its connection
         client.with_options(timeout=2).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=LONG)
     (record,) = replies()
@@ -86,7 +84,8 @@ def test_a_client_that_leaves_a_non_streamed_reply_stops_its_generation(client, 
     assert _generating() == 0
 
 
-def test_a_client_that_leaves_a_stream_stops_its_generation(base_url, replies):
+def test_a_client_that_leaves_a_stream_stops_its_generation(served, replies):
+    base_url = served[0]
     body = {"model": MODEL, "messages": HELLO, "max_tokens": LONG, "stream": True}
     with httpx.stream("POST", f"{base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}):
         pass  # the headers came: the reply is being generated; leaving the block closes the connection
