@@ -119,18 +119,23 @@ def launch(
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     index.add(index.Entry(run_id, kind, key, parent, spec["created_at"]), before)
     rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
+    _supervise(folder, job_env(secrets, env))
+    return run_id
+
+
+def _supervise(folder, env: dict[str, str], *flags: str) -> None:
+    """Start `python -m core.jobs.supervisor [flags] RUN_DIR` detached, its output in the run's supervisor log."""
     with open(folder / rundir.SUPERVISOR_LOG, "ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.jobs.supervisor", str(folder)],
+            [sys.executable, "-m", "core.jobs.supervisor", *flags, str(folder)],
             cwd=paths.REPO_ROOT,
-            env=job_env(secrets, env),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=err,
             stderr=err,
-            start_new_session=True,  # closing the browser or stopping Streamlit never stops a run
+            start_new_session=True,  # closing the browser or stopping Streamlit never stops it
         )
     threading.Thread(target=proc.wait, daemon=True).start()  # reap it, so it never lingers as a zombie
-    return run_id
 
 
 def _alive(status: dict[str, Any], role: str) -> bool:
@@ -215,14 +220,7 @@ def _end_orphan(run_id: str, how: str) -> bool:
         return False
     if _alive(raw, "stopper"):
         return True  # a second Stop: the first one's stopper is at it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.jobs.supervisor", how, str(folder)],
-        cwd=paths.REPO_ROOT,
-        env=job_env(),
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # it writes the final status even if this process ends first
-    )
-    threading.Thread(target=proc.wait, daemon=True).start()
+    _supervise(folder, job_env(), how)  # detached: it writes the final status even if this process ends first
     return True
 
 
