@@ -80,14 +80,12 @@ def load(model: str | Path):
 
 # ---- encoding and settings ------------------------------------------------------------------------
 
-NO_LIMIT = 10**7  # a tokenizer without a known limit says 1e30 (transformers' VERY_LARGE_INTEGER)
-
 
 def context_length(model, tok) -> int | None:
     """The most tokens (prompt and reply) the model takes: the smaller of its position embeddings and the
     tokenizer's model_max_length, of those that are set; None when neither is."""
     known = [getattr(model.config, "max_position_embeddings", None), getattr(tok, "model_max_length", None)]
-    known = [int(n) for n in known if isinstance(n, (int, float)) and 0 < n < NO_LIMIT]
+    known = [int(n) for n in known if isinstance(n, (int, float)) and 0 < n < models.NO_LIMIT]
     return min(known, default=None)
 
 

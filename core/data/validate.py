@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import chat, costs, prices, tokens
+from core import chat, costs, models, prices, tokens
 from core.data import ERROR, PER_KIND, WARNING, Finding, Findings, io, layouts, readers, total_of
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
 from core.data.readers import shown, type_name
@@ -255,7 +255,7 @@ def _model_max_length(folder: Path) -> int | None:
         value = json.loads((folder / "tokenizer_config.json").read_text()).get("model_max_length")
     except (OSError, ValueError, AttributeError):
         return None
-    return int(value) if isinstance(value, (int, float)) and value < 10**7 else None
+    return int(value) if isinstance(value, (int, float)) and value < models.NO_LIMIT else None
 
 
 def _count_chunk(convs: list[list], tok: _Tokenizer, role_cache: dict) -> tuple[list[int], list[int]]:
