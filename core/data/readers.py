@@ -95,11 +95,27 @@ def _byte_findings(path: Path, numbers: list[int]) -> list[Finding]:
     return out
 
 
+HEADER_WORDS = 4  # a spreadsheet's column names are a few words ("first name"); prose with commas is not a header
+
+
+def _is_column_name(cell: str) -> bool:
+    return 0 < len(cell) <= 64 and len(cell.split()) <= HEADER_WORDS and not cell.endswith(".")
+
+
+def _looks_tabular(line: str) -> bool:
+    """A header row of CSV/TSV: two or more column names split by a tab, comma or semicolon."""
+    for sep in ("\t", ",", ";"):
+        cells = [c.strip().strip('"') for c in line.split(sep)]
+        if len(cells) >= 2 and all(map(_is_column_name, cells)):
+            return True
+    return False
+
+
 def _not_json_lines(path: Path, first: Finding | None, first_text: str) -> DataError:
     """The early refusal of a file none of whose first lines is a JSON object, with what to do."""
     if first is not None and not first.message:  # a bad byte: its offset is found now, for this one line
         first = _byte_findings(path, [first.line])[0]
-    if first_text.count(",") >= 2 or "\t" in first_text:
+    if _looks_tabular(first_text):
         todo = "this looks like CSV/TSV: save it as JSON Lines, or import it on the Data page, which reads CSV"
     else:
         todo = 'save it as JSON Lines: one JSON object per line, such as {"messages": [...]}'

@@ -55,6 +55,22 @@ def test_a_file_with_no_json_object_in_its_first_lines_is_refused_without_readin
     assert report.examples == 1 and report.n_errors == 199
 
 
+@pytest.mark.parametrize(
+    ("first", "tabular"),
+    [
+        ("prompt,completion", True),  # a two-column spreadsheet export
+        ("question\tanswer", True),
+        ("Hello, world. This is prose, not a table of any kind at all.", False),
+        ("junk", False),
+    ],
+)
+def test_the_refusal_names_a_table_by_its_header_line(tmp_path, first, tabular):
+    rows = first + "\n" + "".join(f'"What is {i}?","It is {i}."\n' for i in range(250))
+    with pytest.raises(io.DataError) as refused:
+        validate.validate_file(write(tmp_path / "sheet.jsonl", rows))
+    assert ("this looks like CSV/TSV" in str(refused.value)) is tabular
+
+
 def test_a_spreadsheet_is_named_as_one(tmp_path):
     with zipfile.ZipFile(tmp_path / "sheet.jsonl", "w") as z:  # an .xlsx is a zip of XML parts
         z.writestr("xl/workbook.xml", "<workbook/>")
