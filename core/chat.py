@@ -54,6 +54,23 @@ def content_text(content: Any, sep: str = "") -> str | None:
     return None
 
 
+def tool_calls(message: Any) -> list[dict]:
+    """An assistant message's calls in OpenAI's tool_calls form ({"id", "type", "function": {"name", "arguments"}}).
+
+    The legacy `function_call` reads as one call without an id; items that are not objects are left out;
+    [] for a message that calls nothing. Arguments stay as written (OpenAI sends a JSON string).
+    """
+    if not isinstance(message, dict):
+        return []
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        return [c for c in calls if isinstance(c, dict)]
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict):
+        return [{"type": "function", "function": legacy}]
+    return []
+
+
 def texts(example: Any, role: str) -> list[str]:
     """The plain-string contents of the messages with this role, in order."""
     # One pass over the raw list: the quality checks call this several times per example.

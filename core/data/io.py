@@ -55,7 +55,10 @@ class Loaded:
     """A dataset as read: examples in chat form plus what went wrong reading it.
 
     fmt is the layout (chat, sharegpt, alpaca, table), source the container (jsonl, json, csv,
-    parquet, hf, hub). lines[i] is the source line (or 1-based row) of examples[i]. raw holds
+    parquet, hf, hub). kind is what the examples are: "chat" (OpenAI chat records) or "preference"
+    (OpenAI DPO records: input.messages, preferred_output, non_preferred_output). notes say, in a
+    line each, what the import changed on the way (a mapped column, a field moved or dropped).
+    lines[i] is the source line (or 1-based row) of examples[i]. raw holds
     every record as read, raw_lines their lines: validation of a chat file checks raw, so a
     record that could not become an example is still reported precisely.
     """
@@ -68,6 +71,8 @@ class Loaded:
     raw_lines: list[int] = field(default_factory=list)
     source: str = ""
     mapping: dict | None = None
+    kind: str = "chat"
+    notes: list[str] = field(default_factory=list)
 
 
 def split_fmt(fmt: str | None) -> tuple[str | None, str | None]:

@@ -52,3 +52,14 @@ def test_last_assistant_and_last_answer():
     assert chat.last_assistant({"messages": [Q1]}) is None and chat.last_assistant_at([Q1]) is None
     assert chat.last_answer({"messages": [Q1]}) == ""
     assert chat.last_assistant_at([A1, "junk"]) == 0  # an index into the list as stored
+
+
+def test_tool_calls_reads_openai_calls_and_the_legacy_function_call():
+    from tests.shapes import OPENAI_TOOL_CALLING
+
+    call_turn = OPENAI_TOOL_CALLING["messages"][1]
+    assert [c["function"]["name"] for c in chat.tool_calls(call_turn)] == ["get_current_weather"]
+    legacy = {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}}
+    assert chat.tool_calls(legacy) == [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    assert chat.tool_calls({"role": "assistant", "tool_calls": [3, {"id": "a"}]}) == [{"id": "a"}]
+    assert chat.tool_calls(A1) == [] and chat.tool_calls("junk") == []

@@ -1,0 +1,78 @@
+"""Records shaped like the public datasets and tool exports teams bring, for tests of every tier.
+
+Each constant names the dataset or tool whose shape it copies (the content is written here). A test
+writes them to a file with `write_jsonl(path, records)` and reads them back the way a user would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# OpenAI's function-calling fine-tuning format: top-level tools, an assistant turn of tool_calls
+# with null content, the tool's result answering the call by id, then the answer.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "location": {"type": "string", "description": "The city and country, eg. San Francisco, USA"},
+                "format": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["location", "format"],
+        },
+    },
+}
+OPENAI_TOOL_CALLING = {
+    "messages": [
+        {"role": "user", "content": "What is the weather in San Francisco?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_id",
+                    "type": "function",
+                    "function": {
+                        "name": "get_current_weather",
+                        "arguments": '{"location": "San Francisco, USA", "format": "celsius"}',
+                    },
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_id", "content": '{"temperature": 18, "sky": "fog"}'},
+        {"role": "assistant", "content": "It is 18 degrees Celsius and foggy in San Francisco."},
+    ],
+    "tools": [WEATHER_TOOL],
+    "parallel_tool_calls": False,
+}
+
+# OpenAI's preference (DPO) fine-tuning format.
+OPENAI_DPO = {
+    "input": {
+        "messages": [{"role": "user", "content": "Hello, can you tell me how cold San Francisco is today?"}],
+        "tools": [],
+        "parallel_tool_calls": True,
+    },
+    "preferred_output": [
+        {"role": "assistant", "content": "Today in San Francisco, it is not quite cold as expected. Morning clouds."}
+    ],
+    "non_preferred_output": [{"role": "assistant", "content": "It is not particularly cold in San Francisco today."}],
+}
+
+# TRL's preference formats: explicit prompt as strings, and conversational (message lists).
+TRL_PREFERENCE_STANDARD = {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."}
+TRL_PREFERENCE_CONVERSATIONAL = {
+    "prompt": [{"role": "user", "content": "What color is the sky?"}],
+    "chosen": [{"role": "assistant", "content": "It is blue."}],
+    "rejected": [{"role": "assistant", "content": "It is green."}],
+}
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    """The records as JSON Lines, one per line, UTF-8."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
