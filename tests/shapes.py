@@ -76,3 +76,30 @@ def write_jsonl(path: Path, records: list) -> Path:
     """The records as JSON Lines, one per line, UTF-8."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+# OpenAI's vision fine-tuning format: a user turn of content parts, text and an image by URL.
+OPENAI_VISION = {
+    "messages": [
+        {"role": "system", "content": "You are an assistant that identifies uncommon cheeses."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this cheese?"},
+                {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/cheese.jpg"}},
+            ],
+        },
+        {"role": "assistant", "content": "Danbo"},
+    ]
+}
+
+# OpenAI's multi-turn example with `weight`: the first answer is shown to the model but not learned.
+OPENAI_WEIGHTED = {
+    "messages": [
+        {"role": "system", "content": "Marv is a factual chatbot that is also sarcastic."},
+        {"role": "user", "content": "What's the capital of France?"},
+        {"role": "assistant", "content": "Paris", "weight": 0},
+        {"role": "user", "content": "Can you be more sarcastic?"},
+        {"role": "assistant", "content": "Paris, as if everyone doesn't know that already.", "weight": 1},
+    ]
+}

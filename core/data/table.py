@@ -116,22 +116,3 @@ def matching_rows(index, issues: dict, query="", kinds=(), words=None, only_issu
         and (not wanted or not wanted.isdisjoint(issues.get(i, ())))
         and lo <= counts[i] <= hi
     ]
-
-
-def bubble_value(message) -> tuple[str, str]:
-    if not isinstance(message, dict):
-        return "", json.dumps(message, ensure_ascii=False)
-    return str(message.get("role") or ""), _text(message.get("content"))
-
-
-def from_bubble(original, role: str, text: str):
-    """The message as edited; untouched messages keep their exact original form and extra keys."""
-    if (role, text) == bubble_value(original):
-        return original
-    new = {**(original if isinstance(original, dict) else {}), "content": text}
-    return {**new, "role": role} if role else new
-
-
-def with_messages(examples: list, row: int, msgs: list) -> list:
-    ex = {**(examples[row] if isinstance(examples[row], dict) else {}), "messages": msgs}
-    return [*examples[:row], ex, *examples[row + 1 :]]

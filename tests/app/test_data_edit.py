@@ -7,9 +7,13 @@ Run: `.venv/bin/pytest tests/app/test_data_edit.py -q -s` (-s prints the 10k ren
 
 from __future__ import annotations
 
+import copy
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from core.data import versions
+from tests.shapes import OPENAI_DPO, OPENAI_TOOL_CALLING, OPENAI_VISION, OPENAI_WEIGHTED, WEATHER_TOOL
 
 SCRIPT = """
 import time
@@ -268,3 +272,103 @@ def test_the_stale_tab_can_load_the_newer_draft():
     run(tab1)
     assert tab1.session_state["data_work"].examples == draft(dataset_id)
     assert not [w for w in tab1.warning if "out of date" in w.value]
+
+
+# ---- tool calls, content parts, weights and preference pairs ----------------------------------------
+
+
+def tool_example() -> dict:
+    """OpenAI's tool-calling example with a user turn of content parts (text and an image URL)."""
+    ex = copy.deepcopy(OPENAI_TOOL_CALLING)
+    ex["messages"][0]["content"] = copy.deepcopy(OPENAI_VISION["messages"][1]["content"])
+    return ex
+
+
+def test_tool_calls_results_parts_and_tools_have_their_own_bubbles():
+    at, _ = start([tool_example()])
+    assert at.text_input(key="data_edit_msg_fn_1_0").value == "get_current_weather"
+    args = at.text_area(key="data_edit_msg_args_1_0").value
+    assert args == json.dumps({"location": "San Francisco, USA", "format": "celsius"}, indent=2)
+    assert at.text_area(key="data_edit_msg_text_2").value == json.dumps({"temperature": 18, "sky": "fog"}, indent=2)
+    shown = " ".join(c.value for c in at.caption)
+    assert "Result of `get_current_weather`" in shown  # the tool turn names the call it answers
+    assert at.text_area(key="data_edit_msg_part_0_0").value == "What is this cheese?"
+    assert at.text_input(key="data_edit_msg_part_0_1").value == "https://upload.wikimedia.org/cheese.jpg"
+    assert json.loads(at.text_area(key="data_edit_tools").value) == [WEATHER_TOOL]
+    click(at, "data_edit_msg_save")  # nothing edited: nothing changes, OpenAI's form is kept
+    assert at.info and "Nothing changed" in at.info[0].value
+
+
+def test_edited_arguments_stay_a_json_string_and_bad_json_is_refused_with_the_text_kept():
+    at, dataset_id = start([tool_example()])
+    bad = '{"location": "Paris, France", "format": celsius}'
+    at.text_area(key="data_edit_msg_args_1_0").set_value(bad)
+    click(at, "data_edit_msg_save")
+    assert at.error and "message 2" in at.error[0].value and "not valid JSON" in at.error[0].value
+    assert versions.load_draft(dataset_id) is None  # nothing saved
+    assert at.text_area(key="data_edit_msg_args_1_0").value == bad  # the text is kept to fix
+    at.text_area(key="data_edit_msg_args_1_0").set_value('{\n  "location": "Paris, France",\n  "format": "celsius"\n}')
+    at.text_input(key="data_edit_msg_fn_1_0").set_value("get_weather")
+    click(at, "data_edit_msg_save")
+    saved = draft(dataset_id)[0]
+    call = saved["messages"][1]
+    assert call["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"location": "Paris, France", "format": "celsius"}',
+    }
+    assert call["content"] is None and call["tool_calls"][0]["id"] == "call_id"  # null stays null
+    expected = tool_example()
+    expected["messages"][1] = call
+    assert saved == expected
+
+
+def test_tools_parts_and_results_are_saved_back_in_openai_form():
+    at, dataset_id = start([tool_example()])
+    at.text_area(key="data_edit_tools").set_value("[{not json")
+    click(at, "data_edit_msg_save")
+    assert at.error and "tools" in at.error[0].value and versions.load_draft(dataset_id) is None
+    tools = [WEATHER_TOOL, {**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "name": "get_forecast"}}]
+    at.text_area(key="data_edit_tools").set_value(json.dumps(tools, indent=2))
+    at.text_area(key="data_edit_msg_part_0_0").set_value("Which cheese is this?")
+    at.text_area(key="data_edit_msg_text_2").set_value('{"temperature": 21, "sky": "clear"}')
+    click(at, "data_edit_msg_save")
+    saved = draft(dataset_id)[0]
+    assert saved["tools"] == tools and saved["parallel_tool_calls"] is False
+    assert saved["messages"][0]["content"][0] == {"type": "text", "text": "Which cheese is this?"}
+    assert saved["messages"][0]["content"][1] == tool_example()["messages"][0]["content"][1]
+    assert saved["messages"][2] == {
+        "role": "tool",
+        "tool_call_id": "call_id",
+        "content": '{"temperature": 21, "sky": "clear"}',
+    }
+
+
+def test_the_weight_toggle_saves_weight_zero_and_the_turn_looks_different():
+    at, dataset_id = start([copy.deepcopy(OPENAI_WEIGHTED)])
+    assert at.toggle(key="data_edit_msg_weight_2").value is False  # weight 0: shown, not learned
+    assert at.toggle(key="data_edit_msg_weight_4").value is True
+    assert any("not learned" in c.value for c in at.caption)
+    at.toggle(key="data_edit_msg_weight_4").set_value(False)
+    at.toggle(key="data_edit_msg_weight_2").set_value(True)
+    click(at, "data_edit_msg_save")
+    msgs = draft(dataset_id)[0]["messages"]
+    assert [m.get("weight") for m in msgs] == [None, None, 1, None, 0]
+    assert [m["content"] for m in msgs] == [m["content"] for m in OPENAI_WEIGHTED["messages"]]
+
+
+def test_a_preference_pair_shows_chosen_and_rejected_side_by_side_and_saves_in_its_form():
+    at, dataset_id = start([copy.deepcopy(OPENAI_DPO), chat(None, "Capital of Spain?", "Madrid.")])
+    prompt = OPENAI_DPO["input"]["messages"][0]["content"]
+    assert at.text_area(key="data_edit_msg_text_0").value == prompt
+    assert at.text_area(key="data_edit_chosen_text_0").value == OPENAI_DPO["preferred_output"][0]["content"]
+    assert at.text_area(key="data_edit_rejected_text_0").value == OPENAI_DPO["non_preferred_output"][0]["content"]
+    at.text_area(key="data_edit_rejected_text_0").set_value("No idea.")
+    click(at, "data_edit_msg_save")
+    saved = draft(dataset_id)[0]
+    expected = copy.deepcopy(OPENAI_DPO)
+    expected["non_preferred_output"][0]["content"] = "No idea."
+    assert saved == expected  # same DPO form: no "messages" key appears
+    focus(at, 2)  # a chat example in the same dataset still opens as a chat
+    assert at.text_area(key="data_edit_msg_text_1").value == "Madrid."
+    search(at, "no idea")  # the search reads a pair's answers too
+    assert table(at)["row"].tolist() == [1] and table(at)["user"].tolist() == [prompt]
