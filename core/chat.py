@@ -71,14 +71,25 @@ def tool_calls(message: Any) -> list[dict]:
     return []
 
 
-def texts(example: Any, role: str) -> list[str]:
-    """The plain-string contents of the messages with this role, in order."""
-    # One pass over the raw list: the quality checks call this several times per example.
-    return [
-        m["content"]
-        for m in raw_messages(example)
-        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)
-    ]
+def texts(example: Any, role: str, calls: bool = True) -> list[str]:
+    """The text of the messages with this role, in order: a string, or its content parts' text on separate lines.
+
+    A message with no text (null content, as a tool call's) is left out; `calls=False` also leaves out the
+    turns that call tools, whose text only leads into the call."""
+    # One plain loop over the raw list: the quality checks call this for every example, twice.
+    out = []
+    for m in raw_messages(example):
+        if (
+            isinstance(m, dict)
+            and m.get("role") == role
+            and (calls or not (m.get("tool_calls") or m.get("function_call")))
+        ):
+            content = m.get("content")
+            if isinstance(content, str):
+                out.append(content)
+            elif isinstance(content, list):
+                out.append(content_text(content, "\n"))
+    return out
 
 
 def first_user(example: Any) -> str:
@@ -88,8 +99,8 @@ def first_user(example: Any) -> str:
 
 
 def last_answer(example: Any) -> str:
-    """The last assistant turn written as plain text ("" when there is none): the answer the checks read."""
-    answers = texts(example, "assistant")
+    """The last assistant turn's text that calls no tool ("" when there is none): the answer the checks read."""
+    answers = texts(example, "assistant", calls=False)
     return answers[-1] if answers else ""
 
 

@@ -127,7 +127,7 @@ class Turns:
 
 
 def turns_of(examples) -> list[Turns]:
-    return [Turns(chat.texts(ex, "user"), chat.texts(ex, "assistant")) for ex in examples]
+    return [Turns(chat.texts(ex, "user"), chat.texts(ex, "assistant", calls=False)) for ex in examples]
 
 
 # ---------- consistency ----------
@@ -232,9 +232,9 @@ def _opener_flags(turns: list[Turns]) -> tuple[list[Finding], dict]:
 
 def _system_prompt(example) -> str | None:
     msgs = chat.messages(example)
-    if msgs and msgs[0].get("role") == "system" and isinstance(msgs[0].get("content"), str):
-        return msgs[0]["content"].strip()
-    return None
+    content = msgs[0].get("content") if msgs and msgs[0].get("role") == "system" else None
+    text = None if content is None else chat.content_text(content, "\n")  # a string, or its text parts
+    return None if text is None else text.strip()
 
 
 def _system_flags(examples) -> tuple[list[Finding], dict, str]:

@@ -43,12 +43,16 @@ def test_first_user_is_the_first_user_turn_not_the_prompt():
     assert chat.first_user(example) == "first?"
     assert chat.first_user({"messages": [SYSTEM, A1]}) == ""
     assert chat.texts(example, "user") == ["first?", "second?"]
+    assert chat.texts({"messages": [Q1, {"role": "user", "content": None}, PARTS]}, "assistant") == ["pa\nrts"]
 
 
 def test_last_assistant_and_last_answer():
     example = {"messages": [Q1, A1, Q2, PARTS]}
     assert chat.last_assistant(example) is PARTS and chat.last_assistant_at(example) == 3
-    assert chat.last_answer(example) == "one"  # the last answer written as plain text
+    assert chat.last_answer(example) == "pa\nrts"  # content parts read as their text
+    assert (
+        chat.last_answer({"messages": [Q1, A1, {**A2, "tool_calls": [{"id": "c"}]}]}) == "one"
+    )  # a call answers nothing
     assert chat.last_assistant({"messages": [Q1]}) is None and chat.last_assistant_at([Q1]) is None
     assert chat.last_answer({"messages": [Q1]}) == ""
     assert chat.last_assistant_at([A1, "junk"]) == 0  # an index into the list as stored

@@ -271,3 +271,31 @@ def test_malformed_examples_do_not_crash_the_checks():
     data = [{"messages": "oops"}, {"prompt": "x"}, "text", {"messages": [{"role": "user", "content": None}]}]
     report = q.run_checks(data + [conv("What is a Pod?", PARAGRAPH)] * 20)
     assert report.n == 24
+
+
+# ---------- tool calling and content parts (OpenAI's current chat format) ----------
+
+
+def tool_conv(i: int, topic: str) -> dict:
+    """OpenAI's tool-calling shape: parts for the system and user turns, a call turn, its result, the answer."""
+    from tests.shapes import OPENAI_TOOL_CALLING
+
+    ex = json.loads(json.dumps(OPENAI_TOOL_CALLING))
+    ex["messages"][0]["content"] = [{"type": "text", "text": f"What is the {topic} {i:03d}?"}]
+    ex["messages"][1]["content"] = "Let me look that up"  # text that leads into the call: not an answer
+    system = [{"type": "text", "text": SYSTEM}] if i % 2 else SYSTEM  # the same prompt, as parts or a string
+    ex["messages"].insert(0, {"role": "system", "content": system})
+    return ex
+
+
+def test_tool_calling_and_content_parts_are_read_by_their_text():
+    topics = ["weather forecast", "stock price", "flight status", "exchange rate", "train delay"]
+    data = [tool_conv(i, topics[i % 5]) for i in range(40)]
+    report = q.run_checks(data)
+    consistency = report.check("consistency")
+    assert consistency.verdict == q.OK and consistency.data["system_prompts"] == {SYSTEM: 40}
+    assert consistency.data["task_types"] == {"what": 40}  # read from the user turn's text part
+    assert not report.rows("truncated") and not report.rows("partial")  # "Let me look that up" answers nothing
+    clusters = report.check("diversity").data["clusters"]
+    assert clusters[0]["label"] != "(no common words)" and clusters[0]["share"] == 8 / 40
+    assert report.check("length").data["median"] == 10  # the final answer's words, not the call's lead-in
