@@ -11,6 +11,7 @@ Test: `pytest tests/unit/test_dedup.py -q`; benchmark: `python bench/dedup.py`.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,15 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def _calls(message: dict) -> str:
+    return "".join(f"\x1d{normalize(json.dumps(c.get('function'), sort_keys=True))}" for c in chat.tool_calls(message))
+
+
 def exact_key(example) -> str:
-    """Hash of the normalized conversation: roles and contents in order."""
+    """Hash of the normalized conversation: roles, contents and tool calls (name, arguments) in order."""
     parts = [
         f"{normalize(str(m.get('role', '')))}\x1f{normalize(embed.content_text(m.get('content')))}"
+        + (_calls(m) if "tool_calls" in m or "function_call" in m else "")  # the test first: most turns call nothing
         for m in chat.messages(example)
     ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

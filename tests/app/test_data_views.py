@@ -7,6 +7,7 @@ Run: `.venv/bin/pytest tests/app/test_data_views.py -q`.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import zipfile
@@ -17,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.data import io as data_io
 from core.data import split, versions
+from tests.app import harness
+from tests.shapes import OPENAI_TOOL_CALLING
 from ui.data import dupes, split_export
 
 NAME = "faq"
@@ -332,3 +335,42 @@ def test_the_data_page_draws_its_charts_without_importing_altair():
         [sys.executable, "-c", code + "; print('altair' in sys.modules)"], capture_output=True, text=True
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+# ---- tool-calling data on every view ------------------------------------------------------------
+
+
+def call_only(city: str) -> dict:
+    """OpenAI's tool-calling shape cut after the call (a file that teaches when to call), the user turn as parts."""
+    example = copy.deepcopy(OPENAI_TOOL_CALLING)
+    example["messages"] = example["messages"][:2]
+    example["messages"][0]["content"] = [{"type": "text", "text": "What is the weather?"}]
+    example["messages"][1]["tool_calls"][0]["function"]["arguments"] = json.dumps({"location": city})
+    return example
+
+
+def tool_data() -> list[dict]:
+    """Tool calls with null content, tool results, parts and weights: 12 full examples, then calls alone."""
+    full = []
+    for i in range(12):
+        example = copy.deepcopy(OPENAI_TOOL_CALLING)
+        example["messages"][0]["content"] = [{"type": "text", "text": f"Weather in city {i}?"}]
+        example["messages"][-1]["weight"] = i % 2
+        full.append(example)
+    return [*full, call_only("Paris"), call_only("Oslo"), call_only("Oslo")]
+
+
+def test_every_data_view_works_on_tool_calling_data():
+    first = versions.create(NAME, tool_data())
+    at = harness.start("data", {"dataset": str(first.dataset_id)})
+    for view in ("Check", "Edit", "Duplicates", "Split & export", "History"):
+        run(at.segmented_control(key="data_view").set_value(view))
+        shown = " ".join(e.value for e in [*at.markdown, *at.caption, *at.text])
+        if view == "Duplicates":  # the same question with different arguments is no duplicate
+            assert "1 cluster; keeping one of each removes 1 row." in shown
+            assert "get_current_weather" in shown and "Oslo" in shown and "(no answer)" not in shown
+        if view == "Edit":
+            assert at.text_input(key="data_edit_msg_fn_1_0").value == "get_current_weather"
+    run(at.segmented_control(key="data_view").set_value("Duplicates"))
+    run(at.button(key="data_dupes_exact_remove").click())
+    assert draft(first) == tool_data()[:-1]  # Paris kept, one Oslo left

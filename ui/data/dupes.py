@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import chat
 from core.data import dedup, embed
 from ui.data import state
 
@@ -98,7 +99,9 @@ def _member(example: dict, row: int) -> None:
     st.caption("User")
     st.text(clip(embed.user_text(messages)) or "(no user turn)")
     st.caption("Assistant")
-    st.text(clip(embed.assistant_text(messages)) or "(no answer)")
+    calls = [c.get("function") for m in chat.messages(messages) for c in chat.tool_calls(m)]
+    called = "\n".join(f"calls {f.get('name')}({f.get('arguments')})" for f in calls if isinstance(f, dict))
+    st.text(clip("\n".join(t for t in (embed.assistant_text(messages), called) if t)) or "(no answer)")
 
 
 def _heading(number: int, rows: list[int], sims: tuple[float, float] | None) -> str:
