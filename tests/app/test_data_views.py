@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from core.data import io as data_io
 from core.data import split, versions
 from tests.app import harness
-from tests.shapes import OPENAI_TOOL_CALLING
+from tests.shapes import OPENAI_DPO, OPENAI_TOOL_CALLING
 from ui.data import dupes, split_export
 
 NAME = "faq"
@@ -374,3 +374,16 @@ def test_every_data_view_works_on_tool_calling_data():
     run(at.segmented_control(key="data_view").set_value("Duplicates"))
     run(at.button(key="data_dupes_exact_remove").click())
     assert draft(first) == tool_data()[:-1]  # Paris kept, one Oslo left
+
+
+def test_every_data_view_works_on_preference_pairs():
+    pairs = [copy.deepcopy(OPENAI_DPO) for _ in range(3)]
+    for i, pair in enumerate(pairs):
+        pair["input"]["messages"][0]["content"] += f" (asked {i + 1} times)"
+    first = versions.create(NAME, pairs)
+    at = harness.start("data", {"dataset": str(first.dataset_id)})
+    for view in ("Check", "Edit", "Duplicates", "Split & export", "History"):
+        run(at.segmented_control(key="data_view").set_value(view))
+        if view == "Edit":
+            rejected = pairs[0]["non_preferred_output"][0]["content"]
+            assert at.text_area(key="data_edit_rejected_text_0").value == rejected
