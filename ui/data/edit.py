@@ -111,7 +111,7 @@ def _shown(section: str, i: int, message) -> dict:
     return {
         "role": now[_key(section, "role", i)],
         "text": now.get(_key(section, "text", i)),
-        "parts": parts if saved["parts"] is not None else None,
+        "parts": parts,
         "calls": calls,
         "weight": now.get(_key(section, "weight", i)),
     }
@@ -120,15 +120,14 @@ def _shown(section: str, i: int, message) -> dict:
 def _edited(work, row: int, op: str = "save", section: str = "msg", i: int = 0) -> list:
     """The examples with the focused one as its bubbles show it, plus a message added or deleted."""
     example = work.examples[row]
-    shown = {s: [_shown(s, i, m) for i, m in enumerate(msgs)] for s, msgs in edits.sections(example).items()}
+    shown = {s: [_shown(s, j, m) for j, m in enumerate(msgs)] for s, msgs in edits.sections(example).items()}
     new = edits.edited_example(example, shown, st.session_state.get("data_edit_tools", edits.tools_text(example)))
     if op in ("add", "delete"):
         msgs = list(edits.sections(new)[section])
         if op == "add":
             after = table.role(msgs[-1]) if msgs else None
-            first = (
-                NEXT_ROLE.get(after, "user") if section == "msg" or msgs else "assistant"
-            )  # an answer opens with one
+            # a chat goes on with the next natural role; an emptied answer starts again with the assistant
+            first = NEXT_ROLE.get(after, "user") if section == "msg" or msgs else "assistant"
             msgs.append({"role": first, "content": ""})
         else:
             del msgs[i]
@@ -141,7 +140,7 @@ def _change(work, row: int, op: str, done: str, section: str = "msg", i: int = 0
     try:
         new = _edited(work, row, op, section, i)
     except edits.EditError as e:
-        st.session_state[NOTICE] = ("error", f"Example {row + 1} was not saved: {e}")
+        st.session_state[NOTICE] = ("error", f"Example {row + 1} was not saved: {inline(e)}")  # names typed text
         return
     _commit(work, lambda: new, done)
 
