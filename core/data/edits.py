@@ -46,15 +46,18 @@ def sections(example) -> dict[str, list]:
 
 
 def _holder(example) -> dict:
-    """The object that holds `messages` and `tools`: the record, or a pair's `input`."""
-    return example["input"] if is_pair(example) and isinstance(example["input"], dict) else example
+    """The object that holds `messages` and `tools`: the record, or a pair's `input` (a new one if it is no object)."""
+    if not is_pair(example):
+        return example if isinstance(example, dict) else {}
+    return example["input"] if isinstance(example["input"], dict) else {}
 
 
 def with_sections(example, found: dict[str, list]) -> dict:
     """A copy of the example with these sections' message lists, in the example's own form."""
     ex = {**example} if isinstance(example, dict) else {}
     if is_pair(ex):
-        ex["input"] = {**_holder(ex), "messages": found.get("msg", sections(ex)["msg"])}
+        if "msg" in found:
+            ex["input"] = {**_holder(ex), "messages": found["msg"]}
         for name, key in (("chosen", "preferred_output"), ("rejected", "non_preferred_output")):
             if name in found:
                 ex[key] = found[name]
@@ -274,5 +277,7 @@ def edited_example(example, shown: dict[str, list[dict]], tools: str) -> dict:
     pair, found = is_pair(example), {}
     for name, msgs in sections(example).items():
         where = f"message {{}} of {SECTIONS[name]}" if pair else "message {}"
-        found[name] = [edited(m, shown[name][i], where.format(i + 1)) for i, m in enumerate(msgs)]
-    return with_tools(with_sections(example, found), tools)
+        new = [edited(m, shown[name][i], where.format(i + 1)) for i, m in enumerate(msgs)]
+        if new != msgs:  # untouched sections stay exactly as they were, malformed or not
+            found[name] = new
+    return with_tools(with_sections(example, found) if found else example, tools)

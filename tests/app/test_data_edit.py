@@ -12,7 +12,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from core.data import versions
+from core.data import edits, versions
 from tests.shapes import OPENAI_DPO, OPENAI_TOOL_CALLING, OPENAI_VISION, OPENAI_WEIGHTED, WEATHER_TOOL
 
 SCRIPT = """
@@ -372,3 +372,22 @@ def test_a_preference_pair_shows_chosen_and_rejected_side_by_side_and_saves_in_i
     assert at.text_area(key="data_edit_msg_text_1").value == "Madrid."
     search(at, "no idea")  # the search reads a pair's answers too
     assert table(at)["row"].tolist() == [1] and table(at)["user"].tolist() == [prompt]
+
+
+def test_malformed_records_open_and_save_without_breaking_the_page():
+    odd = [
+        "a bare string",
+        {"messages": ["junk", {"role": "user", "content": {"x": 1}}, {"role": "tool", "tool_call_id": "nope"}]},
+        {"input": "not an object", "preferred_output": "nor a list"},
+        {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}], "content": None}]},
+    ]
+    at, dataset_id = start(odd)
+    for number in range(1, len(odd) + 1):
+        focus(at, number)
+        at.text_area(key="data_edit_tools").set_value('[{"type": "function", "function": {"name": "f"}}]')
+        click(at, "data_edit_msg_save")
+        assert json.loads(edits.tools_text(draft(dataset_id)[number - 1])) == [
+            {"type": "function", "function": {"name": "f"}}
+        ]
+        if number == 2:
+            assert "which no earlier message makes" in " ".join(c.value for c in at.caption)

@@ -25,7 +25,7 @@ from ui.untrusted import code, inline
 
 PAGE_SIZE = 50
 ROLES = ("system", "user", "assistant", "tool")
-NEXT_ROLE = {"system": "user", "user": "assistant", "assistant": "user"}
+NEXT_ROLE = {"system": "user", "user": "assistant", "assistant": "user", "tool": "assistant"}
 BLANK = {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]}
 FOCUS, NOTICE, TOKEN = "data_edit_focus", "data_edit_notice", "data_edit_msg_token"
 PAIR_TITLES = ("**Chosen** (`preferred_output`)", "**Rejected** (`non_preferred_output`)")
