@@ -2,7 +2,8 @@
 
 A row shows an example's leading system message and its last user and assistant turns; writing a
 cell back changes that message (adding or removing it as needed) and nothing else, so untouched
-messages keep their exact form and extra keys. `search_index` and `matching_rows` filter rows by
+messages keep their exact form and extra keys; a message of content parts shows its text, and its
+images stay when the cell is written back. `search_index` and `matching_rows` filter rows by
 text, finding kinds and answer length. ui/data/edit.py draws all of it.
 Test: `.venv/bin/pytest tests/unit/test_data_table.py tests/app/test_data_edit.py -q`.
 """
@@ -21,10 +22,22 @@ TEXT_COLUMNS = ("system", "user", "assistant")
 
 
 def _text(content) -> str:
-    """Content as editable text; non-strings show as JSON so nothing is hidden from the curator."""
+    """Content as editable text: content parts as their text; anything else shows as JSON, so nothing is hidden."""
     if content is None:
         return ""
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return chat.content_text(content, "\n")
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+
+
+def _with_text(content, text: str):
+    """Content parts with their text parts replaced by one holding `text` where the first was; images stay."""
+    if not (isinstance(content, list) and all(isinstance(p, dict) for p in content)):
+        return text
+    texts = [i for i, p in enumerate(content) if isinstance(p.get("text"), str)]
+    at = texts[0] if texts else 0
+    kept = [p for i, p in enumerate(content) if i not in texts]
+    return [*kept[:at], {"type": "text", "text": text}, *kept[at:]]
 
 
 def role(message) -> str | None:
@@ -53,7 +66,7 @@ def set_cell(example, column: str, text: str) -> dict:
     if i is not None and column == "system" and not text.strip():
         del msgs[i]  # an emptied system cell drops the message, as edits.set_system_prompt does
     elif i is not None:
-        msgs[i]["content"] = text
+        msgs[i]["content"] = _with_text(msgs[i].get("content"), text)
     elif column == "system":
         msgs.insert(0, {"role": "system", "content": text})
     else:  # a missing user turn goes before the answer; a missing answer goes last

@@ -391,3 +391,11 @@ def test_malformed_records_open_and_save_without_breaking_the_page():
         ]
         if number == 2:
             assert "which no earlier message makes" in " ".join(c.value for c in at.caption)
+
+
+def test_the_table_shows_and_edits_the_text_of_content_parts_keeping_the_image():
+    at, dataset_id = start([copy.deepcopy(OPENAI_VISION)])
+    assert table(at)["user"].tolist() == ["What is this cheese?"]
+    edit_cells(at, {0: {"user": "Which cheese is this?"}})
+    parts = draft(dataset_id)[0]["messages"][1]["content"]
+    assert parts == [{"type": "text", "text": "Which cheese is this?"}, OPENAI_VISION["messages"][1]["content"][1]]
