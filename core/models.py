@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core import cli, paths, tempfiles
+from core.templates import CHATML_TEMPLATE  # one home for templates; used by _fix_tokenizer
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 UPSTREAM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -35,14 +36,6 @@ CONTEXT_LENGTH = 8192
 # A tokenizer without a known limit says 1e30 (transformers' VERY_LARGE_INTEGER): a length at or past this is none.
 NO_LIMIT = 10**7
 EOS_TOKEN = "<|im_end|>"
-# SmolLM2's own ChatML template (default system turn included), for a tokenizer that lacks one.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
-    "<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
-    "{% endif %}"
-)
 # Written last into a model folder: its presence means the folder is complete.
 SOURCE_FILE = "source.json"
 

@@ -164,15 +164,23 @@ def _raise(message: str) -> None:
     raise ValueError(message)
 
 
+def _tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) -> str:
+    # transformers' own filter: jinja's escapes <, > and & and sorts keys, so tool JSON would render otherwise
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
 def template_renderer(template: str, specials: dict[str, str]):
-    """A function messages -> text, the way transformers renders a chat template (sandboxed jinja2)."""
+    """A function (messages, tools=None) -> text, the way transformers renders a chat template (sandboxed jinja2)."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.globals["raise_exception"] = _raise
+    env.filters["tojson"] = _tojson
     # {% generation %} only marks assistant spans for masking; the text is the same without it.
     compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
-    return lambda messages: compiled.render(messages=messages, add_generation_prompt=False, **specials)
+    return lambda messages, tools=None: compiled.render(
+        messages=messages, tools=tools, add_generation_prompt=False, **specials
+    )
 
 
 def count_with_model(examples: list[dict], folder: Path) -> list[int]:
