@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from core import templates
 from core.config import option, strict_from_dict
 from core.estimate import METHODS  # one list of methods: the estimate sizes each, the recipe trains each
 from core.models import DEFAULT_MODEL_ID
@@ -51,6 +52,12 @@ class TrainConfig:
     max_length: int = option(1024, "Longest example in tokens; longer ones are truncated (counted and reported).")
     assistant_only_loss: bool = option(
         True, "Learn only the assistant's tokens (off: learn every token, prompt included)."
+    )
+    chat_template: str = option(
+        "model",
+        'How examples are rendered: "model" (the model\'s own chat template) or "tools" (the workbench\'s '
+        "ChatML template with tools, tool calls and tool results in the Hermes/Qwen2.5 form; choose it for "
+        "tool-calling data when the model's own template drops them, as SmolLM2's does).",
     )
     gradient_checkpointing: bool = option(
         False, "Recompute activations in the backward pass: much less memory, ~30% slower."
@@ -137,6 +144,7 @@ def problems(cfg: TrainConfig) -> list[str]:
         (cfg.per_device_train_batch_size >= 1, "per_device_train_batch_size must be at least 1"),
         (cfg.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
         (cfg.max_length >= 16, "max_length must be at least 16 tokens"),
+        (cfg.chat_template in templates.CHOICES, f"chat_template must be one of {', '.join(templates.CHOICES)}"),
         (0 <= cfg.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
         (cfg.eval_strategy in ("epoch", "steps"), "eval_strategy must be epoch or steps"),
         (cfg.save_strategy in ("epoch", "steps"), "save_strategy must be epoch or steps"),

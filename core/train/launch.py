@@ -16,11 +16,13 @@ import importlib.util
 import re
 import shlex
 import sys
+from functools import lru_cache
 from pathlib import Path
 
-from core import jobs, models, paths
+from core import chat, jobs, models, paths, templates, tokens
 from core.data import versions
 from core.jobs import rundir
+from core.jsonl import JsonlError, read_records
 from core.train import config, device
 from core.train.config import PROFILES, TrainConfig
 
@@ -74,6 +76,93 @@ def _train_size(cfg: TrainConfig) -> int | None:
     return len(splits.get("train") or [])
 
 
+# ---- the chat template against the data ---------------------------------------------------------
+
+CHECKED_AT_LAUNCH = 200  # tool-using train examples rendered before Launch; the worker renders every one
+USE_TOOLS = (
+    f'choose the workbench\'s tool template (chat_template: "{templates.TOOLS}"), which renders tools, '
+    "tool calls and tool results in the Hermes/Qwen2.5 form (README, Train)"
+)
+
+
+def _train_source(cfg: TrainConfig) -> tuple | None:
+    """What names the train examples for the cache: a version (immutable) or a file with its mtime and size."""
+    if cfg.dataset_version is not None and not cfg.train_file:
+        return ("version", int(cfg.dataset_version))
+    path = Path(cfg.train_file or "")
+    if not cfg.train_file or not path.is_file():
+        return None
+    stat = path.stat()
+    return ("file", str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def _train_examples(source: tuple) -> list:
+    """The train examples as the recipe reads them; [] when they cannot be read (the recipe says why)."""
+    try:
+        if source[0] == "version":
+            return versions.split_examples(versions.get(source[1]))["train"]
+        return [obj for _, obj in read_records(source[1])]
+    except (KeyError, ValueError, OSError, JsonlError):
+        return []
+
+
+@lru_cache(maxsize=16)
+def _render_problem(source: tuple, template: str, specials: tuple, whose: str) -> str | None:
+    """The first tool-using train example whose render drops a call, a result or a definition; None if none."""
+    render, checked = tokens.template_renderer(template, dict(specials)), 0
+    for n, example in enumerate(_train_examples(source), 1):
+        if not templates.uses_tools(example):
+            continue
+        try:
+            rendered, tools = templates.template_inputs(chat.raw_messages(example), templates.tools_of(example))
+        except templates.TemplateInputError:
+            continue  # a malformed message: the validator and the worker name it
+        try:
+            missing = templates.lost(render(rendered, tools), rendered, tools)
+        except Exception as exc:  # a template's raise_exception, or a key or filter it lacks
+            missing = f"the conversation (it refuses it: {str(exc)[:120]})"
+        if missing:
+            return f"train example {n}: {whose} chat template drops {missing}, so the model would never learn it"
+        checked += 1
+        if checked >= CHECKED_AT_LAUNCH:
+            break
+    return None
+
+
+@lru_cache(maxsize=8)
+def _lacking(tokenizer_json: Path, _mtime: int) -> list[str]:
+    """The ChatML tokens the shipped template writes that this tokenizer does not have as single tokens."""
+    vocab = models.light_tokenizer(tokenizer_json.parent)
+    return [t for t in templates.CHATML_TOKENS if vocab.token_to_id(t) is None]
+
+
+def template_problems(cfg: TrainConfig) -> list[str]:
+    """Why the chosen chat template cannot train on this data; empty when it can or cannot be told here.
+
+    A model whose files are not on this machine is checked by the worker, which renders every example.
+    """
+    folder = models.local_folder(str(cfg.model))
+    if cfg.chat_template == templates.TOOLS and folder and (folder / "tokenizer.json").is_file():
+        lacking = _lacking(folder / "tokenizer.json", (folder / "tokenizer.json").stat().st_mtime_ns)
+        if lacking:
+            return [
+                f"the tool template writes ChatML's {', '.join(lacking)}, which {cfg.model}'s tokenizer lacks; "
+                'use chat_template "model" with a template of the model\'s own that carries tools'
+            ]
+    own = tokens.chat_template(folder) if folder else None
+    if own is None and cfg.model == models.DEFAULT_MODEL_ID:
+        own = templates.CHATML_TEMPLATE  # the embedded model's, before it is prepared
+    template, source = templates.chosen(cfg.chat_template, own), _train_source(cfg)
+    if template is None or source is None:
+        return []
+    specials = tuple(sorted(tokens.special_tokens(folder).items())) if folder else ()
+    whose = "the workbench's tool" if cfg.chat_template == templates.TOOLS else "the model's"
+    found = _render_problem(source, template, specials, whose)
+    if found and cfg.chat_template == templates.MODEL:
+        found += f"; {USE_TOOLS}"
+    return [found] if found else []
+
+
 def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True) -> list[str]:
     """Everything that must change before this run can launch: the Train page shows it, start() raises it.
 
@@ -85,6 +174,7 @@ def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True)
     size = _train_size(cfg) if n_train is None else n_train
     found += [EMPTY_TRAIN] if size == 0 else []
     found += config.problems(cfg)
+    found += template_problems(cfg) if cfg.chat_template in templates.CHOICES else []
     return found + (profile_problems(cfg.accelerate_profile) if machine else [])
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core import chat, generation, models, tempfiles
+from core import chat, generation, models, tempfiles, templates
 from core.jobs import rundir
 from core.train import tokenize
 from core.train.config import TrainConfig, problems
@@ -131,6 +131,7 @@ def load_model(cfg: TrainConfig, device: torch.device, bf16: bool):
         tok = models.load_tokenizer(path)
     except (OSError, ValueError, models.ModelError) as exc:
         raise ConfigError(f"cannot load model {cfg.model!r}: {exc}") from exc
+    templates.apply(tok, cfg.chat_template)  # before tokenizing; final/ saves it, so serving renders the same
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     kwargs: dict = {}
@@ -411,7 +412,7 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
         last = len(messages) if last is None else last
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             reply = generation.reply(model, tok, messages[:last], max_new_tokens=64)
-        reference = messages[last]["content"] if last < len(messages) else ""
+        reference = (messages[last].get("content") or "") if last < len(messages) else ""
         samples.append(
             {
                 "prompt": messages[:last],
@@ -588,7 +589,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     out = RankZero(acc, run_dir)
     out.progress(0, 0, "loading data and model")
 
-    # Data: tokenized once with the model's chat template; truncations and drops are counted.
+    # Data: tokenized once with the run's chat template; truncations and drops are counted.
     train_raw, val_raw = load_examples(cfg)
     model, tok = load_model(cfg, acc.device, bf16)
     train_set = tokenize.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example")

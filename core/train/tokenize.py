@@ -1,8 +1,11 @@
-"""Chat examples to training tensors: the model's chat template, loss masks, truncation, batching.
+"""Chat examples to training tensors: the run's chat template, loss masks, truncation, batching.
 
-`tokenize(tok, examples, max_length, assistant_only)` renders each conversation with the model's
-own chat template and labels either the assistant turns (each with its end-of-turn token, so the
-model learns to stop) or every token. The mask is built here from character spans, because
+`tokenize(tok, examples, max_length, assistant_only)` renders each conversation with the run's chat
+template (the model's own, or the shipped tool template of core.templates) and the example's tool
+definitions, and labels either the assistant turns (their content and tool calls, each with its
+end-of-turn token, so the model learns to stop) or every token. A render that drops a tool call, a
+tool result or a tool definition, and a learned assistant turn with nothing in it, are TrainDataErrors
+naming the example. The mask is built here from character spans, because
 SmolLM2's template has no `{% generation %}` markers (TRL's assistant_only_loss refuses it and
 `return_assistant_tokens_mask` comes back all zeros). Truncation and dropped examples are counted.
 `length_grouped_batches` keeps padding low without packing: on CPU, sdpa does not isolate packed
@@ -16,6 +19,8 @@ import random
 from dataclasses import dataclass, field
 
 import torch
+
+from core import templates
 
 IGNORE = -100  # the label cross-entropy skips
 
@@ -52,14 +57,16 @@ def messages_of(example: object, where: str) -> list[dict]:
     messages = example.get("messages") if isinstance(example, dict) else None
     if not isinstance(messages, list) or not messages:
         raise TrainDataError(f"{where}: expected an object with a non-empty 'messages' list")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise TrainDataError(f"{where}, message {i + 1}: needs a 'role' and a string 'content'")
     return messages
 
 
-def _render(tok, messages: list[dict], generation_prompt: bool) -> str:
-    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+def _render(tok, messages: list[dict], tools: list[dict] | None, generation_prompt: bool) -> str:
+    from jinja2 import TemplateError
+
+    try:
+        return tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt)
+    except TemplateError as exc:  # a template's own raise_exception ("roles must alternate") or a key it lacks
+        raise TrainDataError(f"the chat template refuses this conversation: {exc}") from None
 
 
 def _end_of_turn(text: str, start: int, end: int, eos: str | None) -> int:
@@ -71,37 +78,69 @@ def _end_of_turn(text: str, start: int, end: int, eos: str | None) -> int:
     return cut + len(eos) if cut >= 0 else end
 
 
-def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of its assistant turns (end-of-turn included).
+def _searched(full: str, rendered: list[dict], i: int, cursor: int, eos: str | None) -> tuple[int, int]:
+    """An assistant turn's span found by its text, for templates that rewrite earlier turns.
 
-    Each span lies between the render of the messages before the turn (with the generation prompt)
-    and the render up to and including it. Templates that rewrite earlier turns break that prefix
-    property; for those, the turn's content is searched for in the full text instead.
+    The search starts after the earlier messages' text, so a tool's name in the system turn's tool list
+    is not taken for its call.
     """
-    full = _render(tok, messages, False)
+    for m in rendered[:i]:
+        found = full.find(m["content"], cursor) if m["content"] else -1
+        cursor = found + len(m["content"]) if found >= 0 else cursor
+    m = rendered[i]
+    anchor = m["content"] or m["tool_calls"][0]["function"]["name"]
+    start = full.find(anchor, cursor)
+    if start < 0:
+        raise TrainDataError(f"assistant message {i + 1} is not in the chat template's output")
+    end = full.find(eos, start + len(anchor)) if eos else -1
+    return start, end + len(eos) if end >= 0 else start + len(anchor)
+
+
+def assistant_spans(tok, messages: list[dict], tools: list[dict] | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its learned assistant turns (end-of-turn included).
+
+    A turn's span covers its content and its tool calls. It lies between the render of the messages
+    before the turn (with the generation prompt) and the render up to and including it. Templates that
+    rewrite earlier turns break that prefix property; for those, the turn is searched for in the full text.
+    Raises TrainDataError when a message cannot be rendered, when the render drops a tool call, result or
+    definition, or when a learned assistant turn is empty.
+    """
+    try:
+        rendered, tools = templates.template_inputs(messages, tools)
+    except templates.TemplateInputError as exc:
+        raise TrainDataError(str(exc)) from None
+    full = _render(tok, rendered, tools, False)
+    missing = templates.lost(full, rendered, tools)
+    if missing:
+        raise TrainDataError(
+            f"the chat template drops {missing}, so the model would never see it: "
+            f'choose the workbench\'s tool template (chat_template: "{templates.TOOLS}")'
+        )
     spans, cursor = [], 0
-    for i, m in enumerate(messages):
-        if m["role"] != "assistant" or m.get("weight", 1) == 0:  # OpenAI's weight 0: shown, not learned
+    for i, m in enumerate(rendered):
+        if m["role"] != "assistant" or messages[i].get("weight", 1) == 0:  # OpenAI's weight 0: shown, not learned
             continue
-        before = _render(tok, messages[:i], True) if i else ""
-        upto = _render(tok, messages[: i + 1], False)
+        if not m["content"].strip() and not m.get("tool_calls"):
+            raise TrainDataError(
+                f"message {i + 1} (assistant) is empty: no content and no tool calls, so only its end token "
+                "would be learned; write the answer, set its weight to 0, or delete the turn"
+            )
+        before = _render(tok, rendered[:i], tools, True) if i else ""
+        upto = _render(tok, rendered[: i + 1], tools, False)
         if i and full.startswith(upto) and upto.startswith(before) and len(before) >= cursor:
             start, end = len(before), len(upto)
         else:
-            start = full.find(m["content"], cursor)
-            if start < 0:
-                raise TrainDataError(f"assistant message {i + 1} is not in the chat template's output")
-            end = full.find(tok.eos_token, start + len(m["content"])) if tok.eos_token else -1
-            end = end + len(tok.eos_token) if end >= 0 else start + len(m["content"])
+            start, end = _searched(full, rendered, i, cursor, tok.eos_token)
         end = _end_of_turn(full, start, end, tok.eos_token)
         spans.append((start, end))
         cursor = end
     return full, spans
 
 
-def tokenize_one(tok, messages: list[dict], assistant_only: bool = True) -> Example:
-    """One conversation, untruncated: token ids and labels (assistant turns only, or every token)."""
-    text, spans = assistant_spans(tok, messages)
+def tokenize_one(tok, messages: list[dict], assistant_only: bool = True, tools: list[dict] | None = None) -> Example:
+    """One conversation (with its tool definitions), untruncated: token ids and labels (assistant turns only,
+    or every token)."""
+    text, spans = assistant_spans(tok, messages, tools)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
     if not assistant_only:
@@ -120,7 +159,11 @@ def tokenize(tok, examples: list, max_length: int, assistant_only: bool = True, 
     """Every example, truncated to max_length (counted); those left with nothing to learn are dropped (counted)."""
     out = Tokenized()
     for i, example in enumerate(examples):
-        ex = tokenize_one(tok, messages_of(example, f"{name} {i + 1}"), assistant_only)
+        where = f"{name} {i + 1}"
+        try:
+            ex = tokenize_one(tok, messages_of(example, where), assistant_only, templates.tools_of(example))
+        except TrainDataError as exc:
+            raise TrainDataError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
         if len(ex.input_ids) > max_length:
             out.truncated += 1
             ex = Example(ex.input_ids[:max_length], ex.labels[:max_length])

@@ -34,7 +34,7 @@ def tok(tmp_path_factory):
         return models.load_tokenizer(tiny_model(root))
 
 
-def _labelled_runs(tok, ex: tokenize.Example) -> list[str]:
+def labelled_runs(tok, ex: tokenize.Example) -> list[str]:
     """Decode each contiguous run of labelled tokens separately."""
     runs, current = [], []
     for label in ex.labels + [IGNORE]:
@@ -49,7 +49,7 @@ def _labelled_runs(tok, ex: tokenize.Example) -> list[str]:
 def test_assistant_only_labels_are_exactly_the_two_answers_with_their_end_tokens(tok):
     ex = tokenize.tokenize_one(tok, CHAT, assistant_only=True)
     # Expected by hand: each assistant content followed by <|im_end|>; no role header, no newline.
-    assert _labelled_runs(tok, ex) == [
+    assert labelled_runs(tok, ex) == [
         "Paris is the capital of France.<|im_end|>",
         "Rome is the capital of Italy.<|im_end|>",
     ]
@@ -72,7 +72,7 @@ def test_an_assistant_turn_with_weight_zero_is_shown_but_not_learned(tok):
     chat = [dict(m) for m in CHAT]
     chat[2]["weight"] = 0
     ex = tokenize.tokenize_one(tok, chat, assistant_only=True)
-    assert _labelled_runs(tok, ex) == ["Rome is the capital of Italy.<|im_end|>"]
+    assert labelled_runs(tok, ex) == ["Rome is the capital of Italy.<|im_end|>"]
 
 
 def test_truncation_and_drops_are_counted_never_silent(tok):
