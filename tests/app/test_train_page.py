@@ -22,6 +22,7 @@ from core.jobs import rundir
 from core.train import config, device, launch, preflight
 from tests.app import harness
 from tests.app.harness import FAKE
+from tests.shapes import OPENAI_TOOL_CALLING
 from ui.train import form
 
 
@@ -251,3 +252,17 @@ def test_a_hub_id_not_on_this_machine_is_estimated_from_its_name(tmp_path, monke
     assert "approximate: o200k_base" in notes  # no tokenizer.json to count with
     assert "7B parameters read from the name" in notes
     assert float(metrics(at)["Memory estimate"].split()[0]) > 10  # 7e9 LoRA weights in bf16 alone are 13 GB
+
+
+def test_tool_calls_on_a_template_that_drops_them_are_refused_with_the_tool_template_offered(tiny_model_dir):
+    rows = [OPENAI_TOOL_CALLING, chat("hello", "hi"), OPENAI_TOOL_CALLING, chat("valid", "ation")]
+    first = versions.create("tools", rows)
+    versions.save(first, rows, "split", {"train": [0, 1, 2], "validation": [3], "test": []})
+    at = use_model(app(), tiny_model_dir)  # SmolLM2's own template: no place for tools
+    assert "train example 1: the model's chat template drops" in errors(at)
+    assert at.button(key="train_launch").disabled is True
+    at.button(key="train_use_tools").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_chat_template").value == "tools"
+    assert "chat template" not in errors(at) and at.button(key="train_launch").disabled is False
+    assert "chat_template: tools" in " ".join(c.value for c in at.code)  # the run's YAML

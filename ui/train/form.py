@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import estimate, models
+from core import estimate, models, templates
 from core.config import help_of
 from core.data import samples, split, versions
 from core.jsonl import read_records
@@ -36,7 +36,7 @@ ADAPTER = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")
 OPTIONAL_TEXT = ("train_file", "validation_file", "resume_from")
 ADVANCED = {  # the expander's sections; a field in none of them lands in "Other"
     "Schedule": ("max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm", "seed"),
-    "Loss and memory": ("assistant_only_loss", "gradient_checkpointing", "bf16"),
+    "Loss and memory": ("assistant_only_loss", "chat_template", "gradient_checkpointing", "bf16"),
     "Evaluation, early stopping, saving": (
         "eval_strategy",
         "eval_steps",
@@ -62,6 +62,7 @@ CHOICES = {
     "save_strategy": ("epoch", "steps"),
     "bnb_4bit_quant_type": ("nf4", "fp4"),
     "bnb_4bit_compute_dtype": ("bfloat16", "float16", "float32"),
+    "chat_template": templates.CHOICES,
 }
 FLOAT_FORMAT = {  # (printf format, step) so a learning rate reads 2.0e-04, not 0.00
     "learning_rate": ("%.1e", 1e-5),
@@ -91,6 +92,11 @@ def _seed(method: str, names, force: bool = False) -> None:
 def _apply_preset() -> None:
     # A new method brings its own learning rate, warm-up, weight decay and 4-bit setting.
     _seed(st.session_state[key("method")], PRESET_KEYS, force=True)
+
+
+def use_tool_template() -> None:
+    # The launch panel's offer when the model's own template drops the data's tool calls.
+    st.session_state[key("chat_template")] = templates.TOOLS
 
 
 def _reset_all() -> None:

@@ -13,6 +13,7 @@ from core.train import config, launch
 from core.train.config import TrainConfig
 from core.train.preflight import Preflight
 from ui import RUNS_PAGE
+from ui.train import form
 from ui.untrusted import long_text
 
 
@@ -20,6 +21,8 @@ def render(cfg: TrainConfig, pf: Preflight) -> None:
     found = launch.problems(cfg, n_train=len(pf.tokens.counts))
     if found:
         st.error("Fix before launching:\n" + "\n".join(f"- {p}" for p in found))
+    if any(launch.USE_TOOLS in p for p in found):
+        st.button("Use the workbench's tool template", key="train_use_tools", on_click=form.use_tool_template)
     forced = True
     if pf.verdict == "too big":
         forced = st.checkbox("Launch anyway (the estimate may be pessimistic)", key="train_force")
