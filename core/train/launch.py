@@ -163,6 +163,17 @@ def template_problems(cfg: TrainConfig) -> list[str]:
     return [found] if found else []
 
 
+def fitting_template(cfg: TrainConfig) -> TrainConfig:
+    """cfg, or cfg with the tool template when the model's own drops the data's tool calls and that one keeps them.
+
+    For callers with no one to ask (the local API: OpenAI trains on tool calls as they come).
+    """
+    if cfg.chat_template != templates.MODEL or not any(USE_TOOLS in p for p in template_problems(cfg)):
+        return cfg
+    tools = dataclasses.replace(cfg, chat_template=templates.TOOLS)
+    return cfg if template_problems(tools) else tools
+
+
 def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True) -> list[str]:
     """Everything that must change before this run can launch: the Train page shows it, start() raises it.
 

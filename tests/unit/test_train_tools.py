@@ -225,6 +225,18 @@ def test_launch_refuses_a_template_that_drops_tool_calls_and_offers_the_shipped_
     )
 
 
+def test_a_caller_with_no_one_to_ask_gets_the_tool_template_only_where_it_is_needed(
+    tiny_model_dir, tool_file, tmp_path
+):
+    cfg = preset("lora", model=str(tiny_model_dir), train_file=str(tool_file))
+    assert launch.fitting_template(cfg).chat_template == "tools"  # what the local API's jobs train with
+    plain = write_jsonl(tmp_path / "plain.jsonl", [{"messages": CHAT}])
+    assert (
+        launch.fitting_template(preset("lora", model=str(tiny_model_dir), train_file=str(plain))).chat_template
+        == "model"
+    )
+
+
 def test_the_worker_refuses_it_too_before_loading_anything(tiny_model_dir, tool_file, tmp_path):
     spec = tmp_path / "run" / rundir.SPEC
     spec.parent.mkdir()
