@@ -78,22 +78,33 @@ def _end_of_turn(text: str, start: int, end: int, eos: str | None) -> int:
     return cut + len(eos) if cut >= 0 else end
 
 
-def _searched(full: str, rendered: list[dict], i: int, cursor: int, eos: str | None) -> tuple[int, int]:
+def _header(tok, rendered: list[dict], tools: list[dict] | None) -> str:
+    """What the generation prompt adds (e.g. "<|im_start|>assistant\\n"): where an assistant turn's text starts."""
+    base = _render(tok, rendered[:1], tools, False)
+    prompted = _render(tok, rendered[:1], tools, True)
+    return prompted[len(base) :] if prompted.startswith(base) else ""
+
+
+def _searched(full: str, rendered: list[dict], span: tuple[int, int, int], eos: str | None, header: str):
     """An assistant turn's span found by its text, for templates that rewrite earlier turns.
 
-    The search starts after the earlier messages' text, so a tool's name in the system turn's tool list
-    is not taken for its call.
+    span: (the turn's index, the first message after the last span, where that span ended). The messages
+    in between are passed over first, so a tool's name in the system turn's tool list is not taken for
+    its call; a turn of calls alone starts after the template's assistant header before its first call.
     """
-    for m in rendered[:i]:
+    i, since, cursor = span
+    for m in rendered[since:i]:
         found = full.find(m["content"], cursor) if m["content"] else -1
         cursor = found + len(m["content"]) if found >= 0 else cursor
     m = rendered[i]
     anchor = m["content"] or m["tool_calls"][0]["function"]["name"]
-    start = full.find(anchor, cursor)
-    if start < 0:
+    at = full.find(anchor, cursor)
+    if at < 0:
         raise TrainDataError(f"assistant message {i + 1} is not in the chat template's output")
-    end = full.find(eos, start + len(anchor)) if eos else -1
-    return start, end + len(eos) if end >= 0 else start + len(anchor)
+    head = full.rfind(header, cursor, at) if header and not m["content"] else -1
+    start = head + len(header) if head >= 0 else at
+    end = full.find(eos, at + len(anchor)) if eos else -1
+    return start, end + len(eos) if end >= 0 else at + len(anchor)
 
 
 def assistant_spans(tok, messages: list[dict], tools: list[dict] | None = None) -> tuple[str, list[tuple[int, int]]]:
@@ -116,7 +127,7 @@ def assistant_spans(tok, messages: list[dict], tools: list[dict] | None = None) 
             f"the chat template drops {missing}, so the model would never see it: "
             f'choose the workbench\'s tool template (chat_template: "{templates.TOOLS}")'
         )
-    spans, cursor = [], 0
+    spans, cursor, since, header = [], 0, 0, None
     for i, m in enumerate(rendered):
         if m["role"] != "assistant" or messages[i].get("weight", 1) == 0:  # OpenAI's weight 0: shown, not learned
             continue
@@ -130,10 +141,11 @@ def assistant_spans(tok, messages: list[dict], tools: list[dict] | None = None) 
         if i and full.startswith(upto) and upto.startswith(before) and len(before) >= cursor:
             start, end = len(before), len(upto)
         else:
-            start, end = _searched(full, rendered, i, cursor, tok.eos_token)
+            header = _header(tok, rendered, tools) if header is None else header
+            start, end = _searched(full, rendered, (i, since, cursor), tok.eos_token, header)
         end = _end_of_turn(full, start, end, tok.eos_token)
         spans.append((start, end))
-        cursor = end
+        cursor, since = end, i + 1
     return full, spans
 
 

@@ -1,4 +1,5 @@
-"""Unit tests for core.train.tokenize: the loss mask on a hand-built chat, truncation counts, batching.
+"""Unit tests for core.train.tokenize: the loss mask on a hand-built chat (and on a template that rewrites
+earlier turns), truncation counts, batching.
 
 Run: .venv/bin/pytest tests/unit/test_train_data.py -q -s
 """
@@ -14,6 +15,7 @@ from core import models
 from core.data.samples import sample_path
 from core.train import tokenize
 from core.train.tokenize import IGNORE
+from tests.shapes import OPENAI_TOOL_CALLING
 from tests.tiny import tiny_model
 
 CHAT = [
@@ -73,6 +75,38 @@ def test_an_assistant_turn_with_weight_zero_is_shown_but_not_learned(tok):
     chat[2]["weight"] = 0
     ex = tokenize.tokenize_one(tok, chat, assistant_only=True)
     assert labelled_runs(tok, ex) == ["Rome is the capital of Italy.<|im_end|>"]
+
+
+# A template that rewrites earlier turns (it marks the last message, as some templates strip an earlier
+# turn's reasoning): a shorter conversation's render is no prefix of the longer one's, so spans are searched.
+REWRITING = (
+    "{% if tools %}{{ '<|im_start|>system\\n' }}{% for t in tools %}{{ t | tojson }}{% endfor %}"
+    "{{ '<|im_end|>\\n' }}{% endif %}"
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}"
+    "{% if m['tool_calls'] %}{% for c in m['tool_calls'] %}"
+    "{{ '<tool_call>\\n' + ({'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson) }}"
+    "{{ '\\n</tool_call>' }}{% endfor %}{% else %}{{ m['content'] }}{% endif %}"
+    "{% if loop.last %}{{ ' (last)' }}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_a_template_that_rewrites_earlier_turns_still_gets_calls_with_no_content_and_answers(tiny_model_dir):
+    rewriting = models.load_tokenizer(tiny_model_dir)
+    rewriting.chat_template = REWRITING
+    example = OPENAI_TOOL_CALLING
+    ex = tokenize.tokenize_one(rewriting, example["messages"], True, example["tools"])
+    call = example["messages"][1]["tool_calls"][0]["function"]
+    line = json.dumps({"name": call["name"], "arguments": json.loads(call["arguments"])})
+    # The call's span starts at its turn's text, not at the tool's name in the system turn's tool list.
+    assert labelled_runs(rewriting, ex) == [
+        f"<tool_call>\n{line}\n</tool_call><|im_end|>",
+        f"{example['messages'][3]['content']} (last)<|im_end|>",
+    ]
+    assert labelled_runs(rewriting, tokenize.tokenize_one(rewriting, CHAT)) == [
+        "Paris is the capital of France.<|im_end|>",
+        "Rome is the capital of Italy. (last)<|im_end|>",
+    ]
 
 
 def test_truncation_and_drops_are_counted_never_silent(tok):
