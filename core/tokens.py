@@ -19,10 +19,11 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import tiktoken
 
-from core import models, paths, tempfiles
+from core import chat, models, paths, tempfiles, templates
 
 SHIPPED = ("o200k_base", "cl100k_base")
 # Per the cookbook: every message costs 3 tokens of framing, a name 1 more, the reply primer 3.
@@ -183,14 +184,23 @@ def template_renderer(template: str, specials: dict[str, str]):
     )
 
 
-def count_with_model(examples: list[dict], folder: Path) -> list[int]:
-    """Exact tokens per example with the model's tokenizer.json and chat template (no torch)."""
-    template = chat_template(folder)
+def _template_inputs(example: Any) -> tuple[list, list | None]:
+    """An example's messages and tools as a template reads them; as written when a message is malformed."""
+    try:
+        return templates.template_inputs(chat.raw_messages(example), templates.tools_of(example))
+    except templates.TemplateInputError:
+        return chat.raw_messages(example), None  # the validator names the message
+
+
+def count_with_model(examples: list[dict], folder: Path, template: str | None = None) -> list[int]:
+    """Exact tokens per example with the model's tokenizer.json and its chat template, or the run's
+    `template`, tool definitions and calls included (no torch)."""
+    template = template or chat_template(folder)
     if not template:
         raise ValueError(f"{folder} has no chat template")
     render = template_renderer(template, special_tokens(folder))
     tok = models.light_tokenizer(folder)
-    texts = [render(e.get("messages", [])) for e in examples]
+    texts = [render(*_template_inputs(e)) for e in examples]
     return [len(enc.ids) for enc in tok.encode_batch(texts, add_special_tokens=False)]
 
 

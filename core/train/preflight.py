@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import estimate, models, tokens
+from core import estimate, models, templates, tokens
 from core.train.config import TrainConfig
 from core.train.device import Device
 
@@ -69,11 +69,14 @@ class TokenStats:
         return max(self.counts, default=0)
 
 
-def count_tokens(examples: list[dict], folder: Path | None, max_length: int) -> TokenStats:
-    """Token counts of the train split, exact with the model's files, else approximate (tiktoken)."""
+def count_tokens(
+    examples: list[dict], folder: Path | None, max_length: int, template: str | None = None
+) -> TokenStats:
+    """Token counts of the train split, exact with the model's files (and the run's template when it is
+    not the model's own), else approximate (tiktoken)."""
     if folder is not None:
         try:
-            counts = tokens.count_with_model(examples, folder)
+            counts = tokens.count_with_model(examples, folder, template)
             return TokenStats(counts, max_length, f"the model's tokenizer and chat template ({folder})", True)
         except Exception as e:  # a broken template or tokenizer must not break the page
             note = f"approximate: o200k_base (the model's tokenizer failed: {str(e)[:120]})"
@@ -149,7 +152,7 @@ def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) 
 def compute(cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None) -> Preflight:
     """Everything the Train page shows before Launch; `count` may supply cached token counts."""
     folder = models.local_folder(cfg.model)
-    stats = (count or count_tokens)(train, folder, cfg.max_length)
+    stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
     shape, note = model_shape(cfg.model, folder)
     world = device.count if device.kind == "gpu" and cfg.accelerate_profile not in (None, "single_gpu") else 1
     per_epoch, total = schedule(len(train), cfg, world)

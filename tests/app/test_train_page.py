@@ -16,7 +16,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
+from core import jobs, models, templates
 from core.data import versions
 from core.jobs import rundir
 from core.train import config, device, launch, preflight
@@ -266,3 +266,15 @@ def test_tool_calls_on_a_template_that_drops_them_are_refused_with_the_tool_temp
     assert at.selectbox(key="train_chat_template").value == "tools"
     assert "chat template" not in errors(at) and at.button(key="train_launch").disabled is False
     assert "chat_template: tools" in " ".join(c.value for c in at.code)  # the run's YAML
+    # The pre-flight counts tokens as the run renders them: the tool template, tools and calls included.
+    tok = models.load_tokenizer(tiny_model_dir)
+    templates.apply(tok, "tools")
+    exact = sum(
+        len(
+            tok.apply_chat_template(*templates.template_inputs(r["messages"], templates.tools_of(r)), tokenize=True)[
+                "input_ids"
+            ]
+        )
+        for r in rows[:3]
+    )
+    assert metrics(at)["Tokens per epoch"] == f"{exact:,}"

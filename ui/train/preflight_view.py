@@ -13,7 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import models, prices
+from core import models, prices, templates
 from core.data import versions
 from core.money import duration
 from core.train import device, preflight
@@ -29,10 +29,11 @@ def _device(gpu_rows: list[dict]) -> device.Device:
 
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens...")
-def _token_counts(version_id: int, model: str, folder_stamp: float) -> preflight.TokenStats:
+def _token_counts(version_id: int, model: str, folder_stamp: float, chat_template: str) -> preflight.TokenStats:
     # folder_stamp (the tokenizer's mtime) makes a re-prepared model count again
     train = versions.split_examples(versions.get(version_id))["train"]
-    return preflight.count_tokens(train, models.local_folder(model), max_length=0)
+    template = templates.chosen(chat_template, None)  # None: the model's own
+    return preflight.count_tokens(train, models.local_folder(model), 0, template)
 
 
 def _stamp(model: str) -> float:
@@ -43,7 +44,7 @@ def _stamp(model: str) -> float:
 
 def compute(cfg: TrainConfig, version: versions.Version) -> preflight.Preflight:
     gpu_rows = prices.table("gpu")
-    stats = _token_counts(version.id, cfg.model, _stamp(cfg.model))
+    stats = _token_counts(version.id, cfg.model, _stamp(cfg.model), cfg.chat_template)
     train = versions.split_examples(version)["train"]
     counted = dataclasses.replace(stats, max_length=cfg.max_length)
     return preflight.compute(cfg, train, _device(gpu_rows), gpu_rows, count=lambda *_: counted)
