@@ -103,3 +103,38 @@ OPENAI_WEIGHTED = {
         {"role": "assistant", "content": "Paris, as if everyone doesn't know that already.", "weight": 1},
     ]
 }
+
+# OpenAI's parallel function calling (parallel_tool_calls): two calls in one assistant turn, with text beside
+# them, each answered by its own tool message, under a system prompt.
+OPENAI_PARALLEL_TOOL_CALLS = {
+    "messages": [
+        {"role": "system", "content": "You help travellers."},
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {
+            "role": "assistant",
+            "content": "Checking both.",
+            "tool_calls": [
+                {
+                    "id": "a",
+                    "type": "function",
+                    "function": {
+                        "name": "get_current_weather",
+                        "arguments": '{"location": "Paris, France", "format": "celsius"}',
+                    },
+                },
+                {
+                    "id": "b",
+                    "type": "function",
+                    "function": {
+                        "name": "get_current_weather",
+                        "arguments": '{"location": "Rome, Italy", "format": "celsius"}',
+                    },
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": "21 C, sun"},
+        {"role": "tool", "tool_call_id": "b", "content": "25 C, clouds"},
+        {"role": "assistant", "content": "Paris: 21 C and sunny. Rome: 25 C and cloudy."},
+    ],
+    "tools": [WEATHER_TOOL],
+}

@@ -20,46 +20,13 @@ from core.jobs.supervisor import EXIT_BAD_CONFIG
 from core.paths import REPO_ROOT
 from core.train import launch, recipe, tokenize
 from core.train.config import preset, to_yaml
-from tests.shapes import OPENAI_TOOL_CALLING, WEATHER_TOOL, write_jsonl
+from tests.shapes import OPENAI_PARALLEL_TOOL_CALLS, OPENAI_TOOL_CALLING, WEATHER_TOOL, write_jsonl
 from tests.unit.test_train_data import CHAT, labelled_runs
 
 CALL = '{"name": "get_current_weather", "arguments": {"location": "San Francisco, USA", "format": "celsius"}}'
 RESULT = '{"temperature": 18, "sky": "fog"}'
 ANSWER = "It is 18 degrees Celsius and foggy in San Francisco."
 SMOLLM_SYSTEM = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
-# Two calls in one turn, content beside a call, a system prompt, two results: every branch of the template.
-PARALLEL = {
-    "messages": [
-        {"role": "system", "content": "You help travellers."},
-        {"role": "user", "content": "Weather in Paris and Rome?"},
-        {
-            "role": "assistant",
-            "content": "Checking both.",
-            "tool_calls": [
-                {
-                    "id": "a",
-                    "type": "function",
-                    "function": {
-                        "name": "get_current_weather",
-                        "arguments": '{"location": "Paris, France", "format": "celsius"}',
-                    },
-                },
-                {
-                    "id": "b",
-                    "type": "function",
-                    "function": {
-                        "name": "get_current_weather",
-                        "arguments": '{"location": "Rome, Italy", "format": "celsius"}',
-                    },
-                },
-            ],
-        },
-        {"role": "tool", "tool_call_id": "a", "content": "21 C, sun"},
-        {"role": "tool", "tool_call_id": "b", "content": "25 C, clouds"},
-        {"role": "assistant", "content": "Paris: 21 C and sunny. Rome: 25 C and cloudy."},
-    ],
-    "tools": [WEATHER_TOOL],
-}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +74,7 @@ def test_without_tools_it_renders_exactly_as_smollm2s_own_template(own, tok):
 
 def test_the_tool_template_is_prefix_stable(tok):
     # The masks rely on it: each shorter conversation's render starts the longer one's.
-    for example in (OPENAI_TOOL_CALLING, PARALLEL):
+    for example in (OPENAI_TOOL_CALLING, OPENAI_PARALLEL_TOOL_CALLS):
         n = len(example["messages"])
         for i in range(1, n):
             longer = render(tok, example, upto=i + 1)
@@ -123,8 +90,10 @@ def test_masks_learn_the_call_and_the_answer_but_not_the_tool_result(tok):
 
 
 def test_parallel_calls_with_content_are_learned_together_and_results_are_not(tok):
-    ex = tokenize.tokenize_one(tok, PARALLEL["messages"], True, PARALLEL["tools"])
-    first, second = (json.loads(c["function"]["arguments"]) for c in PARALLEL["messages"][2]["tool_calls"])
+    ex = tokenize.tokenize_one(tok, OPENAI_PARALLEL_TOOL_CALLS["messages"], True, OPENAI_PARALLEL_TOOL_CALLS["tools"])
+    first, second = (
+        json.loads(c["function"]["arguments"]) for c in OPENAI_PARALLEL_TOOL_CALLS["messages"][2]["tool_calls"]
+    )
     calls = "\n".join(
         f'<tool_call>\n{{"name": "get_current_weather", "arguments": {json.dumps(a)}}}\n</tool_call>'
         for a in (first, second)
@@ -207,7 +176,7 @@ def test_arguments_that_are_not_json_and_image_parts_name_the_message(tok):
 @pytest.fixture
 def tool_file(tmp_path):
     plain = {"messages": CHAT}
-    return write_jsonl(tmp_path / "tools.jsonl", [plain, OPENAI_TOOL_CALLING, PARALLEL, plain])
+    return write_jsonl(tmp_path / "tools.jsonl", [plain, OPENAI_TOOL_CALLING, OPENAI_PARALLEL_TOOL_CALLS, plain])
 
 
 def test_launch_refuses_a_template_that_drops_tool_calls_and_offers_the_shipped_one(tiny_model_dir, tool_file):
@@ -285,3 +254,16 @@ def test_a_tiny_run_on_tool_calls_with_the_tool_template_saves_it_with_the_token
     saved = models.load_tokenizer(tmp_path / rundir.FINAL)
     assert saved.chat_template == templates.tools_template()
     assert "<tool_call>" in render(saved, OPENAI_TOOL_CALLING)
+
+
+def test_chat_template_is_a_strict_choice_with_help():
+    from core.config import help_of
+    from core.train import config
+
+    assert config.problems(preset("lora", train_file="x.jsonl", chat_template="chatml")) == [
+        "chat_template must be one of model, tools"
+    ]
+    assert config.from_yaml("chat_template: tools\n").chat_template == "tools"
+    with pytest.raises(ValueError, match="unknown setting"):
+        config.from_dict({"chat_templat": "tools"})
+    assert '"tools"' in help_of(config.TrainConfig)["chat_template"]
