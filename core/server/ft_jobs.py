@@ -315,9 +315,8 @@ def _start(record: dict, train: dict, val: dict | None, cfg: config.TrainConfig)
         shutil.copyfile(stored.content_path(train["id"]), cfg.train_file)
         if val:
             shutil.copyfile(stored.content_path(val["id"]), cfg.validation_file)
-        cfg = launch.fitting_template(
-            cfg
-        )  # the files are in place now: a base that drops tool calls gets the tool template
+        # The files are in place now: a base model whose template drops tool calls gets the tool template.
+        cfg = launch.fitting_template(cfg)
         run_id = launch.start(cfg, title=f"API {record['model']} · {job_id}", key=job_id)
     except Exception as exc:  # the job exists now: its failure is the answer, not a 500 the client retries
         log.exception("job %s: the training run did not start", job_id)

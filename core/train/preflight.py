@@ -77,7 +77,8 @@ def count_tokens(
     if folder is not None:
         try:
             counts = tokens.count_with_model(examples, folder, template)
-            return TokenStats(counts, max_length, f"the model's tokenizer and chat template ({folder})", True)
+            how = "the workbench's tool template" if template else "chat template"
+            return TokenStats(counts, max_length, f"the model's tokenizer and {how} ({folder})", True)
         except Exception as e:  # a broken template or tokenizer must not break the page
             note = f"approximate: o200k_base (the model's tokenizer failed: {str(e)[:120]})"
     else:
