@@ -40,19 +40,24 @@ def fill_number(page, name: str, value: int) -> None:
     wait_idle(page)
 
 
-def launch_tiny_run(page, base: str, tiny) -> str:
-    """Fill in the Train page (typed model path, long run, no early stop), Launch; returns the run id."""
+def open_train_on(page, base: str, dataset: str, model) -> None:
+    """The Train page with this dataset chosen and the model typed as a local folder."""
     open_page(page, base, "train")
     page.get_by_role("combobox", name="Dataset").click()
-    page.get_by_role("option", name="tiny-train").click()
+    page.get_by_role("option", name=dataset).click()
     wait_idle(page)
     page.get_by_role("combobox", name="Model").click()
     page.get_by_role("option", name=OTHER_MODEL).click()
     wait_idle(page)
     path = page.get_by_role("textbox", name="Hub id or local folder")
-    path.fill(str(tiny))
+    path.fill(str(model))
     path.press("Enter")
     wait_idle(page)
+
+
+def launch_tiny_run(page, base: str, tiny) -> str:
+    """Fill in the Train page (typed model path, long run, no early stop), Launch; returns the run id."""
+    open_train_on(page, base, "tiny-train", tiny)
     page.get_by_text("Advanced: schedule").click()
     fill_number(page, "max_steps", 300)  # far more than the test watches; Stop ends it
     fill_number(page, "early_stopping_patience", 0)

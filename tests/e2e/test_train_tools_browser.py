@@ -13,8 +13,8 @@ import time
 from core import jobs, templates
 from core.data import versions
 from core.jobs import rundir
-from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
-from tests.e2e.test_train_browser import OTHER_MODEL, fill_number
+from tests.e2e.conftest import assert_no_exception, wait_idle
+from tests.e2e.test_train_browser import fill_number, open_train_on
 from tests.shapes import OPENAI_PARALLEL_TOOL_CALLS, OPENAI_TOOL_CALLING
 from tests.tiny import tiny_model
 
@@ -28,17 +28,7 @@ def tool_split_version() -> versions.Version:
 def test_a_tool_calling_split_trains_with_the_offered_tool_template(page, server, e2e_home):
     tiny = tiny_model(e2e_home / "test-models")
     tool_split_version()
-    open_page(page, server, "train")
-    page.get_by_role("combobox", name="Dataset").click()
-    page.get_by_role("option", name="weather-train").click()
-    wait_idle(page)
-    page.get_by_role("combobox", name="Model").click()
-    page.get_by_role("option", name=OTHER_MODEL).click()
-    wait_idle(page)
-    path = page.get_by_role("textbox", name="Hub id or local folder")
-    path.fill(str(tiny))
-    path.press("Enter")
-    wait_idle(page)
+    open_train_on(page, server, "weather-train", tiny)
     page.get_by_text("the model's chat template drops").wait_for()
     assert page.get_by_role("button", name="Launch").is_disabled()
 
