@@ -1,0 +1,257 @@
+"""Activation bytes per layer, measured: what autograd saves for backward on a 2-layer stack of the model's shape.
+
+The stack is built from the model's config (transformers `AutoConfig.for_model` + `from_config`) on the `meta`
+device, so a full-width 7B layer costs no memory and no compute, and it runs the way core/train/recipe.py runs
+each method: full (fp32 weights under bf16 autocast), LoRA (frozen bf16 base, PEFT adapters with their dropout),
+QLoRA (bf16 stand-ins for the 4-bit linears, norms in fp32 as prepare_model_for_kbit_training casts them). A
+saved-tensor hook counts each saved storage once; parameters' storages are not activations. Two batch sizes
+split what grows with the batch (activations) from what does not (autocast's bf16 weight copies).
+Autocast follows the device's lists ("device": "cuda" or "cpu"), dropout too (CUDA's fused kernel keeps a bool
+mask). The attention kernel "sdpa" saves what a flash kernel saves (q, k, v, output, fp32 log-sum-exp); "eager"
+saves the model's own softmax probabilities (seq x seq per head).
+The measurement runs in a subprocess (torch never enters the Streamlit process), with a timeout, and its result
+is cached per shape key in the workspace cache (`activations.json`); None means "use the formula".
+Run: `python -m core.activations '{"model_type": "llama", "hidden": 64, ...}'` (prints the measurement as JSON).
+Test: `pytest tests/unit/test_activations.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from core import paths
+
+CACHE_FILE = "activations.json"
+TIMEOUT_S = 180.0
+STACK_LAYERS = 2
+KERNELS = ("sdpa", "eager")
+# Families whose MLP is GPT-2's (c_fc, c_proj); anything else is built with Llama-style field names.
+GPT2_STYLE = {"gpt2", "gpt_bigcode"}
+# LoRA target names of the GPT-2 block, by the Llama names the workbench's forms use.
+GPT2_TARGETS = {"q_proj": "c_attn", "k_proj": "c_attn", "v_proj": "c_attn", "o_proj": "attn.c_proj"}
+GPT2_TARGETS |= {"up_proj": "c_fc", "down_proj": "mlp.c_proj"}
+SOURCE = f"measured on a {STACK_LAYERS}-layer stack of this shape (saved-tensor hooks, meta device)"
+
+
+def _config(spec: dict):
+    """A transformers config of the spec's shape with STACK_LAYERS layers and a token-sized vocabulary."""
+    from transformers import AutoConfig
+
+    mt = spec["model_type"]
+    if mt in GPT2_STYLE:
+        fields = dict(n_embd=spec["hidden"], n_head=spec["heads"], n_inner=spec["intermediate"], n_layer=STACK_LAYERS)
+        fields.update(n_positions=max(spec["seq"], 8), resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    else:
+        fields = dict(hidden_size=spec["hidden"], intermediate_size=spec["intermediate"])
+        fields.update(num_attention_heads=spec["heads"], num_key_value_heads=spec["kv_heads"])
+        fields.update(head_dim=spec["head_dim"], num_hidden_layers=STACK_LAYERS, attention_dropout=0.0)
+        fields.update(max_position_embeddings=max(spec["seq"], 8), attention_bias=spec.get("qkv_bias", False))
+    cfg = AutoConfig.for_model(mt, vocab_size=8, **fields)
+    cfg._attn_implementation = spec.get("kernel", "sdpa")
+    cfg.use_cache = False
+    return cfg
+
+
+def _targets(spec: dict) -> list[str]:
+    if spec["model_type"] in GPT2_STYLE:
+        return sorted({GPT2_TARGETS[t] for t in spec["targets"] if t in GPT2_TARGETS})
+    return list(spec["targets"])
+
+
+def _build(spec: dict):
+    """(model, decoder layers, rotary module or None) on meta, with the method's dtypes and adapters."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    bf16 = spec["bf16"]
+    weights = torch.float32 if spec["method"] == "full" or not bf16 else torch.bfloat16
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(_config(spec), dtype=weights)
+    if spec["method"] != "full":
+        model.requires_grad_(False)
+        if spec["method"] == "qlora":  # prepare_model_for_kbit_training: every non-quantized weight to fp32
+            for m in model.modules():
+                linear = isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"  # 4-bit on a real run
+                for name, p in m.named_parameters(recurse=False):
+                    if not (linear and name == "weight"):
+                        p.data = p.data.float()
+        if spec["targets"]:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=spec["lora_dropout"])
+            lora.target_modules, lora.task_type = _targets(spec), "CAUSAL_LM"
+            model = get_peft_model(model, lora)
+    model.train()
+    layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == STACK_LAYERS)
+    rotary = next((m for n, m in model.named_modules() if n.endswith("rotary_emb")), None)
+    return model, layers, rotary
+
+
+@contextlib.contextmanager
+def _flash_on_meta(kernel: str, bf16: bool):
+    """On meta, SDPA dispatches to its math path; "sdpa" stands for the fused kernel a GPU runs."""
+    import torch
+    import torch.nn.functional as F
+
+    real = F.scaled_dot_product_attention
+
+    def fused(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+        if bf16:  # SDPA is on autocast's bf16 list
+            q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
+        return flash(q, k, v, dropout_p, is_causal or attn_mask is not None, scale=scale)[0]
+
+    F.scaled_dot_product_attention = fused if kernel == "sdpa" else real
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = real
+
+
+def _autocast_on_meta(device: str):
+    """torch.autocast leaves meta tensors alone; this mode casts as bf16 autocast does on `device` (matmuls in
+    bf16; on CUDA also norms and softmax in fp32), so the casts' copies are saved as they would be there."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    low = {F.linear, torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.baddbmm, torch.Tensor.matmul}
+    low |= {torch.Tensor.__matmul__}
+    high = {F.layer_norm, F.softmax, torch.softmax, F.log_softmax, torch.Tensor.softmax} if device == "cuda" else set()
+
+    def cast(x, src, dst):
+        return x.to(dst) if isinstance(x, torch.Tensor) and x.dtype == src else x
+
+    class Autocast(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is F.dropout and device == "cuda" and kwargs.get("training", args[2] if len(args) > 2 else True):
+                p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+                return torch.native_dropout(args[0], p, True)[0]  # CUDA's fused kernel keeps a bool mask
+            if func in low or func in high:
+                src, dst = (torch.float32, torch.bfloat16) if func in low else (torch.bfloat16, torch.float32)
+                args = tuple(cast(a, src, dst) for a in args)
+                kwargs = {k: cast(v, src, dst) for k, v in kwargs.items()}
+            return func(*args, **kwargs)
+
+    return Autocast()
+
+
+def saved_bytes(model, run) -> int:
+    """Bytes of every storage autograd saves while run() executes, each once; parameters' storages excluded."""
+    import torch
+
+    params = {p.untyped_storage()._cdata for p in model.parameters()}
+    kept: dict[int, Any] = {}  # storage key -> tensor (held, so no key is reused while counting)
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st._cdata not in params:
+            kept.setdefault(st._cdata, (t, st.nbytes()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        run()
+    return sum(nb for _, nb in kept.values())
+
+
+def _stack_bytes(spec: dict, model, layers, rotary, batch: int) -> tuple[int, int]:
+    """(saved bytes of the stack, bytes of one layer's input) for `batch` sequences of spec's length."""
+    import torch
+
+    bf16 = spec["bf16"]
+    act = torch.bfloat16 if bf16 and spec["method"] == "lora" else torch.float32  # the residual stream's dtype
+    x = torch.empty(batch, spec["seq"], spec["hidden"], dtype=act, device="meta", requires_grad=True)
+    kw = {}
+    if rotary is not None:
+        kw["position_embeddings"] = rotary(x, torch.arange(spec["seq"], device="meta")[None])
+    if spec["model_type"] not in GPT2_STYLE:
+        kw["attention_mask"] = None
+
+    def run():
+        h = x * 1  # a non-leaf input, as a layer's input is in the model
+        autocast = _autocast_on_meta(spec.get("device", "cuda")) if bf16 else contextlib.nullcontext()
+        with autocast, _flash_on_meta(spec.get("kernel", "sdpa"), bf16):
+            for layer in layers:
+                out = layer(h, **kw)
+                h = out[0] if isinstance(out, tuple) else out
+
+    return saved_bytes(model, run), x.numel() * x.element_size()
+
+
+def measure(spec: dict) -> dict[str, Any]:
+    """Per-layer bytes at spec's batch and seq: `layer` grows with the batch, `constant` does not, `input` is kept
+    per layer under gradient checkpointing."""
+    model, layers, rotary = _build(spec)
+    b = spec["batch"]
+    one, inp = _stack_bytes(spec, model, layers, rotary, b)
+    two, _ = _stack_bytes(spec, model, layers, rotary, 2 * b)
+    per_batch = (two - one) / STACK_LAYERS
+    return {
+        "layer_bytes": per_batch,
+        "constant_bytes": (one - STACK_LAYERS * per_batch) / STACK_LAYERS,
+        "input_bytes": float(inp),
+        "source": SOURCE,
+    }
+
+
+# ---- in the app's process: the cache and the subprocess ----
+
+
+def _cache_path() -> Path:
+    return paths.cache_dir() / CACHE_FILE
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        return json.loads(_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, value: dict) -> None:
+    cache = _read_cache()
+    cache[key] = value
+    tmp = _cache_path().with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, _cache_path())
+
+
+def lookup(spec: dict, timeout: float = TIMEOUT_S) -> tuple[dict | None, str]:
+    """(measurement or None, why none): from the cache, else measured once in a subprocess and cached."""
+    key = json.dumps(spec, sort_keys=True)
+    if key in (cache := _read_cache()):
+        return cache[key], ""
+    root = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-m", "core.activations", key]
+    try:
+        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"the measurement took over {timeout:.0f} s"
+    except OSError as e:
+        return None, f"the measurement could not start: {e.strerror}"
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        return None, f"this model's code could not be built for a measurement ({lines[-1][:200]})"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    _write_cache(key, result)
+    return result, ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m core.activations SPEC_JSON", file=sys.stderr)
+        return 2
+    print(json.dumps(measure(json.loads(args[0]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
