@@ -223,13 +223,26 @@ def _write_cache(key: str, value: dict) -> None:
     os.replace(tmp, _cache_path())
 
 
-def lookup(spec: dict, timeout: float = TIMEOUT_S) -> tuple[dict | None, str]:
-    """(measurement or None, why none): from the cache, else measured once in a subprocess and cached."""
-    key = json.dumps(spec, sort_keys=True)
-    if key in (cache := _read_cache()):
-        return cache[key], ""
+def lookup(specs: list[dict], timeout: float = TIMEOUT_S) -> list[tuple[dict | None, str]]:
+    """(measurement or None, why none) per spec: from the cache, else measured in one subprocess and cached."""
+    keys = [json.dumps(spec, sort_keys=True) for spec in specs]
+    cache = _read_cache()
+    missing = sorted({k for k in keys if k not in cache})
+    why = dict.fromkeys(missing, "")
+    if missing:
+        got, reason = _measure_in_subprocess(missing, timeout)
+        for key, result in zip(missing, got or [None] * len(missing), strict=True):
+            if result and "error" not in result:
+                cache[key] = result
+                _write_cache(key, result)
+            else:
+                why[key] = reason or f"this model's code could not be built for a measurement ({result['error']})"
+    return [(cache.get(k), why.get(k, "")) for k in keys]
+
+
+def _measure_in_subprocess(keys: list[str], timeout: float) -> tuple[list[dict] | None, str]:
     root = Path(__file__).resolve().parents[1]
-    argv = [sys.executable, "-m", "core.activations", key]
+    argv = [sys.executable, "-m", "core.activations", "[" + ",".join(keys) + "]"]
     try:
         done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -238,18 +251,25 @@ def lookup(spec: dict, timeout: float = TIMEOUT_S) -> tuple[dict | None, str]:
         return None, f"the measurement could not start: {e.strerror}"
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-        return None, f"this model's code could not be built for a measurement ({lines[-1][:200]})"
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    _write_cache(key, result)
-    return result, ""
+        return None, f"the measurement failed ({lines[-1][:200]})"
+    return json.loads(done.stdout.strip().splitlines()[-1]), ""
+
+
+def _measure_or_error(spec: dict) -> dict[str, Any]:
+    try:
+        return measure(spec)
+    except Exception as e:  # any model code may refuse a shape; the estimate then uses the formula
+        return {"error": f"{type(e).__name__}: {str(e)[:200]}"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m core.activations SPEC_JSON", file=sys.stderr)
+        print("usage: python -m core.activations SPEC_JSON (one spec, or a list of specs)", file=sys.stderr)
         return 2
-    print(json.dumps(measure(json.loads(args[0]))))
+    given = json.loads(args[0])
+    out = [_measure_or_error(s) for s in given] if isinstance(given, list) else measure(given)
+    print(json.dumps(out))
     return 0
 
 

@@ -269,10 +269,11 @@ def guide_notes() -> list[str]:
     def total(method: str, a: Assumptions) -> float:
         return estimate.memory_gb(s, method, seq, batch, a)["total"]
 
-    bf16_full = total("full", Assumptions())
-    adam8_full = total("full", Assumptions(optim="adamw_8bit"))
+    bf16_full = total("full", Assumptions(full_weight_bytes=2.0, bf16=False))  # pure bf16: no fp32 master copy
+    adam8_full = total("full", Assumptions(full_weight_bytes=2.0, bf16=False, optim="adamw_8bit"))
     lora_ckpt = total("lora", Assumptions(gradient_checkpointing=True))
     short_qlora = estimate.memory_gb(s, "qlora", 256, 1, Assumptions(gradient_checkpointing=True))["total"]
+    nf4 = Assumptions().nf4_bytes + estimate.quant_constant_bytes(Assumptions())
     flops = GUIDE_TOKENS * estimate.flops_per_token(s, "full", Assumptions())
     a100_minutes = flops / (312e12 * Assumptions().mfu) / 60  # A100 bf16 peak
     return [
@@ -286,7 +287,8 @@ def guide_notes() -> list[str]:
         "LoRA: the frozen bf16 weights (~2 bytes per parameter) dominate; activations without gradient"
         f" checkpointing make up most of the rest. With checkpointing it is ~{lora_ckpt:.0f} GB, close to"
         " LLaMA-Factory's published 16 GB for 7B LoRA.",
-        f"QLoRA: 4-bit weights are ~0.55 bytes per parameter. At short sequences (batch 1, 256 tokens) the"
+        f"QLoRA: 4-bit weights are ~{nf4:.2f} bytes per parameter with their quantization constants (embeddings,"
+        f" head and norms stay fp32). At short sequences (batch 1, 256 tokens) the"
         f" estimate is ~{short_qlora:.1f} GB, in line with LLaMA-Factory's 6 GB; the guide's ~10 GB leaves"
         " room for longer sequences.",
         f"Time: {GUIDE_TOKENS:,} training tokens are ~{flops:.1e} FLOPs for full fine-tuning, about"

@@ -27,7 +27,17 @@ from core.money import usd
 
 GIB = 2**30
 METHODS = ("full", "lora", "qlora")
-TERMS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits", "overhead")
+TERMS = (
+    "weights",
+    "quant_constants",
+    "adapters",
+    "gradients",
+    "optimizer",
+    "autocast_copies",
+    "activations",
+    "logits",
+    "overhead",
+)
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 # transformers' optim names -> bytes of optimizer state per trainable parameter.
@@ -53,6 +63,7 @@ class Shape:
     gated_mlp: bool = True
     params: int = 0  # 0 means counted from the shape; set when a user states the count
     assumed_from: str = ""  # the preset that filled in what the user did not give
+    model_type: str = ""  # config.json's model_type: the code the activation measurement builds
 
     @property
     def hd(self) -> int:
@@ -84,8 +95,8 @@ def count_params(s: Shape) -> int:
     return s.embedding_params + s.layers * (linears + bias + 2 * s.hidden) + s.hidden
 
 
-def _preset(name, hidden, layers, inter, heads, kv, vocab, tied, head_dim=0, bias=False) -> Shape:
-    return Shape(name, hidden, layers, inter, heads, kv, vocab, tied, head_dim, bias)
+def _preset(name, hidden, layers, inter, heads, kv, vocab, tied, head_dim=0, bias=False, mt="llama") -> Shape:
+    return Shape(name, hidden, layers, inter, heads, kv, vocab, tied, head_dim, bias, model_type=mt)
 
 
 # Shapes from each model's public config.json on the Hugging Face hub.
@@ -95,11 +106,12 @@ PRESETS: dict[str, Shape] = {
         _preset("SmolLM2-135M", 576, 30, 1536, 9, 3, 49152, True),
         _preset("SmolLM2-360M", 960, 32, 2560, 15, 5, 49152, True),
         _preset("SmolLM2-1.7B", 2048, 24, 8192, 32, 32, 49152, True),
-        _preset("Qwen2.5-0.5B", 896, 24, 4864, 14, 2, 151936, True, 64, True),
-        _preset("Qwen2.5-1.5B", 1536, 28, 8960, 12, 2, 151936, True, 128, True),
-        _preset("Qwen2.5-7B", 3584, 28, 18944, 28, 4, 152064, False, 128, True),
+        _preset("Qwen2.5-0.5B", 896, 24, 4864, 14, 2, 151936, True, 64, True, "qwen2"),
+        _preset("Qwen2.5-1.5B", 1536, 28, 8960, 12, 2, 151936, True, 128, True, "qwen2"),
+        _preset("Qwen2.5-7B", 3584, 28, 18944, 28, 4, 152064, False, 128, True, "qwen2"),
+        _preset("Llama-2-7B", 4096, 32, 11008, 32, 32, 32000, False),  # LLaMA-Factory's hardware table's 7B
         _preset("Llama-3-8B", 4096, 32, 14336, 32, 8, 128256, False),
-        _preset("Mistral-7B", 4096, 32, 14336, 32, 8, 32768, False),  # v0.3, the guide's model
+        _preset("Mistral-7B", 4096, 32, 14336, 32, 8, 32768, False, mt="mistral"),  # v0.3, the guide's model
     )
 }
 
@@ -196,6 +208,7 @@ def shape_from_config(cfg: Any, name: str = "config.json") -> Shape:
         tied=bool(cfg.get("tie_word_embeddings", False)),
         qkv_bias=bool(cfg.get("attention_bias") or cfg.get("model_type", "").startswith("qwen2")),
         gated_mlp=cfg.get("model_type") not in UNGATED,
+        model_type=str(cfg.get("model_type") or ""),
     )
 
 
@@ -221,29 +234,49 @@ class Assumptions:
         "adamw_torch", "adamw_torch keeps two fp32 moments (8 bytes/trainable param); adamw_8bit keeps 2."
     )
     full_weight_bytes: float = option(
-        2.0,
-        "Bytes per weight (and per gradient) in full fine-tuning: 2 for bf16, 4 for fp32"
-        " (the guide's table assumes fp32).",
+        4.0,
+        "Bytes per weight (and per gradient) in full fine-tuning: the recipe loads fp32 master weights"
+        " (4) and computes under bf16 autocast; 2 for a pure-bf16 run.",
     )
     frozen_weight_bytes: float = option(2.0, "Bytes per frozen base weight in LoRA (bf16).")
-    nf4_bytes: float = option(
-        0.55,
-        "Bytes per 4-bit NF4 weight with double quantization (4 bits + block scales). Embeddings and"
-        " the LM head stay in bf16.",
+    bf16: bool = option(
+        True,
+        "bf16 autocast, as the recipe runs where the hardware has bf16: matmuls keep bf16 copies of fp32"
+        " weights (and of their inputs) for backward.",
+    )
+    lora_dropout: float = option(0.05, "Dropout on the LoRA path: it keeps a mask per adapted layer's input.")
+    attention_kernel: str = option(
+        "sdpa",
+        "sdpa: a fused kernel that keeps q, k, v, the output and a log-sum-exp (no seq x seq scores);"
+        " eager: the model's own softmax, which keeps seq x seq probabilities per head.",
+    )
+    autocast_device: str = option(
+        "cuda", "Whose autocast and dropout kernels the activations follow: cuda (a GPU) or cpu."
+    )
+    nf4_bytes: float = option(0.5, "Bytes per 4-bit NF4 weight (the quantization constants are their own term).")
+    quant_block: int = option(64, "Weights per 4-bit block: one absmax constant each (bitsandbytes: 64).")
+    double_quant: bool = option(
+        True, "bnb_4bit_use_double_quant: 8-bit absmax constants, with one fp32 constant per 256 of them."
     )
     adapter_bytes: float = option(4.0, "Bytes per LoRA weight and its gradient: PEFT keeps adapters in fp32.")
     activation_factor: float = option(
         34.0,
-        "Activation bytes per token x hidden x layer without checkpointing (about 34 for bf16 with"
-        " fused attention that stores no seq x seq scores).",
+        "The formula, used only when the model cannot be measured: activation bytes per token x hidden x"
+        " layer (34 for a bf16 GPT block with fused attention, Korthikanti et al. 2022; it knows no gated"
+        " MLP, grouped-query heads or LoRA dropout).",
     )
     checkpoint_factor: float = option(
-        2.0, "With checkpointing: bytes kept per token x hidden x layer (the bf16 layer input)."
+        2.0, "The formula with checkpointing: bytes kept per token x hidden x layer (the bf16 layer input)."
     )
     logits_bytes: float = option(
         10.0,
-        "Bytes per token x vocabulary entry for the logits: bf16 output (2) + fp32 copy for the"
+        "Bytes per loss position x vocabulary entry for the logits: bf16 output (2) + fp32 copy for the"
         " loss (4) + fp32 log-probabilities kept for backward (4).",
+    )
+    loss_share: float = option(
+        1.0,
+        "Share of positions where a loss is taken: the recipe feeds the LM head only those (1: every"
+        " token, the bound; with assistant_only_loss it is the assistant's share).",
     )
     overhead_gb: float = option(1.0, "Fixed framework overhead: CUDA context, cuBLAS workspace.")
     fragmentation: float = option(0.10, "Allocator fragmentation and temporaries, as a share of everything else.")
@@ -251,12 +284,15 @@ class Assumptions:
     startup_minutes: float = option(10.0, "Paid GPU minutes that are not training: download, load, save.")
 
 
-# Assumptions people rarely change; the page puts them in an expander.
+# Assumptions people rarely change; the page puts them in an expander (numbers only: it draws number inputs).
 ADVANCED = (
     "full_weight_bytes",
     "frozen_weight_bytes",
     "nf4_bytes",
+    "quant_block",
     "adapter_bytes",
+    "lora_dropout",
+    "loss_share",
     "activation_factor",
     "checkpoint_factor",
     "logits_bytes",
@@ -280,45 +316,164 @@ def adapter_params(s: Shape, a: Assumptions) -> int:
     return s.layers * sum(a.lora_r * sum(shapes[m]) for m in a.target_modules if m in shapes)
 
 
+def layer_linear_params(s: Shape) -> int:
+    """Weights of the linear layers in the blocks: what QLoRA quantizes and full's autocast copies to bf16."""
+    return s.layers * sum(a * b for a, b in module_shapes(s).values())
+
+
+def quant_constant_bytes(a: Assumptions) -> float:
+    """Bytes of quantization constants per 4-bit weight: an absmax per block, 8-bit with double quantization
+    (plus one fp32 constant per 256 blocks), else fp32."""
+    if a.double_quant:
+        return 1 / a.quant_block + 4 / (a.quant_block * 256)
+    return 4 / a.quant_block
+
+
 def _state_bytes(s: Shape, method: str, a: Assumptions) -> dict[str, float]:
-    """Weights, adapters, gradients and optimizer state, in bytes."""
+    """Weights, quantization constants, adapters, gradients and optimizer state, in bytes."""
     p, opt = s.total_params, OPTIMIZER_BYTES[a.optim]
     if method == "full":
         w = p * a.full_weight_bytes
-        return {"weights": w, "adapters": 0.0, "gradients": w, "optimizer": p * opt}
-    n = adapter_params(s, a)
-    if method == "qlora":  # linear layers in NF4; embeddings and the LM head stay bf16
-        quantized = max(0, p - s.embedding_params)
-        weights = quantized * a.nf4_bytes + (p - quantized) * a.frozen_weight_bytes
+        return {"weights": w, "quant_constants": 0.0, "adapters": 0.0, "gradients": w, "optimizer": p * opt}
+    n, constants = adapter_params(s, a), 0.0
+    if method == "qlora":  # linears in NF4; prepare_model_for_kbit_training casts the rest (embeddings, norms) to fp32
+        quantized = min(p, layer_linear_params(s))
+        weights = quantized * a.nf4_bytes + (p - quantized) * 4.0
+        constants = quantized * quant_constant_bytes(a)
     else:
         weights = p * a.frozen_weight_bytes
     return {
         "weights": weights,
+        "quant_constants": constants,
         "adapters": n * a.adapter_bytes,
         "gradients": n * a.adapter_bytes,
         "optimizer": n * opt,
     }
 
 
-def memory_bytes(s: Shape, method: str, seq: int, batch: int, a: Assumptions) -> dict[str, float]:
-    """Every term in bytes for one method; overhead is fixed plus a share of the rest."""
+def _head_copy(s: Shape, method: str, a: Assumptions) -> float:
+    """The LM head's bf16 autocast copy: its weight is fp32 in full and (after prepare) in QLoRA, bf16 in LoRA."""
+    return 2.0 * s.vocab * s.hidden if a.bf16 and method in ("full", "qlora") else 0.0
+
+
+def activation_spec(s: Shape, method: str, seq: int, batch: int, a: Assumptions) -> dict[str, Any]:
+    """The key of one activation measurement (core.activations): the shape and how the recipe runs it."""
+    lora = method != "full"
+    targets = sorted(t for t in a.target_modules if t in module_shapes(s)) if lora else []
+    return {
+        "model_type": s.model_type or ("llama" if s.gated_mlp else "gpt2"),
+        "hidden": s.hidden,
+        "intermediate": s.intermediate,
+        "heads": s.heads,
+        "kv_heads": s.kv_heads,
+        "head_dim": s.hd,
+        "qkv_bias": s.qkv_bias,
+        "method": method,
+        "targets": targets,
+        "lora_r": a.lora_r if lora else 0,
+        "lora_dropout": a.lora_dropout if lora else 0.0,
+        "bf16": a.bf16,
+        "kernel": a.attention_kernel,
+        "device": a.autocast_device,
+        "seq": seq,
+        "batch": batch,
+    }
+
+
+def measure_activations(
+    s: Shape, methods: tuple[str, ...], seq: int, batch: int, a: Assumptions
+) -> dict[str, tuple[dict | None, str]]:
+    """method -> (measurement or None, why none); one subprocess for every shape not yet in the cache."""
+    from core import activations
+
+    found = activations.lookup([activation_spec(s, m, seq, batch, a) for m in methods])
+    return dict(zip(methods, found, strict=True))
+
+
+def _activation_bytes(s: Shape, tokens: int, a: Assumptions, measured: dict | None) -> float:
+    if measured:  # under checkpointing each layer keeps its input; backward recomputes one layer at full size
+        if a.gradient_checkpointing:
+            return s.layers * measured["input_bytes"] + measured["layer_bytes"]
+        return s.layers * measured["layer_bytes"]
+    if a.gradient_checkpointing:  # saved layer inputs plus one layer recomputed at full size
+        return tokens * s.hidden * (s.layers * a.checkpoint_factor + a.activation_factor)
+    return tokens * s.hidden * s.layers * a.activation_factor
+
+
+def _copies_bytes(s: Shape, method: str, a: Assumptions, measured: dict | None) -> float:
+    """bf16 copies autocast keeps of fp32 weights: every linear in full, the adapters in LoRA/QLoRA, the head."""
+    if not a.bf16:
+        return 0.0
+    if measured:
+        layers = s.layers * measured["constant_bytes"]
+    else:
+        layers = 2.0 * (layer_linear_params(s) if method == "full" else adapter_params(s, a))
+    return layers + _head_copy(s, method, a)
+
+
+def memory_bytes(
+    s: Shape, method: str, seq: int, batch: int, a: Assumptions, measured: dict | None = None
+) -> dict[str, float]:
+    """Every term in bytes for one method; overhead is fixed plus a share of the rest.
+
+    `measured`: core.activations' measurement for this shape and method; None uses the formula.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if a.optim not in OPTIMIZER_BYTES:
         raise ValueError(f"optim must be one of {', '.join(OPTIMIZER_BYTES)}, got {a.optim!r}")
     terms = _state_bytes(s, method, a)
     tokens = batch * seq
-    if a.gradient_checkpointing:  # saved layer inputs plus one layer recomputed at full size
-        terms["activations"] = tokens * s.hidden * (s.layers * a.checkpoint_factor + a.activation_factor)
-    else:
-        terms["activations"] = tokens * s.hidden * s.layers * a.activation_factor
-    terms["logits"] = tokens * s.vocab * a.logits_bytes
+    terms["autocast_copies"] = _copies_bytes(s, method, a, measured)
+    terms["activations"] = _activation_bytes(s, tokens, a, measured)
+    terms["logits"] = tokens * a.loss_share * s.vocab * a.logits_bytes
     terms["overhead"] = a.overhead_gb * GIB + a.fragmentation * sum(terms.values())
-    return terms
+    return {t: terms[t] for t in TERMS}
 
 
-def memory_gb(s: Shape, method: str, seq: int, batch: int, a: Assumptions) -> dict[str, float]:
-    terms = {k: v / GIB for k, v in memory_bytes(s, method, seq, batch, a).items()}
+def _dtype_note(method: str, a: Assumptions) -> str:
+    if method == "full":
+        return f"{a.full_weight_bytes:g} bytes per weight" + (" under bf16 autocast" if a.bf16 else "")
+    if method == "qlora":
+        return f"NF4 linears at {a.nf4_bytes:g} bytes, embeddings, head and norms cast to fp32 (4 bytes)"
+    return f"frozen base at {a.frozen_weight_bytes:g} bytes per weight" + (", bf16 autocast" if a.bf16 else "")
+
+
+def term_notes(method: str, a: Assumptions, source: str) -> dict[str, str]:
+    """What each term assumes, in words, for the page and the CLI to print beside the number."""
+    ckpt = "on: each layer keeps its input, one layer is recomputed" if a.gradient_checkpointing else "off"
+    lora = method != "full"
+    return {
+        "weights": _dtype_note(method, a),
+        "quant_constants": (
+            f"one absmax per {a.quant_block} weights, {'double-quantized' if a.double_quant else 'fp32'}"
+            if method == "qlora"
+            else "none (not quantized)"
+        ),
+        "adapters": f"r={a.lora_r} on {', '.join(a.target_modules)}, fp32" if lora else "none",
+        "gradients": "fp32, one per trainable weight" if lora else f"{a.full_weight_bytes:g} bytes per weight",
+        "optimizer": f"{a.optim}: {OPTIMIZER_BYTES[a.optim]:g} bytes per trainable weight",
+        "autocast_copies": (
+            "bf16 copies of fp32 weights kept for backward" + (" (all linears and the head)" if not lora else "")
+            if a.bf16
+            else "none (no autocast)"
+        ),
+        "activations": (
+            f"{source}; lora_dropout {a.lora_dropout if lora else 0:g}, gradient checkpointing {ckpt},"
+            f" attention {a.attention_kernel}, autocast as on {a.autocast_device}"
+        ),
+        "logits": f"{a.logits_bytes:g} bytes per loss position x vocabulary, {a.loss_share:g} of the positions",
+        "overhead": f"{a.overhead_gb:g} GB fixed + {a.fragmentation:.0%} fragmentation",
+    }
+
+
+FORMULA = "formula: activation_factor x tokens x hidden per layer"
+
+
+def memory_gb(
+    s: Shape, method: str, seq: int, batch: int, a: Assumptions, measured: dict | None = None
+) -> dict[str, float]:
+    terms = {k: v / GIB for k, v in memory_bytes(s, method, seq, batch, a, measured).items()}
     return {**terms, "total": sum(terms.values())}
 
 
@@ -333,7 +488,7 @@ def flops_per_token(s: Shape, method: str, a: Assumptions) -> float:
     return base + (2 * n if a.gradient_checkpointing else 0)
 
 
-STATES = ("weights", "adapters", "gradients", "optimizer")
+STATES = ("weights", "quant_constants", "adapters", "gradients", "optimizer", "autocast_copies")
 
 
 def gpus_needed(mem: dict[str, float], gpu_memory_gb: float, a: Assumptions) -> int:
@@ -382,6 +537,7 @@ class PlanRequest:
     per_device_train_batch_size: int = 4
     train_tokens: float = 250_000.0  # tokens seen in training, all epochs together
     assumptions: Assumptions = field(default_factory=Assumptions)
+    measure: bool = False  # measure the activations (a subprocess the first time per shape) instead of the formula
 
 
 @dataclass
@@ -391,17 +547,25 @@ class Plan:
     trainable: dict[str, int]
     flops_per_token: float
     gpus: list[dict]  # per_gpu rows for the chosen method
+    source: dict[str, str] = field(default_factory=dict)  # method -> where its activations came from
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)  # method -> term -> its assumptions
 
 
 def plan(req: PlanRequest, gpu_rows: list[dict]) -> Plan:
     """Memory for every method, and fit/time/dollars per GPU for the chosen one."""
     s, a = req.shape, req.assumptions
     seq, batch = req.max_length, req.per_device_train_batch_size
-    memory = {m: memory_gb(s, m, seq, batch, a) for m in METHODS}
+    found = measure_activations(s, METHODS, seq, batch, a) if req.measure else {}
+    memory, source = {}, {}
+    for m in METHODS:
+        measured, why = found.get(m, (None, "not measured"))
+        memory[m] = memory_gb(s, m, seq, batch, a, measured)
+        source[m] = measured["source"] if measured else f"{FORMULA} ({why})"
     fpt = flops_per_token(s, req.method, a)
     trainable = {"full": s.total_params, "lora": adapter_params(s, a), "qlora": adapter_params(s, a)}
     rows = per_gpu(memory[req.method], fpt, req.train_tokens, gpu_rows, a)
-    return Plan(memory, s.total_params, trainable, fpt, rows)
+    notes = {m: term_notes(m, a, source[m]) for m in METHODS}
+    return Plan(memory, s.total_params, trainable, fpt, rows, source, notes)
 
 
 # ---- CLI: python -m core.estimate memory (python -m core.costs memory routes here) ----
@@ -435,8 +599,13 @@ def memory_report(args: argparse.Namespace) -> dict[str, Any]:
         optim=args.optim,
         full_weight_bytes=args.full_weight_bytes,
         mfu=args.mfu,
+        bf16=not args.no_bf16,
+        lora_dropout=args.lora_dropout,
+        attention_kernel=args.attention,
+        autocast_device=args.device,
+        loss_share=args.loss_share,
     )
-    req = PlanRequest(shape, args.method, args.seq, args.batch, args.tokens or 0.0, a)
+    req = PlanRequest(shape, args.method, args.seq, args.batch, args.tokens or 0.0, a, measure=not args.formula)
     p = plan(req, prices.table("gpu"))
     mem = p.memory[args.method]
     out: dict[str, Any] = {
@@ -451,6 +620,8 @@ def memory_report(args: argparse.Namespace) -> dict[str, Any]:
         out["assumed_shape_from"] = shape.assumed_from
     out["terms_gb"] = {t: round(mem[t], 4) for t in TERMS}
     out["total_gb"] = round(mem["total"], 4)
+    out["activation_source"] = p.source[args.method]
+    out["assumptions"] = p.notes[args.method]
     out["fits_on"] = [g["gpu"] for g in p.gpus if g["fits_on_one"]]
     if args.tokens:
         keep = ("gpu", "gpus_needed", "compute_hours", "paid_hours", "usd")
@@ -464,8 +635,8 @@ def print_memory(r: dict[str, Any]) -> None:
         print(f"  (hidden size and layers assumed from the nearest preset: {r['assumed_shape_from']})")
     print(f"  parameters {r['params']:,}, trainable {r['trainable_params']:,}")
     for term, gb in r["terms_gb"].items():
-        print(f"  {term:<12}{gb:>10.2f} GB")
-    print(f"  {'total':<12}{r['total_gb']:>10.2f} GB")
+        print(f"  {term:<16}{gb:>10.2f} GB   {r['assumptions'][term]}")
+    print(f"  {'total':<16}{r['total_gb']:>10.2f} GB")
     print(f"  fits on one: {', '.join(r['fits_on']) or 'none of the GPUs in the table'}")
     for g in r.get("per_gpu", []):
         if not g["gpus_needed"]:
@@ -489,7 +660,13 @@ def memory_arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("--targets", default=",".join(ATTENTION_MODULES))
     m.add_argument("--gradient-checkpointing", action="store_true")
     m.add_argument("--optim", choices=list(OPTIMIZER_BYTES), default="adamw_torch")
-    m.add_argument("--full-weight-bytes", type=float, default=2.0, help="2 for bf16, 4 for fp32")
+    m.add_argument("--full-weight-bytes", type=float, default=4.0, help="4: fp32 master weights (the recipe); 2: bf16")
+    m.add_argument("--lora-dropout", type=float, default=0.05)
+    m.add_argument("--attention", choices=["sdpa", "eager"], default="sdpa", help="the attention kernel")
+    m.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="whose autocast and dropout kernels")
+    m.add_argument("--loss-share", type=float, default=1.0, help="share of positions with a loss (the LM head's)")
+    m.add_argument("--no-bf16", action="store_true", help="fp32 throughout, no autocast")
+    m.add_argument("--formula", action="store_true", help="the activation formula instead of a measurement")
     m.add_argument("--mfu", type=float, default=0.35)
     m.add_argument("--tokens", type=float, default=None, help="training tokens (all epochs) for time and dollars")
     m.add_argument("--json", action="store_true")

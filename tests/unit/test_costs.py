@@ -142,19 +142,22 @@ def test_tiny_shape_counts_by_hand():
 def test_lora_memory_terms_by_hand():
     a = Assumptions(lora_r=2, overhead_gb=0.0, fragmentation=0.5)
     terms = estimate.memory_bytes(TINY, "lora", seq=3, batch=2, a=a)
-    # 6 tokens. weights 1272 x 2; adapters and their grads 224 x 4; AdamW 224 x 8;
-    # activations 6 x 8 x 2 layers x 34; logits 6 x 10 x 10; overhead half of the sum.
+    # 6 tokens. weights 1272 x 2; adapters and their grads 224 x 4; AdamW 224 x 8; autocast's bf16 copies of
+    # the fp32 adapters 224 x 2; activations (the formula) 6 x 8 x 2 layers x 34; logits 6 x 10 x 10;
+    # overhead half of the sum.
     expected = {
         "weights": 2544,
+        "quant_constants": 0,
         "adapters": 896,
         "gradients": 896,
         "optimizer": 1792,
+        "autocast_copies": 448,
         "activations": 3264,
         "logits": 600,
     }
-    expected["overhead"] = 0.5 * sum(expected.values())  # 0.5 x 9992 = 4996
+    expected["overhead"] = 0.5 * sum(expected.values())  # 0.5 x 10440 = 5220
     assert terms == pytest.approx(expected)
-    assert estimate.memory_gb(TINY, "lora", 3, 2, a)["total"] == pytest.approx(14988 / GIB)
+    assert estimate.memory_gb(TINY, "lora", 3, 2, a)["total"] == pytest.approx(15660 / GIB)
 
 
 def test_full_qlora_and_checkpointing_terms_by_hand():
@@ -165,8 +168,10 @@ def test_full_qlora_and_checkpointing_terms_by_hand():
     assert (full["weights"], full["gradients"], full["optimizer"]) == (5088, 5088, 2544)
     assert full["activations"] == 1824
     qlora = estimate.memory_bytes(TINY, "qlora", seq=3, batch=2, a=a)
-    # the 80 embedding weights stay bf16; the other 1192 are NF4 at 0.55 bytes.
-    assert qlora["weights"] == pytest.approx(1192 * 0.55 + 80 * 2)
+    # the 1152 weights of the blocks' linears are NF4 at 0.5 bytes; the other 120 (embeddings, norms) are cast
+    # to fp32; constants: one 8-bit absmax per 64 weights, one fp32 per 256 of those: 1152 x (1/64 + 4/16384).
+    assert qlora["weights"] == pytest.approx(1152 * 0.5 + 120 * 4)
+    assert qlora["quant_constants"] == pytest.approx(18 + 0.28125)
     assert qlora["optimizer"] == TINY_ADAPTERS * 2
 
 
@@ -192,6 +197,7 @@ def test_gqa_preset_adapters_and_params_by_hand():
 def test_gpus_needed_and_dollars_by_hand():
     a = Assumptions(overhead_gb=0.0, fragmentation=0.0, mfu=0.5, startup_minutes=0.0)
     mem = {"weights": 100.0, "adapters": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": 10.0}
+    mem.update(quant_constants=0.0, autocast_copies=0.0)
     mem.update(logits=0.0, overhead=0.0, total=110.0)
     # 100 GB of states shard; each GPU keeps 10 GB of activations: ceil(100 / (80 - 10)) = 2.
     assert estimate.gpus_needed(mem, 80.0, a) == 2
