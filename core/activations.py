@@ -52,7 +52,8 @@ def _config(spec: dict):
         fields.update(num_attention_heads=spec["heads"], num_key_value_heads=spec["kv_heads"])
         fields.update(head_dim=spec["head_dim"], num_hidden_layers=STACK_LAYERS, attention_dropout=0.0)
         fields.update(max_position_embeddings=max(spec["seq"], 8), attention_bias=spec.get("qkv_bias", False))
-    cfg = AutoConfig.for_model(mt, vocab_size=8, **fields)
+    # The vocabulary is outside the layers: 8 entries, and no special token ids that would have to fit in it.
+    cfg = AutoConfig.for_model(mt, vocab_size=8, pad_token_id=None, bos_token_id=None, eos_token_id=None, **fields)
     cfg._attn_implementation = spec.get("kernel", "sdpa")
     cfg.use_cache = False
     return cfg
@@ -84,8 +85,8 @@ def _build(spec: dict):
         if spec["targets"]:
             from peft import LoraConfig, get_peft_model
 
-            lora = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=spec["lora_dropout"])
-            lora.target_modules, lora.task_type = _targets(spec), "CAUSAL_LM"
+            r, dropout = spec["lora_r"], spec["lora_dropout"]
+            lora = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=dropout, target_modules=_targets(spec))
             model = get_peft_model(model, lora)
     model.train()
     layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == STACK_LAYERS)
