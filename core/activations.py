@@ -7,7 +7,8 @@ QLoRA (bf16 stand-ins for the 4-bit linears, norms in fp32 as prepare_model_for_
 saved-tensor hook counts each saved storage once; parameters' storages are not activations. Two batch sizes
 split what grows with the batch (activations) from what does not (autocast's bf16 weight copies).
 Autocast follows the device's lists ("device": "cuda" or "cpu"), dropout too (CUDA's fused kernel keeps a bool
-mask). The attention kernel "sdpa" saves what a flash kernel saves (q, k, v, output, fp32 log-sum-exp); "eager"
+mask). The attention kernel "sdpa" saves what a flash kernel saves (q, k, v, output, fp32 log-sum-exp); "math"
+what SDPA's math path saves (the recipe's choice on a CPU for short batches: seq x seq scores); "eager"
 saves the model's own softmax probabilities (seq x seq per head).
 The measurement runs in a subprocess (torch never enters the Streamlit process), with a timeout, and its result
 is cached per shape key in the workspace cache (`activations.json`); None means "use the formula".
@@ -30,7 +31,7 @@ from core import paths
 CACHE_FILE = "activations.json"
 TIMEOUT_S = 180.0
 STACK_LAYERS = 2
-KERNELS = ("sdpa", "eager")
+KERNELS = ("sdpa", "math", "eager")
 # Families whose MLP is GPT-2's (c_fc, c_proj); anything else is built with Llama-style field names.
 GPT2_STYLE = {"gpt2", "gpt_bigcode"}
 # LoRA target names of the GPT-2 block, by the Llama names the workbench's forms use.
@@ -54,7 +55,7 @@ def _config(spec: dict):
         fields.update(max_position_embeddings=max(spec["seq"], 8), attention_bias=spec.get("qkv_bias", False))
     # The vocabulary is outside the layers: 8 entries, and no special token ids that would have to fit in it.
     cfg = AutoConfig.for_model(mt, vocab_size=8, pad_token_id=None, bos_token_id=None, eos_token_id=None, **fields)
-    cfg._attn_implementation = spec.get("kernel", "sdpa")
+    cfg._attn_implementation = "eager" if spec.get("kernel") == "eager" else "sdpa"
     cfg.use_cache = False
     return cfg
 
@@ -95,8 +96,8 @@ def _build(spec: dict):
 
 
 @contextlib.contextmanager
-def _flash_on_meta(kernel: str, bf16: bool):
-    """On meta, SDPA dispatches to its math path; "sdpa" stands for the fused kernel a GPU runs."""
+def _sdpa_on_meta(kernel: str, bf16: bool):
+    """On meta, SDPA dispatches to its math path: "sdpa" stands for the fused kernel a GPU runs, "math" keeps it."""
     import torch
     import torch.nn.functional as F
 
@@ -108,7 +109,12 @@ def _flash_on_meta(kernel: str, bf16: bool):
             q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
         return flash(q, k, v, dropout_p, is_causal or attn_mask is not None, scale=scale)[0]
 
-    F.scaled_dot_product_attention = fused if kernel == "sdpa" else real
+    def math(q, k, v, *args, **kwargs):
+        if bf16:
+            q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
+        return real(q, k, v, *args, **kwargs)
+
+    F.scaled_dot_product_attention = fused if kernel == "sdpa" else math
     try:
         yield
     finally:
@@ -178,7 +184,7 @@ def _stack_bytes(spec: dict, model, layers, rotary, batch: int) -> tuple[int, in
     def run():
         h = x * 1  # a non-leaf input, as a layer's input is in the model
         autocast = _autocast_on_meta(spec.get("device", "cuda")) if bf16 else contextlib.nullcontext()
-        with autocast, _flash_on_meta(spec.get("kernel", "sdpa"), bf16):
+        with autocast, _sdpa_on_meta(spec.get("kernel", "sdpa"), bf16):
             for layer in layers:
                 out = layer(h, **kw)
                 h = out[0] if isinstance(out, tuple) else out

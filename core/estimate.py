@@ -247,7 +247,8 @@ class Assumptions:
     lora_dropout: float = option(0.05, "Dropout on the LoRA path: it keeps a mask per adapted layer's input.")
     attention_kernel: str = option(
         "sdpa",
-        "sdpa: a fused kernel that keeps q, k, v, the output and a log-sum-exp (no seq x seq scores);"
+        "sdpa: a fused kernel that keeps q, k, v, the output and a log-sum-exp (no seq x seq scores); math:"
+        " SDPA's math path (the recipe's on a CPU for short batches), which keeps seq x seq scores;"
         " eager: the model's own softmax, which keeps seq x seq probabilities per head.",
     )
     autocast_device: str = option(
@@ -662,7 +663,7 @@ def memory_arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("--optim", choices=list(OPTIMIZER_BYTES), default="adamw_torch")
     m.add_argument("--full-weight-bytes", type=float, default=4.0, help="4: fp32 master weights (the recipe); 2: bf16")
     m.add_argument("--lora-dropout", type=float, default=0.05)
-    m.add_argument("--attention", choices=["sdpa", "eager"], default="sdpa", help="the attention kernel")
+    m.add_argument("--attention", choices=["sdpa", "math", "eager"], default="sdpa", help="the attention kernel")
     m.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="whose autocast and dropout kernels")
     m.add_argument("--loss-share", type=float, default=1.0, help="share of positions with a loss (the LM head's)")
     m.add_argument("--no-bf16", action="store_true", help="fp32 throughout, no autocast")

@@ -118,3 +118,16 @@ def test_eager_attention_keeps_the_seq_by_seq_probabilities():
     fused = activations.measure(spec(LLAMA, "lora", device="cuda"))["layer_bytes"]
     eager = activations.measure(spec(LLAMA, "lora", device="cuda", kernel="eager"))["layer_bytes"]
     assert eager - fused >= B * HEADS * S * S * 2  # at least the bf16 probabilities kept for backward
+
+
+def test_the_math_kernel_keeps_seq_by_seq_scores_as_the_cpu_runs_it():
+    fused = activations.measure(spec(LLAMA, "lora"))["layer_bytes"]
+    math = activations.measure(spec(LLAMA, "lora", kernel="math"))["layer_bytes"]
+    assert math - fused >= B * HEADS * S * S * 2
+    # The same layers on a real CPU under the math kernel, counted by pointer (the recipe's choice for short batches).
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        real = counted_on_cpu(spec(LLAMA, "lora"))
+    got = activations.measure(spec(LLAMA, "lora", kernel="math"))
+    assert activations.STACK_LAYERS * (got["layer_bytes"] + got["constant_bytes"]) == real
