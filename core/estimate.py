@@ -325,9 +325,10 @@ def layer_linear_params(s: Shape) -> int:
 def quant_constant_bytes(a: Assumptions) -> float:
     """Bytes of quantization constants per 4-bit weight: an absmax per block, 8-bit with double quantization
     (plus one fp32 constant per 256 blocks), else fp32."""
+    block = max(1.0, float(a.quant_block))  # the page's number input can reach 0
     if a.double_quant:
-        return 1 / a.quant_block + 4 / (a.quant_block * 256)
-    return 4 / a.quant_block
+        return 1 / block + 4 / (block * 256)
+    return 4 / block
 
 
 def _state_bytes(s: Shape, method: str, a: Assumptions) -> dict[str, float]:
