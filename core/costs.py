@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import chat, estimate, money, paths, prices, tokens
+from core import chat, estimate, money, paths, prices, templates, tokens
 from core.estimate import Assumptions, PlanRequest
 from core.jsonl import JsonlError, read_records
 
@@ -54,7 +54,8 @@ def _messages(line: int, obj: object) -> list[dict]:
 def count_file(path: str | Path, encoding_name: str = "o200k_base") -> list[int]:
     """Tokens per example, in file order; JsonlError at the first bad line or record."""
     enc = tokens.encoding(encoding_name)
-    return [tokens.count_chat(_messages(line, obj), enc) for line, obj in read_records(path)]
+    # tools count too: their definitions are billed with each example that offers them
+    return [tokens.count_chat(_messages(line, obj), enc, templates.tools_of(obj)) for line, obj in read_records(path)]
 
 
 def count_source(source: str | Path | bytes, encoding_name: str = "o200k_base") -> list[int]:

