@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import json.scanner
 import re
 from array import array
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ def _arguments_problem(arguments: object) -> str | None:
         return f"are {type_name(arguments)}, not a string of JSON"
     try:
         parsed = json.loads(arguments)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return f"are not valid JSON ({str(exc).split(':')[0]})"
     return None if isinstance(parsed, dict) else f"are JSON {type_name(parsed)}, not an object"
 
@@ -420,6 +421,89 @@ def _fast_roles(messages: list) -> list[str] | None:
     return roles
 
 
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_GOOD_NAMES: set = set()  # function names already matched against FUNCTION_NAME (a bounded cache)
+
+
+def _good_name(name: object) -> bool:
+    if name in _GOOD_NAMES:
+        return True
+    if type(name) is not str or not FUNCTION_NAME.fullmatch(name):
+        return False
+    if len(_GOOD_NAMES) < 10_000:
+        _GOOD_NAMES.add(name)
+    return True
+
+
+def _fast_functions(obj: dict) -> set | None | bool:
+    """The function names of a well-formed `tools` list (None: no tools, any call goes); False sends it to the
+    checker, which names what is wrong. Like _fast_roles, kept to the bare tests for every example of a file."""
+    names = None
+    try:
+        for key in ("tools", "functions"):
+            entries = obj.get(key)
+            if entries is None:
+                continue
+            names = set() if names is None else names
+            for entry in entries:
+                if key == "tools":
+                    if entry["type"] != "function":
+                        return False
+                    entry = entry["function"]
+                name, params = entry["name"], entry.get("parameters")
+                if (
+                    not _good_name(name)
+                    or params is not None
+                    and (params["type"] != "object" or type(params.get("properties", {})) is not dict)
+                ):
+                    return False
+                names.add(name)
+    except (KeyError, TypeError):
+        return False
+    if type(obj.get("parallel_tool_calls", False)) is not bool:
+        return False
+    return names
+
+
+def _fast_tool_roles(messages: list, functions: set | None) -> list[str] | None:
+    """The roles when every message is plain, an assistant turn of well-formed tool_calls, or a tool result
+    answering one of them; None sends the example to the checker, which names what is wrong."""
+    roles, called, answered = [], set(), set()
+    scan = _SCAN  # the C scanner: an object from the first character to the last, or the checker decides
+    try:
+        for m in messages:
+            role, n = m["role"], len(m)
+            content = m.get("content")
+            if role == "assistant" and "tool_calls" in m:
+                if n != 3 - ("content" not in m) or content is not None and type(content) is not str:
+                    return None
+                for c in m["tool_calls"]:
+                    f, call_id = c["function"], c["id"]
+                    if c["type"] != "function" or type(call_id) is not str or not call_id or call_id in called:
+                        return None
+                    if not _good_name(f["name"]) or functions is not None and f["name"] not in functions:
+                        return None
+                    arguments = f["arguments"]
+                    if type(arguments) is not str or arguments[:1] != "{" or scan(arguments, 0)[1] != len(arguments):
+                        return None
+                    called.add(call_id)
+                if not m["tool_calls"]:
+                    return None
+            elif role == "tool":
+                call_id = m["tool_call_id"]
+                if n != 3 or type(content) is not str or content.isspace() or not content or call_id not in called:
+                    return None
+                if call_id in answered:
+                    return None
+                answered.add(call_id)
+            elif n != 2 or role not in PLAIN_ROLES or type(content) is not str or not content or content.isspace():
+                return None
+            roles.append(role)
+    except (KeyError, TypeError, ValueError, RecursionError, StopIteration):
+        return None
+    return roles
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -623,6 +707,7 @@ class _Run:
         self.lengths, self.totals, self.assistant = array("q"), array("q"), array("q")
         self.role_cache: dict = {}
         self.tool_tokens = [0, 0]  # definitions, calls
+        self.last_tools, self.last_names = None, None  # the last well-formed tools seen, and their function names
 
     def feed(self, records: list, lines: list[int], rows_are_examples: bool) -> None:
         check, cache = self.check, self.check.order_cache
@@ -638,7 +723,19 @@ class _Run:
                 check.not_conversation(obj, line, row)
                 continue
             roles = _fast_roles(messages)
-            given = check.tools(obj, line, row) if len(obj) > 1 else None  # tools, functions, parallel_tool_calls
+            given = None
+            if len(obj) > 1:  # tools, functions, parallel_tool_calls: checked where they are well-formed, else named
+                tools = (obj.get("tools"), obj.get("functions"), obj.get("parallel_tool_calls"))
+                if tools == self.last_tools:  # files repeat one tools list: compared in C, checked once
+                    given = self.last_names
+                else:
+                    given = _fast_functions(obj)
+                    if given is False:
+                        given = check.tools(obj, line, row)
+                    else:
+                        self.last_tools, self.last_names = tools, given
+            if roles is None:
+                roles = _fast_tool_roles(messages, given)
             if roles is None:
                 roles = check.messages(messages, line, row, given)
             problems = cache.get(key := tuple(roles))  # the order checks, once per role sequence
@@ -649,7 +746,7 @@ class _Run:
             convs.append(messages)
             conv_lines.append(line)
             conv_rows.append(row)
-            functions.append(templates.tools_of(obj) if given is not None else None)
+            functions.append(templates.tools_of(obj) if given is not None and self.tok else None)
         self.records += len(records)
         self._add_numbers(convs, conv_lines, conv_rows, functions)
 
