@@ -3,19 +3,23 @@
 Each upload is stored under home()/api/files/ as its bytes (<id>.jsonl for fine-tune data,
 <id>.bin otherwise) and a small JSON record. A fine-tune file goes through the data studio's
 checks (core.data.validate) before it is kept: a file with errors is refused, naming the first
-errors' lines, as OpenAI refuses an "Invalid file format".
+errors' lines, as OpenAI refuses an "Invalid file format". What OpenAI accepts is accepted: chat
+examples with tools, tool calls and content parts, and preference (DPO) files, checked as preference
+data. An upload names no model yet, so the model's own rules (images, token limits) wait for the job.
 Test: `.venv/bin/pytest tests/jobs/test_server.py -q -k file`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from core import tempfiles
+from core.data import total_of
 from core.data.io import DEFAULT_MAX_BYTES, DataError
-from core.data.validate import validate_file
+from core.data.validate import MODEL_KINDS, validate_file
 from core.server import (
     ApiError,
     api_dir,
@@ -69,20 +73,34 @@ def _copy_capped(stream: IO[bytes], dest: Path, max_bytes: int) -> int:
     return size
 
 
-def format_problems(path: Path, filename: str) -> tuple[int, str | None]:
-    """(examples, None) for a usable chat JSONL file, else (0, "Invalid file format. Line N: ...")."""
+def _layout(path: Path) -> str:
+    """ "preference" when the first record is OpenAI's DPO form, else "chat": the two layouts OpenAI takes."""
+    with open(path, "rb") as f:  # the first non-blank line, up to 1 MB (a longer one is not a DPO record's)
+        first = b""
+        while not first.strip() and (line := f.readline(1 << 20)):
+            first = line
     try:
-        report = validate_file(path, fmt="chat", count_tokens=False)
+        record = json.loads(first.removeprefix(b"\xef\xbb\xbf"))
+    except ValueError:
+        return "chat"  # the chat check names the line
+    return "preference" if isinstance(record, dict) and "preferred_output" in record else "chat"
+
+
+def format_problems(path: Path, filename: str) -> tuple[int, str | None]:
+    """(examples, None) for a usable chat or preference JSONL file, else (0, "Invalid file format. Line N: ...")."""
+    try:
+        report = validate_file(path, fmt=_layout(path), count_tokens=False)
     except DataError as exc:
         return 0, f"Invalid file format. {str(exc).replace(path.name, filename)}"
-    if report.ok:
+    errors = [f for f in report.errors if f.kind not in MODEL_KINDS]
+    if not errors:
         return report.examples, None
     named = []
-    for finding in report.errors[:SHOWN_ERRORS]:
+    for finding in errors[:SHOWN_ERRORS]:
         where = f"Line {finding.line}: " if finding.line else ""
         hint = f" ({finding.hint})" if finding.hint else ""
         named.append(f"{where}{finding.message}{hint}.")
-    more = report.n_errors - len(named)
+    more = total_of(errors) - len(named)
     tail = f" And {more:,} more error(s); check the file with `python -m core.data validate`." if more > 0 else ""
     return 0, "Invalid file format. " + " ".join(named) + tail
 
