@@ -27,8 +27,9 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from data import best_of  # bench/data.py, beside this script (its folder is first on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
@@ -81,15 +82,6 @@ def write_files(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
             chat = [messages[0], messages[1], {"role": "assistant", "content": answer}]
             plain.write(json.dumps({"messages": chat}) + "\n")
     return tools_path, plain_path
-
-
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def measure(paths: list[str], repeat: int) -> dict:
