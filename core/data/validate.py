@@ -207,7 +207,7 @@ class _Checker:
         """Check `tools`, legacy `functions` and `parallel_tool_calls`; the function names given (None: no tools)."""
         names = None
         for key in ("tools", "functions"):
-            if key not in obj:
+            if obj.get(key) is None:  # null reads as absent, as in the fast path
                 continue
             entries, names = obj[key], names or set()
             if not isinstance(entries, list):
@@ -241,8 +241,8 @@ class _Checker:
         name = function["name"]
         if not (isinstance(name, str) and FUNCTION_NAME.fullmatch(name)):
             self.add("bad_function_name", f"{where} is named {shown(name)}", line, row)
-        params = function.get("parameters", _ABSENT)
-        if params is not _ABSENT and not (
+        params = function.get("parameters")
+        if params is not None and not (
             isinstance(params, dict)
             and params.get("type") == "object"
             and isinstance(params.get("properties", {}), dict)

@@ -89,6 +89,7 @@ BAD = [
     ("tool_result_without_call", example(USER, calling(call("a")), result("zzz"), ANSWER), 3),
     ("tool_result_without_call", example(USER, {"role": "function", "name": "f", "content": "1"}, ANSWER), 2),
     ("duplicate_tool_call_id", example(USER, calling(call("a"), call("a")), result("a"), ANSWER), 2),
+    ("duplicate_tool_call_id", example(USER, calling(call("a")), result("a"), result("a"), ANSWER), 4),
     ("bad_tool_arguments", example(USER, calling(call(arguments="{location: Paris")), result(), ANSWER), 2),
     ("bad_tool_arguments", example(USER, calling(call(arguments='["Paris"]')), result(), ANSWER), 2),
     ("bad_tool_arguments", example(USER, calling(call(arguments={"location": "Paris"})), result(), ANSWER), 2),
