@@ -299,7 +299,7 @@ class _Run:
             if not messages:
                 check.not_conversation(obj, line, row)
                 continue
-            roles = fast_roles(messages)
+            roles = fast_roles(messages) if len(obj) == 1 else None  # a record with tools goes to fast_tool_roles
             given = None
             if len(obj) > 1:  # tools, functions, parallel_tool_calls: checked where they are well-formed, else named
                 tools = (obj.get("tools"), obj.get("functions"), obj.get("parallel_tool_calls"))
