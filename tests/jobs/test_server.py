@@ -27,14 +27,13 @@ from core.server import ft_jobs as api_jobs
 from core.server.app import _parser, create_app, settings
 from core.train import launch
 from tests import api_server
-from tests.shapes import OPENAI_TOOL_CALLING
+from tests.shapes import OPENAI_TOOL_CALLING, OPENAI_VISION
 from tests.waiting import wait_for
 
 KEY = "sk-local-test-key"
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
 FINAL = ("succeeded", "failed", "cancelled")
 FAKE_WORKER = str(Path(__file__).with_name("fake_worker.py"))
-ANSWER = {"role": "assistant", "content": "Danbo."}
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +132,7 @@ def test_a_file_with_format_errors_is_refused_naming_their_lines(client, tmp_pat
 
 def test_a_tool_calling_file_and_one_with_content_parts_upload_as_openai_accepts_them(client, tmp_path):
     # OpenAI's function-calling example and a vision example: valid files, whatever model trains on them later.
-    image = {"type": "image_url", "image_url": {"url": "https://example.com/cheese.jpg"}}
-    vision = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Which cheese?"}, image]}, ANSWER]}
-    lines = [json.dumps(OPENAI_TOOL_CALLING)] * 5 + [json.dumps(vision)] * 5
+    lines = [json.dumps(OPENAI_TOOL_CALLING)] * 5 + [json.dumps(OPENAI_VISION)] * 5
     created = upload(client, tmp_path, "tools.jsonl", lines)
     assert created.status == "processed" and files.get(created.id)["examples"] == 10
     broken = copy.deepcopy(OPENAI_TOOL_CALLING)

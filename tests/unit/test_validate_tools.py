@@ -15,7 +15,7 @@ import pytest
 
 from core import templates, tokens
 from core.data import validate
-from tests.shapes import OPENAI_TOOL_CALLING, WEATHER_TOOL, write_jsonl
+from tests.shapes import OPENAI_TOOL_CALLING, OPENAI_VISION, OPENAI_WEIGHTED, WEATHER_TOOL, write_jsonl
 
 USER = {"role": "user", "content": "What is the weather in Paris?"}
 ANSWER = {"role": "assistant", "content": "It is 21 degrees and sunny."}
@@ -53,6 +53,11 @@ def test_openais_tool_calling_example_is_valid_with_no_errors(tmp_path):
     assert report.errors == []
     # A missing system prompt stays a warning; nothing about tools, roles or null content.
     assert {f.kind for f in report.warnings} == {"no_system_message"}
+
+
+def test_openais_weighted_and_vision_examples_are_valid():
+    assert validate.validate([OPENAI_WEIGHTED], count_tokens=False).errors == []
+    assert validate.validate([OPENAI_VISION], model="gpt-4o-2024-08-06", count_tokens=False).errors == []
 
 
 def test_legacy_functions_and_function_call_are_valid():
@@ -161,8 +166,8 @@ def test_tool_turns_keep_the_role_order_checks_sensible():
 
 
 def test_images_are_allowed_only_for_models_that_take_them():
-    image = {"type": "image_url", "image_url": {"url": "https://example.com/cheese.jpg"}}
-    record = example({"role": "user", "content": [{"type": "text", "text": "Which cheese?"}, image]}, ANSWER)
+    record = OPENAI_VISION
+    image = record["messages"][1]["content"][1]
     assert validate.validate([record], model="gpt-4o-2024-08-06", count_tokens=False).errors == []
     refused = _only(
         validate.validate([record], model="gpt-4o-mini-2024-07-18", count_tokens=False), "image_not_supported"
