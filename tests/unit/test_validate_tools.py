@@ -15,7 +15,14 @@ import pytest
 
 from core import templates, tokens
 from core.data import validate
-from tests.shapes import OPENAI_TOOL_CALLING, OPENAI_VISION, OPENAI_WEIGHTED, WEATHER_TOOL, write_jsonl
+from tests.shapes import (
+    OPENAI_PARALLEL_TOOL_CALLS,
+    OPENAI_TOOL_CALLING,
+    OPENAI_VISION,
+    OPENAI_WEIGHTED,
+    WEATHER_TOOL,
+    write_jsonl,
+)
 
 USER = {"role": "user", "content": "What is the weather in Paris?"}
 ANSWER = {"role": "assistant", "content": "It is 21 degrees and sunny."}
@@ -55,8 +62,8 @@ def test_openais_tool_calling_example_is_valid_with_no_errors(tmp_path):
     assert {f.kind for f in report.warnings} == {"no_system_message"}
 
 
-def test_openais_weighted_and_vision_examples_are_valid():
-    assert validate.validate([OPENAI_WEIGHTED], count_tokens=False).errors == []
+def test_openais_weighted_parallel_and_vision_examples_are_valid():
+    assert validate.validate([OPENAI_WEIGHTED, OPENAI_PARALLEL_TOOL_CALLS], count_tokens=False).errors == []
     assert validate.validate([OPENAI_VISION], model="gpt-4o-2024-08-06", count_tokens=False).errors == []
 
 
