@@ -17,7 +17,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core.data import io as data_io
-from core.data import split, versions
+from core.data import split, validate, versions
 from tests.app import harness
 from tests.shapes import OPENAI_DPO, OPENAI_TOOL_CALLING
 from ui.data import dupes, split_export
@@ -387,3 +387,13 @@ def test_every_data_view_works_on_preference_pairs():
         if view == "Edit":
             rejected = pairs[0]["non_preferred_output"][0]["content"]
             assert at.text_area(key="data_edit_rejected_text_0").value == rejected
+
+
+def test_the_check_view_says_what_tool_definitions_and_calls_cost():
+    first = versions.create(NAME, tool_data())
+    at = harness.start("data", {"dataset": str(first.dataset_id)})
+    run(at.segmented_control(key="data_view").set_value("Check"))
+    tool = validate.validate(tool_data()).stats["tool_tokens"]
+    shown = " ".join(c.value for c in at.caption)
+    assert f"Tool tokens: {tool['definitions']:,} in definitions, {tool['calls']:,} in calls." in shown
+    assert tool["definitions"] > 0 and tool["calls"] > 0

@@ -102,6 +102,9 @@ def _format(report: validate.Report) -> None:
     c[1].metric("Errors", len(report.errors))
     c[2].metric("Warnings", len(report.warnings))
     c[3].metric("Avg assistant words", report.stats.get("avg_assistant_words") or 0)
+    tool = report.stats.get("tool_tokens") or {}
+    if tool.get("definitions") or tool.get("calls"):  # the data has tools: say what they cost and how it is counted
+        st.caption(f"Tool tokens: {tool['definitions']:,} in definitions, {tool['calls']:,} in calls. {tool['how']}.")
     if report.counts_by_kind:
         sev = {f.kind: f.severity for f in report.errors + report.warnings}
         df = pd.DataFrame(
