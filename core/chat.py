@@ -50,8 +50,15 @@ def content_text(content: Any, sep: str = "") -> str | None:
     if content is None or isinstance(content, str):
         return content or ""
     if isinstance(content, list):
-        return sep.join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return sep.join(text_parts(content))
     return None
+
+
+def text_parts(content: Any) -> list[str]:
+    """The texts of a list of OpenAI content parts, in order (image parts carry none); [] for anything else."""
+    if not isinstance(content, list):
+        return []
+    return [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
 
 
 def tool_calls(message: Any) -> list[dict]:

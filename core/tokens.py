@@ -13,9 +13,8 @@ section 7 does: per function a fixed framing plus "name:description", and when i
 framing, then per property a framing plus "name:type:description" (a trailing "." dropped) and for an
 enum a framing plus each item, and a closing framing once (TOOL_FRAMING, per encoding). A local tokenizer
 has no such framing: each definition counts as its JSON text, the way tool-capable templates list tools.
-A local model's tokens
-are counted with its tokenizer.json (the `tokenizers` library) and its chat template, rendered
-with a sandboxed jinja2 as transformers does (`count_with_model`).
+A local model's tokens are counted with its tokenizer.json (the `tokenizers` library) and its chat
+template, rendered with a sandboxed jinja2 as transformers does (`count_with_model`).
 Test: `pytest tests/unit/test_tokens.py` (runs one check with the network unshared).
 """
 
@@ -268,13 +267,6 @@ def call_texts(message: Any) -> list[str]:
     return out
 
 
-def part_texts(content: Any) -> list[str]:
-    """The text parts of a content list (OpenAI's content parts); image parts carry no text."""
-    if not isinstance(content, list):
-        return []
-    return [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-
-
 def count_chat(messages: list[dict], enc: tiktoken.Encoding | None = None, tools: list[dict] | None = None) -> int:
     """Tokens of one conversation as OpenAI counts it for fine-tuning (the accounting in the docstring).
 
@@ -291,5 +283,5 @@ def count_chat(messages: list[dict], enc: tiktoken.Encoding | None = None, tools
                 total += len(n(value))
                 if key == "name":
                     total += TOKENS_PER_NAME
-        total += sum(len(n(t)) for t in part_texts(message.get("content")) + call_texts(message))
+        total += sum(len(n(t)) for t in chat.text_parts(message.get("content")) + call_texts(message))
     return total

@@ -209,7 +209,7 @@ def _count_chunk(convs: list[list], functions: list, tok: _Tokenizer, role_cache
             totals[i] += tokens.TOKENS_PER_MESSAGE
             for key, value in m.items():
                 if not isinstance(value, str):  # content parts and tool calls; plain messages never come here
-                    extra = tokens.part_texts(value) if key == "content" else None
+                    extra = chat.text_parts(value) if key == "content" else None
                     if key in ("tool_calls", "function_call") and m.get("role") == "assistant":
                         extra = tokens.call_texts({key: value})
                     if extra:
