@@ -191,8 +191,8 @@ def template_renderer(template: str, specials: dict[str, str]):
     env.filters["tojson"] = _tojson
     # {% generation %} only marks assistant spans for masking; the text is the same without it.
     compiled = env.from_string(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
-    return lambda messages, tools=None: compiled.render(
-        messages=messages, tools=tools, add_generation_prompt=False, **specials
+    return lambda messages, tools=None, add_generation_prompt=False: compiled.render(
+        messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, **specials
     )
 
 
@@ -214,6 +214,34 @@ def count_with_model(examples: list[dict], folder: Path, template: str | None = 
     tok = models.light_tokenizer(folder)
     texts = [render(*_template_inputs(e)) for e in examples]
     return [len(enc.ids) for enc in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+class ChatTokenizer:
+    """A local model's tokenizer.json and chat template behind the calls core.train.tokenize makes of a
+    transformers tokenizer (`apply_chat_template`, calling it for ids and offsets, `eos_token`), with no torch:
+    the Train page renders a training example with it exactly as the worker will."""
+
+    def __init__(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        template = chat_template(folder)
+        if not template:
+            raise ValueError(f"{folder} has no chat template")
+        specials = special_tokens(folder)
+        self.eos_token = specials.get("eos_token") or None
+        self._render = template_renderer(template, specials)
+        self._tok = models.light_tokenizer(folder)
+
+    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=False) -> str:
+        if tokenize:
+            raise ValueError("ChatTokenizer renders text only; encode it by calling the tokenizer")
+        return self._render(messages, tools, add_generation_prompt)
+
+    def __call__(self, text: str, add_special_tokens: bool = False, return_offsets_mapping: bool = False) -> dict:
+        enc = self._tok.encode(text, add_special_tokens=add_special_tokens)
+        out = {"input_ids": list(enc.ids)}
+        if return_offsets_mapping:
+            out["offset_mapping"] = list(enc.offsets)
+        return out
 
 
 def count_text(text: str, enc: tiktoken.Encoding | None = None) -> int:

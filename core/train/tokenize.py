@@ -18,8 +18,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-import torch
-
 from core import templates
 
 IGNORE = -100  # the label cross-entropy skips
@@ -215,8 +213,10 @@ def padding_efficiency(lengths: list[int], batches: list[list[int]]) -> float:
     return real / padded if padded else 1.0
 
 
-def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(examples: list[Example], pad_id: int) -> dict:
     """Right-padded tensors; `targets[t]` is the token position t must predict (IGNORE for none or padding)."""
+    import torch  # here: the Train page's preview (core.train.preview) imports this module without torch
+
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
