@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 
 JOINER = "\u2060"  # WORD JOINER: invisible, not whitespace to CommonMark, and no line-break opportunity
+NBSP = "\u00a0"  # NO-BREAK SPACE: shows as a space; markdown neither collapses it nor reads it as an indent
 
 _MARKUP = re.compile(r"([\\`*_~\[\]<>|$#])")
 _LEADING = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list marker (or setext line) in front
@@ -42,11 +43,21 @@ _DEFINITION = re.compile(r"(?m)^((?:[ \t]*(?:>|[-*+]|\d{1,9}[.)]))*[ \t]*)(?=\[(
 _AUTOLINK = re.compile(r"<(?!https?:)(?=[A-Za-z][A-Za-z0-9+.-]{1,31}:)", re.IGNORECASE)
 
 
-def inline(text: object) -> str:
-    """`text` as one line of literal markdown: whitespace runs become one space, markup is escaped."""
-    flat = _MARKUP.sub(r"\\\1", " ".join(_INVISIBLE.sub(" ", str(text)).split()))
+def _literal(flat: str) -> str:
+    flat = _MARKUP.sub(r"\\\1", flat)
     flat = _LEADING.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
     return _BARE_LINK.sub(r"\1" + JOINER, flat)
+
+
+def inline(text: object) -> str:
+    """`text` as one line of literal markdown: whitespace runs become one space, markup is escaped."""
+    return _literal(" ".join(_INVISIBLE.sub(" ", str(text)).split()))
+
+
+def spaced(text: object) -> str:
+    """`inline` that keeps every space (as a no-break space, which markdown neither collapses nor reads as an
+    indent): for text cut into pieces drawn side by side, such as a rendered example's learned and plain tokens."""
+    return _literal(_INVISIBLE.sub(" ", str(text)).replace(" ", NBSP))
 
 
 def code(text: object) -> str:

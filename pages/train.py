@@ -57,4 +57,5 @@ cfg = form.collect(method, model, version.id, profile)
 
 pf = preflight_view.compute(cfg, version)
 preflight_view.render(pf)
+preflight_view.example(cfg, version)
 launch_panel.render(cfg, pf)

@@ -4,7 +4,7 @@
 headers, labels, table cells, radio options); `long_text(text)` draws an answer, a prompt or
 instructions with their markdown kept but no image loaded and no link disguised; `table(frame, ...)`
 escapes the named columns of a frame for st.table; `block(text)` is long text for a label or a composed message,
-`code(text)` a short string as inline code.
+`code(text)` a short string as inline code, `spaced(text)` a piece of a line with its spaces kept.
 Test: `pytest tests/unit/test_safe_text.py tests/e2e/test_untrusted_text.py`.
 """
 
@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import safe_text
 
-inline, block, code = safe_text.inline, safe_text.block, safe_text.code
+inline, block, code, spaced = safe_text.inline, safe_text.block, safe_text.code, safe_text.spaced
 
 
 def table(frame, *columns: str):

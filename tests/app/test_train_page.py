@@ -8,6 +8,7 @@ Run: `.venv/bin/pytest tests/app/test_train_page.py -q`.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from core.train import config, device, launch, preflight
 from tests.app import harness
 from tests.app.harness import FAKE
 from tests.shapes import OPENAI_TOOL_CALLING
-from ui.train import form
+from ui.train import form, preflight_view
 
 
 def chat(user: str, assistant: str) -> dict:
@@ -278,3 +279,38 @@ def test_tool_calls_on_a_template_that_drops_them_are_refused_with_the_tool_temp
         for r in rows[:3]
     )
     assert metrics(at)["Tokens per epoch"] == f"{exact:,}"
+
+
+def example_markdown(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if "im" in m.value and "background[" in m.value)
+
+
+def test_the_rendered_example_shows_its_learned_tokens_and_that_every_turn_learns_to_stop(tiny_model_dir):
+    split_version()
+    at = use_model(app(), tiny_model_dir)
+    assert not at.exception, at.exception
+    shown = example_markdown(at)
+    # SmolLM2's template: the answer and its <|im_end|> are learned, drawn literally (special tokens escaped).
+    assert preflight_view.LEARNED.format("four\u00a0five\\<\\|im\\_end\\|\\>") in shown
+    assert "\\<\\|im\\_start\\|\\>user\\\n" in shown and "green-background[one" not in shown
+    assert any("ends with a learned" in s.value and "learns to stop" in s.value for s in at.success)
+
+    at.checkbox(key="train_assistant_only_loss").uncheck().run()  # every token learned, the prompt too
+    assert example_markdown(at).startswith(preflight_view.LEARNED.format("\\<\\|im\\_start\\|\\>system") + "\\\n")
+
+
+def test_a_template_that_does_not_end_assistant_turns_with_the_eos_token_is_warned_before_launch(
+    tiny_model_dir, tmp_path
+):
+    folder = tmp_path / "no-stop"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, folder / name)
+    (folder / "chat_template.jinja").write_text(  # ends every turn with a newline, none with <|im_end|>
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
+    )
+    split_version()
+    at = use_model(app(), folder)
+    warned = " ".join(w.value for w in at.warning)
+    assert "message 2 does not learn the end" in warned and "the model will not learn to stop" in warned
+    assert "im\\_end" in warned  # the token named, escaped for markdown

@@ -128,3 +128,11 @@ def test_code_is_one_literal_code_span(text):
 
 def test_inline_makes_one_line_of_visible_characters():
     assert safe_text.inline("Ann\n\n# Admin\u202e\x00 ") == "Ann \\# Admin"
+
+
+@pytest.mark.parametrize("piece", ["  - indented item", " leading and trailing ", "<|im_end|>", f"[x]({PHISH})"])
+def test_spaced_shows_every_space_and_character_and_makes_nothing(piece):
+    html = md.renderInline(safe_text.spaced(piece))
+    assert "<a " not in html and "<img" not in html and "<li>" not in md.render(safe_text.spaced(piece))
+    plain = html.replace("&lt;", "<").replace("&gt;", ">").replace(safe_text.JOINER, "")
+    assert plain.replace(safe_text.NBSP, " ") == piece

@@ -1,7 +1,8 @@
-"""The Train page's pre-flight panel: tokens, steps, memory by term against the device, time, dollars.
+"""The Train page's pre-flight panel: tokens, steps, memory by term against the device, time, dollars,
+and one training example rendered with its learned tokens highlighted and the end-of-turn check.
 
-The numbers come from core.train.preflight; this module caches the slow parts (token counts, the
-device probe) and draws them. Test: `pytest tests/app/test_train_page.py`.
+The numbers come from core.train.preflight and the example from core.train.preview; this module caches
+the slow parts (token counts, the device probe, the rendered example) and draws them.
 Test: `pytest tests/app/test_train_page.py`.
 """
 
@@ -16,8 +17,9 @@ import streamlit as st
 from core import models, prices, templates
 from core.data import versions
 from core.money import duration
-from core.train import device, preflight
+from core.train import device, preflight, preview
 from core.train.config import TrainConfig
+from ui import untrusted
 from ui.costs import charts
 
 VERDICT_ALERT = {"fits": st.success, "tight": st.warning, "too big": st.error, "unknown": st.info}
@@ -34,6 +36,14 @@ def _token_counts(version_id: int, model: str, folder_stamp: float, chat_templat
     train = versions.split_examples(versions.get(version_id))["train"]
     template = templates.chosen(chat_template, None)  # None: the model's own
     return preflight.count_tokens(train, models.local_folder(model), 0, template)
+
+
+@st.cache_data(max_entries=32, show_spinner="Rendering a training example...")
+def _preview(version_id: int, model: str, folder_stamp: float, assistant_only: bool) -> preview.Preview | None:
+    folder = models.local_folder(model)
+    if folder is None:
+        return None
+    return preview.of_folder(versions.split_examples(versions.get(version_id))["train"], folder, assistant_only)
 
 
 def _stamp(model: str) -> float:
@@ -118,3 +128,49 @@ def render(pf: preflight.Preflight) -> None:
     device_line = [{"gpu": where, "memory_gb": pf.device.memory_gb}]
     right.altair_chart(charts.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch")
     _cloud(pf)
+
+
+LEARNED = ":green-background[:green[{}]]"  # Streamlit's markdown colour directives: the learned tokens
+MOST_CHARS = 20_000  # an example longer than this is cut in the drawing (the check still covers all of it)
+
+
+def example_markdown(segments: list[tuple[str, bool]]) -> str:
+    """The rendered example as literal markdown, learned runs highlighted, every line break and space kept."""
+    lines, shown = [[]], 0
+    for text, learned in segments:
+        for k, piece in enumerate(text[: max(0, MOST_CHARS - shown)].split("\n")):
+            if k:
+                lines.append([])
+            if piece:
+                lines[-1].append(LEARNED.format(untrusted.spaced(piece)) if learned else untrusted.spaced(piece))
+        shown += len(text)
+    while len(lines) > 1 and not lines[-1]:  # the render's last newline: a break there would show a backslash
+        lines.pop()
+    body = "\\\n".join("".join(line) for line in lines)  # a backslash before the newline: a hard line break
+    return body + (f"\n\n*({shown - MOST_CHARS:,} more characters not drawn)*" if shown > MOST_CHARS else "")
+
+
+def example(cfg: TrainConfig, version: versions.Version) -> None:
+    """One training example as the run sees it, and whether every assistant turn learns to stop."""
+    st.subheader("A training example, as the model sees it")
+    found = _preview(version.id, cfg.model, _stamp(cfg.model), cfg.assistant_only_loss)
+    if found is None:
+        st.info("The rendered example needs the model's tokenizer.json and chat template on this machine.")
+        return
+    if found.problem:
+        st.warning(untrusted.inline(found.problem))
+        return
+    ok, message = found.end_of_turn()
+    (st.success if ok else st.warning)(untrusted.inline(message))
+    cut = (
+        f"; max_length={cfg.max_length} cuts it, so what lies past that is not learned"
+        if found.tokens > cfg.max_length
+        else ""
+    )
+    st.caption(
+        f"Train example {found.index + 1}: {found.tokens:,} tokens, {found.learned:,} of them learned "
+        f"(highlighted: labels that are not ignored){cut}. Chosen as the first with the most assistant turns, "
+        "among those with tool calls when the split has any."
+    )
+    with st.container(border=True):
+        st.markdown(example_markdown(found.segments))
