@@ -7,12 +7,16 @@ end token (`core.models.stop_ids`); `reply` is one answer; `Stream` is one answe
 background thread whose text arrives piece by piece, refused (ContextExceeded) before it starts when
 prompt and reply would not fit the model's context (`context_length`), and ended at the next token
 when cancelled or past its time limit. A `threading.Event` given as `cancel` ends a generation at
-the next token. torch is imported inside the functions: pages import modules that
-import this one. Test: `.venv/bin/pytest tests/unit/test_generation.py -q`.
+the next token. `prompt_text` renders a prompt with OpenAI's tools through the template's `tools` argument,
+and `tool_calls_in` reads the calls back out of a reply written in the Hermes/Qwen2.5 convention.
+torch is imported inside the functions: pages import modules that import this one.
+Test: `.venv/bin/pytest tests/unit/test_generation.py tests/jobs/test_server_chat_tools.py -q`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +47,14 @@ class Reply:
 
 class GenerationFailed(Exception):
     """The model raised while generating in the background; the message names the error."""
+
+
+class ToolsNotShown(ValueError):
+    """The model's chat template left out a tool (or an earlier call) it was given: it has no place for tools."""
+
+    def __init__(self, where: str, name: str) -> None:
+        self.where, self.name = where, name
+        super().__init__(f"the chat template does not show {where} ({name!r}) to the model")
 
 
 class ContextExceeded(Exception):
@@ -89,9 +101,55 @@ def context_length(model, tok) -> int | None:
     return min(known, default=None)
 
 
-def encode(tok, messages: list[dict]) -> list[int]:
-    """The prompt's token ids through the model's chat template, ready for the assistant's turn."""
-    return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+def prompt_text(tok, messages: list[dict], tools: list[dict] | None = None) -> str:
+    """The prompt through the model's chat template (its `tools` argument given the tools), ready for the
+    assistant's turn; ToolsNotShown when a tool or an earlier call is not in it (the template has no place for it)."""
+    text = tok.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True, tokenize=False)
+    for where, name in _tool_names(messages, tools or []):
+        if name not in text:
+            raise ToolsNotShown(where, name)
+    return text
+
+
+def encode(tok, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+    """The prompt's token ids (`prompt_text` tokenized as transformers' apply_chat_template does)."""
+    return tok(prompt_text(tok, messages, tools), add_special_tokens=False)["input_ids"]
+
+
+def _tool_names(messages: list[dict], tools: list[dict]) -> Iterator[tuple[str, str]]:
+    """(where, function name) of every tool offered and every call made earlier in the conversation."""
+    for i, tool in enumerate(tools):
+        yield f"tools[{i}]", tool["function"]["name"]
+    for i, m in enumerate(messages):
+        for call in m.get("tool_calls") or []:
+            yield f"messages[{i}].tool_calls", call["function"]["name"]
+
+
+# ---- tool calls in a reply --------------------------------------------------------------------------
+
+# The Hermes/Qwen2.5 convention the workbench's tool template writes: one JSON object per block. A block the
+# reply never closed (it stopped on its end token right after the JSON) still counts.
+CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
+CALL_OPEN = "<tool_call>"
+
+
+def tool_calls_in(text: str) -> tuple[str, list[dict]]:
+    """(the reply's text outside its call blocks, stripped; the calls as {"name", "arguments": object}).
+
+    When any block is not a JSON object with a string name and object arguments, no call is read and the
+    whole text comes back: a half-written call is shown as the model wrote it, not dropped.
+    """
+    calls = []
+    for block in CALL_BLOCK.finditer(text):
+        try:
+            call = json.loads(block.group(1))
+        except ValueError:
+            return text, []
+        args = call.get("arguments", {}) if isinstance(call, dict) else None
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not isinstance(args, dict):
+            return text, []
+        calls.append({"name": call["name"], "arguments": args})
+    return (CALL_BLOCK.sub("", text).strip() if calls else text), calls
 
 
 def _pad_id(tok) -> int | None:
@@ -228,8 +286,9 @@ def _counting_streamer(tok):
 class Stream:
     """One reply generated in a background thread; iterate it for the text as it comes.
 
-    The prompt is encoded here, so a template that refuses the messages raises (ValueError or
-    TypeError), and a prompt that leaves no room for max_new_tokens in the model's context raises
+    The prompt is encoded here (with `tools`, OpenAI's function definitions, when given), so a template that
+    refuses the messages raises (ValueError or TypeError; ToolsNotShown when it drops the tools), and a
+    prompt that leaves no room for max_new_tokens in the model's context raises
     ContextExceeded, before any thread starts. `cancel()` ends generation at the next token, and so
     does passing `max_seconds` (then `timed_out` is true); `on_end(stream)` runs once the model stops.
     """
@@ -246,10 +305,11 @@ class Stream:
         seed: int | None = None,
         max_seconds: float | None = None,
         on_end: Callable[[Stream], None] | None = None,
+        tools: list[dict] | None = None,
     ) -> None:
         import torch
 
-        ids = encode(tok, messages)
+        ids = encode(tok, messages, tools)
         limit = context_length(model, tok)
         if limit is not None and len(ids) + max_new_tokens > limit:
             raise ContextExceeded(limit, len(ids), max_new_tokens)

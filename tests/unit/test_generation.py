@@ -113,3 +113,45 @@ def test_the_context_is_the_smaller_known_limit_and_a_reply_past_it_never_starts
         generation.Stream(model, tok, HELLO, models.CONTEXT_LENGTH)
     assert caught.value.limit == models.CONTEXT_LENGTH and caught.value.new_tokens == models.CONTEXT_LENGTH
     assert caught.value.prompt_tokens == len(generation.encode(tok, HELLO)) and threading.active_count() == before
+
+
+# ---- tool calls in a reply (the Hermes/Qwen2.5 blocks the tool template writes) ---------------------
+
+WEATHER_CALL = '<tool_call>\n{"name": "get_current_weather", "arguments": {"location": "Paris, France"}}\n</tool_call>'
+
+
+def test_a_call_block_is_read_as_a_call_with_its_arguments_as_an_object():
+    assert generation.tool_calls_in(WEATHER_CALL) == (
+        "",
+        [{"name": "get_current_weather", "arguments": {"location": "Paris, France"}}],
+    )
+
+
+def test_text_around_several_blocks_is_kept_and_an_unclosed_last_block_still_counts():
+    text = "Let me check.\n" + WEATHER_CALL + '\n<tool_call>\n{"name": "get_time", "arguments": {}}'
+    content, calls = generation.tool_calls_in(text)
+    assert content == "Let me check."
+    assert [c["name"] for c in calls] == ["get_current_weather", "get_time"] and calls[1]["arguments"] == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The weather is fine.",
+        '<tool_call>\n{"name": "f", "arguments": {"a": 1}\n</tool_call>',  # one brace short
+        '<tool_call>\n{"arguments": {}}\n</tool_call>',  # no name
+        '<tool_call>\n{"name": "f", "arguments": "{}"}\n</tool_call>',  # arguments not an object
+        WEATHER_CALL + '\n<tool_call>\n["f"]\n</tool_call>',  # one good block, one that is no call
+    ],
+)
+def test_a_reply_without_a_well_formed_call_comes_back_whole_as_text(text):
+    assert generation.tool_calls_in(text) == (text, [])
+
+
+def test_a_stream_holds_back_what_may_open_a_call_block_and_keeps_the_block_for_the_end():
+    rest: list[str] = []
+    pieces = ["Let me ", "check <to", "ol_c", 'all>\n{"name"', ': "f"}', "\n</tool_call>"]
+    assert list(chat.before_calls(pieces, rest)) == ["Let me ", "check "]
+    assert "".join(rest) == '<tool_call>\n{"name": "f"}\n</tool_call>'
+    rest = []
+    assert "".join(chat.before_calls(["a <", "b> c", " <tool"], rest)) == "a <b> c <tool" and rest == []
