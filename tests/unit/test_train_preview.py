@@ -16,7 +16,6 @@ import pytest
 from core import models, tokens
 from core.train import preview
 from tests.shapes import OPENAI_TOOL_CALLING
-from tests.tiny import tiny_model
 
 CHAT = {
     "messages": [
@@ -37,11 +36,8 @@ NO_STOP_TEMPLATE = (
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tok")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FT_HOME", str(root / "ft_home"))
-        return tiny_model(root)
+def folder(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
