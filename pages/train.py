@@ -1,10 +1,10 @@
 """Train page: a dataset version, then a backend: local (full / LoRA / QLoRA) or a hosted provider.
 
 Thin: the backend choice, the shared dataset picker, then one form. Local: widgets (ui.train.form)
--> a TrainConfig -> the pre-flight (core.train.preflight) -> Launch (core.train.launch.start, a
-detached job). Hosted: every provider in core.providers' registry is a backend; OpenAI's form is
-ui.train.openai_form (an OpenAIJob -> its cost -> Launch), any other gets ui.train.remote_form.
-Either way, the Runs page opens on the new run.
+-> a TrainConfig -> the pre-flight (core.train.preflight) and one rendered example (core.train.preview)
+-> Launch (core.train.launch.start, a detached job). Hosted: every provider in core.providers' registry
+is a backend; OpenAI's form is ui.train.openai_form (an OpenAIJob -> its cost -> Launch), any other gets
+ui.train.remote_form. Either way, the Runs page opens on the new run.
 Run: `streamlit run app.py` (Train).
 Test: `pytest tests/app/test_train_page.py tests/app/test_train_openai.py tests/e2e/test_train_browser.py`.
 """
