@@ -221,9 +221,9 @@ class ChatTokenizer:
     transformers tokenizer (`apply_chat_template`, calling it for ids and offsets, `eos_token`), with no torch:
     the Train page renders a training example with it exactly as the worker will."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, template: str | None = None) -> None:
         folder = Path(folder)
-        template = chat_template(folder)
+        template = template or chat_template(folder)  # the run's template (core.templates.chosen) or the model's
         if not template:
             raise ValueError(f"{folder} has no chat template")
         specials = special_tokens(folder)

@@ -2,11 +2,11 @@
 
 `pick(train)` chooses the example the Train page shows: the first with the most assistant turns, among those
 with tool calls when the split has any. `build(tok, example, assistant_only)` renders it through
-core.train.tokenize (the worker's own path: chat template, loss mask) and cuts the text into runs of learned
-(labels != IGNORE) and plain tokens. `Preview.end_of_turn()` says whether every learned assistant turn ends with
-a learned end-of-turn token (the tokenizer's eos_token, `<|im_end|>` for SmolLM2): a model that never learns it
-never stops, while its loss looks healthy. The page passes core.tokens.ChatTokenizer (tokenizer.json and the
-chat template, no torch); the worker's transformers tokenizer gives the same preview.
+core.train.tokenize (the worker's own path: chat template, the example's tools, loss mask) and cuts the text
+into runs of learned (labels != IGNORE) and plain tokens. `Preview.end_of_turn()` says whether every learned
+assistant turn ends with a learned end-of-turn token (the tokenizer's eos_token, `<|im_end|>` for SmolLM2): a
+model that never learns it never stops, while its loss looks healthy. The page passes core.tokens.ChatTokenizer
+(tokenizer.json and the run's chat template, no torch); the worker's transformers tokenizer gives the same preview.
 Test: `.venv/bin/pytest tests/unit/test_train_preview.py -q`.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import chat, tokens
+from core import chat, templates, tokens
 from core.train import tokenize
 
 
@@ -78,11 +78,11 @@ def _texts(text: str, offsets: list, labels: list[int]) -> list[tuple[str, bool]
 
 def build(tok, example: dict, assistant_only: bool = True, index: int = 0, name: str = "train example") -> Preview:
     """The example rendered and masked as the worker does it; `tok` is a transformers tokenizer or a ChatTokenizer."""
-    messages = tokenize.messages_of(example, f"{name} {index + 1}")
-    ex = tokenize.tokenize_one(tok, messages, assistant_only)
-    text, spans = tokenize.assistant_spans(tok, messages)
+    messages, tools = tokenize.messages_of(example, f"{name} {index + 1}"), templates.tools_of(example)
+    ex = tokenize.tokenize_one(tok, messages, assistant_only, tools)
+    text, spans = tokenize.assistant_spans(tok, messages, tools)
     offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    numbers = [i + 1 for i, m in enumerate(messages) if m["role"] == "assistant" and m.get("weight", 1) != 0]
+    numbers = [i + 1 for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("weight", 1) != 0]
     eos = getattr(tok, "eos_token", None) or None
     unstopped = []
     for number, (start, end) in zip(numbers, spans, strict=True):
@@ -107,14 +107,16 @@ def of_split(train: list, tok, assistant_only: bool = True) -> Preview:
         return build(tok, train[index], assistant_only, index)
     except Exception as exc:  # noqa: BLE001 - a broken template or example must not break the page
         where = f"train example {index + 1}"
-        message = str(exc) if str(exc).startswith(where) else f"{where}: {type(exc).__name__}: {exc}"
+        said = str(exc) if isinstance(exc, tokenize.TrainDataError) else f"{type(exc).__name__}: {exc}"
+        message = said if said.startswith(where) else f"{where}: {said}"
         return Preview(index, problem=message)
 
 
-def of_folder(train: list, folder: Path, assistant_only: bool = True) -> Preview:
-    """The preview with a local model's tokenizer.json and chat template (no torch: the Train page's path)."""
+def of_folder(train: list, folder: Path, assistant_only: bool = True, template: str | None = None) -> Preview:
+    """The preview with a local model's tokenizer.json and its chat template, or the run's `template` (no torch:
+    the Train page's path)."""
     try:
-        tok = tokens.ChatTokenizer(folder)
+        tok = tokens.ChatTokenizer(folder, template)
     except Exception as exc:  # noqa: BLE001 - as count_tokens: the page says why and goes on
         return Preview(pick(train), problem=f"The model's tokenizer could not be read: {str(exc)[:200]}")
     return of_split(train, tok, assistant_only)

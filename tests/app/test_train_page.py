@@ -314,3 +314,15 @@ def test_a_template_that_does_not_end_assistant_turns_with_the_eos_token_is_warn
     warned = " ".join(w.value for w in at.warning)
     assert "message 2 does not learn the end" in warned and "the model will not learn to stop" in warned
     assert "im\\_end" in warned  # the token named, escaped for markdown
+
+
+def test_the_rendered_example_is_the_tool_calling_one_and_follows_the_chosen_template(tiny_model_dir):
+    rows = [chat("hello", "hi"), OPENAI_TOOL_CALLING, chat("valid", "ation")]
+    first = versions.create("tools", rows)
+    versions.save(first, rows, "split", {"train": [0, 1], "validation": [2], "test": []})
+    at = use_model(app(), tiny_model_dir)  # SmolLM2's own template drops the tools: the example says so too
+    assert any("train example 2: the chat template drops" in w.value for w in at.warning)
+    at.button(key="train_use_tools").click().run()
+    shown = example_markdown(at)
+    assert preflight_view.LEARNED.format("\\<tool\\_call\\>") in shown and "get\\_current\\_weather" in shown
+    assert any("Every assistant turn (2) ends with a learned" in s.value for s in at.success)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from core import models, tokens
+from core import models, templates, tokens
 from core.train import preview
 from tests.shapes import OPENAI_TOOL_CALLING
 
@@ -121,3 +121,26 @@ def test_the_preview_module_and_the_light_tokenizer_load_neither_torch_nor_trans
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_tool_calling_example_shows_its_learned_call_under_the_tool_template(folder):
+    heavy = models.load_tokenizer(folder)
+    templates.apply(heavy, templates.TOOLS)
+    p = preview.build(heavy, OPENAI_TOOL_CALLING, assistant_only=True)
+    call = '{"name": "get_current_weather", "arguments": {"location": "San Francisco, USA", "format": "celsius"}}'
+    assert learned_text(p) == [
+        f"<tool_call>\n{call}\n</tool_call><|im_end|>",
+        "It is 18 degrees Celsius and foggy in San Francisco.<|im_end|>",
+    ]
+    assert p.end_of_turn()[0] and p.unstopped == []
+    assert "get_current_weather" in "".join(t for t, learned in p.segments if not learned)  # the tools, not learned
+    light = tokens.ChatTokenizer(folder, templates.chosen(templates.TOOLS, None))
+    assert preview.build(light, OPENAI_TOOL_CALLING, assistant_only=True) == p
+
+    # SmolLM2's own template has no place for the call: the preview says so, as the worker would refuse it.
+    own = preview.of_split([OPENAI_TOOL_CALLING], tokens.ChatTokenizer(folder), assistant_only=True)
+    assert (
+        own.problem.startswith("train example 1")
+        and "drops the definition of the tool 'get_current_weather'" in own.problem
+    )
+    assert "TrainDataError" not in own.problem and 'chat_template: "tools"' in own.problem

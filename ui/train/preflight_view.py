@@ -39,11 +39,14 @@ def _token_counts(version_id: int, model: str, folder_stamp: float, chat_templat
 
 
 @st.cache_data(max_entries=32, show_spinner="Rendering a training example...")
-def _preview(version_id: int, model: str, folder_stamp: float, assistant_only: bool) -> preview.Preview | None:
+def _preview(
+    version_id: int, model: str, folder_stamp: float, assistant_only: bool, chat_template: str
+) -> preview.Preview | None:
     folder = models.local_folder(model)
     if folder is None:
         return None
-    return preview.of_folder(versions.split_examples(versions.get(version_id))["train"], folder, assistant_only)
+    train = versions.split_examples(versions.get(version_id))["train"]
+    return preview.of_folder(train, folder, assistant_only, templates.chosen(chat_template, None))
 
 
 def _stamp(model: str) -> float:
@@ -153,7 +156,7 @@ def example_markdown(segments: list[tuple[str, bool]]) -> str:
 def example(cfg: TrainConfig, version: versions.Version) -> None:
     """One training example as the run sees it, and whether every assistant turn learns to stop."""
     st.subheader("A training example, as the model sees it")
-    found = _preview(version.id, cfg.model, _stamp(cfg.model), cfg.assistant_only_loss)
+    found = _preview(version.id, cfg.model, _stamp(cfg.model), cfg.assistant_only_loss, cfg.chat_template)
     if found is None:
         st.info("The rendered example needs the model's tokenizer.json and chat template on this machine.")
         return
