@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core import models
+from core import models, templates
 
 OnBatch = Callable[[int, int], None]  # (prompts done so far, new tokens in this batch)
 
@@ -50,11 +50,12 @@ class GenerationFailed(Exception):
 
 
 class ToolsNotShown(ValueError):
-    """The model's chat template left out a tool (or an earlier call) it was given: it has no place for tools."""
+    """The model's chat template dropped a tool, a call or a tool result it was given: it has no place for tools."""
 
-    def __init__(self, where: str, name: str) -> None:
-        self.where, self.name = where, name
-        super().__init__(f"the chat template does not show {where} ({name!r}) to the model")
+    def __init__(self, what: str) -> None:
+        self.what = what  # core.templates.lost's words: "the definition of the tool 'f' (tools)", ...
+        self.param = "tools" if what.endswith("(tools)") else "messages"
+        super().__init__(f"the chat template drops {what}")
 
 
 class ContextExceeded(Exception):
@@ -103,26 +104,19 @@ def context_length(model, tok) -> int | None:
 
 def prompt_text(tok, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The prompt through the model's chat template (its `tools` argument given the tools), ready for the
-    assistant's turn; ToolsNotShown when a tool or an earlier call is not in it (the template has no place for it)."""
+    assistant's turn. `messages` are as core.templates.template_inputs writes them; ToolsNotShown when the
+    render drops a tool, a call or a result (core.templates.lost: the template has no place for them)."""
     text = tok.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True, tokenize=False)
-    for where, name in _tool_names(messages, tools or []):
-        if name not in text:
-            raise ToolsNotShown(where, name)
+    if tools or any(m.get("tool_calls") or m.get("role") == "tool" for m in messages):
+        missing = templates.lost(text, messages, tools)
+        if missing:
+            raise ToolsNotShown(missing)
     return text
 
 
 def encode(tok, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
     """The prompt's token ids (`prompt_text` tokenized as transformers' apply_chat_template does)."""
     return tok(prompt_text(tok, messages, tools), add_special_tokens=False)["input_ids"]
-
-
-def _tool_names(messages: list[dict], tools: list[dict]) -> Iterator[tuple[str, str]]:
-    """(where, function name) of every tool offered and every call made earlier in the conversation."""
-    for i, tool in enumerate(tools):
-        yield f"tools[{i}]", tool["function"]["name"]
-    for i, m in enumerate(messages):
-        for call in m.get("tool_calls") or []:
-            yield f"messages[{i}].tool_calls", call["function"]["name"]
 
 
 # ---- tool calls in a reply --------------------------------------------------------------------------

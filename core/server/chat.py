@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import generation, models, openai_spec
+from core import generation, models, openai_spec, templates
 from core.server import OWNER, ApiError, bad_request, ft_jobs, new_id, now
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
@@ -65,7 +65,7 @@ def max_request_seconds() -> float:
 @dataclass
 class ChatRequest:
     model: str
-    messages: list[dict]  # as the chat template takes them: text content, tool_calls' arguments as objects
+    messages: list[dict]  # as the chat template takes them (core.templates.template_inputs)
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float | None = None
     top_p: float | None = None
@@ -95,15 +95,15 @@ def _text(content: Any, where: str) -> str:
     raise bad_request(f"{where}.content must be a string or a list of text parts", f"{where}.content")
 
 
-def _arguments(value: Any, where: str) -> dict:
-    """A call's arguments, OpenAI's JSON string, as the object a chat template writes."""
+def _arguments(value: Any, where: str) -> str:
+    """A call's arguments: OpenAI's JSON string, which must hold an object (the template writes it as one)."""
     try:
-        parsed = json.loads(value) if isinstance(value, str) else value
+        parsed = json.loads(value) if isinstance(value, str) else None
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
         raise bad_request(f"{where} must be a JSON object written as a string, not {str(value)[:60]!r}", where)
-    return parsed
+    return value
 
 
 def _calls(value: Any, where: str) -> list[dict]:
@@ -127,7 +127,8 @@ def _calls(value: Any, where: str) -> list[dict]:
 
 
 def _message(m: Any, where: str, called: set[str]) -> dict:
-    """One message as the chat template takes it; `called` gathers the call ids a later tool message may answer."""
+    """One message, checked, in OpenAI's form with text content; `called` gathers the call ids a later tool
+    message may answer."""
     role = m.get("role") if isinstance(m, dict) else None
     if role not in ROLES:
         instead = " (send function results as role 'tool' with the call's tool_call_id)" if role == "function" else ""
@@ -159,7 +160,11 @@ def _messages(value: Any) -> list[dict]:
     if not isinstance(value, list) or not value:
         raise bad_request("messages must be a non-empty array of {role, content} objects", "messages")
     called: set[str] = set()
-    return [_message(m, f"messages[{i}]", called) for i, m in enumerate(value)]
+    checked = [_message(m, f"messages[{i}]", called) for i, m in enumerate(value)]
+    try:  # what the chat template reads (arguments as objects, each result named after its call): one home for it
+        return templates.template_inputs(checked)[0]
+    except templates.TemplateInputError as exc:
+        raise bad_request(str(exc), "messages") from None
 
 
 def _tool(tool: Any, where: str) -> dict:
@@ -436,12 +441,13 @@ def context_exceeded(exc: generation.ContextExceeded) -> ApiError:
 
 
 def tools_not_shown(exc: generation.ToolsNotShown, model: str) -> ApiError:
-    """A template that would leave out a tool or a call: refused, since the model would answer without it."""
+    """A template that would drop a tool, a call or a result: refused, since the model would answer without it."""
     return bad_request(
-        f"The chat template of `{model}` does not show {exc.where} ({exc.name!r}) to the model: it has no place "
-        "for tools (SmolLM2's has none). Serve a model whose chat template takes tools, such as one fine-tuned "
-        "with a tool template, or send the request without them.",
-        "tools" if exc.where.startswith("tools") else exc.where,
+        f"The chat template of `{model}` drops {exc.what}, so the model would answer without it: the template "
+        "has no place for tools (SmolLM2's own has none). Serve a model whose chat template takes tools, such as "
+        'one fine-tuned with chat_template "tools" (the workbench\'s tool template, which its runs save), or send '
+        "the request without them.",
+        exc.param,
     )
 
 
