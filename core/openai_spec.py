@@ -65,7 +65,3 @@ def seed_problem(seed: Any) -> str | None:
     if seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX):
         return None
     return f"seed must be empty or a whole number from 0 to {SEED_MAX}, not {seed!r}"
-
-
-# A function name in tools and tool_calls, as OpenAI's API checks it.
-FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")

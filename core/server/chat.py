@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import generation, models, openai_spec, templates
+from core import generation, models, templates
+from core.data import chat_format
 from core.server import OWNER, ApiError, bad_request, ft_jobs, new_id, now
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
@@ -119,7 +120,7 @@ def _calls(value: Any, where: str) -> list[dict]:
             or call.get("type", "function") != "function"
         ):
             raise bad_request(f"{at} must be {{id, type: 'function', function: {{name, arguments}}}}", at)
-        if not isinstance(fn.get("name"), str) or not openai_spec.FUNCTION_NAME.fullmatch(fn["name"]):
+        if not isinstance(fn.get("name"), str) or not chat_format.FUNCTION_NAME.fullmatch(fn["name"]):
             raise bad_request(f"{at}.function.name must be 1 to 64 letters, digits, '_' or '-'", f"{at}.function.name")
         args = _arguments(fn.get("arguments", "{}"), f"{at}.function.arguments")
         out.append({"id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": args}})
@@ -177,7 +178,7 @@ def _tool(tool: Any, where: str) -> dict:
     if not isinstance(fn, dict):
         raise bad_request(f"{where}.function must be an object with a name", f"{where}.function")
     name = fn.get("name")
-    if not isinstance(name, str) or not openai_spec.FUNCTION_NAME.fullmatch(name):
+    if not isinstance(name, str) or not chat_format.FUNCTION_NAME.fullmatch(name):
         raise bad_request(
             f"Invalid '{where}.function.name': {name!r} does not match the pattern '^[a-zA-Z0-9_-]{{1,64}}$'.",
             f"{where}.function.name",
