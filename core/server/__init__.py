@@ -3,8 +3,8 @@
 It mirrors OpenAI's fine-tuning endpoints over the workbench's own runs: app.py is the FastAPI
 app and its command line (`python -m core.server`), files.py stores uploads, ft_jobs.py turns a
 fine-tuning job into a training run, events.py reads a job's events and checkpoints back,
-chat.py answers chat completions with a base or fine-tuned model. Everything but app.py is plain
-Python (no FastAPI), so the modules can be tested without a server.
+chat.py answers chat completions with a base or fine-tuned model (chat_tools.py checks their tools).
+Everything but app.py is plain Python (no FastAPI), so the modules can be tested without a server.
 Test: `.venv/bin/pytest tests/jobs/test_server.py tests/jobs/test_server_limits.py tests/unit/test_api_rules.py -q`.
 """
 

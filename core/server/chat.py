@@ -9,12 +9,13 @@ max_tokens in the model's context is refused (400 context_length_exceeded) befor
 stream=True sends OpenAI's SSE chunks (chat.completion.chunk, then "data: [DONE]"); both forms read
 one core.generation.Stream, which generates in a background thread and stops when the client goes
 away or the reply's time limit (FT_API_MAX_REQUEST_S) passes; a reply cut by the limit ends with
-finish_reason "length", as one cut by max_tokens. Tools: OpenAI's `tools` (functions), `tool_choice` "auto" or
-"none", and assistant `tool_calls` and `tool` turns go to the model's chat template (its `tools` argument,
-arguments as objects); a template that leaves them out is refused (400 naming them) rather than answered
-blind. A reply holding the template's call blocks (`<tool_call>\n{"name", "arguments"}\n</tool_call>`) comes
-back as OpenAI tool_calls with finish_reason "tool_calls", streamed as a tool_calls delta after any text
-before the first block. torch is imported only when a model is loaded.
+finish_reason "length", as one cut by max_tokens. Tools (checked in chat_tools.py): OpenAI's `tools`,
+`tool_choice` "auto" or "none", and assistant `tool_calls` and `tool` turns go to the model's chat template
+(its `tools` argument, through core.templates.template_inputs); a template that drops them is refused (400
+naming them) rather than answered blind. A reply holding the template's call blocks
+(`<tool_call>\n{"name", "arguments"}\n</tool_call>`) comes back as OpenAI tool_calls with finish_reason
+"tool_calls", streamed as a tool_calls delta after any text before the first block. torch is imported only
+when a model is loaded.
 Test: `.venv/bin/pytest tests/jobs/test_server_chat_limits.py tests/jobs/test_server_chat_tools.py -q`.
 """
 
@@ -24,21 +25,18 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import generation, models, templates
-from core.data import chat_format
-from core.server import OWNER, ApiError, bad_request, ft_jobs, new_id, now
+from core.server import OWNER, ApiError, bad_request, chat_tools, ft_jobs, new_id, now
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
-TOOL_CHOICES = ("auto", "none")  # "required" and a named function would need constrained decoding
 DEFAULT_MAX_TOKENS = 256  # OpenAI's default is "up to the context"; on a CPU that can take minutes
 MOST_TOKENS = 32_768
 CACHE_SIZE = 2
@@ -96,37 +94,6 @@ def _text(content: Any, where: str) -> str:
     raise bad_request(f"{where}.content must be a string or a list of text parts", f"{where}.content")
 
 
-def _arguments(value: Any, where: str) -> str:
-    """A call's arguments: OpenAI's JSON string, which must hold an object (the template writes it as one)."""
-    try:
-        parsed = json.loads(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise bad_request(f"{where} must be a JSON object written as a string, not {str(value)[:60]!r}", where)
-    return value
-
-
-def _calls(value: Any, where: str) -> list[dict]:
-    if not isinstance(value, list):
-        raise bad_request(f"{where} must be an array of tool calls", where)
-    out = []
-    for j, call in enumerate(value):
-        at = f"{where}[{j}]"
-        fn = call.get("function") if isinstance(call, dict) else None
-        if (
-            not isinstance(fn, dict)
-            or not isinstance(call.get("id"), str)
-            or call.get("type", "function") != "function"
-        ):
-            raise bad_request(f"{at} must be {{id, type: 'function', function: {{name, arguments}}}}", at)
-        if not isinstance(fn.get("name"), str) or not chat_format.FUNCTION_NAME.fullmatch(fn["name"]):
-            raise bad_request(f"{at}.function.name must be 1 to 64 letters, digits, '_' or '-'", f"{at}.function.name")
-        args = _arguments(fn.get("arguments", "{}"), f"{at}.function.arguments")
-        out.append({"id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": args}})
-    return out
-
-
 def _message(m: Any, where: str, called: set[str]) -> dict:
     """One message, checked, in OpenAI's form with text content; `called` gathers the call ids a later tool
     message may answer."""
@@ -142,7 +109,7 @@ def _message(m: Any, where: str, called: set[str]) -> dict:
             f"{where}.function_call is the deprecated form of tool_calls: send tool_calls", f"{where}.function_call"
         )
     if role == "assistant" and m.get("tool_calls") is not None:
-        out["tool_calls"] = _calls(m["tool_calls"], f"{where}.tool_calls")
+        out["tool_calls"] = chat_tools.calls(m["tool_calls"], f"{where}.tool_calls")
         called.update(c["id"] for c in out["tool_calls"])
     if role == "tool":
         answers = m.get("tool_call_id")
@@ -166,50 +133,6 @@ def _messages(value: Any) -> list[dict]:
         return templates.template_inputs(checked)[0]
     except templates.TemplateInputError as exc:
         raise bad_request(str(exc), "messages") from None
-
-
-def _tool(tool: Any, where: str) -> dict:
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        found = tool.get("type") if isinstance(tool, dict) else tool
-        raise bad_request(
-            f"{where}.type must be 'function' (the only tool local models take), not {found!r}", f"{where}.type"
-        )
-    fn = tool.get("function")
-    if not isinstance(fn, dict):
-        raise bad_request(f"{where}.function must be an object with a name", f"{where}.function")
-    name = fn.get("name")
-    if not isinstance(name, str) or not chat_format.FUNCTION_NAME.fullmatch(name):
-        raise bad_request(
-            f"Invalid '{where}.function.name': {name!r} does not match the pattern '^[a-zA-Z0-9_-]{{1,64}}$'.",
-            f"{where}.function.name",
-        )
-    if not isinstance(fn.get("parameters", {}), dict):
-        raise bad_request(f"{where}.function.parameters must be a JSON Schema object", f"{where}.function.parameters")
-    return tool
-
-
-def _tools(body: dict) -> tuple[list[dict] | None, str]:
-    """(the tools, the tool_choice) of a request, checked; only what a local model can honour is accepted."""
-    if body.get("functions") is not None or body.get("function_call") is not None:
-        raise bad_request(
-            "functions and function_call are the deprecated form of tools: send "
-            "tools=[{'type': 'function', 'function': {...}}] (and tool_choice) instead",
-            "functions",
-        )
-    tools, choice = body.get("tools"), body.get("tool_choice")
-    if tools is not None and not isinstance(tools, list):
-        raise bad_request("tools must be an array of {type: 'function', function: {name, ...}} objects", "tools")
-    if choice is not None and not tools:
-        raise bad_request(
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice"
-        )
-    if choice is not None and choice not in TOOL_CHOICES:
-        raise bad_request(
-            f"tool_choice must be 'auto' or 'none' here, not {json.dumps(choice)[:80]}: a local model cannot be made "
-            "to call a tool ('required' or a named function)",
-            "tool_choice",
-        )
-    return [_tool(t, f"tools[{i}]") for i, t in enumerate(tools or [])] or None, choice or "auto"
 
 
 def _bounded(body: dict, key: str, kind: type, low: float, high: float) -> Any:
@@ -238,7 +161,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    tools, tool_choice = _tools(body)
+    tools, tool_choice = chat_tools.tools(body)
     if body.get("n") not in (None, 1):
         raise bad_request("n must be 1: the local server returns one choice.", "n")
     longest = _bounded(body, "max_completion_tokens", int, 1, MOST_TOKENS)
@@ -363,7 +286,7 @@ class Generation:
         except generation.ContextExceeded as exc:
             raise context_exceeded(exc) from None
         except generation.ToolsNotShown as exc:
-            raise tools_not_shown(exc, req.model) from None
+            raise chat_tools.not_shown(exc, req.model) from None
         except (ValueError, TypeError) as exc:  # no chat template, or one that refuses these roles
             raise bad_request(f"The model cannot format these messages: {exc}", "messages") from None
         self.streamer, self.thread, self.prompt_tokens = stream, stream.thread, stream.prompt_tokens
@@ -441,17 +364,6 @@ def context_exceeded(exc: generation.ContextExceeded) -> ApiError:
     )
 
 
-def tools_not_shown(exc: generation.ToolsNotShown, model: str) -> ApiError:
-    """A template that would drop a tool, a call or a result: refused, since the model would answer without it."""
-    return bad_request(
-        f"The chat template of `{model}` drops {exc.what}, so the model would answer without it: the template "
-        "has no place for tools (SmolLM2's own has none). Serve a model whose chat template takes tools, such as "
-        'one fine-tuned with chat_template "tools" (the workbench\'s tool template, which its runs save), or send '
-        "the request without them.",
-        exc.param,
-    )
-
-
 def start(body: dict[str, Any], base: str, cache: ModelCache, max_seconds: float | None = None) -> Generation:
     req = parse_request(body)
     model, tok = load(req.model, base, cache)
@@ -467,7 +379,7 @@ def completion(gen: Generation) -> dict[str, Any]:
     message, finish = {"role": "assistant", "content": text, "refusal": None}, gen.finish_reason
     content, calls = generation.tool_calls_in(text) if gen.req.offers_tools else (text, [])
     if calls:
-        message.update(content=content or None, tool_calls=[_openai_call(c) for c in calls])
+        message.update(content=content or None, tool_calls=[chat_tools.openai_call(c) for c in calls])
         finish = "tool_calls"
     return {
         "id": new_id("chatcmpl"),
@@ -479,41 +391,6 @@ def completion(gen: Generation) -> dict[str, Any]:
         "system_fingerprint": None,
         "service_tier": "default",
     }
-
-
-def _openai_call(call: dict) -> dict[str, Any]:
-    """A call read from the reply in OpenAI's tool_calls form: a fresh id, the arguments as a JSON string."""
-    arguments = json.dumps(call["arguments"], ensure_ascii=False)
-    return {
-        "id": f"call_{secrets.token_hex(12)}",
-        "type": "function",
-        "function": {"name": call["name"], "arguments": arguments},
-    }
-
-
-def before_calls(pieces: Iterable[str], rest: list[str]) -> Iterator[str]:
-    """The reply's text up to its first call block, as it comes; the block and everything after go into `rest`.
-
-    A tail that could be the start of the block's opening tag is held back until the next piece says.
-    """
-    held, opening = "", generation.CALL_OPEN
-    for piece in pieces:
-        if rest:
-            rest.append(piece)
-            continue
-        held += piece
-        if opening in held:
-            at = held.index(opening)
-            if at:
-                yield held[:at]
-            rest.append(held[at:])
-            continue
-        keep = next((n for n in range(min(len(held), len(opening) - 1), 0, -1) if opening.startswith(held[-n:])), 0)
-        if len(held) > keep:
-            yield held[: len(held) - keep]
-            held = held[len(held) - keep :]
-    if held and not rest:
-        yield held
 
 
 async def completion_while_connected(gen: Generation, disconnected: Callable[[], Awaitable[bool]]) -> dict[str, Any]:
@@ -560,7 +437,7 @@ def chunks(gen: Generation) -> Iterator[str]:
     yield event({"role": "assistant", "content": ""})
     rest: list[str] = []  # the reply from its first call block on, when tools were offered
     try:
-        for piece in before_calls(gen.pieces(), rest) if gen.req.offers_tools else gen.pieces():
+        for piece in chat_tools.before_calls(gen.pieces(), rest) if gen.req.offers_tools else gen.pieces():
             yield event({"content": piece})
     except ApiError as exc:
         yield f"data: {json.dumps(exc.body())}\n\n"
@@ -574,7 +451,7 @@ def chunks(gen: Generation) -> Iterator[str]:
     if content:  # text after the calls, or a block that is no call: shown as the model wrote it
         yield event({"content": content})
     for k, call in enumerate(calls):
-        yield event({"tool_calls": [{"index": k, **_openai_call(call)}]})
+        yield event({"tool_calls": [{"index": k, **chat_tools.openai_call(call)}]})
     yield event({}, "tool_calls" if calls else gen.finish_reason)
     if gen.req.include_usage:
         yield f"data: {json.dumps({**head, 'choices': [], 'usage': gen.usage()})}\n\n"

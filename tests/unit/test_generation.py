@@ -14,7 +14,7 @@ import pytest
 from core import generation, models
 from core.eval import local
 from core.eval.params import GenParams
-from core.server import chat
+from core.server import chat, chat_tools
 from core.train import export
 
 HELLO = [{"role": "user", "content": "Hello, who are you?"}]
@@ -151,7 +151,7 @@ def test_a_reply_without_a_well_formed_call_comes_back_whole_as_text(text):
 def test_a_stream_holds_back_what_may_open_a_call_block_and_keeps_the_block_for_the_end():
     rest: list[str] = []
     pieces = ["Let me ", "check <to", "ol_c", 'all>\n{"name"', ': "f"}', "\n</tool_call>"]
-    assert list(chat.before_calls(pieces, rest)) == ["Let me ", "check "]
+    assert list(chat_tools.before_calls(pieces, rest)) == ["Let me ", "check "]
     assert "".join(rest) == '<tool_call>\n{"name": "f"}\n</tool_call>'
     rest = []
-    assert "".join(chat.before_calls(["a <", "b> c", " <tool"], rest)) == "a <b> c <tool" and rest == []
+    assert "".join(chat_tools.before_calls(["a <", "b> c", " <tool"], rest)) == "a <b> c <tool" and rest == []
