@@ -49,7 +49,8 @@ class Preview:
         return False, (
             f"The assistant turn{'s' if many else ''} in {where} {'do' if many else 'does'} not learn the end-of-turn "
             f"token {self.eos}: the model will not learn to stop (its loss still looks healthy). Use a chat template "
-            f"that ends every assistant turn with {self.eos}."
+            f"that ends every assistant turn with {self.eos}, or set the tokenizer's eos_token to the token the "
+            "template ends turns with."
         )
 
 
