@@ -35,6 +35,7 @@ _LEADING = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list marker (or sete
 _BARE_LINK = re.compile(r"(?i)(\b(?:https?|ftp|www)(?=://|\.)|@)")
 # C0/C1 controls and the bidirectional embeddings, overrides and isolates that can make a name read backwards.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_KEPT_SPACES = re.compile(r"^ +| +$| {2,}")  # the spaces markdown would trim or collapse
 _LINK_TAIL = re.compile(r"\](?=\()")
 # A line that opens with `[label]:` after any quote, list-marker and indent prefix; a label holds no
 # unescaped bracket, may span lines and has at most 999 characters (CommonMark).
@@ -55,9 +56,11 @@ def inline(text: object) -> str:
 
 
 def spaced(text: object) -> str:
-    """`inline` that keeps every space (as a no-break space, which markdown neither collapses nor reads as an
-    indent): for text cut into pieces drawn side by side, such as a rendered example's learned and plain tokens."""
-    return _literal(_INVISIBLE.sub(" ", str(text)).replace(" ", NBSP))
+    """`inline` that keeps every space: those at either end and in runs become no-break spaces, which markdown
+    neither trims, collapses nor reads as an indent (single ones inside stay, so lines still wrap at words). For
+    text cut into pieces drawn side by side, such as a rendered example's learned and plain tokens."""
+    flat = _KEPT_SPACES.sub(lambda m: NBSP * len(m[0]), _INVISIBLE.sub(" ", str(text)))
+    return _literal(flat)
 
 
 def code(text: object) -> str:

@@ -291,7 +291,7 @@ def test_the_rendered_example_shows_its_learned_tokens_and_that_every_turn_learn
     assert not at.exception, at.exception
     shown = example_markdown(at)
     # SmolLM2's template: the answer and its <|im_end|> are learned, drawn literally (special tokens escaped).
-    assert preflight_view.LEARNED.format("four\u00a0five\\<\\|im\\_end\\|\\>") in shown
+    assert preflight_view.LEARNED.format("four five\\<\\|im\\_end\\|\\>") in shown
     assert "\\<\\|im\\_start\\|\\>user\\\n" in shown and "green-background[one" not in shown
     assert any("ends with a learned" in s.value and "learns to stop" in s.value for s in at.success)
 

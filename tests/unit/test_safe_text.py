@@ -130,7 +130,9 @@ def test_inline_makes_one_line_of_visible_characters():
     assert safe_text.inline("Ann\n\n# Admin\u202e\x00 ") == "Ann \\# Admin"
 
 
-@pytest.mark.parametrize("piece", ["  - indented item", " leading and trailing ", "<|im_end|>", f"[x]({PHISH})"])
+@pytest.mark.parametrize(
+    "piece", ["  - indented item", " leading and trailing ", "a  run   of spaces", "<|im_end|>", f"[x]({PHISH})"]
+)
 def test_spaced_shows_every_space_and_character_and_makes_nothing(piece):
     html = md.renderInline(safe_text.spaced(piece))
     assert "<a " not in html and "<img" not in html and "<li>" not in md.render(safe_text.spaced(piece))
