@@ -158,12 +158,20 @@ def _m004_runs(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_dataset_kind(db: sqlite3.Connection) -> None:
+    # What a dataset's examples are: chat (OpenAI chat records) or preference (OpenAI DPO pairs); old ones are chat.
+    db.execute(
+        "ALTER TABLE datasets ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat' CHECK (kind IN ('chat', 'preference'))"
+    )
+
+
 # Ordered, append-only: a migration that has shipped is never edited, only followed.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_settings", _m001_settings),
     ("002_datasets", _m002_datasets),
     ("003_arena", _m003_arena),
     ("004_runs", _m004_runs),
+    ("005_dataset_kind", _m005_dataset_kind),
 ]
 
 

@@ -1,7 +1,8 @@
 """Datasets as chains of immutable versions, so nothing a curator does is ever lost.
 
 A version is a content-addressed JSONL file (`datasets/blobs/<sha256>.jsonl`) plus a row in the
-index (number, parent, counts, note, optional split assignment). Every save makes a new version;
+index (number, parent, counts, note, optional split assignment). A dataset has a kind, chat or preference
+(core.data.preference), and each of its versions reports it. Every save makes a new version;
 restoring an old one makes a new version with its content, so history only grows. Edits in
 progress live in a draft (one per dataset) that survives a browser refresh.
 Test: `pytest tests/unit/test_versions.py`.
@@ -18,6 +19,7 @@ from pathlib import Path
 from core import paths, store, tempfiles
 
 SPLITS = ("train", "validation", "test")
+KINDS = ("chat", "preference")  # OpenAI chat records, or OpenAI DPO pairs (core.data.preference)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Version:
     splits: dict | None
     note: str
     created_at: str
+    kind: str = "chat"  # the dataset's: every version of a dataset holds the same kind of examples
 
     @property
     def label(self) -> str:
@@ -75,7 +78,9 @@ def read_blob(sha: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
-_SELECT = "SELECT v.*, d.name AS dataset FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+_SELECT = (
+    "SELECT v.*, d.name AS dataset, d.kind AS kind FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+)
 
 
 def _version(row) -> Version:
@@ -90,6 +95,7 @@ def _version(row) -> Version:
         splits=json.loads(row["splits"]) if row["splits"] else None,
         note=row["note"],
         created_at=row["created_at"],
+        kind=row["kind"],
     )
 
 
@@ -106,16 +112,21 @@ def _insert(db, dataset_id: int, examples: list[dict], parent_id: int | None, no
     return cur.lastrowid
 
 
-def create(name: str, examples: list[dict], note: str = "imported", source: str = "") -> Version:
-    """A new dataset with its first version; the name must be new."""
+def create(
+    name: str, examples: list[dict], note: str = "imported", source: str = "", kind: str = "chat", splits=None
+) -> Version:
+    """A new dataset of `kind` (chat or preference) with its first version; the name must be new."""
     name = name.strip()
     if not name:
         raise ValueError("a dataset needs a name")
+    if kind not in KINDS:
+        raise ValueError(f"a dataset's kind is one of {', '.join(KINDS)}, not {kind!r}")
     with store.connect() as db, store.transaction(db):
         if db.execute("SELECT 1 FROM datasets WHERE name=?", (name,)).fetchone():
             raise ValueError(f"a dataset named {name!r} already exists; choose another name")
-        dataset_id = db.execute("INSERT INTO datasets (name, source) VALUES (?, ?)", (name, source)).lastrowid
-        version_id = _insert(db, dataset_id, examples, None, note, None)
+        insert = "INSERT INTO datasets (name, source, kind) VALUES (?, ?, ?)"
+        dataset_id = db.execute(insert, (name, source, kind)).lastrowid
+        version_id = _insert(db, dataset_id, examples, None, note, splits)
     return get(version_id)
 
 

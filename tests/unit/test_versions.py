@@ -94,3 +94,45 @@ def test_text_that_is_not_valid_unicode_is_kept():
     odd = ex("lone surrogate \ud800 here")
     v1 = versions.create("odd", [odd])
     assert versions.examples(v1) == [odd]
+
+
+def _old_workspace(path) -> None:
+    """A workspace index as the app wrote it before datasets had a kind: migrations 001-004, one dataset."""
+    import sqlite3
+
+    from core import store
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, migration in store.MIGRATIONS[:4]:
+        migration(db)
+        db.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
+    db.execute("INSERT INTO datasets (name) VALUES ('old')")
+    db.execute("INSERT INTO dataset_versions (dataset_id, number, sha256, n_examples) VALUES (1, 1, 'abc', 2)")
+    db.close()
+
+
+def test_an_old_workspace_is_migrated_and_its_datasets_are_chat():
+    from core import paths, store
+
+    paths.db_path().parent.mkdir(parents=True, exist_ok=True)
+    _old_workspace(paths.db_path())
+    with store.connect() as db:
+        applied = [r["name"] for r in db.execute("SELECT name FROM migrations ORDER BY name")]
+    assert applied == [name for name, _ in store.MIGRATIONS] and "005_dataset_kind" in applied
+    (old,) = versions.datasets()
+    assert (old.name, old.latest.kind, old.latest.n_examples) == ("old", "chat", 2)
+
+
+def test_a_preference_dataset_keeps_its_kind_on_every_version():
+    pair = {
+        "input": {"messages": [{"role": "user", "content": "q"}]},
+        "preferred_output": [{"role": "assistant", "content": "good"}],
+        "non_preferred_output": [{"role": "assistant", "content": "bad"}],
+    }
+    v1 = versions.create("prefs", [pair], kind="preference")
+    v2 = versions.save(v1, [pair, pair], "doubled")
+    assert (v1.kind, v2.kind, versions.latest(v1.dataset_id).kind) == ("preference", "preference", "preference")
+    assert versions.create("chats", [ex("q")]).kind == "chat"
+    with pytest.raises(ValueError, match="kind"):
+        versions.create("odd", [ex("q")], kind="ranking")
