@@ -31,7 +31,7 @@ def run(examples: list[dict], threshold: float, progress) -> tuple[dict, np.ndar
     from core.data import embed
 
     n = len(examples)
-    texts = [embed.example_text(e.get("messages", [])) for e in examples]
+    texts = [dedup.example_text(e) for e in examples]
     users = [embed.user_text(e.get("messages", [])) for e in examples]
     ex_vecs, computed_ex = embed.embed_cached(texts, progress=lambda d, t: progress(d, 2 * t, "embedding"))
     us_vecs, computed_us = embed.embed_cached(users, progress=lambda d, t: progress(t + d, 2 * t, "topics"))

@@ -1,7 +1,7 @@
 """Exact and near-duplicate examples, clusters of them, and which member of each to keep.
 
-Exact: the whole conversation (roles and contents, system included) after collapsing
-whitespace and case, hashed. Near: cosine >= threshold (0.95 by default, the guide's number)
+Exact: the whole conversation (roles and contents, system included, tool calls and tool results too)
+after collapsing whitespace and case, hashed. Near: cosine >= threshold (0.95 by default, the guide's number)
 between embedding vectors (core.data.embed), found by an exact blocked matrix product over
 the upper triangle: tiles of `block` x `block` float32, so memory stays bounded (16 MB a tile
 at the default) whatever the dataset size. Clusters are connected components of the pairs.
@@ -46,17 +46,34 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _calls(message: dict) -> str:
-    return "".join(f"\x1d{normalize(json.dumps(c.get('function'), sort_keys=True))}" for c in chat.tool_calls(message))
+def _arguments(arguments) -> str:
+    """A call's arguments as canonical JSON, so key order and spacing do not make two calls differ."""
+    try:
+        value = json.loads(arguments) if isinstance(arguments, str) else arguments
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(arguments)
+
+
+def message_text(message: dict) -> str:
+    """A message's text and, after it, each tool call it makes as `name(arguments)`, one a line."""
+    parts = [embed.content_text(message.get("content"))]
+    for call in chat.tool_calls(message):
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        parts.append(f"{function.get('name', '')}({_arguments(function.get('arguments'))})")
+    return "\n".join(p for p in parts if p)
+
+
+def example_text(example) -> str:
+    """The text near-duplicates are found by: user, assistant and tool turns with their calls (the system
+    prompt, usually shared by all, is left out)."""
+    parts = [message_text(m).strip() for m in chat.messages(example) if m.get("role") in ("user", "assistant", "tool")]
+    return "\n".join(p for p in parts if p)
 
 
 def exact_key(example) -> str:
-    """Hash of the normalized conversation: roles, contents and tool calls (name, arguments) in order."""
-    parts = [
-        f"{normalize(str(m.get('role', '')))}\x1f{normalize(embed.content_text(m.get('content')))}"
-        + (_calls(m) if "tool_calls" in m or "function_call" in m else "")  # the test first: most turns call nothing
-        for m in chat.messages(example)
-    ]
+    """Hash of the normalized conversation: roles, contents and tool calls in order."""
+    parts = [f"{normalize(str(m.get('role', '')))}\x1f{normalize(message_text(m))}" for m in chat.messages(example)]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -237,7 +254,7 @@ def find_in_file(
     exact = find_exact(convs)
     repeats = {r for group in exact for r in group[1:]}
     unique = [r for r in range(len(convs)) if r not in repeats]
-    vectors, _ = embed.embed_cached([embed.example_text(convs[r]) for r in unique], progress=progress)
+    vectors, _ = embed.embed_cached([example_text(convs[r]) for r in unique], progress=progress)
     near = clusters(find_near(vectors, threshold), len(unique))
     return {
         "exact": [[lines[r] for r in group] for group in exact],

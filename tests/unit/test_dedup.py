@@ -39,6 +39,27 @@ def test_exact_counts_the_system_prompt():
     assert dedup.find_exact([chat("q", "a", system="Be brief."), chat("q", "a")]) == []
 
 
+def test_exact_and_near_text_see_tool_calls_and_tool_results():
+    from tests.shapes import OPENAI_TOOL_CALLING
+
+    def variant(arguments: str | None = None, result: str | None = None) -> dict:
+        example = json.loads(json.dumps(OPENAI_TOOL_CALLING))
+        if arguments is not None:
+            example["messages"][1]["tool_calls"][0]["function"]["arguments"] = arguments
+        if result is not None:
+            example["messages"][2]["content"] = result
+        return example
+
+    base = variant()
+    other_city = variant(arguments='{"location": "Paris, France", "format": "celsius"}')
+    other_result = variant(result='{"temperature": 25, "sky": "clear"}')
+    respaced = variant(arguments='{"format":"celsius","location":"San Francisco, USA"}')  # the same call
+    assert dedup.find_exact([base, other_city, other_result, respaced]) == [[0, 3]]
+    text = dedup.example_text(base)
+    assert "get_current_weather" in text and "San Francisco, USA" in text and '"sky": "fog"' in text
+    assert dedup.example_text({"messages": chat("q", "a")}) == embed.example_text(chat("q", "a"))
+
+
 # ---- near: blocked search equals all pairs --------------------------------------------------
 
 
