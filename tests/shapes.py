@@ -138,3 +138,55 @@ OPENAI_PARALLEL_TOOL_CALLS = {
     ],
     "tools": [WEATHER_TOOL],
 }
+
+
+# TRL's implicit-prompt preference formats (trl-internal-testing/zen, conversational_implicit_prompt_preference and
+# standard_implicit_prompt_preference): no prompt column; what chosen and rejected share at the start is the prompt.
+TRL_PREFERENCE_IMPLICIT = {
+    "chosen": [
+        {"role": "user", "content": "What color is the sky?"},
+        {"role": "assistant", "content": "It is blue."},
+    ],
+    "rejected": [
+        {"role": "user", "content": "What color is the sky?"},
+        {"role": "assistant", "content": "It is green."},
+    ],
+}
+TRL_PREFERENCE_IMPLICIT_STANDARD = {"chosen": "The sky is blue.", "rejected": "The sky is green."}
+# trl-internal-testing/sentiment-trl-style: the prompt as a string, each answer the whole conversation again.
+TRL_PREFERENCE_PROMPT_REPEATED = {
+    "prompt": "Write a happy line about rain.",
+    "chosen": [
+        {"role": "user", "content": "Write a happy line about rain."},
+        {"role": "assistant", "content": "Rain taps a cheerful rhythm on the roof."},
+    ],
+    "rejected": [
+        {"role": "user", "content": "Write a happy line about rain."},
+        {"role": "assistant", "content": "Rain again. Grey and cold."},
+    ],
+}
+# OpenAI's DPO format with a tool in the input: the preferred answer calls it, the other guesses.
+OPENAI_DPO_TOOLS = {
+    "input": {
+        "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}],
+        "tools": [WEATHER_TOOL],
+        "parallel_tool_calls": False,
+    },
+    "preferred_output": [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {
+                        "name": "get_current_weather",
+                        "arguments": '{"location": "San Francisco, USA", "format": "celsius"}',
+                    },
+                }
+            ],
+        }
+    ],
+    "non_preferred_output": [{"role": "assistant", "content": "It is probably sunny."}],
+}

@@ -1,6 +1,6 @@
 """Command-line twin of the Data page.
 
-python -m core.data validate FILE [--model MODEL] [--json]   exit 0 clean, 1 errors, 2 unreadable
+python -m core.data validate FILE [--model MODEL] [--json]   exit 0 clean, 1 errors, 2 unreadable (chat or preference)
 python -m core.data dedup FILE [--threshold 0.95] [--json]   exact and near-duplicate clusters
 Also `python -m core data ...`. Test: `pytest tests/unit/test_data_cli.py`.
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core import chat
-from core.data import embed
+from core.data import embed, preference
 
 THRESHOLD = 0.95
 BLOCK = 2048
@@ -66,13 +66,19 @@ def message_text(message: dict) -> str:
 
 def example_text(example) -> str:
     """The text near-duplicates are found by: user, assistant and tool turns with their calls (the system
-    prompt, usually shared by all, is left out)."""
+    prompt, usually shared by all, is left out); a preference pair's is its prompt's."""
+    if preference.is_pair(example):
+        example = preference.prompt(example)
     parts = [message_text(m).strip() for m in chat.messages(example) if m.get("role") in ("user", "assistant", "tool")]
     return "\n".join(p for p in parts if p)
 
 
 def exact_key(example) -> str:
-    """Hash of the normalized conversation: roles, contents and tool calls in order."""
+    """Hash of the normalized conversation: roles, contents and tool calls in order; a preference pair's is
+    its prompt's, its chosen and its rejected answer's together."""
+    if preference.is_pair(example):
+        sides = [preference.prompt(example), *(example[side] for side in preference.SIDES)]
+        return hashlib.sha256("\x1d".join(exact_key(s) for s in sides).encode()).hexdigest()
     parts = [f"{normalize(str(m.get('role', '')))}\x1f{normalize(message_text(m))}" for m in chat.messages(example)]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 

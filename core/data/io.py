@@ -121,7 +121,8 @@ def _load(path: Path, source: str | None, layout: str | None, mapping: dict | No
     except DataError as e:
         raise DataError(f"{path.name}: {e}") from None
     examples, kept, left = layouts.convert(layout, objs, lines, chosen)
-    return Loaded(examples, kept, findings + left, layout, objs, lines, source, chosen)
+    kind = "preference" if layout == "preference" else "chat"
+    return Loaded(examples, kept, findings + left, layout, objs, lines, source, chosen, kind)
 
 
 def columns(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:

@@ -1,5 +1,7 @@
 """Layouts: chat (OpenAI messages), ShareGPT, Alpaca and tables, detected and converted to the chat form.
 
+Preference pairs (OpenAI DPO, TRL's prompt/chosen/rejected) are one more layout, converted by core.data.preference.
+
 `detect(records, default)` names the layout most records share; `convert(layout, records, lines, mapping)` turns
 records into `{"messages": [...]}` examples with their source lines, and a Finding for each record left out.
 Test: `pytest tests/unit/test_data_io.py`.
@@ -9,10 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from core.data import DataError, Finding, Findings
+from core.data import DataError, Finding, Findings, preference
 from core.data.readers import shown, snippet
 
-LAYOUTS = ("chat", "sharegpt", "alpaca", "table")
+LAYOUTS = ("chat", "sharegpt", "alpaca", "table", "preference")
 # ShareGPT speakers seen in the wild, mapped to chat roles.
 SPEAKERS = {
     **dict.fromkeys(("human", "user"), "user"),
@@ -50,6 +52,8 @@ def detect(objs: list, default: str) -> str:
             continue
         if "messages" in obj:
             votes["chat"] += 1
+        elif preference.is_record(obj):
+            votes["preference"] += 1
         elif "conversations" in obj:
             votes["sharegpt"] += 1
         elif "instruction" in obj and "output" in obj:
@@ -132,7 +136,12 @@ def _from_alpaca(obj: object, _mapping: dict) -> tuple[dict | None, str | None]:
     return {"messages": messages}, None
 
 
-CONVERTERS = {"sharegpt": _from_sharegpt, "alpaca": _from_alpaca, "table": _from_table}
+CONVERTERS = {
+    "sharegpt": _from_sharegpt,
+    "alpaca": _from_alpaca,
+    "table": _from_table,
+    "preference": preference.convert,
+}
 
 
 def convert(layout: str, raw: list, raw_lines: list[int], mapping: dict | None) -> tuple[list, list, list[Finding]]:

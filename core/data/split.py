@@ -15,6 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from core.data import preference
+
 SPLITS = ("train", "validation", "test")
 
 Pair = tuple[int, str, int, str, float]  # (row_a, split_a, row_b, split_b, cosine), split_a first
@@ -43,8 +45,14 @@ def _slots(counts: list[int]) -> list[int]:
     return [s for _, s in sorted(keyed)]
 
 
-def split(examples, ratios=(0.8, 0.1, 0.1), seed: int = 0, strata=None) -> dict[str, list[int]]:
-    """Row indices for train, validation and test (sorted lists); same inputs, same split."""
+def split(examples, ratios=(0.8, 0.1, 0.1), seed: int = 0, strata=None, groups=None) -> dict[str, list[int]]:
+    """Row indices for train, validation and test (sorted lists); same inputs, same split.
+
+    groups: one hashable per row; rows sharing one land in one split (the ratios then count groups). None groups
+    preference pairs by prompt, so no prompt is in two splits, and leaves chat rows on their own; False: no groups."""
+    groups = preference.prompt_groups(examples) if groups is None else groups
+    if groups:  # False (or None from a chat set): each row stands alone
+        return _by_group(groups, ratios, seed, strata)
     n = len(examples)
     labels = [0] * n if strata is None else list(strata)
     if len(labels) != n:
@@ -61,6 +69,20 @@ def split(examples, ratios=(0.8, 0.1, 0.1), seed: int = 0, strata=None) -> dict[
     for row, s in zip(order, _slots(counts), strict=True):
         out[SPLITS[s]].append(row)
     return {name: sorted(rows) for name, rows in out.items()}
+
+
+def _by_group(groups: list, ratios, seed: int, strata) -> dict[str, list[int]]:
+    first: dict = {}
+    for row, group in enumerate(groups):
+        first.setdefault(group, row)
+    keys = list(first)
+    labels = None if strata is None else [list(strata)[first[g]] for g in keys]  # a group takes its first row's
+    parts = split(range(len(keys)), ratios, seed, labels, groups=False)
+    where = {keys[i]: name for name, members in parts.items() for i in members}
+    out: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for row, group in enumerate(groups):
+        out[where[group]].append(row)
+    return out
 
 
 def _ordered(splits: dict[str, list[int]]) -> list[str]:

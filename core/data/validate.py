@@ -266,6 +266,10 @@ def validate(data, model: str = DEFAULT_MODEL, token_limit: int | None = None, c
     A file's findings are capped per kind (core.data.Findings); a list's are all kept, since the Data
     page's editor filters its rows by them and they cost no more than the examples already in memory.
     """
+    if isinstance(data, Loaded) and data.kind == "preference":  # pairs have their own checks, chat's inside them
+        from core.data import preference
+
+        return preference.validate(data, model, token_limit, count_tokens)
     with gc_paused():
         return _validate(data, model, token_limit, count_tokens)
 
