@@ -44,9 +44,9 @@ if work.dirty:
         st.toast(f"Saved {inline(saved.label)}")
         st.rerun()
 
-report = checks.validation(work.sha, MODEL, work.examples)
+report = checks.validation(work.sha, MODEL, work.examples, work.base.kind)
 analysis = analyze.result_for(work.sha)
-quality = checks.checklist(work.sha, analysis["run_id"] if analysis else None, work.examples)
+quality = checks.checklist(work.sha, analysis["run_id"] if analysis else None, work.examples, work.base.kind)
 
 view = st.segmented_control("View", VIEWS, default="Check", required=True, key="data_view")
 if view == "Check":

@@ -108,11 +108,18 @@ def _choose(label: str, key: str, url: str, options: dict, default, show, where,
     return chosen
 
 
-def pick_dataset(key: str, default=None, where=st, version_url: str | None = None) -> versions.Dataset | None:
+def _datasets(kind: str | None) -> dict[int, versions.Dataset]:
+    return {d.id: d for d in versions.datasets() if kind is None or d.latest.kind == kind}
+
+
+def pick_dataset(
+    key: str, default=None, where=st, version_url: str | None = None, kind: str | None = None
+) -> versions.Dataset | None:
     """The dataset in `?dataset=`, else this session's, else default() (the newest); None when there is none.
 
-    The box is keyed `<key>_dataset`; `version_url` names the version's URL parameter, cleared on a change."""
-    known = {d.id: d for d in versions.datasets()}
+    The box is keyed `<key>_dataset`; `version_url` names the version's URL parameter, cleared on a change;
+    `kind` ("chat", "preference") offers only datasets of that kind (None: every dataset)."""
+    known = _datasets(kind)
     if not known:
         return None
     newest = default or (lambda: next(reversed(known)))
@@ -139,6 +146,11 @@ def _not_ready(need: Need, dataset: versions.Dataset | None) -> None:
         st.page_link(EVALUATE_PAGE, label="Open the Evaluate page", icon=":material/fact_check:", query_params=params)
         return
     head = need.named.format(name=dataset.name) if dataset else need.nameless
+    if dataset is None and _datasets("preference"):
+        head += (
+            " Preference datasets are not offered here yet; on the Data page, **Split & export** makes a chat "
+            "dataset of a preference dataset's chosen answers."
+        )
     long_text(f"{head} {need.why}", draw=st.info)
     params = {"dataset": str(dataset.id)} if dataset else None
     st.page_link(DATA_PAGE, label="Open the Data page", icon=":material/dataset:", query_params=params)
@@ -147,9 +159,10 @@ def _not_ready(need: Need, dataset: versions.Dataset | None) -> None:
 def pick_version(key: str, need: str = "split", url: str = "version") -> versions.Version | None:
     """A version meeting `need` ("split", "test" or "answers"), or None after saying what is missing.
 
-    The boxes are keyed `<key>_dataset` and `<key>_version`; the version's URL parameter is `url`."""
+    The boxes are keyed `<key>_dataset` and `<key>_version`; the version's URL parameter is `url`.
+    Only chat datasets are offered: training, evaluation and the Arena read chat examples, not preference pairs."""
     rule = NEEDS[need]
-    known = {d.id: d for d in versions.datasets()}
+    known = _datasets("chat")
     if not known:
         _not_ready(rule, None)
         return None
@@ -161,7 +174,7 @@ def pick_version(key: str, need: str = "split", url: str = "version") -> version
         return ([i for i in known if _usable(i, rule)] or list(known))[-1]
 
     c = st.columns([1, 2])
-    dataset = pick_dataset(key, newest_usable, c[0], url)
+    dataset = pick_dataset(key, newest_usable, c[0], url, kind="chat")
     usable = _usable(dataset.id, rule)
     if not usable:
         st.query_params.pop(url, None)

@@ -13,7 +13,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.data import analyze, quality, validate, versions
+from core.data import analyze, preference, quality, validate, versions
 from ui.data import progress, state
 from ui.untrusted import block, inline, long_text
 
@@ -31,16 +31,20 @@ TITLES = {
 # than computing the view. The key is the content hash; `_examples` (unhashed, Streamlit skips a
 # leading underscore) are the examples the page already holds, so a first render reads the blob once.
 @st.cache_resource(max_entries=4, show_spinner="Checking the format and counting tokens...")
-def validation(sha: str, model: str, _examples: list[dict]) -> validate.Report:
+def validation(sha: str, model: str, _examples: list[dict], kind: str = "chat") -> validate.Report:
+    if kind == "preference":
+        return preference.validate(_examples, model=model)
     return validate.validate(_examples, model=model)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Running the quality checklist...")
-def checklist(sha: str, analysis_run: str | None, _examples: list[dict]) -> quality.QualityReport:
+def checklist(sha: str, analysis_run: str | None, _examples: list[dict], kind: str = "chat") -> quality.QualityReport:
     vectors = None
     if analysis_run:
         vectors = analyze.user_vectors(analysis_run)
-    return quality.run_checks(_examples, vectors)
+    # A preference set's checklist reads what SFT on it would learn: each prompt with its chosen answer.
+    examples = preference.to_chat(_examples) if kind == "preference" else _examples
+    return quality.run_checks(examples, vectors)
 
 
 def _open_row(row: int) -> None:
@@ -95,10 +99,15 @@ def _counts_line(report: validate.Report) -> str:
     return f"**Errors:** {part(report.errors) or 'none'}. **Warnings:** {part(report.warnings) or 'none'}."
 
 
-def _format(report: validate.Report) -> None:
+def _format(report: validate.Report, kind: str = "chat") -> None:
     st.subheader("Format")
+    if kind == "preference":
+        st.caption(
+            "A preference dataset: each example is a prompt with a preferred and a non-preferred answer (OpenAI's "
+            "DPO format). Each side is also checked as a chat example (prompt + that answer)."
+        )
     c = st.columns(4)
-    c[0].metric("Examples", report.examples)
+    c[0].metric("Pairs" if kind == "preference" else "Examples", report.examples)
     c[1].metric("Errors", len(report.errors))
     c[2].metric("Warnings", len(report.warnings))
     c[3].metric("Avg assistant words", report.stats.get("avg_assistant_words") or 0)
@@ -126,6 +135,8 @@ def _format(report: validate.Report) -> None:
         st.vega_lite_chart(df, spec, key="data_check_kinds_chart")
         st.caption(_counts_line(report))
         _findings_table(report.errors + report.warnings, "data_check_fmt")
+    elif kind == "preference":
+        st.success("No format problems: every pair has a prompt and two different one-message assistant answers.")
     else:
         st.success("No format problems: every example is a well-formed conversation ending with the assistant.")
     with st.expander("Statistics (as OpenAI's data-prep notebook gives them)"):
@@ -197,6 +208,6 @@ def render(
     work: state.Work, report: validate.Report, quality_report: quality.QualityReport, analysis: dict | None
 ) -> None:
     _import_notes(work.dataset)
-    _format(report)
+    _format(report, work.base.kind)
     _checklist(quality_report)
     _analysis_panel(work, analysis)

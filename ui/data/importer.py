@@ -26,6 +26,7 @@ FORMATS = {
     "ShareGPT": "sharegpt",
     "Alpaca": "alpaca",
     "Table (choose columns)": "table",
+    "Preference pairs (OpenAI DPO, TRL prompt/chosen/rejected)": "preference",
 }
 
 
@@ -141,7 +142,8 @@ def render() -> None:
         return
     container = fetched.source if fetched else loaded.source
     findings = (fetched.findings if fetched else []) + loaded.findings
-    st.success(f"Read {len(loaded.examples)} examples ({loaded.fmt} layout from {inline(container)}).")
+    what = "preference pairs" if loaded.kind == "preference" else "examples"
+    st.success(f"Read {len(loaded.examples)} {what} ({loaded.fmt} layout from {inline(container)}).")
     _left_out(findings)
     if not loaded.examples:
         return
@@ -154,7 +156,9 @@ def render() -> None:
         file = Path(fetched.origin).name if fetched else path.name
         source = json.dumps({"file": file, "format": loaded.fmt, "left_out": left[:500]})
         try:
-            version = versions.create(name, loaded.examples, note=f"imported from {file}", source=source)
+            version = versions.create(
+                name, loaded.examples, note=f"imported from {file}", source=source, kind=loaded.kind
+            )
         except ValueError as e:
             long_text(e, draw=st.error)
             return

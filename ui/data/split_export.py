@@ -2,8 +2,10 @@
 
 A split is made on the working copy (core.data.split), checked for duplicates that straddle two
 splits (exact ones always, near ones when the embedding analysis is there), optionally fixed, and
-saved with the content as a new version. Downloads are of the latest saved version, per split, as
-OpenAI JSONL, Parquet or a zipped Hugging Face dataset folder; files are built only on click.
+saved with the content as a new version (pairs of a preference dataset are split by prompt). Downloads are of
+the latest saved version, per split, as OpenAI JSONL, Parquet or a zipped Hugging Face dataset folder (a
+preference dataset: OpenAI DPO or TRL JSONL); files are built only on click. A preference dataset also makes
+a chat dataset of its chosen answers here.
 Test: `.venv/bin/pytest tests/app/test_data_views.py -q`.
 """
 
@@ -19,10 +21,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data import dedup, embed, split, versions
+from core.data import dedup, embed, preference, split, versions
 from core.data import io as data_io
 from ui.data import state
 from ui.data.dupes import clip, row_label
+from ui.untrusted import inline
 
 DEFAULT_PERCENT = {"train": 80, "validation": 10, "test": 10}
 PENDING = "data_split_pending"
@@ -32,6 +35,10 @@ FORMATS = {  # label -> (file extension, MIME type)
     "OpenAI JSONL": ("jsonl", "application/jsonl"),
     "Parquet": ("parquet", "application/vnd.apache.parquet"),
     "Hugging Face dataset folder (.zip)": ("zip", "application/zip"),
+}
+PREFERENCE_FORMATS = {  # label -> core.data.preference's export
+    "OpenAI DPO JSONL": "openai",
+    "TRL preference JSONL (prompt, chosen, rejected)": "trl",
 }
 FIX_MODES = {
     "move": "Move the copy into the earlier split (train before validation before test)",
@@ -70,6 +77,8 @@ def zip_folder(folder: Path) -> bytes:
 
 def export_bytes(examples: list[dict], fmt: str, stem: str = "dataset") -> bytes:
     """The file a download button hands over: JSONL text, a Parquet file, or a zipped HF folder."""
+    if fmt in PREFERENCE_FORMATS:
+        return preference.export_bytes(examples, PREFERENCE_FORMATS[fmt])
     ext = FORMATS[fmt][0]
     if ext == "jsonl":
         return data_io.to_jsonl_bytes(examples)
@@ -154,7 +163,10 @@ def _controls(work: state.Work, analysis: dict | None) -> None:
 
 def leak_table(pairs: list, examples: list[dict]) -> pd.DataFrame:
     def user(row: int) -> str:
-        return clip(embed.user_text(examples[row].get("messages")), 80)
+        example = examples[row]
+        return clip(
+            embed.user_text(preference.prompt(example) if preference.is_pair(example) else example.get("messages")), 80
+        )
 
     columns = ["row", "split", "copy", "copy's split", "similarity", "user turn"]
     shown = pairs[:LEAKS_SHOWN]
@@ -205,7 +217,7 @@ def _save(work: state.Work, made: dict, leaks: int) -> None:
 
 
 def _download(label: str, rows: list[dict], fmt: str, stem: str, key: str) -> None:
-    ext, mime = FORMATS[fmt]
+    ext, mime = FORMATS.get(fmt, FORMATS["OpenAI JSONL"])  # a preference export is JSON Lines too
     st.download_button(
         f"{label} ({len(rows)})",
         data=functools.partial(export_bytes, rows, fmt, stem),  # built on click, not on every rerun
@@ -223,7 +235,10 @@ def _export(work: state.Work) -> None:
     if work.dirty:
         st.caption("Downloads are of the saved version; unsaved edits are not included.")
     rows = work.examples if work.sha == latest.sha256 else versions.examples(latest)
-    fmt = st.selectbox("Format", list(FORMATS), key="data_split_format")
+    if latest.kind == "preference":
+        fmt = st.selectbox("Format", list(PREFERENCE_FORMATS), key="data_split_format_pairs")
+    else:
+        fmt = st.selectbox("Format", list(FORMATS), key="data_split_format")
     parts = {}
     if latest.splits:
         parts = {name: [rows[i] for i in latest.splits.get(name, [])] for name in split.SPLITS}
@@ -236,6 +251,23 @@ def _export(work: state.Work) -> None:
             _download(name.capitalize(), part, fmt, file_stem(latest, name), f"data_split_dl_{name}")
     with cols[-1]:
         _download("All examples", rows, fmt, file_stem(latest, "all"), "data_split_dl_all")
+    if latest.kind == "preference":
+        _derive(latest)
+
+
+def _derive(latest: versions.Version) -> None:
+    st.subheader("A chat dataset of the chosen answers")
+    st.caption(
+        "Each prompt with its preferred answer becomes a chat example (SFT on the chosen answers), in a new "
+        "dataset that keeps this version's split. Train, Evaluate and the Arena read chat datasets."
+    )
+    if st.button("Make a chat dataset of the chosen answers", key="data_split_derive"):
+        made = preference.derive_chat(latest)
+        st.query_params["dataset"] = str(made.dataset_id)
+        state.forget()
+        done = f"Made {inline(made.label)}: {made.n_examples} chat examples from {inline(latest.label)}."
+        st.session_state[DONE] = done
+        st.rerun()
 
 
 def render(work: state.Work, analysis: dict | None) -> None:
