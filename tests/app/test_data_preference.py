@@ -115,3 +115,14 @@ def test_train_offers_chat_datasets_only():
     at = harness.start("train")
     assert at.selectbox(key="train_dataset").options == ["chats (v1, 1 examples)"]
     assert at.selectbox(key="train_dataset").value == chats.dataset_id
+
+
+def test_the_duplicates_view_groups_equal_pairs_and_shows_their_prompt():
+    twin = json.loads(json.dumps(PAIRS[0]))
+    twin["input"]["messages"][1]["content"] = "  q0? "  # the same prompt up to case and spacing
+    first = versions.create("prefs", [PAIRS[0], PAIRS[1], twin], kind="preference")
+    at = AppTest.from_string(harness.router("data"), default_timeout=60)
+    at.query_params["dataset"] = str(first.dataset_id)
+    at.session_state["data_view"] = "Duplicates"
+    shown = [t.value for t in ran(at).text]
+    assert shown.count("Q0?") == 1 and "q0?" in shown and shown.count("A careful answer 0.") == 2

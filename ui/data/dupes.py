@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import chat
-from core.data import dedup, embed
+from core.data import dedup, embed, preference
 from ui.data import state
 
 PAGE = 10  # clusters per page
@@ -95,6 +95,8 @@ def _remove(kind: str, work: state.Work, rule: str, groups: list[list[int]]) -> 
 
 def _member(example: dict, row: int) -> None:
     messages = example.get("messages") if isinstance(example, dict) else None
+    if preference.is_pair(example):  # a pair shows its prompt and its chosen answer
+        messages = preference.as_chat(example)["messages"]
     st.markdown(f"**{row_label(row).capitalize()}**")
     st.caption("User")
     st.text(clip(embed.user_text(messages)) or "(no user turn)")
