@@ -57,7 +57,10 @@ def _arguments(arguments) -> str:
 
 def message_text(message: dict) -> str:
     """A message's text and, after it, each tool call it makes as `name(arguments)`, one a line."""
-    parts = [embed.content_text(message.get("content"))]
+    text = embed.content_text(message.get("content"))
+    if "tool_calls" not in message and "function_call" not in message:  # most messages: skip the calls' work
+        return text
+    parts = [text]
     for call in chat.tool_calls(message):
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
         parts.append(f"{function.get('name', '')}({_arguments(function.get('arguments'))})")
