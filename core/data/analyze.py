@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core import jobs
-from core.data import dedup, quality, versions
+from core.data import dedup, preference, quality, versions
 from core.jobs import rundir
 
 KIND = "analyze"
@@ -31,13 +31,14 @@ def run(examples: list[dict], threshold: float, progress) -> tuple[dict, np.ndar
     from core.data import embed
 
     n = len(examples)
-    texts = [dedup.example_text(e) for e in examples]
-    users = [embed.user_text(e.get("messages", [])) for e in examples]
+    texts = [dedup.example_text(e) for e in examples]  # a preference pair's: its prompt's
+    chats = [preference.as_chat(e) if preference.is_pair(e) else e for e in examples]  # topics read the prompts
+    users = [embed.user_text(e.get("messages", [])) for e in chats]
     ex_vecs, computed_ex = embed.embed_cached(texts, progress=lambda d, t: progress(d, 2 * t, "embedding"))
     us_vecs, computed_us = embed.embed_cached(users, progress=lambda d, t: progress(t + d, 2 * t, "topics"))
     pairs = dedup.find_near(ex_vecs, threshold) if n > 1 else []
     near = dedup.clusters(pairs, n)
-    diversity = quality.check_diversity(examples, us_vecs)
+    diversity = quality.check_diversity(chats, us_vecs)
     summary = {
         "n": n,
         "threshold": threshold,

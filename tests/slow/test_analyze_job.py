@@ -30,3 +30,21 @@ def test_analysis_job_finds_the_planted_pair_and_reuses_vectors():
     v2 = versions.save(version, edited, "edit one")
     assert wait_for(analyze.launch_for(v2.sha256, 4, "tiny", 0.9), timeout=240).state == "succeeded"
     assert analyze.result_for(v2.sha256)["embedded"] == 2
+
+
+def test_the_analysis_of_preference_pairs_finds_near_duplicates_by_prompt():
+    def pair(q: str, good: str, bad: str) -> dict:
+        return {
+            "input": {"messages": [{"role": "user", "content": q}]},
+            "preferred_output": [{"role": "assistant", "content": good}],
+            "non_preferred_output": [{"role": "assistant", "content": bad}],
+        }
+
+    pairs = [
+        pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
+        pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
+        pair("How can I list the running Docker containers?", "docker ps -a lists all of them.", "Ask IT."),
+    ]
+    found, _, users = analyze.run(pairs, 0.9, lambda *_: None)
+    assert [c["rows"] for c in found["near"]] == [[0, 2]] and found["exact"] == []
+    assert users.shape == (3, 384) and float(users[0] @ users[2]) > float(users[0] @ users[1])  # topics: prompts
