@@ -60,7 +60,12 @@ NEEDS = {
 
 
 def dataset_label(d: versions.Dataset) -> str:
-    return f"{d.name} (v{d.latest.number}, {d.latest.n_examples} examples)"
+    count = (
+        f"{d.latest.n_examples} preference pairs"
+        if d.latest.kind == "preference"
+        else f"{d.latest.n_examples} examples"
+    )
+    return f"{d.name} (v{d.latest.number}, {count})"
 
 
 def version_label(v: versions.Version) -> str:

@@ -49,6 +49,7 @@ def test_a_dpo_file_imports_as_a_preference_dataset_that_validates():
     assert (dataset.name, dataset.latest.kind, dataset.latest.n_examples) == ("prefs", "preference", 20)
     assert versions.examples(dataset.latest) == PAIRS
     assert "A preference dataset" in texts(at)
+    assert at.selectbox(key="data_dataset").options == ["prefs (v1, 20 preference pairs)"]
     assert "every pair has a prompt and two different one-message assistant answers" in texts(at)
     assert [m.value for m in at.metric if m.label == "Pairs"] == ["20"]
 
