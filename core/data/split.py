@@ -2,7 +2,8 @@
 
 `split(examples, ratios, seed, strata)` returns row indices per split: seeded, deterministic,
 optionally stratified by one label per row (e.g. the topic clusters from core.data.quality), and
-every split with a positive ratio non-empty once there are rows for it. `leakage(vectors, splits)`
+every split with a positive ratio non-empty once there are rows for it; preference pairs are split by prompt, so
+pairs sharing a prompt share a split. `leakage(vectors, splits)`
 lists pairs at or above a cosine threshold (and exact duplicates by key) that sit in two different
 splits, found with dedup's exact blocked search; `fix_leakage` moves the held-out member of each such
 pair into its partner's split, or drops it.
@@ -76,7 +77,8 @@ def _by_group(groups: list, ratios, seed: int, strata) -> dict[str, list[int]]:
     for row, group in enumerate(groups):
         first.setdefault(group, row)
     keys = list(first)
-    labels = None if strata is None else [list(strata)[first[g]] for g in keys]  # a group takes its first row's
+    row_labels = None if strata is None else list(strata)
+    labels = None if row_labels is None else [row_labels[first[g]] for g in keys]  # a group takes its first row's
     parts = split(range(len(keys)), ratios, seed, labels, groups=False)
     where = {keys[i]: name for name, members in parts.items() for i in members}
     out: dict[str, list[int]] = {name: [] for name in SPLITS}

@@ -183,14 +183,15 @@ def test_exact_duplicate_pairs_need_the_same_prompt_and_both_answers():
 
 def test_a_split_never_puts_one_prompt_in_two_splits():
     examples = [pair(f"q{i // 3}", f"good {i}", f"bad {i}") for i in range(60)]
-    rows = split.split(examples, (0.6, 0.2, 0.2), seed=3)
-    where = {}
-    for name, members in rows.items():
-        for r in members:
-            where.setdefault(examples[r]["input"]["messages"][0]["content"], set()).add(name)
-    assert all(len(s) == 1 for s in where.values())
-    assert sorted(r for members in rows.values() for r in members) == list(range(60))
-    assert all(rows[name] for name in split.SPLITS)
+    topics = [i % 2 for i in range(60)]  # stratified too: a group follows its first row's topic
+    for rows in (split.split(examples, (0.6, 0.2, 0.2), seed=3), split.split(examples, (0.6, 0.2, 0.2), 3, topics)):
+        where = {}
+        for name, members in rows.items():
+            for r in members:
+                where.setdefault(examples[r]["input"]["messages"][0]["content"], set()).add(name)
+        assert all(len(s) == 1 for s in where.values())
+        assert sorted(r for members in rows.values() for r in members) == list(range(60))
+        assert all(rows[name] for name in split.SPLITS)
 
 
 def test_a_chat_dataset_is_derived_from_the_chosen_answers():
