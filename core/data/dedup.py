@@ -239,22 +239,22 @@ def drop_for_choice(groups: Iterable, keep: Iterable[int]) -> list[int]:
 # ---- a file ---------------------------------------------------------------------------------
 
 
-def load_conversations(path: str | Path) -> tuple[list[int], list[list]]:
-    """(1-based file lines, messages lists) of the conversations the importer can read.
+def load_conversations(path: str | Path) -> tuple[list[int], list[dict]]:
+    """(1-based file lines, examples) of the records the importer can read: chat records or preference pairs.
 
-    Any layout the data studio imports works (chat JSONL, ShareGPT, Alpaca, tables); unreadable
+    Any layout the data studio imports works (chat JSONL, ShareGPT, Alpaca, tables, preference pairs); unreadable
     lines are left to validation. Raises core.data.io.DataError when nothing can be read.
     """
     from core.data import io
 
     loaded = io.load(path)
-    return loaded.lines, [e["messages"] for e in loaded.examples]
+    return loaded.lines, loaded.examples
 
 
 def find_in_file(
     path: str | Path, threshold: float = THRESHOLD, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, list[list[int]]]:
-    """Exact and near-duplicate clusters of a JSONL chat file, as lists of 1-based file lines.
+    """Exact and near-duplicate clusters of a JSONL chat or preference file, as lists of 1-based file lines.
 
     Exact copies are collapsed to their first occurrence before the near search, so a "near"
     cluster lists only first occurrences and never repeats an exact group.

@@ -33,3 +33,26 @@ def test_dedup_cli_rejects_a_bad_threshold():
         text=True,
     )
     assert out.returncode == 2 and "threshold" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_dedup_cli_reads_a_preference_file_by_pair_and_by_prompt(tmp_path):
+    def pair(q: str, good: str, bad: str) -> dict:
+        return {
+            "input": {"messages": [{"role": "user", "content": q}]},
+            "preferred_output": [{"role": "assistant", "content": good}],
+            "non_preferred_output": [{"role": "assistant", "content": bad}],
+        }
+
+    pairs = [
+        pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
+        pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
+        pair("how do I list running docker containers?", "Run docker ps.", "Reboot."),  # the same pair
+        pair("How can I list the running Docker containers?", "docker ps -a lists all.", "Ask IT."),
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    out = subprocess.run(
+        [sys.executable, "-m", "core.data", "dedup", str(path), "--json"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout) == {"exact": [[1, 3]], "near": [[1, 4]]}
