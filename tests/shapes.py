@@ -190,3 +190,13 @@ OPENAI_DPO_TOOLS = {
     ],
     "non_preferred_output": [{"role": "assistant", "content": "It is probably sunny."}],
 }
+
+
+def dpo_pair(prompt: str, chosen: str, rejected: str, system: str | None = None) -> dict:
+    """One pair in OpenAI's DPO format (OPENAI_DPO's shape): a user prompt, optionally after a system prompt."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return {
+        "input": {"messages": messages},
+        "preferred_output": [{"role": "assistant", "content": chosen}],
+        "non_preferred_output": [{"role": "assistant", "content": rejected}],
+    }

@@ -13,15 +13,11 @@ from streamlit.testing.v1 import AppTest
 from core.data import io as data_io
 from core.data import versions
 from tests.app import harness
-from tests.shapes import OPENAI_DPO, TRL_PREFERENCE_CONVERSATIONAL
+from tests.shapes import OPENAI_DPO, TRL_PREFERENCE_CONVERSATIONAL, dpo_pair
 
 
 def pair(i: int) -> dict:
-    return {
-        "input": {"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": f"Q{i // 2}?"}]},
-        "preferred_output": [{"role": "assistant", "content": f"A careful answer {i}."}],
-        "non_preferred_output": [{"role": "assistant", "content": f"Whatever {i}."}],
-    }
+    return dpo_pair(f"Q{i // 2}?", f"A careful answer {i}.", f"Whatever {i}.", system="Be kind.")
 
 
 PAIRS = [pair(i) for i in range(20)]

@@ -1,6 +1,7 @@
 """The embedding analysis as a real job: near-duplicates found, vectors cached across runs."""
 
 from core.data import analyze, versions
+from tests.shapes import dpo_pair
 from tests.waiting import wait_for
 
 
@@ -33,17 +34,10 @@ def test_analysis_job_finds_the_planted_pair_and_reuses_vectors():
 
 
 def test_the_analysis_of_preference_pairs_finds_near_duplicates_by_prompt():
-    def pair(q: str, good: str, bad: str) -> dict:
-        return {
-            "input": {"messages": [{"role": "user", "content": q}]},
-            "preferred_output": [{"role": "assistant", "content": good}],
-            "non_preferred_output": [{"role": "assistant", "content": bad}],
-        }
-
     pairs = [
-        pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
-        pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
-        pair("How can I list the running Docker containers?", "docker ps -a lists all of them.", "Ask IT."),
+        dpo_pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
+        dpo_pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
+        dpo_pair("How can I list the running Docker containers?", "docker ps -a lists all of them.", "Ask IT."),
     ]
     found, _, users = analyze.run(pairs, 0.9, lambda *_: None)
     assert [c["rows"] for c in found["near"]] == [[0, 2]] and found["exact"] == []

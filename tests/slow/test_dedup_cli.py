@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from core.data import samples
+from tests.shapes import dpo_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,18 +37,11 @@ def test_dedup_cli_rejects_a_bad_threshold():
 
 
 def test_dedup_cli_reads_a_preference_file_by_pair_and_by_prompt(tmp_path):
-    def pair(q: str, good: str, bad: str) -> dict:
-        return {
-            "input": {"messages": [{"role": "user", "content": q}]},
-            "preferred_output": [{"role": "assistant", "content": good}],
-            "non_preferred_output": [{"role": "assistant", "content": bad}],
-        }
-
     pairs = [
-        pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
-        pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
-        pair("how do I list running docker containers?", "Run docker ps.", "Reboot."),  # the same pair
-        pair("How can I list the running Docker containers?", "docker ps -a lists all.", "Ask IT."),
+        dpo_pair("How do I list running Docker containers?", "Run docker ps.", "Reboot."),
+        dpo_pair("What does SQL's GROUP BY do?", "It groups rows for aggregates.", "It sorts."),
+        dpo_pair("how do I list running docker containers?", "Run docker ps.", "Reboot."),  # the same pair
+        dpo_pair("How can I list the running Docker containers?", "docker ps -a lists all.", "Ask IT."),
     ]
     path = tmp_path / "pairs.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in pairs))

@@ -23,15 +23,7 @@ from tests.shapes import (
     TRL_PREFERENCE_STANDARD,
     write_jsonl,
 )
-
-
-def pair(prompt: str, chosen: str, rejected: str, system: str | None = None) -> dict:
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    return {
-        "input": {"messages": messages},
-        "preferred_output": [{"role": "assistant", "content": chosen}],
-        "non_preferred_output": [{"role": "assistant", "content": rejected}],
-    }
+from tests.shapes import dpo_pair as pair
 
 
 def loaded(tmp_path, records, fmt=None) -> io.Loaded:
