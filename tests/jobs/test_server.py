@@ -27,7 +27,7 @@ from core.server import ft_jobs as api_jobs
 from core.server.app import _parser, create_app, settings
 from core.train import launch
 from tests import api_server
-from tests.shapes import OPENAI_TOOL_CALLING, OPENAI_VISION
+from tests.shapes import OPENAI_DPO, OPENAI_DPO_TOOLS, OPENAI_TOOL_CALLING, OPENAI_VISION
 from tests.waiting import wait_for
 
 KEY = "sk-local-test-key"
@@ -142,6 +142,17 @@ def test_a_tool_calling_file_and_one_with_content_parts_upload_as_openai_accepts
     assert refused.value.param == "file" and refused.value.code == "invalid_file_format"
     message = refused.value.body["message"]
     assert "Line 2:" in message and "message 2" in message and "not valid JSON" in message
+
+
+def test_a_dpo_file_uploads_as_preference_data_and_a_bad_pair_is_refused_by_line(client, tmp_path):
+    lines = [json.dumps(OPENAI_DPO), json.dumps(OPENAI_DPO_TOOLS)] * 3
+    created = upload(client, tmp_path, "dpo.jsonl", lines)
+    assert created.status == "processed" and files.get(created.id)["examples"] == 6
+    same = {**OPENAI_DPO, "non_preferred_output": OPENAI_DPO["preferred_output"]}
+    with pytest.raises(openai.BadRequestError) as refused:
+        upload(client, tmp_path, "same.jsonl", [json.dumps(OPENAI_DPO), json.dumps(same)])
+    assert refused.value.code == "invalid_file_format"
+    assert "Line 2: the preferred and non-preferred answers are the same" in refused.value.body["message"]
 
 
 def _peak_mb(pid: int) -> float:
