@@ -200,3 +200,87 @@ def dpo_pair(prompt: str, chosen: str, rejected: str, system: str | None = None)
         "preferred_output": [{"role": "assistant", "content": chosen}],
         "non_preferred_output": [{"role": "assistant", "content": rejected}],
     }
+
+
+# LLaMA-Factory's ShareGPT tool-calling format (its glaive_toolcall demo files): function_call and
+# observation turns whose values are JSON text, and the tools as one JSON string.
+GLAIVE_TOOLS = [
+    {
+        "name": "convert_currency",
+        "description": "Convert an amount from one currency to another",
+        "parameters": {
+            "type": "object",
+            "properties": {"amount": {"type": "number"}, "from": {"type": "string"}, "to": {"type": "string"}},
+            "required": ["amount", "from", "to"],
+        },
+    }
+]
+LLAMAFACTORY_SHAREGPT_TOOLS = {
+    "conversations": [
+        {"from": "human", "value": "How much is 100 USD in EUR?"},
+        {
+            "from": "function_call",
+            "value": '{"name": "convert_currency", "arguments": {"amount": 100, "from": "USD", "to": "EUR"}}',
+        },
+        {"from": "observation", "value": '{"converted_amount": 92.5}'},
+        {"from": "gpt", "value": "100 USD is about 92.50 EUR."},
+    ],
+    "system": "You can convert currencies.",
+    "tools": json.dumps(GLAIVE_TOOLS),
+}
+# LLaMA-Factory's ShareGPT with tags (role_tag "role", content_tag "content"): the same turns under "messages".
+LLAMAFACTORY_SHAREGPT_TAGS = {
+    "messages": [
+        {"role": "user", "content": "Convert 5 GBP to JPY."},
+        {
+            "role": "function_call",
+            "content": '{"name": "convert_currency", "arguments": {"amount": 5, "from": "GBP", "to": "JPY"}}',
+        },
+        {"role": "observation", "content": '{"converted_amount": 940}'},
+        {"role": "assistant", "content": "5 GBP is about 940 JPY."},
+    ],
+    "tools": json.dumps(GLAIVE_TOOLS),
+}
+
+# timdettmers/openassistant-guanaco: one `text` column of "### Human: ... ### Assistant: ..." turns.
+GUANACO_TEXT = {
+    "text": "### Human: What is a llama?### Assistant: A South American camelid."
+    "### Human: Big?### Assistant: Up to 200 kg."
+}
+# A `text` column already rendered with ChatML (exports of SmolLM2/Qwen-style training sets).
+CHATML_TEXT = {
+    "text": "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nName a colour.<|im_end|>\n"
+    "<|im_start|>assistant\nTeal.<|im_end|>\n"
+}
+# mlabonne/guanaco-llama2-1k: Llama-2's [INST] template in a `text` column.
+LLAMA2_TEXT = {
+    "text": "<s>[INST] <<SYS>>\nBe kind.\n<</SYS>>\n\nHi there [/INST] Hello! </s>"
+    "<s>[INST] Bye [/INST] Take care. </s>"
+}
+# A pre-training corpus row (wikitext-style): text with no conversation template.
+PLAIN_TEXT = {"text": "The llama is a domesticated South American camelid."}
+
+# databricks/databricks-dolly-15k: instruction, context (often empty), response, category.
+DOLLY = [
+    {
+        "instruction": "When was the tower finished?",
+        "context": "The Eiffel Tower was completed in 1889 for the World's Fair.",
+        "response": "In 1889.",
+        "category": "closed_qa",
+    },
+    {"instruction": "Name a primary colour.", "context": "", "response": "Red.", "category": "open_qa"},
+]
+# CohereForAI/aya_dataset: inputs, targets and metadata columns.
+AYA = {
+    "inputs": "Quelle est la capitale de la France ?",
+    "targets": "Paris.",
+    "language": "French",
+    "language_code": "fra",
+    "annotation_type": "original-annotations",
+    "user_id": "a1b2",
+}
+
+# A spreadsheet saved as CSV with a European locale (Excel): semicolons, and headers with spaces and case.
+EXCEL_SEMICOLON_CSV = 'Question ;Model Answer;Notes\n"What is 2,5 + 1?";3,5;checked\nSay hi;Hi!;\n'
+# Google Sheets' "Tab-separated values" download saved under a .csv name.
+SHEETS_TAB_CSV = "prompt\tcompletion\nWhat is 1+1?\t2\nCapital of Peru?\tLima\n"

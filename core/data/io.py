@@ -117,12 +117,12 @@ def _load(path: Path, source: str | None, layout: str | None, mapping: dict | No
     if layout is None:
         layout = "table" if mapping else layouts.detect(objs, "table" if source == "csv" else "chat")
     try:
-        chosen = layouts.resolve_mapping(objs, mapping) if layout == "table" else None
+        chosen = layouts.resolve_mapping(objs, mapping) if layout == "table" else mapping
     except DataError as e:
         raise DataError(f"{path.name}: {e}") from None
-    examples, kept, left = layouts.convert(layout, objs, lines, chosen)
+    examples, kept, left, notes = layouts.convert(layout, objs, lines, chosen)
     kind = "preference" if layout == "preference" else "chat"
-    return Loaded(examples, kept, findings + left, layout, objs, lines, source, chosen, kind)
+    return Loaded(examples, kept, findings + left, layout, objs, lines, source, chosen, kind, notes)
 
 
 def columns(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:

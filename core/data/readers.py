@@ -1,11 +1,14 @@
-"""Readers: a file (JSON Lines, JSON, CSV/TSV, Parquet), a `save_to_disk` folder or a hub dataset, as raw records.
+"""Readers: a file (JSON Lines, JSON, CSV/TSV, Parquet; gzip-compressed too), a `save_to_disk` folder or a hub
+dataset, as raw records.
 
 Each reader returns (source lines, records, findings): every record as read, the 1-based line (or row) it came from,
 and a Finding for each line it could not read (the first PER_KIND of a kind; the rest counted, core.data.Findings).
 `stream` hands a JSON Lines file over in chunks instead. A file that cannot be read at all raises DataError, and so
 does one with no JSON object in its first REFUSE_AFTER lines. core.data.layouts turns the records into chat
 examples; core.data.io.load joins the two.
-Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py tests/unit/test_validate_bounds.py`.
+A JSON array's records carry the line each starts on; a CSV's delimiter is read from its first lines.
+Test: `pytest tests/unit/test_data_io.py tests/unit/test_data_shapes.py tests/unit/test_bad_inputs.py
+tests/unit/test_validate_bounds.py`.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
+import gzip
+import itertools
 import json
 import re
 import reprlib
+import tempfile
+import zlib
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -195,16 +202,36 @@ def _finish(path: Path, found: Findings, notes: list[Finding]) -> list[Finding]:
     return notes + sorted(findings, key=lambda f: f.line)
 
 
+def _array_items(text: str) -> tuple[list[int], list] | None:
+    """The items of one JSON array and the file line each starts on (json's raw_decode, item by item); else None."""
+    decode, ws = json.JSONDecoder().raw_decode, re.compile(r"[ \t\r\n]*")
+    pos = ws.match(text, text.index("[") + 1).end()
+    lines, items, line, counted = [], [], 1, 0
+    while pos < len(text) and text[pos] != "]":
+        item, end = decode(text, pos)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
+        items.append(item)
+        pos = ws.match(text, end).end()
+        if text[pos : pos + 1] == ",":
+            pos = ws.match(text, pos + 1).end()
+        elif text[pos : pos + 1] != "]":
+            return None
+    closed = text[pos : pos + 1] == "]" and not text[pos + 1 :].strip()
+    return (lines, items) if closed else None
+
+
 def _read_array(path: Path, encoding: str) -> tuple[list[int], list, list[Finding]] | None:
-    """A file that is one JSON array (pretty-printed), item by item; None when it is not one."""
+    """A file that is one JSON array (pretty-printed), item by item with its start line; None when it is not one."""
     try:
-        items = json.loads(path.read_text(encoding=encoding))
-    except (ValueError, RecursionError):
+        found = _array_items(path.read_text(encoding=encoding))
+    except (ValueError, RecursionError, IndexError):
         return None
-    if not isinstance(items, list):
+    if found is None:
         return None
     note = Finding("file", "file is one JSON array, not JSON Lines; read it as an array", WARNING)
-    return list(range(1, len(items) + 1)), items, [note]
+    return found[0], found[1], [note]
 
 
 def _head(path: Path) -> tuple[str, list[Finding], bool]:
@@ -279,6 +306,30 @@ def _json_cells(objs: list, lines: list[int], columns) -> list[Finding]:
     return found.items()
 
 
+DELIMITERS = (",", ";", "\t", "|")  # comma first: it wins a tie
+SNIFF_LINES = 20
+
+
+def _delimiter(text: str, default: str) -> str:
+    """The delimiter that splits the header into two or more columns and the most of the first rows alike.
+
+    A spreadsheet in a European locale saves ';', a "TSV" download is often named .csv: the header says which.
+    """
+    sample = text[: 64 * 1024]
+    best, best_score = default, (-1, 0)
+    for sep in DELIMITERS:
+        try:
+            rows = list(itertools.islice(csv.reader(StringIO(sample, newline=""), delimiter=sep), SNIFF_LINES))
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        score = (sum(len(r) == len(rows[0]) for r in rows[1:-1] or rows[1:]), sep == default)
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
 def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
     try:
         text, notes = jsonl.read_text(path)
@@ -287,7 +338,10 @@ def _read_csv(path: Path) -> tuple[list[int], list, list[Finding]]:
     notes = [Finding("encoding", n.reason, WARNING) for n in notes]
     found = Findings()
     csv.field_size_limit(2**31 - 1)  # long answers are normal; the file-size limit guards memory
-    reader = csv.reader(StringIO(text, newline=""), "excel-tab" if path.suffix.lower() == ".tsv" else "excel")
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    reader = csv.reader(
+        StringIO(text, newline=""), dialect, delimiter=_delimiter(text, csv.get_dialect(dialect).delimiter)
+    )
     lines, objs = [], []
     try:
         header = next(reader, None)
@@ -378,6 +432,42 @@ def _read_hub(repo_id: str, max_bytes: int) -> tuple[list[int], list, list[Findi
 # ---------------------------------------------------------------- dispatch
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+GUNZIP_BLOCK = 1024 * 1024
+
+
+def is_gzip(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+@contextlib.contextmanager
+def _gunzipped(path: Path, max_bytes: int):
+    """A gzip file decompressed a block at a time into a temporary file named without ".gz", refused past max_bytes.
+
+    The limit counts uncompressed bytes as they come, so a small file that inflates to gigabytes (a gzip bomb)
+    stops at the limit, holding one block in memory.
+    """
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    with tempfile.TemporaryDirectory(prefix="ft-gunzip-") as tmp:
+        target, total = Path(tmp) / (name or "data"), 0
+        try:
+            with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+                while block := src.read(GUNZIP_BLOCK):
+                    total += len(block)
+                    if total > max_bytes:
+                        raise DataError(
+                            f"uncompresses to more than the {max_bytes / 2**20:.1f} MB limit (max_bytes); "
+                            "split the file or raise the limit"
+                        )
+                    dst.write(block)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise DataError(f"is a damaged gzip file ({e}); compress it again or import it uncompressed") from None
+        yield target
+
+
 def _sniff_source(path: Path) -> str:
     if path.is_dir():
         return "hf"
@@ -429,8 +519,12 @@ def read(path: Path, source: str | None, max_bytes: int) -> tuple[str, list[int]
     """(source, lines, records, findings) of a file, a folder or a hub id, refused over max_bytes."""
     if source == "hub" or (source is None and is_hub_id(path)):
         return ("hub", *_read_hub(str(path), max_bytes))
-    source = _checked(path, source, max_bytes)
+    given, source = source, _checked(path, source, max_bytes)
     with _named(path):
+        if is_gzip(path):  # the limit holds for what it uncompresses to, as well
+            with _gunzipped(path, max_bytes) as inner:
+                source = given or _sniff_source(inner)
+                return (source, *READERS[source](inner))
         return (source, *READERS[source](path))
 
 
@@ -442,7 +536,7 @@ def stream(path: Path, source: str | None, max_bytes: int, size: int = CHUNK) ->
     """
     if source not in (None, "jsonl", "json") or (source is None and is_hub_id(path)) or path.is_dir():
         return None
-    if _checked(path, source, max_bytes) not in ("jsonl", "json"):
+    if _checked(path, source, max_bytes) not in ("jsonl", "json") or is_gzip(path):
         return None
     with _named(path):
         encoding, notes, arrayish = _head(path)
