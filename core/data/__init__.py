@@ -2,7 +2,7 @@
 
 The internal form everywhere is OpenAI's chat form: a conversation is
 `{"messages": [{"role": ..., "content": ...}, ...]}`; a dataset is a list of them.
-CLI: `python -m core.data validate FILE` and `python -m core.data dedup FILE`.
+CLI: `python -m core.data validate FILE`, `python -m core.data dedup FILE` and `python -m core.data import FILE`.
 Test: `pytest tests/unit/test_data_io.py`.
 """
 

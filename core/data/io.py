@@ -1,13 +1,15 @@
-"""Import and export chat datasets: JSONL, ShareGPT, Alpaca, CSV, Parquet, JSON and HF datasets.
+"""Import and export chat datasets: JSONL, ShareGPT, Alpaca, CSV, Parquet, JSON (gzipped too) and HF datasets.
 
 `load(path)` reads a file (or a `save_to_disk` folder), detects its layout and converts every
 record to the internal chat form `{"messages": [{"role", "content"}, ...]}`, keeping the source
-line (or row) of each example and a Finding for each record it could not read or convert.
+line (or row) of each example, a Finding for each record it could not read or convert, and notes on
+what it changed. `summary(loaded)` is what `python -m core.data import` prints; `nothing_read` says why
+an import gave no example.
 A file that cannot be read at all raises DataError with a message naming what and where.
 The parts live beside it: core.data.readers (containers), core.data.layouts (chat, ShareGPT,
 Alpaca, tables) and core.data.writers (`to_jsonl`, `to_jsonl_bytes`, `to_parquet`, `to_hf_dataset`);
 their public names are importable from here too.
-Test: `pytest tests/unit/test_data_io.py tests/unit/test_bad_inputs.py`.
+Test: `pytest tests/unit/test_data_io.py tests/unit/test_data_shapes.py tests/unit/test_data_cli.py`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ __all__ = [
     "limit_mb",
     "load",
     "load_cached",
+    "nothing_read",
     "set_limit_mb",
     "suggest_mapping",
+    "summary",
     "to_hf_dataset",
     "to_jsonl",
     "to_jsonl_bytes",
@@ -88,7 +92,8 @@ def load(
     """Read a dataset in any supported layout; raise DataError when nothing can be read.
 
     fmt names a container (jsonl, json, csv, parquet, hf, hub) or a layout (chat, sharegpt,
-    alpaca, table); None detects both. mapping picks table columns: {"system", "user", "assistant"}.
+    alpaca, table, text); None detects both. mapping picks table columns: {"system", "user", "assistant"}
+    (for the text layout, {"text": column}).
     """
     path = Path(path)
     source, layout = split_fmt(fmt)
@@ -123,6 +128,28 @@ def _load(path: Path, source: str | None, layout: str | None, mapping: dict | No
     examples, kept, left, notes = layouts.convert(layout, objs, lines, chosen)
     kind = "preference" if layout == "preference" else "chat"
     return Loaded(examples, kept, findings + left, layout, objs, lines, source, chosen, kind, notes)
+
+
+def nothing_read(loaded: Loaded, name: str) -> str | None:
+    """Why no record became an example, naming the first record left out and what to do; None when some did."""
+    if loaded.examples:
+        return None
+    first = next((f for f in loaded.findings if f.severity == ERROR), None)
+    where = f"line {first.line}: " if first is not None and first.line else ""
+    why = first.message if first is not None else "no record in it"
+    todo = first.hint if first is not None and first.hint else "choose the format (and columns) the file is in"
+    return f"{name}: no record could be imported as a {loaded.fmt} example; {where}{why} ({todo})"
+
+
+def summary(loaded: Loaded) -> dict:
+    """What an import did, as the CLI prints it: kind, layout, examples, each record left out and why, notes."""
+    return {
+        "kind": loaded.kind,
+        "format": loaded.fmt,
+        "examples": len(loaded.examples),
+        "left_out": [{"line": f.line, "reason": f.message} for f in loaded.findings if f.severity == ERROR],
+        "notes": [f.message for f in loaded.findings if f.severity != ERROR] + loaded.notes,
+    }
 
 
 def columns(path: str | Path, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:

@@ -346,7 +346,10 @@ def _not_imported(raw: list, read: set) -> list[str]:
 
 
 def notes(layout: str, raw: list, examples: list, mapping: dict | None) -> list[str]:
-    """What the import changed on the way to chat form, one line each (core.data.io.Loaded.notes)."""
+    """What the import changed on the way to chat form, one line each (core.data.io.Loaded.notes).
+
+    raw: the records that became the examples (a record left out has its own finding).
+    """
     if layout == "table":
         mapped = ", ".join(f"{shown(col)} -> {role}" for role, col in (mapping or {}).items() if col is not None)
         return [f"columns mapped to turns: {mapped}", *_not_imported(raw, set((mapping or {}).values()))]
@@ -387,7 +390,7 @@ def convert(
         left = Findings()
         left.extend(Finding("skipped", "not a conversation (no 'messages' list)", line=line) for line in skipped)
         return [raw[i] for i in keep], [raw_lines[i] for i in keep], left.items(), []
-    examples, lines, left = [], [], Findings()
+    examples, lines, used, left = [], [], [], Findings()
     hint = HINTS.get(layout, f"fix the {layout} record")
     for line, obj in zip(raw_lines, raw, strict=True):
         example, problem = CONVERTERS[layout](obj, mapping)
@@ -396,4 +399,5 @@ def convert(
         else:
             examples.append(example)
             lines.append(line)
-    return examples, lines, left.items(), notes(layout, raw, examples, mapping)
+            used.append(obj)
+    return examples, lines, left.items(), notes(layout, used, examples, mapping)
