@@ -1,16 +1,19 @@
-"""The Data page's import form under AppTest: a Hugging Face folder fetched by a real job, a sample, the limit.
+"""The Data page's import form under AppTest: a Hugging Face folder fetched by a real job, a sample, the limit,
+uploads of the real-world shapes (gzip, Dolly) with what was left out and changed, and an upload with no example.
 
 Run: `.venv/bin/pytest tests/app/test_data_import.py -q`.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import datasets
 from streamlit.testing.v1 import AppTest
 
 from core.data import PER_KIND, fetch, io, versions
+from tests import shapes
 from tests.waiting import wait_for
 
 EXAMPLES = [
@@ -92,3 +95,27 @@ def test_an_upload_of_csv_text_under_a_jsonl_name_is_refused_saying_what_to_do()
     assert error.value.startswith("Cannot import: people.jsonl: is not JSON Lines")
     assert "line 1:" in error.value and "import it on the Data page, which reads CSV" in error.value
     assert not at.success
+
+
+def test_a_gzipped_dolly_upload_says_where_the_context_went_and_what_was_left_out():
+    records = [*shapes.DOLLY, {"instruction": "No answer here."}]
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode())
+    at = uploaded(started(), "dolly.jsonl.gz", data)
+    assert [s.value for s in at.success] == ["Read 2 examples (alpaca layout from jsonl)."]
+    (table,) = [d.value for d in at.dataframe]
+    assert list(table.columns) == ["record", "line", "problem"]
+    assert (table["record"][0], table["line"][0]) == (3, 3) and "'instruction' and 'output'" in table["problem"][0]
+    changed = " ".join(i.value for i in at.info)
+    assert "'context' was added to the user turn" in changed and "'category' is not imported" in changed
+    at.button(key="data_import_go").click().run()
+    (dataset,) = versions.datasets()
+    assert dataset.latest.n_examples == 2
+
+
+def test_an_upload_with_no_example_is_an_error_naming_the_line_never_a_green_zero():
+    data = "".join(json.dumps(r) + "\n" for r in [shapes.PLAIN_TEXT, shapes.PLAIN_TEXT]).encode()
+    at = uploaded(started(), "corpus.jsonl", data)
+    assert not at.success and not [b for b in at.button if b.key == "data_import_go"]
+    (error,) = at.error
+    assert error.value.startswith("Cannot import: corpus.jsonl: no record could be imported as a text example")
+    assert "line 1:" in error.value and "user and assistant columns" in error.value

@@ -1,9 +1,10 @@
 """Import a dataset: an upload, a shipped sample, or a Hugging Face dataset folder (or hub id).
 
-Everything becomes the internal chat form and a first immutable version. Lines that cannot be
-read are listed with their line numbers before anything is saved. The form runs on every rerun of
-the Data page (its expander's body runs even when collapsed), so the file is read through
-`io.load_cached`, an upload is written once, and a Hugging Face dataset is fetched by a job
+Everything becomes the internal chat form and a first immutable version. Records that cannot be
+read are listed by record and line with the reason, and what the import changed (io.Loaded.notes), before
+anything is saved; a file that gives no example is an error naming its first record, never a green "Read 0".
+The form runs on every rerun of the Data page (its expander's body runs even when collapsed), so the file
+is read through `io.load_cached`, an upload is written once, and a Hugging Face dataset is fetched by a job
 (core.data.fetch) whose records file is then read like an upload.
 Test: `pytest tests/app/test_data_import.py tests/e2e/test_data_journey.py`.
 """
@@ -26,8 +27,10 @@ FORMATS = {
     "ShareGPT": "sharegpt",
     "Alpaca": "alpaca",
     "Table (choose columns)": "table",
+    "Text column (a rendered template)": "text",
     "Preference pairs (OpenAI DPO, TRL prompt/chosen/rejected)": "preference",
 }
+UPLOAD_TYPES = ["jsonl", "json", "csv", "tsv", "parquet", "jsonl.gz", "json.gz", "csv.gz", "tsv.gz"]
 
 
 def _fetched(source: str) -> fetch.Fetched | None:
@@ -76,9 +79,9 @@ def _source() -> tuple[Path | None, str, fetch.Fetched | None]:
         return (fetched.path if fetched else None), Path(text).name or text, fetched
     limit = io.limit_mb()
     upload = st.file_uploader(
-        f"JSONL, JSON, CSV or Parquet (up to {limit} MB)",
+        f"JSONL, JSON, CSV or Parquet, gzipped or not (up to {limit} MB)",
         key="data_import_file",
-        type=["jsonl", "json", "csv", "tsv", "parquet"],
+        type=UPLOAD_TYPES,
     )
     if upload is None:
         return None, "", None
@@ -114,16 +117,26 @@ def _mapping(path: Path, fmt: str | None) -> dict | None:
     return chosen
 
 
-def _left_out(findings: list[Finding]) -> None:
+def _left_out(findings: list[Finding], raw_lines: list[int]) -> None:
+    """What cannot be imported, by record (its place in the file) and line, and why; then the file's notes."""
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         st.warning(f"{total_of(errors):,} record(s) cannot be imported and will be left out:")
         shown = errors[:200] + [f for f in errors[200:] if f.extra.get("more")]  # "and N more lines like this"
-        rows = [{"line": f.line, "problem": f.message} for f in shown]
+        record = {}
+        for i, line in enumerate(raw_lines, 1):
+            record.setdefault(line, i)
+        rows = [{"record": record.get(f.line), "line": f.line, "problem": f.message} for f in shown]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="data_import_left_out")
     for f in findings:
         if f.severity != "error":
             long_text(f.message, draw=st.info)
+
+
+def _changed(notes: list[str]) -> None:
+    """What the import changed on the way (a mapped column, a field moved into a turn or not imported)."""
+    if notes:
+        long_text("What the import changed:\n" + "\n".join(f"- {note}" for note in notes), draw=st.info)
 
 
 def render() -> None:
@@ -142,11 +155,13 @@ def render() -> None:
         return
     container = fetched.source if fetched else loaded.source
     findings = (fetched.findings if fetched else []) + loaded.findings
+    if problem := io.nothing_read(loaded, Path(fetched.origin).name if fetched else path.name):
+        long_text(f"Cannot import: {problem}", draw=st.error)
+        return
     what = "preference pairs" if loaded.kind == "preference" else "examples"
     st.success(f"Read {len(loaded.examples)} {what} ({loaded.fmt} layout from {inline(container)}).")
-    _left_out(findings)
-    if not loaded.examples:
-        return
+    _left_out(findings, loaded.raw_lines)
+    _changed(loaded.notes)
     with st.expander("Preview the first examples"):
         st.json(loaded.examples[:3], expanded=2)
     # Keyed by the source, so choosing another file or sample proposes its own name.
