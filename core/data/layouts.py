@@ -124,7 +124,7 @@ def resolve_mapping(objs: list, mapping: dict | None) -> dict:
     twice = Counter(given.values())
     for col, n in twice.items():
         if n > 1:
-            roles = " and the ".join(role for role, c in given.items() if c == col)
+            roles = " and the ".join(role for role in dict.fromkeys((*COLUMN_NAMES, *given)) if given.get(role) == col)
             raise DataError(
                 f"column {col!r} is chosen for both the {roles} turn; choose a different column for one of them"
             )
@@ -274,7 +274,8 @@ TEMPLATES = (
 
 def _guanaco(text: str) -> list[tuple[str, str]]:
     parts = GUANACO.split(text)  # [before, speaker, words, speaker, words, ...]
-    return [(GUANACO_ROLES[parts[i].lower()], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
+    preamble = [("system", parts[0])] if parts[0].strip() else []  # Vicuna-style "A chat between ..." opener
+    return preamble + [(GUANACO_ROLES[parts[i].lower()], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
 
 
 def _llama2(text: str) -> list[tuple[str, str]]:

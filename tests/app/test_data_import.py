@@ -119,3 +119,25 @@ def test_an_upload_with_no_example_is_an_error_naming_the_line_never_a_green_zer
     (error,) = at.error
     assert error.value.startswith("Cannot import: corpus.jsonl: no record could be imported as a text example")
     assert "line 1:" in error.value and "user and assistant columns" in error.value
+
+
+def test_a_table_whose_columns_are_not_recognised_defaults_to_two_different_columns():
+    at = uploaded(started(), "sheet.csv", b"Frage,Antwort\nWie?,So.\n")
+    at.selectbox(key="data_import_fmt").set_value("Table (choose columns)").run()
+    assert (at.selectbox(key="data_import_col_user").value, at.selectbox(key="data_import_col_assistant").value) == (
+        "Frage",
+        "Antwort",
+    )
+    assert [s.value for s in at.success] == ["Read 1 examples (table layout from csv)."]
+    at.selectbox(key="data_import_col_user").set_value("Antwort").run()
+    (error,) = at.error
+    assert "column 'Antwort' is chosen for both the user and the assistant turn" in error.value
+    assert not at.success
+
+
+def test_a_text_column_of_another_name_is_chosen_in_the_form():
+    rows = [{"id": 1, "body": shapes.CHATML_TEXT["text"]}]
+    at = uploaded(started(), "rendered.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    at.selectbox(key="data_import_fmt").set_value("Text column (a rendered template)").run()
+    at.selectbox(key="data_import_col_text").set_value("body").run()
+    assert [s.value for s in at.success] == ["Read 1 examples (text layout from jsonl)."]

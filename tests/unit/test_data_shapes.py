@@ -206,3 +206,33 @@ def test_a_column_is_never_mapped_to_two_roles(tmp_path):
     # a suggestion never takes a column the mapping already gave to another role
     with pytest.raises(io.DataError, match="has no column for the assistant turn"):
         io.load(path, mapping={"user": "Answer"})
+
+
+def test_parallel_sharegpt_calls_are_answered_in_order_and_a_preamble_is_the_system_turn(tmp_path):
+    both = [
+        {"name": "convert_currency", "arguments": {"amount": 1, "from": "USD", "to": "EUR"}},
+        {"name": "convert_currency", "arguments": {"amount": 1, "from": "USD", "to": "GBP"}},
+    ]
+    parallel = {
+        "conversations": [
+            {"from": "human", "value": "1 USD in EUR and GBP?"},
+            {"from": "function_call", "value": json.dumps(both)},
+            {"from": "observation", "value": "0.92"},
+            {"from": "observation", "value": "0.79"},
+            {"from": "gpt", "value": "0.92 EUR, 0.79 GBP."},
+        ],
+        "tools": json.dumps(shapes.GLAIVE_TOOLS),
+    }
+    lone = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "observation", "value": "?"}]}
+    loaded = io.load(shapes.write_jsonl(tmp_path / "p.jsonl", [parallel, lone]))
+    accounted(loaded, 2)
+    messages = loaded.examples[0]["messages"]
+    assert [c["id"] for c in messages[1]["tool_calls"]] == ["call_1", "call_2"]
+    assert [(m["tool_call_id"], m["content"]) for m in messages[2:4]] == [("call_1", "0.92"), ("call_2", "0.79")]
+    (finding,) = [f for f in loaded.findings if f.severity == ERROR]
+    assert finding.line == 2 and "answers no earlier function_call" in finding.message
+    vicuna = {"text": "A chat with a helpful assistant. ### Human: Hi ### Assistant: Hello."}
+    (example,) = io.load(shapes.write_jsonl(tmp_path / "v.jsonl", [vicuna])).examples
+    assert example["messages"] == chat(
+        ("system", "A chat with a helpful assistant."), ("user", "Hi"), ("assistant", "Hello.")
+    )

@@ -96,7 +96,8 @@ def _source() -> tuple[Path | None, str, fetch.Fetched | None]:
 
 
 def _mapping(path: Path, fmt: str | None) -> dict | None:
-    if fmt != "table":
+    """The columns a table's turns (or a text layout's rendered conversation) come from, chosen in the form."""
+    if fmt not in ("table", "text"):
         return None
     try:
         columns = io.columns_cached(path)
@@ -106,11 +107,17 @@ def _mapping(path: Path, fmt: str | None) -> dict | None:
     if not columns:
         st.error("No columns found: the file's records are not objects with named fields.")
         return None
+    if fmt == "text":
+        default = columns.index("text") if "text" in columns else 0
+        return {"text": st.selectbox("Text column", columns, index=default, key="data_import_col_text")}
     guess = io.suggest_mapping(columns)
+    free = [c for c in columns if c not in guess.values()]  # a fallback never repeats another role's column
+    fallback = {"system": "(none)", "user": free[0] if free else columns[0]}
+    fallback["assistant"] = next((c for c in free if c != fallback["user"]), columns[-1])
     chosen = {}
     for col, role in zip(st.columns(3), ("system", "user", "assistant"), strict=True):
         options = ["(none)", *columns] if role == "system" else columns
-        default = guess.get(role) or ("(none)" if role == "system" else columns[min(len(columns) - 1, 1)])
+        default = guess.get(role) or fallback[role]
         with col:
             pick = st.selectbox(f"{role} column", options, index=options.index(default), key=f"data_import_col_{role}")
         chosen[role] = None if pick == "(none)" else pick
