@@ -231,13 +231,8 @@ LLAMAFACTORY_SHAREGPT_TOOLS = {
 # LLaMA-Factory's ShareGPT with tags (role_tag "role", content_tag "content"): the same turns under "messages".
 LLAMAFACTORY_SHAREGPT_TAGS = {
     "messages": [
-        {"role": "user", "content": "Convert 5 GBP to JPY."},
-        {
-            "role": "function_call",
-            "content": '{"name": "convert_currency", "arguments": {"amount": 5, "from": "GBP", "to": "JPY"}}',
-        },
-        {"role": "observation", "content": '{"converted_amount": 940}'},
-        {"role": "assistant", "content": "5 GBP is about 940 JPY."},
+        {"role": {"human": "user", "gpt": "assistant"}.get(t["from"], t["from"]), "content": t["value"]}
+        for t in LLAMAFACTORY_SHAREGPT_TOOLS["conversations"]
     ],
     "tools": json.dumps(GLAIVE_TOOLS),
 }

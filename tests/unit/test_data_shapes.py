@@ -59,7 +59,7 @@ def test_llamafactory_sharegpt_with_role_tags_under_messages(tmp_path):
     (example,) = loaded.examples
     assert [m["role"] for m in example["messages"]] == ["user", "assistant", "tool", "assistant"]
     assert example["messages"][1]["tool_calls"] == [
-        call("call_1", "convert_currency", {"amount": 5, "from": "GBP", "to": "JPY"})
+        call("call_1", "convert_currency", {"amount": 100, "from": "USD", "to": "EUR"})
     ]
     assert example["tools"] == GLAIVE_AS_OPENAI
 
