@@ -121,14 +121,13 @@ def resolve_mapping(objs: list, mapping: dict | None) -> dict:
     """The table's role -> column: the mapping given, the rest suggested; one column never takes two roles."""
     columns = _columns(objs)
     given = {role: col for role, col in (mapping or {}).items() if col is not None}
-    twice = Counter(given.values())
-    for col, n in twice.items():
-        if n > 1:
+    for col, uses in Counter(given.values()).items():
+        if uses > 1:
             roles = " and the ".join(role for role in dict.fromkeys((*COLUMN_NAMES, *given)) if given.get(role) == col)
             raise DataError(
                 f"column {col!r} is chosen for both the {roles} turn; choose a different column for one of them"
             )
-    chosen = {**suggest_mapping([c for c in columns if c not in twice], tuple(twice)), **(mapping or {})}
+    chosen = {**suggest_mapping(columns, tuple(given.values())), **(mapping or {})}
     shown = ", ".join(map(str, columns)) or "none"
     for role in ("system", "user", "assistant"):
         col = chosen.get(role)
