@@ -110,6 +110,7 @@ def test_a_gzipped_dolly_upload_says_where_the_context_went_and_what_was_left_ou
     at.button(key="data_import_go").click().run()
     (dataset,) = versions.datasets()
     assert dataset.latest.n_examples == 2
+    assert any("'context'" in note for note in json.loads(dataset.source)["notes"])  # kept with the dataset
 
 
 def test_an_upload_with_no_example_is_an_error_naming_the_line_never_a_green_zero():

@@ -176,7 +176,7 @@ def render() -> None:
     if st.button("Import as a new dataset", type="primary", key="data_import_go"):
         left = [{"line": f.line, "message": f.message} for f in findings if f.severity == "error"]
         file = Path(fetched.origin).name if fetched else path.name
-        source = json.dumps({"file": file, "format": loaded.fmt, "left_out": left[:500]})
+        source = json.dumps({"file": file, "format": loaded.fmt, "left_out": left[:500], "notes": loaded.notes})
         try:
             version = versions.create(
                 name, loaded.examples, note=f"imported from {file}", source=source, kind=loaded.kind
