@@ -376,7 +376,7 @@ def notes(layout: str, raw: list, examples: list, mapping: dict | None) -> list[
                 f"field 'context' was added to the user turn after the instruction, as 'Context:'"
                 f" ({_records(context)})"
             )
-    return found + _not_imported(raw, READS.get(layout, set()))
+    return found + (_not_imported(raw, READS[layout]) if layout in READS else [])  # a layout not listed keeps all
 
 
 def convert(
