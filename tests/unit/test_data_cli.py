@@ -62,6 +62,8 @@ def test_import_converts_and_writes_openai_chat_jsonl(tmp_path):
     written = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(written) == 2 and written[0]["messages"][2]["tool_calls"][0]["id"] == "call_1"
     assert written[0]["tools"][0]["type"] == "function"
+    checked = run("validate", str(out_file), "--json")  # what import writes is OpenAI's format, tool calls and all
+    assert checked.returncode == 0 and json.loads(checked.stdout)["errors"] == [], checked.stdout
 
 
 def test_import_exits_1_naming_each_record_left_out(tmp_path):
