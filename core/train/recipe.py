@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from core import chat, generation, models, tempfiles, templates
 from core.jobs import rundir
-from core.train import tokenize
+from core.train import calibrate, tokenize
 from core.train.config import TrainConfig, problems
 from core.train.tokenize import TrainDataError
 
@@ -567,6 +567,8 @@ def summarize(cfg: TrainConfig, run: Run, sets: tuple, plan: list, session: Mete
         "validation_truncated": val_set.truncated,
         "padding_efficiency": round(tokenize.padding_efficiency(lengths, plan), 4),
         "tokens_per_s": session.tokens_per_s,
+        "train_seconds": round(session.seconds, 2),  # this process's training steps, what tokens_per_s divides by
+        "device": calibrate.device_key(),  # earlier runs on the same device calibrate the pre-flight's time
         "bf16": run.bf16,
     }
 
@@ -582,6 +584,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     if problems(cfg):
         raise ConfigError("; ".join(problems(cfg)))
     run_dir, acc = Path(run_dir), Accelerator()
+    memory = calibrate.PeakMemory(acc.device.type)  # from here: after start-up, before data and model
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", acc.num_processes))  # set by torchrun/accelerate
     threads = set_threads(local_ranks) if acc.device.type == "cpu" else None
     set_seed(cfg.seed)
@@ -671,6 +674,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         out.say(f"restored the best checkpoint: step {state.best_step}, validation loss {state.best_eval_loss:.4f}")
     plan = [b for group in epoch_groups(lengths, cfg, acc, 0) for b in group]
     summary = summarize(cfg, run, (train_set, val_set), plan, session, (stopped_early, stopped_by_user))
+    summary.update(memory.read())  # measured peak memory, beside the pre-flight's estimate on the Runs page
     weights = acc.get_state_dict(model)  # every rank: FSDP and ZeRO-3 gather the shards here
     if out.on:
         unwrapped.eval()

@@ -291,3 +291,15 @@ def test_cli_bad_data_exits_65_naming_the_line(files, tmp_path, ft_home):
     assert result.returncode == EXIT_BAD_DATA
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_summary_records_the_measured_peak_memory_and_speed(files, tmp_path):
+    summary = recipe.train(cfg_for(files, max_steps=2), tmp_path)
+    written = json.loads((tmp_path / rundir.SUMMARY).read_text())
+    assert written == json.loads(json.dumps(summary))
+    # On CPU: the peak resident memory of the worker in total, and the part grown after start-up.
+    assert written["peak_rss_gb"] >= written["startup_rss_gb"] > 0
+    assert 0 < written["peak_memory_gb"] <= written["peak_rss_gb"]
+    assert "VmHWM" in written["peak_memory_measure"]
+    assert written["tokens_per_s"] > 0 and written["train_seconds"] > 0
+    assert written["device"].startswith("cpu: ")
