@@ -2,6 +2,8 @@
 
     python -m core.train --config RUN_DIR/spec.yaml      (or any YAML holding a TrainConfig)
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m core.train --config ...
+    python -m core.train preflight --config SPEC.yaml [--json] [--mfu 0.35]   (the Train page's pre-flight)
+    python -m core.train probe --config SPEC.yaml [--steps 3]   (this device's speed, cached for the pre-flight)
 
 The run folder is FT_RUN_DIR when set, else the YAML's folder. A configuration that cannot run
 exits 78 and unusable data exits 65, each with a one-line reason and no traceback, so the
@@ -12,24 +14,22 @@ Test: `pytest tests/unit/test_recipe.py`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from core.cli import Command
+from core.cli import Command, dispatch
 from core.cli import fail as _fail  # the one `kind: message` line every entry point prints
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 from core.train import launch
 from core.train.config import from_yaml
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="a TrainConfig YAML or a run's spec.yaml")
-    args = parser.parse_args(argv)
-    path = Path(args.config)
+def _config(path: Path):
+    """(config, None), or (None, exit code) after the one-line reason it cannot run."""
     try:
         cfg = from_yaml(path.read_text())
     except (
@@ -38,10 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         TypeError,
         yaml.YAMLError,
     ) as exc:  # unreadable file, bad YAML, unknown settings
-        return _fail(EXIT_BAD_CONFIG, "bad config", f"{path}: {exc}")
+        return None, _fail(EXIT_BAD_CONFIG, "bad config", f"{path}: {exc}")
     found = launch.problems(cfg, machine=False)  # the launch-time list, less the machine check
     if found:
-        return _fail(EXIT_BAD_CONFIG, "bad config", "; ".join(found))
+        return None, _fail(EXIT_BAD_CONFIG, "bad config", "; ".join(found))
+    return cfg, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="a TrainConfig YAML or a run's spec.yaml")
+    args = parser.parse_args(argv)
+    path = Path(args.config)
+    cfg, code = _config(path)
+    if cfg is None:
+        return code
     run_dir = Path(os.environ.get("FT_RUN_DIR") or path.resolve().parent)
 
     # Imported only now: torch and transformers take seconds, and a bad config should not wait for them.
@@ -63,12 +74,70 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# `python -m core train run|export ...`: this worker, and the export of a finished run.
+def _preflight_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="a TrainConfig YAML or a run's spec.yaml")
+    p.add_argument("--mfu", type=float, default=None, help="utilisation for a time from FLOPs (default 0.35)")
+    p.add_argument("--json", action="store_true")
+
+
+def preflight_main(args: argparse.Namespace) -> int:
+    """The Train page's pre-flight for a config on this machine: memory by term, time and its source, fit."""
+    from core.train import preflight
+
+    cfg, code = _config(Path(args.config))
+    if cfg is None:
+        return code
+    train = launch.train_examples(cfg)
+    if not train:
+        return _fail(EXIT_BAD_DATA, "bad data", f"no train examples could be read for {args.config}")
+    found = preflight.for_config(cfg, train, args.mfu)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for key, value in found.items():
+            print(f"{key:<20}{value}")
+    return 0
+
+
+def _probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="a TrainConfig YAML or a run's spec.yaml")
+    p.add_argument("--steps", type=int, default=3, help="timed optimizer steps, after one warm-up step")
+
+
+def probe_main(args: argparse.Namespace) -> int:
+    cfg, code = _config(Path(args.config))
+    if cfg is None:
+        return code
+    from core.train import calibrate
+    from core.train.recipe import ConfigError
+    from core.train.tokenize import TrainDataError
+
+    try:
+        return calibrate.probe_main(args)
+    except ConfigError as exc:
+        return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
+    except TrainDataError as exc:
+        return _fail(EXIT_BAD_DATA, "bad data", str(exc))
+
+
+# `python -m core train run|export|preflight|probe ...`: this worker, the export of a finished run, the estimate.
 COMMANDS = {
     "run": Command("train as a TrainConfig YAML (a run's spec.yaml) says: --config FILE", target=main),
     "export": Command("merge or copy a finished run's model, then check it stops", target="core.train.export:main"),
+    "preflight": Command(
+        "the pre-flight the Train page shows (memory by term, time, fit): --config FILE [--json]",
+        run=preflight_main,
+        arguments=_preflight_arguments,
+    ),
+    "probe": Command(
+        "time a few training steps at a config's shapes; the pre-flight uses the result",
+        run=probe_main,
+        arguments=_probe_arguments,
+    ),
 }
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] and sys.argv[1] in ("preflight", "probe"):  # the worker itself takes no command name
+        sys.exit(dispatch("python -m core.train", __doc__, COMMANDS))
     sys.exit(main())

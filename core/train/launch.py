@@ -23,7 +23,7 @@ from core import chat, jobs, models, paths, templates, tokens
 from core.data import versions
 from core.jobs import rundir
 from core.jsonl import JsonlError, read_records
-from core.train import config, device
+from core.train import config, device, preflight
 from core.train.config import PROFILES, TrainConfig
 
 PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
@@ -104,6 +104,12 @@ def _train_examples(source: tuple) -> list:
         return [obj for _, obj in read_records(source[1])]
     except (KeyError, ValueError, OSError, JsonlError):
         return []
+
+
+def train_examples(cfg: TrainConfig) -> list:
+    """The run's train examples as the recipe reads them; [] when they cannot be read."""
+    source = _train_source(cfg)
+    return _train_examples(source) if source else []
 
 
 @lru_cache(maxsize=16)
@@ -227,6 +233,13 @@ def _default_title(cfg: TrainConfig) -> str:
     return f"{cfg.method} · {model} · {data}"
 
 
+def _estimate(cfg: TrainConfig) -> dict:
+    try:
+        return preflight.for_config(cfg, train_examples(cfg))
+    except Exception as exc:  # an estimate that cannot be made never stops a launch; it says why
+        return {"error": f"no estimate: {exc}"}
+
+
 def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) -> str:
     found = problems(cfg)
     if found:
@@ -238,6 +251,7 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) ->
         "train_file": cfg.train_file,
         "accelerate_profile": cfg.accelerate_profile,
         "parent_run": None,
+        "estimate": _estimate(cfg),  # the pre-flight as launched: the Runs page sets it beside the measured
         **meta,
     }
     argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"

@@ -3,17 +3,25 @@
 Plain functions, no Streamlit and no torch: token counts use the model's own tokenizer.json and
 chat template (core.tokens.count_with_model, with the files core.models.local_folder finds), or
 tiktoken as a labelled approximation when the model's files are not on this machine. Memory, time
-and dollars come from core.estimate. Test: `pytest tests/app/test_train_page.py`.
+and dollars come from core.estimate. Time on this device comes from a calibration when one exists
+(core.train.calibrate: earlier runs of the same model and method here, else a probe), else from
+FLOPs at an editable utilisation, and says which. `report` is the pre-flight as JSON: what
+`python -m core.train preflight --config SPEC.yaml --json` prints and what launch records in the
+run's meta (the Runs page sets it beside what the run measured).
+Test: `pytest tests/app/test_train_page.py tests/jobs/test_calibrate.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from core import estimate, models, templates, tokens
+from core import estimate, models, prices, templates, tokens
+from core.train import calibrate, device
 from core.train.config import TrainConfig
 from core.train.device import Device
 
@@ -105,6 +113,8 @@ class Preflight:
     verdict: str = "unknown"  # fits / tight / too big / unknown
     verdict_message: str = ""
     device_seconds: float | None = None
+    time_source: str = ""  # which calibration the time came from, said beside it
+    assumptions: estimate.Assumptions | None = None
 
     @property
     def total_gb(self) -> float | None:
@@ -150,8 +160,17 @@ def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) 
     return "too big", f"needs ~{total_gb:.1f} GB; one GPU has {device.memory_gb:.0f} GB{more}"
 
 
-def compute(cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None) -> Preflight:
-    """Everything the Train page shows before Launch; `count` may supply cached token counts."""
+def flops_source(mfu: float) -> str:
+    return f"estimate from FLOPs at {mfu:.0%} utilisation, editable"
+
+
+def compute(
+    cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None, mfu: float | None = None
+) -> Preflight:
+    """Everything the Train page shows before Launch; `count` may supply cached token counts.
+
+    mfu: the utilisation for a time from FLOPs (this device without a calibration, and cloud GPUs).
+    """
     folder = models.local_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
     shape, note = model_shape(cfg.model, folder)
@@ -160,15 +179,60 @@ def compute(cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[
     mean_kept = stats.kept / max(1, len(train))
     examples_seen = total * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
     pf = Preflight(device, stats, shape, note, world, per_epoch, total, examples_seen * mean_kept, cfg.method)
+    a = assumptions(cfg) if mfu is None else dataclasses.replace(assumptions(cfg), mfu=mfu)
+    pf.assumptions = a
+    measured = calibrate.calibration(cfg.model, cfg.method)
+    if measured:  # this device's own speed for this model and method: no utilisation to guess
+        pf.device_seconds, pf.time_source = pf.train_tokens / measured.tokens_per_s, measured.source
     if shape is None or cfg.method not in estimate.METHODS:
         pf.verdict_message = f"memory not estimated: {note}"
         return pf
-    a = assumptions(cfg)
     seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
     req = estimate.PlanRequest(shape, cfg.method, seq, max(1, cfg.per_device_train_batch_size), pf.train_tokens, a)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]
     pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)
-    if device.flops:
+    if device.flops and not measured:
         pf.device_seconds = pf.train_tokens * pf.plan.flops_per_token / (device.flops * a.mfu * world)
+        pf.time_source = flops_source(a.mfu)
     return pf
+
+
+# ---- the pre-flight as data: the CLI's JSON and the record kept at launch ----------------------------
+
+
+def _round(x: Any) -> Any:
+    return round(x, 4) if isinstance(x, float) and math.isfinite(x) else x
+
+
+def _plain(a: estimate.Assumptions | None) -> dict[str, Any]:
+    """The assumptions as JSON keeps them (tuples as lists), so a record read back compares equal."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in (vars(a) if a else {}).items()}
+
+
+def report(pf: Preflight, model: str = "") -> dict[str, Any]:
+    """{"memory_gb", "terms", "time_s", "time_source", "fits", ...}: the numbers the page shows."""
+    mem = pf.plan.memory[pf.method] if pf.plan else {}
+    return {
+        "memory_gb": _round(mem.get("total")),
+        "terms": {t: _round(mem[t]) for t in estimate.TERMS if t in mem},
+        "time_s": _round(pf.device_seconds),
+        "time_source": pf.time_source or "unknown: no calibration and no FLOP rate for this device",
+        "fits": pf.verdict in ("fits", "tight"),
+        "verdict": pf.verdict,
+        "verdict_message": pf.verdict_message,
+        "device": pf.device.label,
+        "method": pf.method,
+        "model": model,
+        "shape": pf.shape_note,
+        "train_tokens": _round(pf.train_tokens),
+        "total_steps": pf.total_steps,
+        "tokens_counted_with": pf.tokens.counter,
+        "assumptions": _plain(pf.assumptions),
+    }
+
+
+def for_config(cfg: TrainConfig, train: list[dict], mfu: float | None = None) -> dict[str, Any]:
+    """The pre-flight of a config and its train examples on this machine, as `report` gives it."""
+    gpu_rows = prices.table("gpu")
+    return report(compute(cfg, train, device.detect(gpu_rows), gpu_rows, mfu=mfu), cfg.model)
