@@ -1,8 +1,8 @@
-"""What the Runs page reads back from a run folder: rows for the list, best loss, the parent's curve.
+"""What the Runs page reads back from a run folder: rows for the list, best loss, the parent's curve,
+and the pre-flight's estimate (kept in the run's meta at launch) beside what the run measured.
 
 Plain functions over core.jobs statuses and the run-dir files (summary.json, samples.json,
-metrics.jsonl); no Streamlit. Test: `pytest tests/app/test_runs_page.py`.
-Test: `pytest tests/app/test_runs_page.py`.
+metrics.jsonl); no Streamlit. Test: `pytest tests/app/test_runs_page.py tests/app/test_costs_page.py`.
 """
 
 from __future__ import annotations
@@ -109,3 +109,46 @@ def folder_files(folder: Path) -> list[dict[str, Any]]:
 
 def folder_mb(folder: Path) -> float:
     return round(sum(f["MB"] for f in folder_files(folder)), 2)
+
+
+# ---- the estimate against what the run measured ------------------------------------------------
+
+
+def ratio(estimate: Any, measured: Any) -> float | None:
+    """estimate / measured: above 1 the pre-flight said more than the run used."""
+    if finite(estimate) and finite(measured) and estimate > 0 and measured > 0:
+        return round(estimate / measured, 3)
+    return None
+
+
+def estimate_vs_measured(run: jobs.RunStatus) -> list[dict[str, Any]]:
+    """Peak memory and training time: the launch's estimate, the run's measurement, their ratio, how each was had."""
+    est, got = run.meta.get("estimate") or {}, read_summary(rundir.run_dir(run.id))
+    rows = (
+        ("peak memory (GB)", est.get("memory_gb"), got.get("peak_memory_gb"), got.get("peak_memory_measure")),
+        ("training time (s)", est.get("time_s"), got.get("train_seconds"), est.get("time_source")),
+    )
+    return [
+        {"what": what, "estimate": e, "measured": m, "estimate / measured": ratio(e, m), "how": how or ""}
+        for what, e, m, how in rows
+    ]
+
+
+def estimator_errors(runs: list[jobs.RunStatus]) -> list[dict[str, Any]]:
+    """One row per run that has an estimate and a measurement: the estimator's error on this workspace."""
+    out = []
+    for run in runs:
+        memory, time = estimate_vs_measured(run)
+        if memory["estimate / measured"] is None and time["estimate / measured"] is None:
+            continue
+        out.append(
+            {
+                "run": run.id,
+                "method": run.meta.get("method", ""),
+                "model": model_label(run.meta.get("model")),
+                "memory_ratio": memory["estimate / measured"],
+                "time_ratio": time["estimate / measured"],
+                "time_source": time["how"],
+            }
+        )
+    return out

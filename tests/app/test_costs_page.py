@@ -6,13 +6,17 @@ Run: `.venv/bin/pytest tests/app/test_costs_page.py -q`.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import estimate, prices, tokens
+from core import estimate, jobs, prices, tokens
 from core.estimate import Assumptions
+from core.jobs import rundir
+from tests.app.harness import FAKE
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = [
@@ -147,3 +151,31 @@ def test_gpu_price_edit_persists_and_bad_cell_is_not_saved():
     at.run()
     assert any("usd_per_hour" in w.value for w in at.warning)
     assert prices.table("gpu")[0]["usd_per_hour"] == 0.25
+
+
+def measured_run(method: str, estimate: dict, summary: dict) -> str:
+    """A finished training job (the fake worker) whose launch kept `estimate` and whose summary measured."""
+    meta = {"method": method, "model": "smollm2-135m-instruct", "estimate": estimate}
+    run_id = jobs.launch("train", [sys.executable, FAKE, "--steps", "0"], "measured", meta=meta)
+    wait_for(run_id)
+    rundir.write_json(rundir.run_dir(run_id) / rundir.SUMMARY, summary)
+    return run_id
+
+
+def test_the_estimators_error_on_past_runs_is_charted():
+    lora = measured_run("lora", {"memory_gb": 2.0, "time_s": 60.0}, {"peak_memory_gb": 1.0, "train_seconds": 30.0})
+    full = measured_run("full", {"memory_gb": 1.0, "time_s": 10.0}, {"peak_memory_gb": 4.0, "train_seconds": 40.0})
+    measured_run("lora", {"error": "no estimate: no model"}, {"peak_memory_gb": 1.0})  # nothing to compare
+    at = costs_page()
+    table = next(d.value for d in at.dataframe if "memory_ratio" in d.value.columns).set_index("run")
+    assert list(table.index) == [full, lora]  # newest first, the run without an estimate left out
+    assert table.loc[lora, ["memory_ratio", "time_ratio"]].tolist() == [2.0, 2.0]
+    assert table.loc[full, ["memory_ratio", "time_ratio"]].tolist() == [0.25, 0.25]
+    chart = next(c for c in at.get("vega_lite_chart") if "estimate / measured" in c.proto.spec)
+    points = [d for d in json.loads(chart.proto.spec)["layer"][0]["data"]["values"]]
+    assert sorted((p["method"], p["measure"], p["ratio"]) for p in points) == [
+        ("full", "peak memory", 0.25),
+        ("full", "training time", 0.25),
+        ("lora", "peak memory", 2.0),
+        ("lora", "training time", 2.0),
+    ]

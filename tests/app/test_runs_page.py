@@ -283,3 +283,18 @@ def test_chart_rows_skip_non_finite_values():
     ]
     assert charts.loss_long(rows) == [{"step": 1, "loss": 1.0, "series": "training loss", "part": "this run"}]
     assert charts.scalars_long(rows) == [{"step": 1, "value": 1e-4, "metric": "learning rate"}]
+
+
+def test_a_finished_run_shows_its_estimate_against_what_it_measured():
+    estimate = {"memory_gb": 3.0, "time_s": 90.0, "time_source": "measured on 2 earlier runs"}
+    run_id = finished(OVERFIT, meta={"estimate": estimate})
+    measured = {"peak_memory_gb": 1.5, "peak_memory_measure": "CPU: VmHWM less start-up", "train_seconds": 120.0}
+    rundir.write_json(rundir.run_dir(run_id) / rundir.SUMMARY, measured)
+    at = open_run(run_id)
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "estimate / measured" in d.value.columns)
+    rows = table.set_index("what")
+    assert rows.loc["peak memory (GB)", "estimate / measured"] == 2.0
+    assert rows.loc["training time (s)", "estimate / measured"] == 0.75
+    assert rows.loc["training time (s)", "how"] == "measured on 2 earlier runs"
+    assert rows.loc["peak memory (GB)", "how"] == "CPU: VmHWM less start-up"

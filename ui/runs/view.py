@@ -19,7 +19,7 @@ from core import jobs, providers
 from core.jobs import rundir
 from core.money import duration, usd
 from core.train import diagnose, launch, summary
-from ui.runs import artifacts, charts
+from ui.runs import artifacts, charts, estimates
 from ui.untrusted import code, inline, long_text
 
 REFRESH_S = 2
@@ -144,6 +144,8 @@ def live(run_id: str, was_active: bool) -> None:
     st.altair_chart(charts.loss_chart(rows, parent), width="stretch")
     if charts.scalars_long(rows):
         st.altair_chart(charts.scalars_chart(rows))
+    if not run.active:  # the run measures its peak memory and speed at its end
+        estimates.render(run)
     diagnosis(run, rows, folder)
 
 
