@@ -326,3 +326,15 @@ def test_the_rendered_example_is_the_tool_calling_one_and_follows_the_chosen_tem
     shown = example_markdown(at)
     assert preflight_view.LEARNED.format("\\<tool\\_call\\>") in shown and "get\\_current\\_weather" in shown
     assert any("Every assistant turn (2) ends with a learned" in s.value for s in at.success)
+
+
+def test_preflight_says_where_the_time_comes_from_and_the_utilisation_is_editable(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Time: estimate from FLOPs at 35% utilisation, editable." in captions
+    at.number_input(key="train_preflight_mfu").set_value(0.7).run()
+    assert not at.exception, at.exception
+    assert "Time: estimate from FLOPs at 70% utilisation, editable." in " ".join(c.value for c in at.caption)
+    shown = next(d.value for d in at.dataframe if "assumption" in d.value.columns).set_index("assumption")
+    assert shown.loc["mfu", "value"] == "0.7" and shown.loc["lora_r", "value"] == "16"

@@ -14,7 +14,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import models, prices, templates
+from core import estimate, models, prices, templates
+from core.config import help_of
 from core.data import versions
 from core.money import duration
 from core.train import device, preflight, preview
@@ -22,6 +23,7 @@ from core.train.config import TrainConfig
 from ui import untrusted
 from ui.costs import charts
 
+MFU_KEY = "train_preflight_mfu"  # the utilisation a time from FLOPs assumes, editable under the numbers
 VERDICT_ALERT = {"fits": st.success, "tight": st.warning, "too big": st.error, "unknown": st.info}
 
 
@@ -60,7 +62,8 @@ def compute(cfg: TrainConfig, version: versions.Version) -> preflight.Preflight:
     stats = _token_counts(version.id, cfg.model, _stamp(cfg.model), cfg.chat_template)
     train = versions.split_examples(version)["train"]
     counted = dataclasses.replace(stats, max_length=cfg.max_length)
-    return preflight.compute(cfg, train, _device(gpu_rows), gpu_rows, count=lambda *_: counted)
+    mfu = st.session_state.get(MFU_KEY)
+    return preflight.compute(cfg, train, _device(gpu_rows), gpu_rows, count=lambda *_: counted, mfu=mfu)
 
 
 def token_chart(stats: preflight.TokenStats) -> alt.Chart:
@@ -91,8 +94,10 @@ def _metrics(pf: preflight.Preflight) -> None:
     )
     total = pf.total_gb
     c[4].metric("Memory estimate", f"{total:.1f} GB" if total is not None else "unknown", help=pf.shape_note)
-    c[5].metric("Time on this device", duration(pf.device_seconds) or "unknown", help=pf.device.flops_note)
-    st.caption(f"Tokens: {t.counter}. Shape: {pf.shape_note}. Device: {pf.device.label}.")
+    c[5].metric("Time on this device", duration(pf.device_seconds) or "unknown", help=pf.time_source)
+    st.caption(
+        f"Tokens: {t.counter}. Shape: {pf.shape_note}. Device: {pf.device.label}. Time: {pf.time_source or 'unknown'}."
+    )
 
 
 def _cloud(pf: preflight.Preflight) -> None:
@@ -107,10 +112,27 @@ def _cloud(pf: preflight.Preflight) -> None:
             "usd": st.column_config.NumberColumn("$ with startup", format="$%.2f"),
         },
     )
+    mfu = pf.assumptions.mfu if pf.assumptions else estimate.Assumptions().mfu
     st.caption(
         "The same run on cloud GPUs, from the GPU price table (edit it on the Costs page): "
-        f"{pf.train_tokens:,.0f} training tokens, all epochs."
+        f"{pf.train_tokens:,.0f} training tokens, all epochs; {preflight.flops_source(mfu)} below."
     )
+
+
+def _assumptions(pf: preflight.Preflight) -> None:
+    """What the memory and time rest on, next to them; the utilisation is editable."""
+    a = pf.assumptions or estimate.Assumptions()
+    st.number_input(
+        "Utilisation for a time from FLOPs (cloud GPUs; this device until it is calibrated)",
+        min_value=0.01,
+        max_value=1.0,
+        value=float(a.mfu),
+        step=0.05,
+        key=MFU_KEY,
+        help=help_of(estimate.Assumptions)["mfu"],
+    )
+    with st.expander("Assumptions behind the memory and time"):
+        st.dataframe(pd.DataFrame(estimate.help_rows(a)), hide_index=True)
 
 
 def render(pf: preflight.Preflight) -> None:
@@ -130,6 +152,7 @@ def render(pf: preflight.Preflight) -> None:
     where = pf.device.name if pf.device.kind == "gpu" else "this machine's RAM"
     device_line = [{"gpu": where, "memory_gb": pf.device.memory_gb}]
     right.altair_chart(charts.memory_chart(pf.plan.memory, device_line).properties(height=220), width="stretch")
+    _assumptions(pf)
     _cloud(pf)
 
 
