@@ -57,5 +57,6 @@ cfg = form.collect(method, model, version.id, profile)
 
 pf = preflight_view.compute(cfg, version)
 preflight_view.render(pf)
+preflight_view.calibration(cfg, pf)
 preflight_view.example(cfg, version)
 launch_panel.render(cfg, pf)

@@ -24,6 +24,7 @@ from core.train import config, device, launch, preflight
 from tests.app import harness
 from tests.app.harness import FAKE
 from tests.shapes import OPENAI_TOOL_CALLING
+from tests.waiting import wait_for
 from ui.train import form, preflight_view
 
 
@@ -338,3 +339,17 @@ def test_preflight_says_where_the_time_comes_from_and_the_utilisation_is_editabl
     assert "Time: estimate from FLOPs at 70% utilisation, editable." in " ".join(c.value for c in at.caption)
     shown = next(d.value for d in at.dataframe if "assumption" in d.value.columns).set_index("assumption")
     assert shown.loc["mfu", "value"] == "0.7" and shown.loc["lora_r", "value"] == "16"
+
+
+def test_the_probe_button_starts_a_speed_probe_job_for_this_model_and_method(model_dir):
+    split_version()
+    at = use_model(app(), model_dir)
+    at.button(key="train_probe").click().run()
+    assert not at.exception, at.exception
+    (probe,) = jobs.list_runs(kind="probe")
+    assert (probe.meta["model"], probe.meta["method"]) == (str(model_dir), "lora")
+    assert launch.run_config(probe.id).model == str(model_dir)
+    ended = wait_for(probe.id, timeout=120)
+    assert ended.state == "failed"  # the toy model has a tokenizer and a config but no weights
+    at.run()
+    assert f"The last speed probe ({probe.id}) failed" in " ".join(w.value for w in at.warning)

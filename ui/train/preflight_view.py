@@ -14,11 +14,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import estimate, models, prices, templates
+from core import estimate, jobs, models, prices, templates
 from core.config import help_of
 from core.data import versions
 from core.money import duration
-from core.train import device, preflight, preview
+from core.train import calibrate, device, preflight, preview
 from core.train.config import TrainConfig
 from ui import untrusted
 from ui.costs import charts
@@ -200,3 +200,29 @@ def example(cfg: TrainConfig, version: versions.Version) -> None:
     )
     with st.container(border=True):
         st.markdown(example_markdown(found.segments))
+
+
+def _probes(cfg: TrainConfig) -> list[jobs.RunStatus]:
+    """This model and method's speed probes, newest first."""
+    found = jobs.list_runs(kind="probe", limit=20)
+    return [r for r in found if r.meta.get("model") == cfg.model and r.meta.get("method") == cfg.method]
+
+
+def calibration(cfg: TrainConfig, pf: preflight.Preflight) -> None:
+    """While the time is only a FLOPs estimate: offer a probe job, say when one runs or why the last one failed."""
+    probes = _probes(cfg)
+    if probes and probes[0].active:
+        st.info(f"Timing a few real training steps here (probe {probes[0].id}); rerun the page once it finishes.")
+        return
+    if not pf.time_source.startswith("estimate from FLOPs"):
+        return
+    if probes and probes[0].state in ("failed", "lost"):
+        st.warning(f"The last speed probe ({probes[0].id}) {probes[0].state}: {probes[0].message[:300]}")
+    st.button(
+        f"Time {calibrate.PROBE_STEPS} real training steps on this device",
+        key="train_probe",
+        on_click=calibrate.start_probe,
+        args=(cfg,),
+        help="A short job (model load, one warm-up and a few optimizer steps at this run's shapes); its "
+        "tokens/s then gives the time above, cached for this device, model and method.",
+    )
