@@ -2,7 +2,7 @@
 
     python -m core.train --config RUN_DIR/spec.yaml      (or any YAML holding a TrainConfig)
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m core.train --config ...
-    python -m core.train preflight --config SPEC.yaml [--json] [--mfu 0.35]   (the Train page's pre-flight)
+    python -m core.train preflight --config SPEC.yaml [--json] [--mfu 0.35] [--formula]   (the Train page's pre-flight)
     python -m core.train probe --config SPEC.yaml [--steps 3]   (this device's speed, cached for the pre-flight)
 
 The run folder is FT_RUN_DIR when set, else the YAML's folder. A configuration that cannot run
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 def _preflight_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="a TrainConfig YAML or a run's spec.yaml")
     p.add_argument("--mfu", type=float, default=None, help="utilisation for a time from FLOPs (default 0.35)")
+    p.add_argument("--formula", action="store_true", help="activations from the formula, as the page shows at once")
     p.add_argument("--json", action="store_true")
 
 
@@ -90,7 +91,7 @@ def preflight_main(args: argparse.Namespace) -> int:
     train = launch.train_examples(cfg)
     if not train:
         return _fail(EXIT_BAD_DATA, "bad data", f"no train examples could be read for {args.config}")
-    found = preflight.for_config(cfg, train, args.mfu)
+    found = preflight.for_config(cfg, train, args.mfu, measure=not args.formula)
     if args.json:
         print(json.dumps(found, indent=2))
     else:

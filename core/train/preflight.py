@@ -25,6 +25,7 @@ from core.train import calibrate, device
 from core.train.config import TrainConfig
 from core.train.device import Device
 
+SHORT_ON_CPU = 192  # tokens: up to here the math attention kernel is the faster one on CPU (the recipe picks it)
 SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and states over the GPUs
 TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
 
@@ -121,14 +122,21 @@ class Preflight:
         return self.plan.memory[self.method]["total"] if self.plan else None
 
 
-def assumptions(cfg: TrainConfig) -> estimate.Assumptions:
-    width = 2.0 if cfg.bf16 else 4.0  # bytes per weight the recipe loads
+def assumptions(cfg: TrainConfig, device: Device | None = None, seq: int = 0) -> estimate.Assumptions:
+    """The estimate's assumptions as the recipe runs this config on this device (core/train/recipe.py)."""
+    on_cpu = device is None or device.kind == "cpu"
     return estimate.Assumptions(
         lora_r=max(1, cfg.lora_r),
         target_modules=tuple(cfg.target_modules),
         gradient_checkpointing=cfg.gradient_checkpointing,
-        full_weight_bytes=width,
-        frozen_weight_bytes=width,
+        full_weight_bytes=4.0,  # full fine-tuning loads fp32 master weights, under bf16 autocast
+        frozen_weight_bytes=2.0 if cfg.bf16 else 4.0,
+        bf16=cfg.bf16,
+        lora_dropout=cfg.lora_dropout,
+        attention_kernel="math" if on_cpu and seq <= SHORT_ON_CPU else "sdpa",
+        autocast_device="cpu" if on_cpu else "cuda",
+        # No CUDA context on a CPU; the worker's measured peak there is counted from after start-up.
+        overhead_gb=0.0 if on_cpu else estimate.Assumptions().overhead_gb,
     )
 
 
@@ -165,11 +173,19 @@ def flops_source(mfu: float) -> str:
 
 
 def compute(
-    cfg: TrainConfig, train: list[dict], device: Device, gpu_rows: list[dict], count=None, mfu: float | None = None
+    cfg: TrainConfig,
+    train: list[dict],
+    device: Device,
+    gpu_rows: list[dict],
+    count=None,
+    mfu: float | None = None,
+    measure: bool = False,
 ) -> Preflight:
     """Everything the Train page shows before Launch; `count` may supply cached token counts.
 
     mfu: the utilisation for a time from FLOPs (this device without a calibration, and cloud GPUs).
+    measure: activations measured on a small stack of the model's shape (core.activations: a subprocess
+    the first time per shape, seconds), else the documented formula; the terms' notes say which.
     """
     folder = models.local_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
@@ -179,7 +195,9 @@ def compute(
     mean_kept = stats.kept / max(1, len(train))
     examples_seen = total * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
     pf = Preflight(device, stats, shape, note, world, per_epoch, total, examples_seen * mean_kept, cfg.method)
-    a = assumptions(cfg) if mfu is None else dataclasses.replace(assumptions(cfg), mfu=mfu)
+    seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
+    a = assumptions(cfg, device, seq)
+    a = a if mfu is None else dataclasses.replace(a, mfu=mfu)
     pf.assumptions = a
     measured = calibrate.calibration(cfg.model, cfg.method)
     if measured:  # this device's own speed for this model and method: no utilisation to guess
@@ -187,8 +205,8 @@ def compute(
     if shape is None or cfg.method not in estimate.METHODS:
         pf.verdict_message = f"memory not estimated: {note}"
         return pf
-    seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
-    req = estimate.PlanRequest(shape, cfg.method, seq, max(1, cfg.per_device_train_batch_size), pf.train_tokens, a)
+    batch = max(1, cfg.per_device_train_batch_size)
+    req = estimate.PlanRequest(shape, cfg.method, seq, batch, pf.train_tokens, a, measure=measure)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]
     pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)
@@ -216,6 +234,7 @@ def report(pf: Preflight, model: str = "") -> dict[str, Any]:
     return {
         "memory_gb": _round(mem.get("total")),
         "terms": {t: _round(mem[t]) for t in estimate.TERMS if t in mem},
+        "term_notes": pf.plan.notes.get(pf.method, {}) if pf.plan else {},  # each term's assumptions, in words
         "time_s": _round(pf.device_seconds),
         "time_source": pf.time_source or "unknown: no calibration and no FLOP rate for this device",
         "fits": pf.verdict in ("fits", "tight"),
@@ -232,7 +251,7 @@ def report(pf: Preflight, model: str = "") -> dict[str, Any]:
     }
 
 
-def for_config(cfg: TrainConfig, train: list[dict], mfu: float | None = None) -> dict[str, Any]:
+def for_config(cfg: TrainConfig, train: list[dict], mfu: float | None = None, measure: bool = False) -> dict[str, Any]:
     """The pre-flight of a config and its train examples on this machine, as `report` gives it."""
     gpu_rows = prices.table("gpu")
-    return report(compute(cfg, train, device.detect(gpu_rows), gpu_rows, mfu=mfu), cfg.model)
+    return report(compute(cfg, train, device.detect(gpu_rows), gpu_rows, mfu=mfu, measure=measure), cfg.model)

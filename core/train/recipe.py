@@ -31,9 +31,9 @@ from core import chat, generation, models, tempfiles, templates
 from core.jobs import rundir
 from core.train import calibrate, tokenize
 from core.train.config import TrainConfig, problems
+from core.train.preflight import SHORT_ON_CPU  # the estimate assumes the same attention kernel
 from core.train.tokenize import TrainDataError
 
-SHORT_ON_CPU = 192  # tokens: up to here the math attention kernel is the faster one on CPU
 METRIC_KEYS = ("step", "epoch", "loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s")
 
 

@@ -339,6 +339,13 @@ def test_preflight_says_where_the_time_comes_from_and_the_utilisation_is_editabl
     assert "Time: estimate from FLOPs at 70% utilisation, editable." in " ".join(c.value for c in at.caption)
     shown = next(d.value for d in at.dataframe if "assumption" in d.value.columns).set_index("assumption")
     assert shown.loc["mfu", "value"] == "0.7" and shown.loc["lora_r", "value"] == "16"
+    # Next to the memory: each term with what it assumes, as the recipe runs this config on this CPU.
+    terms = next(d.value for d in at.dataframe if "assumes" in d.value.columns).set_index("term")
+    assert terms.loc["weights", "assumes"] == "frozen base at 2 bytes per weight, bf16 autocast"
+    assert (
+        "formula" in terms.loc["activations", "assumes"] and "lora_dropout 0.05" in terms.loc["activations", "assumes"]
+    )
+    assert "attention math" in terms.loc["activations", "assumes"]  # short batches on a CPU: the recipe's kernel
 
 
 def test_the_probe_button_starts_a_speed_probe_job_for_this_model_and_method(model_dir):

@@ -51,9 +51,9 @@ def earlier_run(cfg, summary: dict, fail: bool = False) -> str:
     return run_id
 
 
-def compute(cfg, mfu=None) -> preflight.Preflight:
+def compute(cfg, mfu=None, measure=False) -> preflight.Preflight:
     rows = prices.table("gpu")
-    return preflight.compute(cfg, launch.train_examples(cfg), device.detect(rows), rows, mfu=mfu)
+    return preflight.compute(cfg, launch.train_examples(cfg), device.detect(rows), rows, mfu=mfu, measure=measure)
 
 
 def test_without_a_calibration_the_time_is_a_labelled_flops_estimate_with_an_editable_utilisation(data):
@@ -96,8 +96,9 @@ def test_the_cli_prints_the_preflight_the_page_shows(data, tmp_path, ft_home):
     done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    page = preflight.report(compute(data), data.model)
+    page = preflight.report(compute(data, measure=True), data.model)
     assert found["memory_gb"] == page["memory_gb"] > 0
+    assert found["term_notes"]["activations"].startswith("measured on a 2-layer stack")  # the CLI measures
     assert set(found["terms"]) == set(page["terms"]) and found["terms"]["weights"] > 0
     assert found["time_source"] == page["time_source"] and found["time_s"] > 0
     assert found["fits"] is True and found["total_steps"] == page["total_steps"]

@@ -122,6 +122,9 @@ def _cloud(pf: preflight.Preflight) -> None:
 def _assumptions(pf: preflight.Preflight) -> None:
     """What the memory and time rest on, next to them; the utilisation is editable."""
     a = pf.assumptions or estimate.Assumptions()
+    mem, notes = pf.plan.memory[pf.method], pf.plan.notes.get(pf.method, {})
+    terms = [{"term": t, "GB": round(mem[t], 3), "assumes": notes.get(t, "")} for t in estimate.TERMS if t in mem]
+    st.dataframe(pd.DataFrame(terms), hide_index=True)
     st.number_input(
         "Utilisation for a time from FLOPs (cloud GPUs; this device until it is calibrated)",
         min_value=0.01,
@@ -131,7 +134,7 @@ def _assumptions(pf: preflight.Preflight) -> None:
         key=MFU_KEY,
         help=help_of(estimate.Assumptions)["mfu"],
     )
-    with st.expander("Assumptions behind the memory and time"):
+    with st.expander("Every assumption behind the memory and time"):
         st.dataframe(pd.DataFrame(estimate.help_rows(a)), hide_index=True)
 
 
