@@ -5,7 +5,8 @@ GPU, and on CPU the process's peak resident memory (VmHWM) less what it held aft
 interpreter and torch, before data and model). For the pre-flight, `calibration` finds this
 device's tokens/s for a model and method: the median of earlier finished runs (their summary.json),
 else a cached probe (`python -m core.train probe --config SPEC.yaml`, run as a job by
-`start_probe`: a few optimizer steps of the real model at the run's shapes). No torch at import.
+`start_probe`: a few optimizer steps of the real model on a typical group of the run's batches).
+No torch at import.
 Test: `pytest tests/jobs/test_calibrate.py tests/unit/test_recipe.py`.
 """
 
@@ -177,8 +178,18 @@ def start_probe(cfg: TrainConfig) -> str:
 # ---- the probe itself (in the job's process) -------------------------------------------------------
 
 
+def typical_group(groups: list, examples: list) -> list:
+    """The accumulation group with the median token count: one shape the probe times again and again."""
+    sizes = [sum(len(examples[j].input_ids) for batch in group for j in batch) for group in groups]
+    return groups[sorted(range(len(groups)), key=sizes.__getitem__)[len(groups) // 2]]
+
+
 def probe(cfg: TrainConfig, run_dir: Path, steps: int = PROBE_STEPS) -> dict[str, Any]:
-    """One warm-up and `steps` timed optimizer steps of the recipe, on groups spread over the first epoch."""
+    """One warm-up and `steps` timed optimizer steps of the recipe on a typical group; the median step's tokens/s.
+
+    The same shapes every step: the first pays for kernel set-up (oneDNN builds one per shape), and the
+    median of the rest shrugs off a step slowed by another process on a shared machine.
+    """
     from accelerate import Accelerator
 
     from core.train import recipe, tokenize
@@ -191,20 +202,19 @@ def probe(cfg: TrainConfig, run_dir: Path, steps: int = PROBE_STEPS) -> dict[str
     train_raw, _ = recipe.load_examples(cfg)
     model, tok = recipe.load_model(cfg, acc.device, bf16)
     examples = tokenize.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example").examples
-    groups = recipe.epoch_groups([len(e.input_ids) for e in examples], cfg, acc, 0)
-    picked = [groups[int(i * len(groups) / (steps + 1))] for i in range(steps + 1)]  # the warm-up first
+    group = typical_group(recipe.epoch_groups([len(e.input_ids) for e in examples], cfg, acc, 0), examples)
     model, optimizer = acc.prepare(model, recipe.make_optimizer(model, cfg))
     model.train()
     head = acc.unwrap_model(model).get_output_embeddings()
-    meter = recipe.Meter()
-    for i, group in enumerate(picked):
+    rates = []
+    for i in range(steps + 1):
         t0 = time.perf_counter()
         batches = [tokenize.collate([examples[j] for j in b], tok.pad_token_id) for b in group]
         _, _, tokens = recipe.train_step(model, head, batches, acc, optimizer, cfg.learning_rate, cfg, bf16)
         if i:  # the first step pays for lazy initialisation, not training
-            meter.add(time.perf_counter() - t0, tokens)
+            rates.append(tokens / max(time.perf_counter() - t0, 1e-9))
         rundir.report_progress(run_dir, i, steps, f"probe step {i} of {steps}")
-    entry = save_probe(cfg.model, cfg.method, meter.tokens_per_s, steps)
+    entry = save_probe(cfg.model, cfg.method, round(statistics.median(rates), 1), steps)
     result = {"device": device_key(), "model": cfg.model, "method": cfg.method, **entry}
     rundir.write_json(run_dir / rundir.RESULT, result)
     return result
