@@ -200,8 +200,14 @@ def test_stop_file_stops_at_the_next_step_with_a_checkpoint(files, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["stopped_by_user"] is True
 
 
-def test_resume_continues_the_step_count_and_matches_an_unbroken_run(files, tmp_path):
+def test_resume_continues_the_step_count_and_matches_an_unbroken_run(files, tmp_path, monkeypatch, request):
     # Constant lr: a shorter first run must not decay faster; dropout draws on the RNG.
+    # One thread for all three runs: set_threads follows the machine's load, and another thread count
+    # sums in another order (under load the runs differed by more than 1e-6).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    torch.set_num_threads(1)
     settings = dict(save_strategy="steps", save_steps=1, lora_dropout=0.1, lr_scheduler_type="constant")
     recipe.train(cfg_for(files, max_steps=4, **settings), tmp_path / "whole")
     recipe.train(cfg_for(files, max_steps=2, **settings), tmp_path / "part")
