@@ -3,7 +3,7 @@
 python -m core.data validate FILE [--model MODEL] [--json]   exit 0 clean, 1 errors, 2 unreadable (chat or preference)
 python -m core.data dedup FILE [--threshold 0.95] [--json]   exact and near-duplicate clusters
 python -m core.data import FILE [--format auto|chat|sharegpt|...] [--map ROLE=COLUMN ...] [--out OUT.jsonl] [--json]
-    normalised to OpenAI chat JSONL; exit 0 every record read, 1 some left out, 2 nothing read
+    normalised to OpenAI chat (or DPO) JSONL; exit 0 every record read, 1 some left out, 2 nothing read
 Also `python -m core data ...`. Test: `pytest tests/unit/test_data_cli.py`.
 """
 

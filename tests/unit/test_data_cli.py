@@ -94,3 +94,18 @@ def test_import_exits_2_when_nothing_can_be_read(tmp_path):
     assert "plain.jsonl" in out.stderr and "line 1" in out.stderr
     out = run("import", str(tmp_path / "missing.jsonl"))
     assert out.returncode == 2 and "no such file" in out.stderr
+
+
+def test_import_of_preference_data_counts_pairs_and_writes_openai_dpo(tmp_path):
+    src = shapes.write_jsonl(tmp_path / "pairs.jsonl", [shapes.TRL_PREFERENCE_CONVERSATIONAL, shapes.OPENAI_DPO])
+    out_file = tmp_path / "dpo.jsonl"
+    out = run("import", str(src), "--out", str(out_file), "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert (summary["kind"], summary["format"], summary["examples"]) == ("preference", "preference", 2)
+    written = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [w["preferred_output"] for w in written] == [
+        shapes.TRL_PREFERENCE_CONVERSATIONAL["chosen"],
+        shapes.OPENAI_DPO["preferred_output"],
+    ]
+    assert written[0]["input"]["messages"] == shapes.TRL_PREFERENCE_CONVERSATIONAL["prompt"]
