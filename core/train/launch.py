@@ -63,17 +63,26 @@ def profile_problems(profile: str | None) -> list[str]:
 # ---- what stops a run -------------------------------------------------------------------------
 
 EMPTY_TRAIN = "the train split of this version is empty: make a new split on the Data page"
+PREFERENCE_DATA = (
+    "this version holds preference pairs, and these methods train on chat examples: make a chat dataset of the "
+    "chosen answers (Data page, Split & export) and train on it"
+)
+
+
+def _version(cfg: TrainConfig) -> versions.Version | None:
+    """The run's dataset version; None when there is none to ask (the recipe says why)."""
+    if cfg.dataset_version is None or cfg.train_file:
+        return None
+    try:
+        return versions.get(int(cfg.dataset_version))
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _train_size(cfg: TrainConfig) -> int | None:
     """Examples in the version's train split; None when there is no version to ask (the recipe says why)."""
-    if cfg.dataset_version is None or cfg.train_file:
-        return None
-    try:
-        splits = versions.get(int(cfg.dataset_version)).splits or {}
-    except (KeyError, ValueError, TypeError):
-        return None
-    return len(splits.get("train") or [])
+    version = _version(cfg)
+    return None if version is None else len((version.splits or {}).get("train") or [])
 
 
 # ---- the chat template against the data ---------------------------------------------------------
@@ -190,6 +199,8 @@ def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True)
     found = [p for p in [models.model_problem(cfg.model)] if p]
     size = _train_size(cfg) if n_train is None else n_train
     found += [EMPTY_TRAIN] if size == 0 else []
+    version = _version(cfg)
+    found += [PREFERENCE_DATA] if version is not None and version.kind == "preference" else []
     found += config.problems(cfg)
     found += template_problems(cfg) if cfg.chat_template in templates.CHOICES else []
     return found + (profile_problems(cfg.accelerate_profile) if machine else [])

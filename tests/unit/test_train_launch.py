@@ -280,6 +280,22 @@ def test_start_refuses_what_the_page_refuses(tmp_path):
     assert jobs.list_runs() == []
 
 
+def test_a_preference_version_is_refused_before_launch_naming_the_way_to_chat_data():
+    from tests.shapes import dpo_pair
+
+    pairs = [dpo_pair(f"question {i}?", f"good {i}", f"bad {i}") for i in range(3)]
+    first = versions.create("prefs", pairs, kind="preference")
+    split = versions.save(first, pairs, "split", {"train": [0, 1], "validation": [2], "test": []})
+    cfg = preset("lora", dataset_version=split.id)
+    assert launch.PREFERENCE_DATA in launch.problems(cfg)
+    with pytest.raises(ValueError, match="chosen answers"):
+        launch.start(cfg)
+    assert jobs.list_runs() == []
+    chat_rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}] * 3
+    chat = versions.save(versions.create("chat", chat_rows), chat_rows, "s", {"train": [0, 1], "validation": [2]})
+    assert launch.PREFERENCE_DATA not in launch.problems(preset("lora", dataset_version=chat.id))
+
+
 # ---- resume ----------------------------------------------------------------------------------------
 
 
