@@ -104,8 +104,11 @@ def context_length(model, tok) -> int | None:
 
 def prompt_text(tok, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The prompt through the model's chat template (its `tools` argument given the tools), ready for the
-    assistant's turn. `messages` are as core.templates.template_inputs writes them; ToolsNotShown when the
-    render drops a tool, a call or a result (core.templates.lost: the template has no place for them)."""
+    assistant's turn. `messages` in OpenAI's form (calls' arguments as JSON strings) go through
+    core.templates.template_inputs first; ToolsNotShown when the render drops a tool, a call or a result
+    (core.templates.lost: the template has no place for them)."""
+    if tools or templates.uses_tools({"messages": messages}):
+        messages, tools = templates.template_inputs(messages, tools)
     text = tok.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True, tokenize=False)
     if tools or any(m.get("tool_calls") or m.get("role") == "tool" for m in messages):
         missing = templates.lost(text, messages, tools)
@@ -207,17 +210,19 @@ def generate(
     stop: list[int] | None = None,
     cancel: threading.Event | None = None,
     on_batch: OnBatch | None = None,
+    tools: list[list[dict] | None] | None = None,
 ) -> list[Reply]:
     """One Reply per prompt, in prompt order; prompts run shortest first, batch_size at a time.
 
-    `stop` defaults to the model's and the tokenizer's end tokens (`models.stop_ids(model, tok)`).
+    `stop` defaults to the model's and the tokenizer's end tokens (`models.stop_ids(model, tok)`);
+    `tools[i]` are prompt i's tool definitions (OpenAI's `tools`), given to the chat template.
     """
     import torch
 
     tok.padding_side = "left"  # every row's new tokens then start at the same column
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    ids = [encode(tok, p) for p in prompts]
+    ids = [encode(tok, p, t) for p, t in zip(prompts, tools or [None] * len(prompts), strict=True)]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
     stop = models.stop_ids(model, tok) if stop is None else stop
     kwargs = settings(tok, stop, max_new_tokens, temperature, top_p, cancel)
@@ -238,13 +243,13 @@ def generate(
     return results
 
 
-def reply(model, tok, messages: list[dict], max_new_tokens: int = 64) -> Reply:
+def reply(model, tok, messages: list[dict], max_new_tokens: int = 64, tools: list[dict] | None = None) -> Reply:
     """One greedy reply, stopping where the model's own generation config says.
 
     Only the model's end tokens, not the tokenizer's: the export check and a run's samples report
     whether the saved model stops by itself.
     """
-    return generate(model, tok, [messages], max_new_tokens, stop=models.stop_ids(model))[0]
+    return generate(model, tok, [messages], max_new_tokens, stop=models.stop_ids(model), tools=[tools])[0]
 
 
 @lru_cache(maxsize=1)

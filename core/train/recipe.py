@@ -411,7 +411,7 @@ def write_samples(model, tok, validation: list[dict], n: int, bf16: bool) -> lis
         last = chat.last_assistant_at(messages)
         last = len(messages) if last is None else last
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            reply = generation.reply(model, tok, messages[:last], max_new_tokens=64)
+            reply = generation.reply(model, tok, messages[:last], max_new_tokens=64, tools=templates.tools_of(example))
         reference = (messages[last].get("content") or "") if last < len(messages) else ""
         samples.append(
             {

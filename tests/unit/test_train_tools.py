@@ -240,14 +240,17 @@ def test_a_tiny_run_on_tool_calls_with_the_tool_template_saves_it_with_the_token
         "lora",
         model=str(tiny_model_dir),
         train_file=str(tool_file),
+        validation_file=str(write_jsonl(tmp_path / "validation.jsonl", [OPENAI_TOOL_CALLING])),
         chat_template="tools",
         max_steps=2,
         per_device_train_batch_size=2,
         gradient_accumulation_steps=1,
-        sample_generations=0,
+        sample_generations=1,
         bf16=False,
     )
     summary = recipe.train(cfg, tmp_path)
+    samples = json.loads((tmp_path / rundir.SAMPLES).read_text())
+    assert len(samples) == 1 and samples[0]["prompt"][-1]["role"] == "tool"  # answered after a call and its result
     assert summary["final_step"] == 2 and summary["train_examples"] == 4 and summary["dropped_examples"] == 0
     losses = [r["loss"] for r in rundir.read_metrics(tmp_path) if r["loss"] is not None]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
