@@ -397,3 +397,15 @@ def test_the_check_view_says_what_tool_definitions_and_calls_cost():
     shown = " ".join(c.value for c in at.caption)
     assert f"Tool tokens: {tool['definitions']:,} in definitions, {tool['calls']:,} in calls." in shown
     assert tool["definitions"] > 0 and tool["calls"] > 0
+
+
+def test_the_history_diff_shows_tool_calls_and_a_turn_not_learned():
+    from tests.shapes import OPENAI_TOOL_CALLING
+    from ui.data.history import conversation_text
+
+    example = copy.deepcopy(OPENAI_TOOL_CALLING)
+    example["messages"][3]["weight"] = 0
+    text = conversation_text(example)
+    assert "get_current_weather(" in text and "San Francisco, USA" in text  # not "assistant: null"
+    assert "assistant (not learned): It is 18 degrees" in text
+    assert "tool: " in text and "fog" in text

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.data import versions
+from core.data import dedup, versions
 from ui.data import state
 from ui.data.dupes import clip, row_label
 
@@ -38,16 +38,18 @@ def version_table(history: list[versions.Version]) -> pd.DataFrame:
 
 
 def conversation_text(example: dict, limit: int = 400) -> str:
-    """One line per message, "role: content", each cut to `limit` characters."""
+    """One line per message, "role: content" (its tool calls as name(arguments), a weight-0 turn marked), each cut
+    to `limit` characters."""
     messages = example.get("messages") if isinstance(example, dict) else None
     if not isinstance(messages, list):
         return clip(json.dumps(example, ensure_ascii=False), limit)
     lines = []
     for m in messages:
-        m = m if isinstance(m, dict) else {"content": m}
-        content = m.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        lines.append(f"{m.get('role', '?')}: {clip(text, limit)}")
+        if not isinstance(m, dict):
+            lines.append(f"?: {clip(json.dumps(m, ensure_ascii=False), limit)}")
+            continue
+        role = f"{m.get('role', '?')}{' (not learned)' if m.get('weight') == 0 else ''}"
+        lines.append(f"{role}: {clip(dedup.message_text(m), limit)}")
     return "\n".join(lines)
 
 
