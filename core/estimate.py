@@ -270,9 +270,10 @@ class Assumptions:
         2.0, "The formula with checkpointing: bytes kept per token x hidden x layer (the bf16 layer input)."
     )
     logits_bytes: float = option(
-        10.0,
-        "Bytes per loss position x vocabulary entry for the logits: bf16 output (2) + fp32 copy for the"
-        " loss (4) + fp32 log-probabilities kept for backward (4).",
+        12.0,
+        "Bytes per loss position x vocabulary entry for the logits at their peak, the loss's backward: the fp32"
+        " log-probabilities kept for it (4), their gradient (4) and the logits' gradient (4) live at once (the"
+        " forward holds less: bf16 output + fp32 copy + log-probabilities, 10; 8 without autocast).",
     )
     loss_share: float = option(
         1.0,
@@ -281,6 +282,12 @@ class Assumptions:
     )
     overhead_gb: float = option(1.0, "Fixed framework overhead: CUDA context, cuBLAS workspace.")
     fragmentation: float = option(0.10, "Allocator fragmentation and temporaries, as a share of everything else.")
+    allocator_share: float = option(
+        0.0,
+        "Freed memory the allocator keeps resident, as a share of one micro-batch's activations and logits: 0 on a"
+        " GPU (its cache is the fragmentation share); on a CPU glibc's malloc keeps the holes a shorter batch left,"
+        " which a longer one's tensors do not fit (0.7 measured here: arena against bytes in use at the peak).",
+    )
     mfu: float = option(0.35, "Model FLOP utilisation: the share of the GPU's peak bf16 FLOP/s a run achieves.")
     startup_minutes: float = option(10.0, "Paid GPU minutes that are not training: download, load, save.")
 
@@ -383,12 +390,16 @@ def activation_spec(s: Shape, method: str, seq: int, batch: int, a: Assumptions)
 
 
 def measure_activations(
-    s: Shape, methods: tuple[str, ...], seq: int, batch: int, a: Assumptions
+    s: Shape, methods: tuple[str, ...], seq: int, batch: int, a: Assumptions, wait: bool = True
 ) -> dict[str, tuple[dict | None, str]]:
-    """method -> (measurement or None, why none); one subprocess for every shape not yet in the cache."""
+    """method -> (measurement or None, why none); one subprocess for every shape not yet in the cache.
+
+    wait=False never blocks: a shape not yet cached is measured in the background (core.activations.cached).
+    """
     from core import activations
 
-    found = activations.lookup([activation_spec(s, m, seq, batch, a) for m in methods])
+    specs = [activation_spec(s, m, seq, batch, a) for m in methods]
+    found = activations.lookup(specs) if wait else activations.cached(specs)
     return dict(zip(methods, found, strict=True))
 
 
@@ -429,7 +440,8 @@ def memory_bytes(
     terms["autocast_copies"] = _copies_bytes(s, method, a, measured)
     terms["activations"] = _activation_bytes(s, tokens, a, measured)
     terms["logits"] = tokens * a.loss_share * s.vocab * a.logits_bytes
-    terms["overhead"] = a.overhead_gb * GIB + a.fragmentation * sum(terms.values())
+    held = a.allocator_share * (terms["activations"] + terms["logits"])
+    terms["overhead"] = a.overhead_gb * GIB + a.fragmentation * sum(terms.values()) + held
     return {t: terms[t] for t in TERMS}
 
 
@@ -465,7 +477,8 @@ def term_notes(method: str, a: Assumptions, source: str) -> dict[str, str]:
             f" attention {a.attention_kernel}, autocast as on {a.autocast_device}"
         ),
         "logits": f"{a.logits_bytes:g} bytes per loss position x vocabulary, {a.loss_share:g} of the positions",
-        "overhead": f"{a.overhead_gb:g} GB fixed + {a.fragmentation:.0%} fragmentation",
+        "overhead": f"{a.overhead_gb:g} GB fixed + {a.fragmentation:.0%} fragmentation"
+        + (f" + {a.allocator_share:.0%} of activations and logits kept by the allocator" if a.allocator_share else ""),
     }
 
 
@@ -540,6 +553,7 @@ class PlanRequest:
     train_tokens: float = 250_000.0  # tokens seen in training, all epochs together
     assumptions: Assumptions = field(default_factory=Assumptions)
     measure: bool = False  # measure the activations (a subprocess the first time per shape) instead of the formula
+    cached: bool = False  # else a cached measurement where there is one; a new shape is measured in the background
 
 
 @dataclass
@@ -557,7 +571,7 @@ def plan(req: PlanRequest, gpu_rows: list[dict]) -> Plan:
     """Memory for every method, and fit/time/dollars per GPU for the chosen one."""
     s, a = req.shape, req.assumptions
     seq, batch = req.max_length, req.per_device_train_batch_size
-    found = measure_activations(s, METHODS, seq, batch, a) if req.measure else {}
+    found = measure_activations(s, METHODS, seq, batch, a, wait=req.measure) if req.measure or req.cached else {}
     memory, source = {}, {}
     for m in METHODS:
         measured, why = found.get(m, (None, "not measured"))
