@@ -11,8 +11,11 @@ mask). The attention kernel "sdpa" saves what a flash kernel saves (q, k, v, out
 what SDPA's math path saves (the recipe's choice on a CPU for short batches: seq x seq scores); "eager"
 saves the model's own softmax probabilities (seq x seq per head).
 The measurement runs in a subprocess (torch never enters the Streamlit process), with a timeout, and its result
-is cached per shape key in the workspace cache (`activations.json`); None means "use the formula".
-Run: `python -m core.activations '{"model_type": "llama", "hidden": 64, ...}'` (prints the measurement as JSON).
+is cached per shape key in the workspace cache (`activations.json`); None means "use the formula". `lookup`
+waits for it (the CLI); `cached` never waits: a shape not in the cache is measured by a detached subprocess
+(one at a time) and the formula stands in until the next look (the Train page, the launch record).
+Run: `python -m core.activations '{"model_type": "llama", "hidden": 64, ...}'` (prints the measurement as JSON;
+`--cache` writes it to the workspace cache instead).
 Test: `pytest tests/unit/test_activations.py`.
 """
 
@@ -23,12 +26,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from core import paths
 
 CACHE_FILE = "activations.json"
+ROOT = Path(__file__).resolve().parents[1]  # where `python -m core.activations` runs
 TIMEOUT_S = 180.0
 STACK_LAYERS = 2
 KERNELS = ("sdpa", "math", "eager")
@@ -230,28 +235,94 @@ def _write_cache(key: str, value: dict) -> None:
     os.replace(tmp, _cache_path())
 
 
+def _unbuilt(result: dict) -> str:
+    return f"this model's code could not be built for a measurement ({result['error']})"
+
+
+def _found(cache: dict, keys: list[str], why: dict[str, str]) -> list[tuple[dict | None, str]]:
+    """A cached model-code error is a reason, not a measurement: it is not measured again."""
+    out = []
+    for k in keys:
+        hit = cache.get(k)
+        if hit and "error" in hit:
+            out.append((None, _unbuilt(hit)))
+        else:
+            out.append((hit, "" if hit else why.get(k, "")))
+    return out
+
+
+def _store(cache: dict, keys: list[str], got: list[dict] | None) -> None:
+    """Measurements and model-code errors go to the cache; a timeout or a failed start does not (it may pass)."""
+    for key, result in zip(keys, got or [None] * len(keys), strict=True):
+        if result:
+            cache[key] = result
+            _write_cache(key, result)
+
+
 def lookup(specs: list[dict], timeout: float = TIMEOUT_S) -> list[tuple[dict | None, str]]:
     """(measurement or None, why none) per spec: from the cache, else measured in one subprocess and cached."""
     keys = [json.dumps(spec, sort_keys=True) for spec in specs]
     cache = _read_cache()
     missing = sorted({k for k in keys if k not in cache})
-    why = dict.fromkeys(missing, "")
+    why: dict[str, str] = {}
     if missing:
         got, reason = _measure_in_subprocess(missing, timeout)
-        for key, result in zip(missing, got or [None] * len(missing), strict=True):
-            if result and "error" not in result:
-                cache[key] = result
-                _write_cache(key, result)
-            else:
-                why[key] = reason or f"this model's code could not be built for a measurement ({result['error']})"
-    return [(cache.get(k), why.get(k, "")) for k in keys]
+        _store(cache, missing, got)
+        why = dict.fromkeys(missing, reason)
+    return _found(cache, keys, why)
+
+
+BACKGROUND = "being measured in the background (once per shape); the formula until then"
+PENDING_FILE = "activations.pending"
+
+
+def _pending_path() -> Path:
+    return paths.cache_dir() / PENDING_FILE
+
+
+def _claim_background() -> bool:
+    """One background measurement at a time: an exclusive marker, taken over once older than the timeout."""
+    marker = _pending_path()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if time.time() - marker.stat().st_mtime > TIMEOUT_S:  # its measurement died or hung: start another
+            marker.unlink()
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def cached(specs: list[dict]) -> list[tuple[dict | None, str]]:
+    """(measurement or None, why none) per spec, never waiting: what is not cached is measured in the background."""
+    keys = [json.dumps(spec, sort_keys=True) for spec in specs]
+    cache = _read_cache()
+    missing = sorted({k for k in keys if k not in cache})
+    if missing and _claim_background():
+        argv = [sys.executable, "-m", "core.activations", "--cache", "[" + ",".join(missing) + "]"]
+        try:
+            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            subprocess.Popen(argv, cwd=ROOT, start_new_session=True, **quiet)
+        except OSError as e:
+            _pending_path().unlink(missing_ok=True)
+            return _found(cache, keys, dict.fromkeys(missing, f"the measurement could not start: {e.strerror}"))
+    return _found(cache, keys, dict.fromkeys(missing, BACKGROUND))
+
+
+def _measure_into_cache(specs: list[dict]) -> None:
+    """The background measurement: every spec measured, written to the cache, then the marker released."""
+    try:
+        keys = [json.dumps(spec, sort_keys=True) for spec in specs]
+        _store(_read_cache(), keys, [_measure_or_error(spec) for spec in specs])
+    finally:
+        _pending_path().unlink(missing_ok=True)
 
 
 def _measure_in_subprocess(keys: list[str], timeout: float) -> tuple[list[dict] | None, str]:
-    root = Path(__file__).resolve().parents[1]
     argv = [sys.executable, "-m", "core.activations", "[" + ",".join(keys) + "]"]
     try:
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return None, f"the measurement took over {timeout:.0f} s"
     except OSError as e:
@@ -271,10 +342,15 @@ def _measure_or_error(spec: dict) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    into_cache = args[:1] == ["--cache"]
+    args = args[1:] if into_cache else args
     if len(args) != 1:
-        print("usage: python -m core.activations SPEC_JSON (one spec, or a list of specs)", file=sys.stderr)
+        print("usage: python -m core.activations [--cache] SPEC_JSON (one spec, or a list of specs)", file=sys.stderr)
         return 2
     given = json.loads(args[0])
+    if into_cache:
+        _measure_into_cache(given if isinstance(given, list) else [given])
+        return 0
     out = [_measure_or_error(s) for s in given] if isinstance(given, list) else measure(given)
     print(json.dumps(out))
     return 0
