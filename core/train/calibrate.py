@@ -41,14 +41,28 @@ def device_key() -> str:
     return f"cpu: {cpu_name()} x{cores}"
 
 
-def cpu_name() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first `field` of /proc/cpuinfo (Linux); None elsewhere."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.machine() or "unknown CPU"
+    return None
+
+
+def cpu_name() -> str:
+    return _cpuinfo("model name") or platform.machine() or "unknown CPU"
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 on this CPU, as core.train.recipe.bf16_supported asks torch (AVX512-BF16 or AMX), without torch.
+
+    Without it the recipe trains in fp32, no autocast: the estimate must count 4-byte weights and activations.
+    """
+    flags = set((_cpuinfo("flags") or "").split())
+    return bool(flags & {"avx512_bf16", "amx_tile"})
 
 
 # ---- in the worker: peak memory -------------------------------------------------------------------

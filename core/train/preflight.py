@@ -28,6 +28,9 @@ from core.train.device import Device
 SHORT_ON_CPU = 192  # tokens: up to here the math attention kernel is the faster one on CPU (the recipe picks it)
 SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and states over the GPUs
 TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
+# glibc's malloc keeps freed holes resident: measured on the demo LoRA run here (docs/BENCHMARKS.md), the worker's
+# peak RSS held 0.7 x the step's peak activations and logits beyond the bytes in use.
+CPU_ALLOCATOR_SHARE = 0.7
 
 
 # ---- the model's shape ------------------------------------------------------------------------
@@ -125,18 +128,20 @@ class Preflight:
 def assumptions(cfg: TrainConfig, device: Device | None = None, seq: int = 0) -> estimate.Assumptions:
     """The estimate's assumptions as the recipe runs this config on this device (core/train/recipe.py)."""
     on_cpu = device is None or device.kind == "cpu"
+    bf16 = cfg.bf16 and (not on_cpu or calibrate.cpu_has_bf16())  # the recipe's bf16_supported: fp32 without it
     return estimate.Assumptions(
         lora_r=max(1, cfg.lora_r),
         target_modules=tuple(cfg.target_modules),
         gradient_checkpointing=cfg.gradient_checkpointing,
         full_weight_bytes=4.0,  # full fine-tuning loads fp32 master weights, under bf16 autocast
-        frozen_weight_bytes=2.0 if cfg.bf16 else 4.0,
-        bf16=cfg.bf16,
+        frozen_weight_bytes=2.0 if bf16 else 4.0,
+        bf16=bf16,
         lora_dropout=cfg.lora_dropout,
         attention_kernel="math" if on_cpu and seq <= SHORT_ON_CPU else "sdpa",
         autocast_device="cpu" if on_cpu else "cuda",
         # No CUDA context on a CPU; the worker's measured peak there is counted from after start-up.
         overhead_gb=0.0 if on_cpu else estimate.Assumptions().overhead_gb,
+        allocator_share=CPU_ALLOCATOR_SHARE if on_cpu else 0.0,
     )
 
 
@@ -185,7 +190,8 @@ def compute(
 
     mfu: the utilisation for a time from FLOPs (this device without a calibration, and cloud GPUs).
     measure: activations measured on a small stack of the model's shape (core.activations: a subprocess
-    the first time per shape, seconds), else the documented formula; the terms' notes say which.
+    the first time per shape, seconds, waited for); else a cached measurement where there is one, and a new
+    shape is measured in the background while the formula stands in (never waits); the terms' notes say which.
     """
     folder = models.local_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
@@ -206,7 +212,7 @@ def compute(
         pf.verdict_message = f"memory not estimated: {note}"
         return pf
     batch = max(1, cfg.per_device_train_batch_size)
-    req = estimate.PlanRequest(shape, cfg.method, seq, batch, pf.train_tokens, a, measure=measure)
+    req = estimate.PlanRequest(shape, cfg.method, seq, batch, pf.train_tokens, a, measure=measure, cached=True)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]
     pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)
