@@ -7,8 +7,9 @@ SmolLM2-135M-Instruct (the embedded model) and each method's guide preset (batch
 calibration), a probe job (core.train.calibrate, 3 timed steps), the pre-flight then (as
 `python -m core.train preflight --json` prints it: activations measured on a 2-layer stack, time from
 the probe), and the run launched as the Train page launches it (core.train.launch.start keeps its
-pre-flight, with the activations' formula, in the run's meta). The run's summary.json measures peak
-memory and training seconds; memory on CPU is the worker's peak resident memory less its start-up.
+pre-flight in the run's meta: the activations measured when the cache has them, else the formula).
+The run's summary.json measures peak memory and training seconds; memory on CPU is the worker's
+peak resident memory less its start-up.
 A method whose run fails (QLoRA where bitsandbytes cannot run) is printed as skipped, with why. The last line reads
 `time_ratio=<estimate/measured> memory_ratio=<estimate/measured>` for the demo LoRA run.
 Test: `pytest tests/jobs/test_calibrate.py`.
@@ -73,7 +74,8 @@ def one_method(method: str, version_id: int, epochs: float) -> dict | None:
     found = {
         "method": method,
         "memory_est": after["memory_gb"],
-        "memory_formula": est["memory_gb"],
+        "memory_launch": est["memory_gb"],
+        "launch_source": est.get("term_notes", {}).get("activations", "").split(";")[0],
         "memory_got": got["peak_memory_gb"],
         "peak_rss": got["peak_rss_gb"],
         "time_est": after["time_s"],
@@ -86,7 +88,7 @@ def one_method(method: str, version_id: int, epochs: float) -> dict | None:
         "steps": got["final_step"],
     }
     found["memory_ratio"] = summary.ratio(found["memory_est"], found["memory_got"])
-    found["formula_ratio"] = summary.ratio(found["memory_formula"], found["memory_got"])
+    found["launch_ratio"] = summary.ratio(found["memory_launch"], found["memory_got"])
     found["time_ratio"] = summary.ratio(found["time_est"], found["time_got"])
     found["flops_ratio"] = summary.ratio(found["flops_time"], found["time_got"])
     return found
@@ -97,8 +99,8 @@ def show(r: dict) -> None:
         f"{r['method']}: {r['steps']} steps, {r['tokens_per_s']:.0f} tokens/s, wall {r['wall']:.0f} s\n"
         f"  memory  estimate {r['memory_est']:.3f} GB  measured {r['memory_got']:.3f} GB"
         f" (peak RSS {r['peak_rss']:.3f} GB)  ratio {r['memory_ratio']}"
-        f" (activations from the formula, as launch records it: {r['memory_formula']:.3f} GB,"
-        f" ratio {r['formula_ratio']})\n"
+        f" (as launch records it: {r['memory_launch']:.3f} GB, ratio {r['launch_ratio']};"
+        f" activations {r['launch_source']})\n"
         f"  time    estimate {r['time_est']:.0f} s ({r['time_source']})  measured {r['time_got']:.0f} s"
         f"  ratio {r['time_ratio']}\n"
         f"  before calibration: {r['flops_time']:.0f} s ({r['flops_source']})  ratio {r['flops_ratio']}",

@@ -37,7 +37,7 @@ def cpu_stack(s: dict):
         cfg = AutoConfig.for_model("llama", hidden_size=H, intermediate_size=INTER, num_attention_heads=HEADS)
         cfg.num_key_value_heads, cfg.head_dim, cfg.num_hidden_layers, cfg.vocab_size = KV, HD, 2, 8
     cfg._attn_implementation = "sdpa"
-    dtype = torch.float32 if s["method"] == "full" else torch.bfloat16
+    dtype = torch.float32 if s["method"] == "full" or not s["bf16"] else torch.bfloat16
     model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
     if s["method"] == "lora":
         model.requires_grad_(False)
@@ -64,15 +64,25 @@ def counted_on_cpu(s: dict) -> int:
             seen[ptr] = t.untyped_storage().nbytes()
         return t
 
-    dtype = torch.bfloat16 if s["method"] == "lora" else torch.float32
+    dtype = torch.bfloat16 if s["method"] == "lora" and s["bf16"] else torch.float32
     x = torch.randn(B, S, H, dtype=dtype, requires_grad=True)
     kw = {"position_embeddings": rotary(x, torch.arange(S)[None])} if rotary is not None else {}
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=s["bf16"])
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
         h = x * 1
         for layer in layers:
             out = layer(h, **kw)
             h = out[0] if isinstance(out, tuple) else out
     return sum(seen.values())
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_without_bf16_the_measurement_matches_a_real_fp32_run(method):
+    # A CPU without native bf16 (the recipe's bf16_supported says no) trains in fp32 with no autocast.
+    s = spec(LLAMA, method, bf16=False)
+    got = activations.measure(s)
+    assert activations.STACK_LAYERS * (got["layer_bytes"] + got["constant_bytes"]) == counted_on_cpu(s)
+    assert got["input_bytes"] == B * S * H * 4
 
 
 @pytest.mark.parametrize("shape", [LLAMA, GPT2], ids=["llama-gated-mlp", "gpt2-mlp"])
