@@ -95,9 +95,10 @@ USE_TOOLS = (
 
 
 def _train_source(cfg: TrainConfig) -> tuple | None:
-    """What names the train examples for the cache: a version (immutable) or a file with its mtime and size."""
+    """What names the train examples for the cache: a version (immutable) in this workspace, or a file with its
+    mtime and size. The workspace is part of it: version numbers repeat from one workspace to the next."""
     if cfg.dataset_version is not None and not cfg.train_file:
-        return ("version", int(cfg.dataset_version))
+        return ("version", int(cfg.dataset_version), str(paths.home()))
     path = Path(cfg.train_file or "")
     if not cfg.train_file or not path.is_file():
         return None

@@ -194,6 +194,22 @@ def test_launch_refuses_a_template_that_drops_tool_calls_and_offers_the_shipped_
     )
 
 
+def test_a_version_number_in_another_workspace_is_checked_afresh(tiny_model_dir, tmp_path, monkeypatch):
+    from core.data import versions
+
+    def split_version(rows):
+        first = versions.create("data", rows)
+        return versions.save(first, rows, "split", {"train": list(range(len(rows))), "validation": [], "test": []})
+
+    tools = split_version([OPENAI_TOOL_CALLING, OPENAI_TOOL_CALLING])
+    cfg = preset("lora", model=str(tiny_model_dir), dataset_version=tools.id)
+    assert any("chat template drops" in p for p in launch.problems(cfg, machine=False))
+    monkeypatch.setenv("FT_HOME", str(tmp_path / "another"))  # a new workspace: its versions count from 1 again
+    plain = split_version([{"messages": CHAT}, {"messages": CHAT}])
+    assert plain.id == tools.id
+    assert not any("chat template drops" in p for p in launch.problems(cfg, machine=False))
+
+
 def test_a_caller_with_no_one_to_ask_gets_the_tool_template_only_where_it_is_needed(
     tiny_model_dir, tool_file, tmp_path
 ):
