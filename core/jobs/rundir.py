@@ -20,6 +20,7 @@ runs/<id>/samples.json      SAMPLES: answers to a few validation prompts
 runs/<id>/remote.json       REMOTE: a hosted run's remote ids and latest remote status
 runs/<id>/train.jsonl       TRAIN_FILE, VALIDATION_FILE: a hosted run's uploaded split
 runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter or model), each with EXPORT_INFO
+runs/<id>/tracking/         TRACKING: the experiment trackers' local files (TensorBoard events, mlruns/, trackio/)
 Export jobs (core.train.export): runs/<id>/result.json  RESULT: the export folder and its check, or the error
 Analysis jobs (core.data.analyze): ANALYSIS (analysis.json), EXAMPLE_VECTORS, USER_VECTORS (.npy)
 Generation jobs (core.eval.generate): PREDICTIONS (predictions.jsonl), REPLY (reply.json),
@@ -60,6 +61,7 @@ ANALYSIS, EXAMPLE_VECTORS, USER_VECTORS = "analysis.json", "example_vectors.npy"
 PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"
 RECORDS, IMPORTED = "records.jsonl", "import.json"
 SCORES = "scores.json"
+TRACKING = "tracking"
 
 ACTIVE_STATES = ("queued", "running", "stopping")  # status.json's states
 FINAL_STATES = ("succeeded", "failed", "stopped", "lost")

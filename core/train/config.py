@@ -19,6 +19,7 @@ from core import templates
 from core.config import option, strict_from_dict
 from core.estimate import METHODS  # one list of methods: the estimate sizes each, the recipe trains each
 from core.models import DEFAULT_MODEL_ID
+from core.train import tracking
 
 PROFILES = ("single_gpu", "multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 
@@ -91,6 +92,12 @@ class TrainConfig:
     sample_generations: int = option(3, "After training, generate answers to this many validation prompts.")
     accelerate_profile: str | None = option(None, "Multi-GPU: a profile of configs/accelerate (none: one process).")
     resume_from: str | None = option(None, "A checkpoint folder to continue from (set by Resume).")
+    # experiment tracking (transformers' TrainingArguments names; core/train/tracking.py)
+    report_to: list[str] = option(
+        [], "Also log metrics, config and tags to: tensorboard, mlflow, trackio (local files in the run folder)."
+    )
+    tracking_uri: str = option("", "An MLflow or trackio server URL to log to instead of local files (empty: local).")
+    run_name: str = option("", "The run's name in the trackers (empty: the run's title).")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,6 +165,7 @@ def problems(cfg: TrainConfig) -> list[str]:
         ),
     ]
     out += [msg for ok, msg in checks if not ok]
+    out += tracking.config_problems(cfg.report_to, cfg.tracking_uri)
     if cfg.method in ("lora", "qlora"):
         if cfg.lora_r < 1:
             out.append("lora_r must be at least 1")

@@ -23,7 +23,7 @@ from core import chat, jobs, models, paths, templates, tokens
 from core.data import versions
 from core.jobs import rundir
 from core.jsonl import JsonlError, read_records
-from core.train import config, device, preflight
+from core.train import config, device, preflight, tracking
 from core.train.config import PROFILES, TrainConfig
 
 PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
@@ -204,6 +204,7 @@ def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True)
     found += [PREFERENCE_DATA] if version is not None and version.kind == "preference" else []
     found += config.problems(cfg)
     found += template_problems(cfg) if cfg.chat_template in templates.CHOICES else []
+    found += tracking.install_problems(cfg.report_to)  # the worker checks again: nothing launches without them
     return found + (profile_problems(cfg.accelerate_profile) if machine else [])
 
 

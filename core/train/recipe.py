@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from core import chat, generation, models, tempfiles, templates
 from core.jobs import rundir
-from core.train import calibrate, tokenize
+from core.train import calibrate, tokenize, tracking
 from core.train.config import TrainConfig, problems
 from core.train.preflight import SHORT_ON_CPU  # the estimate assumes the same attention kernel
 from core.train.tokenize import TrainDataError
@@ -428,10 +428,11 @@ class RankZero:
     """The console and the run folder as rank 0 writes them; on every other rank each call does nothing
     (nanochat's print0 and DummyWandb), so the loop needs no `is_main_process` guards."""
 
-    def __init__(self, acc, run_dir: Path) -> None:
+    def __init__(self, acc, run_dir: Path, cfg: TrainConfig | None = None) -> None:
         self.on, self.run_dir = acc.is_main_process, run_dir
         if self.on:
             run_dir.mkdir(parents=True, exist_ok=True)
+        self.trackers = tracking.for_run(cfg, run_dir) if self.on and cfg else None  # report_to's trackers
 
     def say(self, message: str) -> None:
         if self.on:
@@ -443,7 +444,9 @@ class RankZero:
 
     def metrics(self, **row) -> None:
         if self.on:
-            rundir.append_metrics(self.run_dir, {k: row.get(k) for k in METRIC_KEYS})
+            rundir.append_metrics(self.run_dir, row := {k: row.get(k) for k in METRIC_KEYS})
+            if self.trackers:  # the same row, to TensorBoard, MLflow, trackio
+                self.trackers.log(row)
 
     def prune(self, root: Path, best_step: int | None) -> None:
         if self.on:
@@ -589,7 +592,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     threads = set_threads(local_ranks) if acc.device.type == "cpu" else None
     set_seed(cfg.seed)
     bf16 = cfg.bf16 and bf16_supported(acc.device)
-    out = RankZero(acc, run_dir)
+    out = RankZero(acc, run_dir, cfg)
     out.progress(0, 0, "loading data and model")
 
     # Data: tokenized once with the run's chat template; truncations and drops are counted.
@@ -686,6 +689,8 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         n = cfg.sample_generations if acc.distributed_type.value in ("NO", "MULTI_GPU", "MULTI_CPU") else 0
         samples = write_samples(unwrapped, tok, val_raw, n, bf16)
         (run_dir / rundir.SAMPLES).write_text(json.dumps(samples, indent=1, ensure_ascii=False))
+    if out.trackers:
+        out.trackers.close()
     out.progress(state.step, total, "stopped" if stopped_by_user else "done")
     acc.wait_for_everyone()
     return summary
