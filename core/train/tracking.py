@@ -19,6 +19,7 @@ import shlex
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -30,6 +31,7 @@ TRACKERS = {
     "mlflow": ("mlflow", "mlflow-skinny"),
     "trackio": ("trackio", "trackio"),
 }
+TITLES = {"tensorboard": "TensorBoard", "mlflow": "MLflow", "trackio": "trackio"}
 SERVERS = ("mlflow", "trackio")  # the trackers a tracking_uri can point elsewhere
 PROJECT = "fine-tuning-workbench"  # MLflow's experiment and trackio's project, one for every run
 MLFLOW_DIR, TRACKIO_DIR = "mlruns", "trackio"  # under runs/<id>/tracking/; TensorBoard writes its files at the top
@@ -69,29 +71,34 @@ def install_problems(report_to: Any) -> list[str]:
     ]
 
 
-def where(run_dir: str | Path, report_to: list[str], tracking_uri: str = "") -> list[str]:
-    """Where each tracker's records go and the command that opens them, one line each."""
-    folder, uri, lines = Path(run_dir) / rundir.TRACKING, (tracking_uri or "").strip(), []
+def shown(uri: str) -> str:
+    """A server URL to show and log: without its query, where trackio's write token travels."""
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) if parts.query else uri
+
+
+def where(run_dir: str | Path, report_to: list[str], tracking_uri: str = "") -> list[tuple[str, str | None]]:
+    """(where each tracker's records go, the command that opens them, or None for a server), one per tracker."""
+    folder, uri, out = Path(run_dir) / rundir.TRACKING, (tracking_uri or "").strip(), []
     for name in report_to:
         if name == "tensorboard":
-            opener = f"tensorboard --logdir {shlex.quote(str(folder))}"
-            lines.append(f"TensorBoard: files in {folder}; open with `{opener}`")
-        elif name == "mlflow" and uri:
-            lines.append(f"MLflow: the server {uri}, experiment {PROJECT!r}")
+            out.append((f"TensorBoard: event files in {folder}", f"tensorboard --logdir {shlex.quote(str(folder))}"))
+        elif name in SERVERS and uri:
+            unit = "experiment" if name == "mlflow" else "project"
+            out.append((f"{TITLES[name]}: the server {shown(uri)}, {unit} {PROJECT}", None))
         elif name == "mlflow":
-            store = (folder / MLFLOW_DIR).resolve().as_uri()
-            lines.append(
-                f"MLflow: a file store in {folder / MLFLOW_DIR}; open with "
-                f"`MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {store}`"
-            )
-        elif name == "trackio" and uri:
-            lines.append(f"trackio: the server {uri}, project {PROJECT!r}")
+            store = (folder / MLFLOW_DIR).absolute().as_uri()
+            opener = f"MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {shlex.quote(store)}"
+            out.append((f"MLflow: a file store in {folder / MLFLOW_DIR}", opener))
         elif name == "trackio":
-            lines.append(
-                f"trackio: a local store in {folder / TRACKIO_DIR}; open with "
-                f"`TRACKIO_DIR={shlex.quote(str(folder / TRACKIO_DIR))} trackio show --project {PROJECT}`"
+            local = shlex.quote(str(folder / TRACKIO_DIR))
+            out.append(
+                (
+                    f"trackio: a local store in {folder / TRACKIO_DIR}",
+                    f"TRACKIO_DIR={local} trackio show --project {PROJECT}",
+                )
             )
-    return lines
+    return out
 
 
 def params(config: dict[str, Any]) -> dict[str, str | int | float | bool]:
@@ -134,7 +141,7 @@ class _MLflow:
     def __init__(self, folder: Path, name: str, config: dict, tags: dict, uri: str) -> None:
         if not uri:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the file store behind this
-            uri = (folder / MLFLOW_DIR).resolve().as_uri()
+            uri = (folder / MLFLOW_DIR).absolute().as_uri()
         else:  # a server down answers in seconds, not after MLflow's default two minutes of retries
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -203,7 +210,10 @@ class Trackers:
             except Exception as exc:  # a tracker is never worth a run: any failure only drops it
                 self._warn(name, "could not start", exc)
         if self.open:
-            print("tracking: " + "; ".join(where(run_dir, list(self.open), uri)), flush=True)
+            lines = [
+                f"{place}; open with `{cmd}`" if cmd else place for place, cmd in where(run_dir, list(self.open), uri)
+            ]
+            print("tracking: " + "; ".join(lines), flush=True)
             atexit.register(self.close, False)  # a run that dies still ends its tracked runs, as failed
 
     @staticmethod

@@ -150,7 +150,7 @@ def test_every_installed_tracker_gets_the_metrics_the_config_and_the_tags(files,
 
     if "mlflow" in INSTALLED:  # not in requirements.txt (README, Experiment tracking); checked where it is
         mlflow = read_back(
-            MLFLOW_READER.format(uri=(folder / tracking.MLFLOW_DIR).resolve().as_uri(), project=tracking.PROJECT),
+            MLFLOW_READER.format(uri=(folder / tracking.MLFLOW_DIR).absolute().as_uri(), project=tracking.PROJECT),
             {"MLFLOW_ALLOW_FILE_STORE": "true"},
         )
         for key in keys:

@@ -20,6 +20,7 @@ from core.jobs import rundir
 from core.money import duration, usd
 from core.train import diagnose, launch, summary
 from ui.runs import artifacts, charts, estimates
+from ui.train import tracking
 from ui.untrusted import code, inline, long_text
 
 REFRESH_S = 2
@@ -311,6 +312,7 @@ def render(run_id: str) -> jobs.RunStatus | None:
             else ""
         )
     )
+    tracking.opened(run)  # where a tracked run's TensorBoard, MLflow or trackio records are
     panel = remote_live if is_remote(run) else live
     st.fragment(run_every=REFRESH_S if run.active else None)(panel)(run_id, run.active)
     if is_remote(run):

@@ -20,6 +20,7 @@ from core.jsonl import read_records
 from core.train import config, launch
 from core.train.config import METHODS, PROFILES, TrainConfig
 from ui import pickers
+from ui.train import tracking
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -149,13 +150,14 @@ def hyperparameters(method: str) -> None:
     _grid(COMMON, len(COMMON))
     if method != "full":
         _grid(ADAPTER, [1, 1, 1, 2])  # room for the module names
-    placed = {*OWN_PICKER, *COMMON, *ADAPTER, *(n for names in ADVANCED.values() for n in names)}
+    placed = {*OWN_PICKER, *COMMON, *ADAPTER, *tracking.FIELDS, *(n for names in ADVANCED.values() for n in names)}
     sections = {**ADVANCED, "Other": tuple(n for n in FIELDS if n not in placed)}
     with st.expander("Advanced: schedule, evaluation, early stopping, saving, QLoRA, files"):
         for title, names in sections.items():
             if names:
                 st.markdown(f"**{title}**")
                 _grid(names)
+        tracking.settings(key)  # report_to, tracking_uri, run_name, and where the files go
         st.button("Reset every field to the guide's preset", key=key("reset"), on_click=_reset_all)
 
 
