@@ -1,7 +1,7 @@
 """Experiment tracking with the real libraries: the tiny model trains a few steps through the worker's command
 line with report_to every installed tracker, and each tracker's own reader gets back metrics.jsonl's numbers,
 the config as parameters and the run id and dataset version as tags; a tracker that is not installed is named
-with its package and nothing launches; a trackio server that is down leaves training going.
+with its package and nothing launches; a trackio server that is down leaves training and TensorBoard going.
 
 Run: .venv/bin/pytest tests/jobs/test_tracking.py -q
 """
@@ -21,7 +21,7 @@ from core.data.samples import sample_path
 from core.jobs import rundir
 from core.paths import REPO_ROOT
 from core.train import tracking
-from core.train.config import preset
+from tests.unit.test_recipe import cfg_for as recipe_cfg
 
 INSTALLED = [name for name in tracking.TRACKERS if tracking.missing_package(name) is None]
 
@@ -36,20 +36,8 @@ def files(tmp_path_factory, tiny_model_dir):
 
 
 def cfg_for(files, **overrides):
-    # 8 examples, batch 2, accumulation 2: 2 optimizer steps per epoch; 3 steps cross an evaluation.
-    base = dict(
-        model=files["model"],
-        train_file=files["train"],
-        validation_file=files["val"],
-        per_device_train_batch_size=2,
-        gradient_accumulation_steps=2,
-        max_steps=3,
-        sample_generations=0,
-        bf16=False,
-        eval_strategy="steps",
-        eval_steps=2,
-    )
-    return preset("lora", **{**base, **overrides})
+    # The recipe tests' 2 optimizer steps per epoch; 3 steps cross an evaluation.
+    return recipe_cfg(files, **{"max_steps": 3, "eval_strategy": "steps", "eval_steps": 2, **overrides})
 
 
 def train(run: Path, cfg, title: str = "tracked run") -> subprocess.CompletedProcess:
@@ -202,14 +190,18 @@ def test_a_tracker_that_is_not_installed_is_named_with_its_package_and_nothing_l
     assert out["runs"] == 0  # launch made no run folder
 
 
-def test_a_trackio_server_that_is_down_leaves_training_going(files, tmp_path):
+def test_a_trackio_server_that_is_down_leaves_training_and_the_other_trackers_going(files, tmp_path):
     run = tmp_path / "runs" / "train-down"
-    # Nothing listens on port 9 (discard) here: every send fails.
-    done = train(run, cfg_for(files, report_to=["trackio"], tracking_uri="http://127.0.0.1:9/?write_token=t"))
+    # Nothing listens on port 9 (discard) here: every send fails; trackio keeps them and warns once.
+    uri = "http://127.0.0.1:9/?write_token=t"
+    done = train(run, cfg_for(files, report_to=["trackio", "tensorboard"], tracking_uri=uri, max_steps=2))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "could not be sent to the remote server" in done.stderr
-    assert [r["step"] for r in rundir.read_metrics(run) if r.get("loss") is not None] == [1, 2, 3]
+    rows = rundir.read_metrics(run)
+    assert [r["step"] for r in rows if r.get("loss") is not None] == [1, 2]
     assert (run / rundir.FINAL).is_dir()
+    tb = tensorboard_records(run / rundir.TRACKING, ["loss"])
+    assert tb["scalars"]["loss"] == [(s, pytest.approx(v, rel=1e-6)) for s, v in series(rows, "loss")]
 
 
 def test_settings_problems_name_the_parameter():
