@@ -6,11 +6,16 @@ The worker (`python -m core.eval.generate RUN_DIR`, config in RUN_DIR/spec.yaml)
 example's prompt (every message before the last) with a local model (core.eval.local) or an
 OpenAI-compatible API (core.eval.remote), reports progress per batch,
 honours STOP, and writes predictions.jsonl in the run folder, then the cache under
-FT_HOME/eval/generations/. It also scores the predictions against the references (core.eval.metrics,
-with both tokenizers) into scores.json beside them, so the Evaluate page reads the numbers instead of
-computing ROUGE-L in the app process. Mode "reply" answers one conversation for the playground (reply.json).
+FT_HOME/eval/generations/. Every answer is appended to `<key>.partial.jsonl` there and flushed as it
+arrives, so a job that failed, was stopped or killed is resumed by the next one for the same key: it asks
+only the prompts still missing (an API's answers are not paid for twice). Split "all" is every example of
+the version (core.eval.distill saves a candidate's answers to it as a dataset); there a prompt the API
+refuses becomes that example's error instead of failing the job. It also scores the predictions against
+the references (core.eval.metrics, with both tokenizers) into scores.json beside them, so the Evaluate page
+reads the numbers instead of computing ROUGE-L in the app process.
+Mode "reply" answers one conversation for the playground (reply.json).
 No torch at import time: pages import this module. Exit 65 = bad data, 78 = bad config.
-Test: `.venv/bin/pytest tests/jobs/test_generate_job.py tests/unit/test_candidates.py -q`.
+Test: `.venv/bin/pytest tests/jobs/test_generate_job.py tests/jobs/test_distill_job.py tests/unit/test_candidates.py`.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from core.cli import fail
 from core.data import versions
 from core.eval import candidates, local, metrics, remote
 from core.eval.candidates import Candidate
-from core.eval.params import BadConfig, BadData, GenParams, OnBatch, RemoteError, param_problems
+from core.eval.params import BadConfig, BadData, GenParams, RemoteError, param_problems
 from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 
 KIND = "generate"
+ALL = "all"  # not a split: every example of the version, split or not
 DEFAULT_PARAMS = GenParams()  # frozen: safe as a shared default
 
 
@@ -57,6 +63,50 @@ def cache_key(candidate: Candidate, version, split: str, params: GenParams) -> s
 def _cache_files(key: str) -> tuple[Path, Path]:
     folder = paths.generations_dir()
     return folder / f"{key}.jsonl", folder / f"{key}.json"
+
+
+def _partial_file(key: str) -> Path:
+    return paths.generations_dir() / f"{key}.partial.jsonl"
+
+
+def received(key: str) -> dict[int, dict]:
+    """The answers a job for this key already got, by example index (a torn last line is asked again)."""
+    found = {}
+    try:
+        lines = _partial_file(key).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            row = json.loads(line)
+            found[int(row["index"])] = row
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def cached_rows(key: str) -> list[dict] | None:
+    """The complete cache's rows (index, prediction, n_tokens, maybe error) in order; None when not complete."""
+    rows_path, meta_path = _cache_files(key)
+    info = rundir.read_json(meta_path)
+    try:
+        rows = (
+            [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines() if line] if info else []
+        )
+    except (OSError, ValueError):
+        return None
+    rows.sort(key=lambda r: r.get("index", 0))
+    return rows if info and len(rows) == info.get("n") else None
+
+
+def reopen(key: str, keep: Callable[[dict], bool]) -> int:
+    """Turn a complete cache back into answers received, keeping the rows `keep` accepts; the next job asks the
+    rest again. Returns how many rows are to be asked again."""
+    rows = cached_rows(key) or []
+    kept = [r for r in rows if keep(r)]
+    _atomic_write(_partial_file(key), _jsonl(kept))
+    _cache_files(key)[1].unlink(missing_ok=True)  # the meta marks a cache complete: without it, it is not
+    return len(rows) - len(kept)
 
 
 def _scores_file(key: str) -> Path:
@@ -86,14 +136,8 @@ def meta(candidate: Candidate, version, split: str = "test", params: GenParams =
 
 def load(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> list[str] | None:
     """Cached predictions in the split's order, or None when they were never completed."""
-    rows_path, meta_path = _cache_files(cache_key(candidate, version, split, params))
-    info = rundir.read_json(meta_path)  # written last: its presence means the rows are complete
-    try:
-        lines = rows_path.read_text(encoding="utf-8").splitlines() if info else []
-        rows = sorted((json.loads(line) for line in lines if line), key=lambda r: r["index"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # a damaged cache is generated again rather than trusted
-    return [r["prediction"] for r in rows] if info and len(rows) == info.get("n") else None
+    rows = cached_rows(cache_key(candidate, version, split, params))  # a damaged cache is generated again
+    return [r.get("prediction", "") for r in rows] if rows is not None else None
 
 
 def cached_for(version, split: str = "test") -> list[dict]:
@@ -203,8 +247,8 @@ def reply_result(run_id: str) -> dict | None:
 class _Progress:
     """Per batch: progress.json, a metrics row, and the STOP check."""
 
-    def __init__(self, folder: Path, total: int):
-        self.folder, self.total, self.step, self.tokens = folder, total, 0, 0
+    def __init__(self, folder: Path, total: int, already: int = 0):
+        self.folder, self.total, self.step, self.tokens, self.already = folder, total, 0, 0, already
         self.start = time.perf_counter()
 
     @property
@@ -214,7 +258,8 @@ class _Progress:
     def __call__(self, done: int, tokens: int) -> None:
         self.step, self.tokens = self.step + 1, self.tokens + tokens
         elapsed = time.perf_counter() - self.start
-        eta = elapsed / done * (self.total - done) if done else None
+        eta = elapsed / done * (self.total - self.already - done) if done else None
+        done += self.already  # answers kept from an earlier job count as done
         message = f"{done}/{self.total} examples · {self.tokens_per_s:.1f} tokens/s"
         rundir.report_progress(self.folder, done, self.total, message)
         row = {"step": self.step, "done": done, "tokens_per_s": round(self.tokens_per_s, 1)}
@@ -231,6 +276,11 @@ def _version(version_id):
 
 
 def _split(version, split: str) -> list[dict]:
+    if split == ALL:
+        rows = versions.examples(version)
+        if not rows:
+            raise BadData(f"{version.label} has no examples")
+        return rows
     if split not in versions.SPLITS:
         raise BadConfig(f"split must be one of {', '.join(versions.SPLITS)}, not {split!r}")
     try:
@@ -257,17 +307,56 @@ def _prompts(candidate: Candidate, examples: list[dict], train: list[dict], spli
         raise BadData(f"{split} split: {exc}") from None
 
 
-def _answerer(candidate: Candidate, params: GenParams) -> Callable[[list, OnBatch | None], list]:
-    """A function of (prompts, on_batch), with the model loaded or the API key checked first."""
+def _local_answers(model, tok, prompts, params: GenParams, on_batch, on_answer) -> list:
+    """Batches of similar length, each answer handed on when its batch is done (so a resumed job skips it)."""
+    order = sorted(range(len(prompts)), key=lambda i: len(json.dumps(prompts[i])))
+    out: dict[int, tuple[str, int]] = {}
+    for start in range(0, len(order), params.batch_size):
+        chunk = order[start : start + params.batch_size]
+        answers = local.generate_batch(model, tok, [prompts[i] for i in chunk], params)
+        for i, (text, n) in zip(chunk, answers, strict=True):
+            out[i] = (text, n)
+            if on_answer:
+                on_answer(i, text, n, error=None)
+        if on_batch:
+            on_batch(len(out), sum(n for _, n in answers))
+    return [out[i] for i in range(len(prompts))]
+
+
+def _answerer(candidate: Candidate, params: GenParams, keep_refused: bool = False) -> Callable[..., list]:
+    """A function of (prompts, on_batch, on_answer), with the model loaded or the API key checked first."""
     if candidate.kind == "openai":
         remote.client(candidate)  # a missing key fails now, before any progress is shown
-        return lambda prompts, on_batch: remote.remote_answers(candidate, prompts, params, on_batch)
+        return lambda prompts, on_batch, on_answer=None: remote.remote_answers(
+            candidate, prompts, params, on_batch, on_answer, keep_refused
+        )
     model, tok = local.load_local(candidate)
     if params.temperature > 0:
         import torch
 
         torch.manual_seed(0)  # sampled answers repeat for the same settings
-    return lambda prompts, on_batch: local.generate_batch(model, tok, prompts, params, on_batch)
+    return lambda prompts, on_batch, on_answer=None: _local_answers(model, tok, prompts, params, on_batch, on_answer)
+
+
+def _ask_missing(folder: Path, key: str, candidate: Candidate, params: GenParams, prompts, split: str):
+    """Every prompt's row: those an earlier job received, then the missing ones, each appended as it arrives."""
+    have = received(key)
+    todo = [i for i in range(len(prompts)) if i not in have]
+    word = f"resuming: {len(have)} answers kept, {len(todo)} to ask · " if have else ""
+    rundir.report_progress(folder, len(have), len(prompts), f"{word}loading {candidate.label}")
+    answer = _answerer(candidate, params, keep_refused=split == ALL)
+    progress = _Progress(folder, len(prompts), len(have))  # its clock starts once the model is loaded
+    with _partial_file(key).open("a", encoding="utf-8") as out:
+
+        def keep(j: int, text: str, n: int, error: str | None = None) -> None:
+            row = {"index": todo[j], "prediction": text, "n_tokens": n, **({"error": error} if error else {})}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()  # on disk before the next answer: a crash now loses nothing received
+            have[todo[j]] = row
+
+        if todo:
+            answer([prompts[i] for i in todo], progress, keep)
+    return [have[i] for i in range(len(prompts))], progress
 
 
 def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenParams) -> None:
@@ -275,11 +364,8 @@ def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenPara
     split = cfg.get("split", "test")
     examples = _split(version, split)
     prompts = _prompts(candidate, examples, _train_for(candidate, version.id), split)
-    rundir.report_progress(folder, 0, len(prompts), f"loading {candidate.label}")
-    answer = _answerer(candidate, params)
-    progress = _Progress(folder, len(prompts))  # its clock starts once the model is loaded
-    answers = answer(prompts, progress)
-    rows = [{"index": i, "prediction": text, "n_tokens": n} for i, (text, n) in enumerate(answers)]
+    key = cache_key(candidate, version, split, params)
+    rows, progress = _ask_missing(folder, key, candidate, params, prompts, split)
     (folder / rundir.PREDICTIONS).write_text(_jsonl(rows), encoding="utf-8")
     seconds = round(time.perf_counter() - progress.start, 2)
     rundir.report_progress(folder, len(rows), len(rows), "scoring the answers")
@@ -287,6 +373,7 @@ def _run_generate(folder: Path, cfg: dict, candidate: Candidate, params: GenPara
     rundir.write_json(folder / rundir.SCORES, scores)
     info = {"seconds": seconds, "tokens_per_s": round(progress.tokens_per_s, 1), "run_id": folder.name}
     save_outputs(candidate, version, split, params, rows, info, scores)
+    _partial_file(key).unlink(missing_ok=True)  # the cache holds them now
     print(f"done: {len(rows)} answers, {progress.tokens_per_s:.1f} tokens/s", flush=True)
 
 
@@ -331,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     except RemoteError as exc:
         return fail(1, "error", str(exc))
     except rundir.Stopped:
-        print("stopped on request: nothing was cached", flush=True)
+        print("stopped on request: the answers received so far are kept for the next try", flush=True)
     return 0
 
 

@@ -93,7 +93,7 @@ def _running(row: Row, where, action) -> None:
         on_click=jobs.stop,
         args=(row.run.id,),
         disabled=row.run.state == "stopping",
-        help="Stops after the current batch; nothing is cached.",
+        help="Stops after the current batch; the answers so far are kept, and the next try asks only the rest.",
     )
 
 
