@@ -3,7 +3,8 @@
 Thin: a dataset version with a test split (ui.pickers) -> the candidates and generation
 settings (ui.eval.choose) -> each candidate's answers, generated as a job and cached
 (ui.eval.status) -> scores of every cached candidate (ui.eval.scores) -> base versus tuned
-(ui.eval.compare) and a side-by-side playground (ui.eval.playground).
+(ui.eval.compare), a side-by-side playground (ui.eval.playground), and a candidate's answers to every
+prompt saved as a new dataset (ui.eval.distill).
 Run: `streamlit run app.py` (Evaluate).
 Test: `pytest tests/app/test_evaluate_page.py tests/e2e/test_evaluate_browser.py`.
 """
@@ -14,7 +15,7 @@ import streamlit as st
 
 from core.eval import pool
 from ui import pickers
-from ui.eval import choose, compare, playground, scores, status
+from ui.eval import choose, compare, distill, playground, scores, status
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
@@ -43,3 +44,5 @@ with tab_compare:
     compare.render(found, version)
 with tab_play:
     playground.render(slots, version, params)
+
+distill.render(slots, version, params)
