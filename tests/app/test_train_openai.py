@@ -115,6 +115,16 @@ def test_the_form_shows_the_cost_before_launch():
     assert metrics(at)["Training cost"] == "$0.00039"
 
 
+def test_the_form_says_when_the_chosen_base_model_retires():
+    hello_version()
+    at = openai_form()
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{MODEL} retires on 2027-01-14" in captions and "checked 2026-12-08" in captions
+    at.selectbox(key="train_openai_model").set_value("gpt-4.1-nano-2025-04-14").run()
+    assert "gpt-4.1-nano-2025-04-14 retires on 2026-10-23 (retired;" in " ".join(c.value for c in at.caption)
+    assert any(e.proto.label == "Evaluate: Answers as training data" for e in at.get("page_link"))
+
+
 def test_the_estimate_reads_the_dataset_once_per_version_model_and_epochs():
     version = hello_version()
     at = openai_form()

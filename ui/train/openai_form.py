@@ -1,5 +1,5 @@
 """The Train page's OpenAI (hosted) backend: key, base URL, model with its dated price, hyperparameters,
-the pre-flight cost, Launch.
+the pre-flight cost, the base model's retirement (core.retirements), Launch.
 
 Widgets (keys `train_openai_<field>`) -> an OpenAIJob -> the provider's problems and estimate ->
 Launch (its launch, a detached job) -> the Runs page on the new run. The provider is openai_ft,
@@ -12,6 +12,7 @@ Test: `pytest tests/app/test_train_openai.py`.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from dataclasses import asdict
 import streamlit as st
 import yaml
 
-from core import paths, prices
+from core import paths, prices, retirements
 from core.config import help_of
 from core.data import versions
 from core.jsonl import JsonlError
@@ -27,7 +28,7 @@ from core.money import usd
 from core.openai_spec import HYPERPARAMETERS
 from core.providers import RemoteProvider, openai_ft
 from core.providers.openai_ft import OpenAIJob
-from ui import RUNS_PAGE
+from ui import EVALUATE_PAGE, RUNS_PAGE
 from ui.untrusted import long_text
 
 KEY = "train_openai_"
@@ -153,6 +154,16 @@ def show_estimate(provider: RemoteProvider, job: OpenAIJob) -> dict | None:
     return est
 
 
+def show_retirement(model: str) -> None:
+    """How long a model tuned from this base will answer, and the way to keep what it learned."""
+    st.caption(
+        f"A model tuned from it answers until its base model retires: "
+        f"{retirements.lookup(model, datetime.date.today())['words']}. To keep what a fine-tune learned, save its "
+        "answers as a dataset and train an open model on them:"
+    )
+    st.page_link(EVALUATE_PAGE, label="Evaluate: Answers as training data", icon=":material/save:")
+
+
 def _launch(provider: RemoteProvider, job: OpenAIJob, secret: str, title: str) -> None:
     try:
         run_id = provider.launch(job, secret, title)
@@ -167,6 +178,7 @@ def render(provider: RemoteProvider, version: versions.Version) -> None:
     st.warning(openai_ft.WIND_DOWN, icon=":material/schedule:")
     secret = api_key()
     job = collect(version.id)
+    show_retirement(job.model)
     show_estimate(provider, job)
     found = ([] if secret else [f"no API key: type one above, or set {ENV}"]) + provider.problems(job)
     if found:
