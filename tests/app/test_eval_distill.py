@@ -43,8 +43,9 @@ def test_a_hosted_fine_tune_shows_its_retirement_and_its_saved_answers_open_the_
     at = open_on(cand)
     assert not at.exception, at.exception
     warning = texts(at, "warning")
-    days = (datetime.date(2027, 1, 14) - datetime.date.today()).days
-    assert f"gpt-4o-mini-2024-07-18 retires on 2027-01-14 ({days} days left" in warning
+    expected = retirements.lookup(HOSTED, datetime.date.today())["words"]  # the days left, as of today
+    assert expected.startswith("gpt-4o-mini-2024-07-18 retires on 2027-01-14 (") and expected.split(";")[0] in warning
+    assert "third-party report" in warning  # the source, its link defused by the page
     assert "save its answers below" in warning and "compare the two blind" in warning
     assert "1 answer(s) failed or came back empty" in warning
     failed = at.dataframe[-1].value  # the failures, drawn after the retirement editor
