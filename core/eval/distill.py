@@ -2,12 +2,12 @@
 
 Distillation (a larger model teaching a small one) and keeping what a retiring hosted fine-tune learned are
 the same move: generate the candidate's answers for the whole version (split "all" of core.eval.generate, a
-resumable job), then `save` puts each example's prompt (every message before its last, system and user turns
-and earlier turns kept, tools too) with the candidate's answer as the final assistant turn into a new dataset,
-keeping the source's split. An answer that failed or came back empty is listed by line with its reason, never
-dropped without a word: `save` leaves those examples out and says so, `retry_failed` asks only them again.
-The provenance (candidate, generation settings, source version, prompts, failed lines) is the version's note
-in words and `datasets/provenance/<version id>.json` in full (`provenance(version)`).
+resumable job), then `save` puts each example's prompt (every message before its final answer, or all of them
+when it has none yet; system, user and earlier turns kept, tools too) with the candidate's answer as the final
+assistant turn into a new dataset, keeping the source's split. An answer that failed or came back empty is
+listed by line with its reason, never dropped without a word: `save` leaves those examples out and says so,
+`retry_failed` asks only them again. The provenance (candidate, generation settings, source version, prompts,
+failed lines) is the version's note in words and `datasets/provenance/<version id>.json` in full.
 Test: `.venv/bin/pytest tests/unit/test_distill.py tests/jobs/test_distill_job.py -q`.
 """
 
@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core import jobs, paths
-from core.chat import prompt_and_reference
 from core.data import versions
 from core.eval import generate
 from core.eval.candidates import Candidate
@@ -46,7 +45,7 @@ class Built:
 
 
 def _example(source: dict, answer: str) -> dict:
-    prompt, _ = prompt_and_reference(source)
+    prompt = generate.prompt_of(source)
     kept = {k: v for k, v in source.items() if k != "messages"}  # tools and the like stay with their prompt
     return {**kept, "messages": [*prompt, {"role": "assistant", "content": answer}]}
 

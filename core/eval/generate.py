@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from core import jobs, paths, tempfiles
+from core import chat, jobs, paths, tempfiles
 from core.chat import prompt_and_reference
 from core.cli import fail
 from core.data import versions
@@ -300,11 +300,23 @@ def _train_for(candidate: Candidate, version_id) -> list[dict]:
     return _split(_version(version_id), "train")
 
 
+def prompt_of(example: dict) -> list[dict]:
+    """What a whole-version job asks: the messages before the final answer, or all of them when the example has
+    no answer yet (prompts for a teacher model to answer)."""
+    msgs = chat.messages(example)
+    return msgs[:-1] if msgs and msgs[-1].get("role") == "assistant" else msgs
+
+
 def _prompts(candidate: Candidate, examples: list[dict], train: list[dict], split: str) -> list[list[dict]]:
     try:
-        return candidates.prompts_for(candidate, examples, train)
+        prompts = candidates.prompts_for(candidate, examples, train)
     except ValueError as exc:
         raise BadData(f"{split} split: {exc}") from None
+    if split != ALL:
+        return prompts
+    if empty := [i + 1 for i, e in enumerate(examples) if not prompt_of(e)]:
+        raise BadData(f"line(s) {', '.join(map(str, empty[:20]))}: only an answer, no prompt to ask; fix or drop them")
+    return [candidates.prompt_for(candidate, prompt_of(e), train) for e in examples]
 
 
 def _local_answers(model, tok, prompts, params: GenParams, on_batch, on_answer) -> list:

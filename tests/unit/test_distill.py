@@ -85,3 +85,13 @@ def test_reopening_keeps_the_good_answers_and_leaves_only_the_failed_to_ask():
     with pytest.raises(ValueError, match="every answer failed"):
         _cache(cand, source, params, [row(0, ""), row(1, ""), row(2, "")])
         distill.save(cand, source, params, "all-failed")
+
+
+def test_an_example_without_an_answer_yet_is_asked_whole_and_gets_the_answer_appended():
+    prompts_only = {"messages": [SYSTEM, {"role": "user", "content": "q"}]}
+    assert generate.prompt_of(prompts_only) == prompts_only["messages"]
+    assert generate.prompt_of(example(1)) == example(1)["messages"][:2]
+    built = distill.build([prompts_only], [row(0, "a")])
+    assert built.examples == [
+        {"messages": [SYSTEM, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ]
