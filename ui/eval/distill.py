@@ -167,6 +167,8 @@ def panel(cand: Candidate, version: Version, params: GenParams, was_running: boo
     running = s.rows is None and s.run is not None and s.run.active
     if was_running and not running:
         st.rerun()  # the job ended: redraw once, without the timer
+    if saved := st.session_state.get(SAVED):  # drawn in the fragment: Save reruns only the fragment
+        _steps(versions.get(saved["id"]), version, saved["label"])
     if s.rows is not None:
         _ready(s, cand, version, params)
     elif running:
@@ -203,8 +205,6 @@ def render(slots: dict[str, Candidate], version: Version, params: GenParams) -> 
         key="eval_distill_candidate",
     )
     cand = slots[slot]
-    if saved := st.session_state.get(SAVED):
-        _steps(versions.get(saved["id"]), version, saved["label"])
     s = distill.state(cand, version, params)
     running = s.rows is None and s.run is not None and s.run.active
     st.fragment(run_every=REFRESH_S if running else None)(panel)(cand, version, params, running)
