@@ -98,7 +98,7 @@ def _save(cand: Candidate, version: Version, params: GenParams) -> None:
     except ValueError as e:
         st.session_state[ERROR] = f"Not saved: {e}"
         return
-    st.session_state[SAVED] = {"id": saved.id, "label": cand.label}
+    st.session_state[SAVED] = {"id": saved.id, "label": cand.label, "of": [cand.key, version.id]}
     st.session_state.pop("eval_distill_name", None)
 
 
@@ -167,7 +167,8 @@ def panel(cand: Candidate, version: Version, params: GenParams, was_running: boo
     running = s.rows is None and s.run is not None and s.run.active
     if was_running and not running:
         st.rerun()  # the job ended: redraw once, without the timer
-    if saved := st.session_state.get(SAVED):  # drawn in the fragment: Save reruns only the fragment
+    saved = st.session_state.get(SAVED) or {}
+    if saved.get("of") == [cand.key, version.id]:  # drawn in the fragment: Save reruns only the fragment
         _steps(versions.get(saved["id"]), version, saved["label"])
     if s.rows is not None:
         _ready(s, cand, version, params)
