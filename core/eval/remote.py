@@ -86,7 +86,7 @@ def _chunk(api, pool, candidate, prompts, params, start, keep_refused, on_answer
                 fatal = fatal or exc
                 continue
             answers[i], error = ("", 0), str(exc)
-        except (BadConfig, RemoteError) as exc:
+        except Exception as exc:  # raised below, once the answers in flight are kept
             fatal = fatal or exc  # the others in flight still finish and are kept: they were paid for
             continue
         if on_answer:
