@@ -4,6 +4,7 @@
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m core.train --config ...
     python -m core.train preflight --config SPEC.yaml [--json] [--mfu 0.35] [--formula]   (the Train page's pre-flight)
     python -m core.train probe --config SPEC.yaml [--steps 3]   (this device's speed, cached for the pre-flight)
+    python -m core.train machines --config SPEC.yaml --num-machines N --main-ip IP [--port P] [--launch] [--json]
 
 The run folder is FT_RUN_DIR when set, else the YAML's folder. A configuration that cannot run
 exits 78 and unusable data exits 65, each with a one-line reason and no traceback, so the
@@ -23,6 +24,7 @@ import yaml
 
 from core.cli import Command, dispatch
 from core.cli import fail as _fail  # the one `kind: message` line every entry point prints
+from core.jobs import rundir
 from core.jobs.supervisor import EXIT_BAD_CONFIG, EXIT_BAD_DATA
 from core.train import launch
 from core.train.config import from_yaml
@@ -121,7 +123,41 @@ def probe_main(args: argparse.Namespace) -> int:
         return _fail(EXIT_BAD_DATA, "bad data", str(exc))
 
 
-# `python -m core train run|export|preflight|probe ...`: this worker, the export of a finished run, the estimate.
+def _machines_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="a TrainConfig YAML with a profile, or a run's spec.yaml")
+    p.add_argument("--num-machines", type=int, required=True, help="machines in the run, this one included")
+    p.add_argument("--main-ip", required=True, help="the main machine's address, as the others reach it")
+    p.add_argument("--port", type=int, default=29500, help="a free port on the main machine (default 29500)")
+    p.add_argument("--per-machine", type=int, default=None, help="ranks per machine (default: its GPUs, else 1)")
+    p.add_argument("--launch", action="store_true", help="start machine 0's share here as a run the app follows")
+    p.add_argument("--json", action="store_true")
+
+
+def machines_main(args: argparse.Namespace) -> int:
+    """The exact command each of N machines runs; with --launch, machine 0's share starts here as a run."""
+    from core.train import machines
+
+    cfg, code = _config(Path(args.config))
+    if cfg is None:
+        return code
+    spread = machines.Machines(args.num_machines, args.main_ip, args.port, args.per_machine)
+    try:
+        run_id = launch.start(cfg, machines=spread) if args.launch else None
+        run_dir = str(rundir.run_dir(run_id)) if run_id else machines.MAIN_FOLDER
+        rows = machines.plan(cfg, spread, run_dir)
+        text = machines.as_text(cfg, spread, run_dir)
+    except ValueError as exc:
+        return _fail(EXIT_BAD_CONFIG, "bad config", str(exc))
+    if args.json:
+        shown = [{k: v for k, v in row.items() if k != "argv"} for row in rows]
+        print(json.dumps({"run_id": run_id, "machines": shown}, indent=2))
+    else:
+        print(text + (f"\n\nmachine 0 started as run {run_id}" if run_id else ""))
+    return 0
+
+
+# `python -m core train run|export|preflight|probe|machines ...`: this worker, the export of a finished run, the
+# estimate, the commands of a run on several machines.
 COMMANDS = {
     "run": Command("train as a TrainConfig YAML (a run's spec.yaml) says: --config FILE", target=main),
     "export": Command("merge or copy a finished run's model, then check it stops", target="core.train.export:main"),
@@ -135,10 +171,15 @@ COMMANDS = {
         run=probe_main,
         arguments=_probe_arguments,
     ),
+    "machines": Command(
+        "the exact command each of N machines runs: --config FILE --num-machines N --main-ip IP [--port P] [--launch]",
+        run=machines_main,
+        arguments=_machines_arguments,
+    ),
 }
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] and sys.argv[1] in ("preflight", "probe"):  # the worker itself takes no command name
+    if sys.argv[1:2] and sys.argv[1] in ("preflight", "probe", "machines"):  # the worker itself takes no command name
         sys.exit(dispatch("python -m core.train", __doc__, COMMANDS))
     sys.exit(main())

@@ -25,6 +25,7 @@ from core.jobs import rundir
 from core.jsonl import JsonlError, read_records
 from core.train import config, device, preflight, tracking
 from core.train.config import PROFILES, TrainConfig
+from core.train.machines import Machines
 
 PROFILES_DIR = Path("configs") / "accelerate"  # relative to the repo root, the workers' cwd
 PLACEHOLDER_RUN_DIR = "RUN_DIR"
@@ -33,6 +34,20 @@ _RESUMED = re.compile(r" · resumed at step \d+$")
 # Profiles that start one process per GPU; single_gpu runs one process on one GPU.
 MULTI_PROCESS = ("multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 MIN_GPUS = {"single_gpu": 1, "multi_gpu": 2, "fsdp": 2, "deepspeed_zero2": 1, "deepspeed_zero3": 1}
+# Without a GPU, multi_gpu runs as CPU processes joined by gloo (DDP); the others cannot run on CPU, and why.
+CPU_PROCESSES = 2
+NOT_ON_CPU = {
+    "single_gpu": "it is one process on one CUDA GPU; train without a profile to use the CPU",
+    "fsdp": (
+        "accelerate 1.15 turns FSDP on only for GPU (and other accelerator) ranks, so CPU ranks would train as "
+        "plain DDP with nothing sharded; choose multi_gpu for several CPU processes"
+    ),
+    "deepspeed_zero2": (
+        "through accelerate 1.15 each DeepSpeed rank on a CPU counts itself a world of one (measured here), so "
+        "the ranks would not share the work; choose multi_gpu for several CPU processes"
+    ),
+}
+NOT_ON_CPU["deepspeed_zero3"] = NOT_ON_CPU["deepspeed_zero2"]
 
 
 # ---- the machine -------------------------------------------------------------------------------
@@ -42,8 +57,11 @@ def profile_file(profile: str) -> Path:
     return paths.REPO_ROOT / PROFILES_DIR / f"{profile}.yaml"
 
 
-def profile_problems(profile: str | None) -> list[str]:
-    """Why this machine cannot run the profile; empty when it can (or with no profile)."""
+def profile_problems(profile: str | None, machines: Machines | None = None) -> list[str]:
+    """Why this machine cannot run the profile; empty when it can (or with no profile).
+
+    With several machines each one needs only a GPU of its own (or none, for multi_gpu on CPUs).
+    """
     if not profile:
         return []
     if profile not in PROFILES:
@@ -53,11 +71,26 @@ def profile_problems(profile: str | None) -> list[str]:
         out.append(f"the profile file {PROFILES_DIR / (profile + '.yaml')} is missing")
     if profile.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
         out.append(f"{profile} needs the deepspeed package (pip install deepspeed), which is not installed")
-    have, need = device.gpu_count(), MIN_GPUS[profile]
+    have, need = device.gpu_count(), 1 if machines else MIN_GPUS[profile]
+    if have == 0 and profile not in NOT_ON_CPU:
+        return out  # CPU processes
     if have < need:
         gpus = "a CUDA GPU" if need == 1 else f"at least {need} CUDA GPUs"
-        out.append(f"{profile} needs {gpus}; this machine has {have or 'none'} (counted with nvidia-smi)")
+        why = f"; it cannot run on CPU: {NOT_ON_CPU[profile]}" if have == 0 else ""
+        out.append(f"{profile} needs {gpus}; this machine has {have or 'none'} (counted with nvidia-smi){why}")
     return out
+
+
+def processes_per_machine(profile: str, machines: Machines | None = None) -> int | None:
+    """The ranks one machine starts: one per visible GPU, else CPU processes; None: the profile file's count."""
+    gpus = device.gpu_count()
+    if machines and machines.per_machine:
+        return machines.per_machine
+    if profile in MULTI_PROCESS and gpus >= (1 if machines else MIN_GPUS[profile]):
+        return gpus
+    if gpus == 0 and profile not in NOT_ON_CPU:
+        return 1 if machines else CPU_PROCESSES
+    return None
 
 
 # ---- what stops a run -------------------------------------------------------------------------
@@ -211,9 +244,14 @@ def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True)
 # ---- the command -------------------------------------------------------------------------------
 
 
-def command(cfg: TrainConfig, run_dir: str | Path) -> list[str]:
-    """The worker's argv: plain Python, or accelerate with the profile (cwd: the repo root)."""
-    worker = ["-m", "core.train", "--config", str(Path(run_dir) / rundir.SPEC)]
+def command(
+    cfg: TrainConfig, run_dir: str | Path, machines: Machines | None = None, rank: int = 0, spec: str | None = None
+) -> list[str]:
+    """The worker's argv: plain Python, or accelerate with the profile (cwd: the repo root).
+
+    machines/rank: this machine's share of a run on several machines; spec: the config file, else RUN_DIR's.
+    """
+    worker = ["-m", "core.train", "--config", spec or str(Path(run_dir) / rundir.SPEC)]
     profile = cfg.accelerate_profile
     if not profile:
         return [sys.executable, *worker]
@@ -221,20 +259,28 @@ def command(cfg: TrainConfig, run_dir: str | Path) -> list[str]:
     # script's hard-coded shebang, which breaks when the virtualenv is moved or copied.
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     argv = [*launcher, "--config_file", str(PROFILES_DIR / f"{profile}.yaml")]
-    gpus = device.gpu_count()
-    if profile in MULTI_PROCESS and gpus >= MIN_GPUS[profile]:
-        argv += ["--num_processes", str(gpus)]  # one process per visible GPU, whatever the file says
+    per_machine = processes_per_machine(profile, machines)
+    if per_machine:  # one process per visible GPU (or CPU process), whatever the file says
+        argv += ["--num_processes", str(per_machine * (machines.count if machines else 1))]
+    if machines:
+        argv += machines.flags(rank)
+    if device.gpu_count() == 0:
+        argv += ["--mixed_precision", "no"]  # the recipe autocasts to bf16 itself where this CPU computes it
     return [*argv, *worker]
 
 
-def command_preview(cfg: TrainConfig, run_dir: str | Path = PLACEHOLDER_RUN_DIR) -> str:
-    """The command as a person types it from the repo root, with the virtualenv active."""
-    argv = command(cfg, run_dir)
+def as_typed(argv: list[str]) -> str:
+    """A worker's argv as a person types it from the repo root, with the virtualenv active."""
     if argv[1:3] == ["-m", "accelerate.commands.launch"]:
         argv = ["accelerate", "launch", *argv[3:]]
     else:
         argv = ["python", *argv[1:]]
     return shlex.join(argv)
+
+
+def command_preview(cfg: TrainConfig, run_dir: str | Path = PLACEHOLDER_RUN_DIR) -> str:
+    """The command as a person types it from the repo root, with the virtualenv active."""
+    return as_typed(command(cfg, run_dir))
 
 
 # ---- runs ---------------------------------------------------------------------------------------
@@ -253,8 +299,9 @@ def _estimate(cfg: TrainConfig) -> dict:
         return {"error": f"no estimate: {exc}"}
 
 
-def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) -> str:
-    found = problems(cfg)
+def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None, machines: Machines | None = None) -> str:
+    found = problems(cfg, machine=not machines)
+    found += (machines.problems() + profile_problems(cfg.accelerate_profile, machines)) if machines else []
     if found:
         raise ValueError("; ".join(found))
     meta = {
@@ -265,9 +312,11 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) ->
         "accelerate_profile": cfg.accelerate_profile,
         "parent_run": None,
         "estimate": _estimate(cfg),  # the pre-flight as launched: the Runs page sets it beside the measured
+        **({"machines": dataclasses.asdict(machines)} if machines else {}),
         **meta,
     }
-    argv = command(cfg, "{run_dir}")  # core.jobs puts the run's folder in place of "{run_dir}"
+    # core.jobs puts the run's folder in place of "{run_dir}"
+    argv = command(cfg, "{run_dir}", machines) if machines else command(cfg, "{run_dir}")
     title = title or _default_title(cfg)
     secrets = jobs.HUB_SECRETS  # the base model may be a gated hub id, downloaded by the worker
     return jobs.launch(
@@ -275,12 +324,15 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None) ->
     )
 
 
-def start(cfg: TrainConfig, title: str = "", key: str | None = None) -> str:
+def start(cfg: TrainConfig, title: str = "", key: str | None = None, machines: Machines | None = None) -> str:
     """Launch a training run; returns its id. Raises ValueError listing every problem.
 
     key: what the run is for (the API's job id), so `jobs.list_runs(key=...)` finds it.
+    machines: this machine is the main one (rank 0) of several; the others run core.train.machines.plan's commands.
     """
-    return _launch(cfg, title, {}, key)
+    if machines and not cfg.accelerate_profile:
+        raise ValueError("several machines need an accelerate profile (multi_gpu, fsdp, deepspeed_zero2/3)")
+    return _launch(cfg, title, {}, key, machines)
 
 
 def run_config(run_id: str) -> TrainConfig:
@@ -319,6 +371,11 @@ def _resumable(run_id: str, extra_epochs: float) -> tuple[TrainConfig, Path, str
         raise ValueError(f"run {run_id} is still {state.state}; stop it, or let it finish, before resuming")
     if extra_epochs < 0:
         raise ValueError(f"extra_epochs must be 0 or more, not {extra_epochs}")
+    if (rundir.read_spec(rundir.run_dir(run_id)).get("meta") or {}).get("machines"):
+        raise ValueError(
+            f"run {run_id} trained on several machines, whose checkpoint is on this one only: launch a new run "
+            "from the Train page with resume_from set to its checkpoint folder, copied to every machine"
+        )
     found = checkpoints(run_id)
     if not found:
         raise ValueError(f"run {run_id} has no checkpoint to resume from (no {rundir.CHECKPOINTS}/step-N/ folder)")

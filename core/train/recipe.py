@@ -344,10 +344,24 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
 # ---- one optimizer step, evaluation bookkeeping, stopping ----------------------------------------------
 
 
+def group_targets(micro_batches: list[dict], acc) -> float:
+    """Target tokens in the step over every rank's group, divided by the world size.
+
+    Ranks average their gradients, so dividing each rank's loss sum by this weighs every token of the
+    global batch the same, as one process with the whole batch does (DDP, FSDP and ZeRO alike).
+    """
+    here = sum(int((b["targets"] != tokenize.IGNORE).sum()) for b in micro_batches)
+    n = torch.tensor(float(here), device=acc.device)
+    if acc.num_processes > 1:
+        n = acc.reduce(n, reduction="sum") / acc.num_processes
+    return max(float(n), 1e-9)
+
+
 def train_step(model, head, micro_batches: list[dict], acc, optimizer, lr: float, cfg: TrainConfig, bf16: bool):
     """Forward and backward over one accumulation group, clip, step: (mean loss, grad norm, real tokens)."""
-    # Normalise by the whole group's target tokens, so every token weighs the same in the step.
-    n_targets = max(1, sum(int((b["targets"] != tokenize.IGNORE).sum()) for b in micro_batches))
+    n_targets = group_targets(micro_batches, acc)
+    for group in optimizer.param_groups:
+        group["lr"] = lr  # before the backward: DeepSpeed steps inside the group's last one
     loss_total, real_tokens = torch.zeros((), device=acc.device), 0
     for j, batch in enumerate(micro_batches):
         last = j == len(micro_batches) - 1
@@ -359,8 +373,6 @@ def train_step(model, head, micro_batches: list[dict], acc, optimizer, lr: float
             acc.backward(loss_sum / n_targets)
         loss_total += loss_sum.detach()
         real_tokens += int(batch["attention_mask"].sum())  # tokens/s counts real tokens, not padding
-    for group in optimizer.param_groups:
-        group["lr"] = lr
     grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -579,14 +591,29 @@ def summarize(cfg: TrainConfig, run: Run, sets: tuple, plan: list, session: Mete
 # ---- the run ------------------------------------------------------------------------------------------
 
 
+def accelerator(cfg: TrainConfig):
+    """Accelerate's state for this process: one process, or one rank of `accelerate launch`."""
+    from accelerate import Accelerator
+
+    # accelerate 1.15 joins launched ranks without CUDA into one gloo group (MULTI_CPU) only when told cpu=True;
+    # else every rank trains alone. DeepSpeed picks its own backend (and is refused on CPU at launch).
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    acc = Accelerator(cpu=ranks > 1 and not deepspeed and not torch.cuda.is_available())
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and acc.distributed_type.value != "FSDP":
+        raise ConfigError(f"the fsdp profile needs CUDA GPUs: on {acc.device.type} accelerate would run it as DDP")
+    if acc.state.deepspeed_plugin is not None:  # no dataloader for accelerate to read the micro-batch size from
+        acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.per_device_train_batch_size
+    return acc
+
+
 def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     """Train per `cfg`, writing metrics, checkpoints, final/, summary.json and samples.json into run_dir."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     if problems(cfg):
         raise ConfigError("; ".join(problems(cfg)))
-    run_dir, acc = Path(run_dir), Accelerator()
+    run_dir, acc = Path(run_dir), accelerator(cfg)
     memory = calibrate.PeakMemory(acc.device.type)  # from here: after start-up, before data and model
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", acc.num_processes))  # set by torchrun/accelerate
     threads = set_threads(local_ranks) if acc.device.type == "cpu" else None

@@ -143,12 +143,18 @@ def test_fsdp_profile_becomes_fsdp2_environment(gpus, monkeypatch):
 # ---- what the machine can run ----------------------------------------------------------------------
 
 
-def test_every_gpu_profile_is_refused_without_gpus_and_no_profile_is_fine(gpus):
+def test_without_gpus_multi_gpu_runs_cpu_ranks_and_the_rest_are_refused_with_the_reason(gpus):
     gpus(0)
     assert launch.profile_problems(None) == [] and launch.profile_problems("") == []
-    for profile in PROFILES:
+    assert launch.profile_problems("multi_gpu") == []  # CPU processes joined by gloo
+    argv = launch.command(preset("lora", accelerate_profile="multi_gpu"), "/runs/abc")
+    assert argv[argv.index("--num_processes") + 1] == str(launch.CPU_PROCESSES)
+    assert argv[argv.index("--mixed_precision") + 1] == "no"  # the recipe autocasts itself where the CPU has bf16
+    for profile in ("single_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3"):
         found = launch.profile_problems(profile)
-        assert found and any("this machine has none" in p for p in found), (profile, found)
+        assert any("this machine has none" in p and "cannot run on CPU" in p for p in found), (profile, found)
+    assert "would train as plain DDP" in launch.profile_problems("fsdp")[0]
+    assert "world of one" in launch.profile_problems("deepspeed_zero2")[-1]
     assert any("deepspeed package" in p for p in launch.profile_problems("deepspeed_zero3"))
 
 
@@ -198,7 +204,7 @@ def test_preflight_and_launch_see_the_same_gpus(visible, seen, fake_smi, monkeyp
     else:
         assert (found.kind, pf.world) == ("cpu", 1)
     problems = launch.profile_problems("multi_gpu")
-    if seen >= 2:
+    if seen >= 2 or seen == 0:  # no GPU: CPU ranks
         assert problems == []
     else:
         assert problems == [
@@ -242,11 +248,11 @@ def test_start_launches_a_job_whose_spec_holds_the_config_and_meta(monkeypatch):
 
 def test_start_refuses_with_every_problem_and_launches_nothing(gpus):
     gpus(0)
-    cfg = preset("lora", dataset_version=None, learning_rate=0.0, accelerate_profile="multi_gpu")
+    cfg = preset("lora", dataset_version=None, learning_rate=0.0, accelerate_profile="fsdp")
     with pytest.raises(ValueError) as err:
         launch.start(cfg)
     message = str(err.value)
-    for part in ("choose a dataset version", "learning_rate must be above 0", "multi_gpu needs at least 2"):
+    for part in ("choose a dataset version", "learning_rate must be above 0", "fsdp needs at least 2"):
         assert part in message
     assert jobs.list_runs() == []
 
