@@ -506,6 +506,30 @@ def flops_per_token(s: Shape, method: str, a: Assumptions) -> float:
 STATES = ("weights", "quant_constants", "adapters", "gradients", "optimizer", "autocast_copies")
 
 
+# What each accelerate profile splits over its ranks: FSDP and ZeRO-3 everything the model holds, ZeRO-2 the
+# gradients and optimizer states; DDP (multi_gpu) and one process nothing. Activations and logits never.
+SHARDED_TERMS = {"fsdp": STATES, "deepspeed_zero3": STATES, "deepspeed_zero2": ("gradients", "optimizer")}
+
+
+def per_rank(mem: dict[str, float], profile: str | None, world: int, a: Assumptions) -> dict[str, float]:
+    """One rank's memory (GB by term, with total) when `profile` splits the run over `world` ranks.
+
+    The overhead is recomputed as memory_bytes makes it: fixed, plus fragmentation of the rest, plus held.
+    """
+    split = SHARDED_TERMS.get(profile or "", ()) if world > 1 else ()
+    terms = {t: mem[t] / world if t in split else mem[t] for t in TERMS if t != "overhead"}
+    held = a.allocator_share * (terms["activations"] + terms["logits"])
+    terms["overhead"] = a.overhead_gb + a.fragmentation * sum(terms.values()) + held
+    return {**{t: terms[t] for t in TERMS}, "total": sum(terms.values())}
+
+
+def ranks_to_fit(mem: dict[str, float], profile: str | None, gpu_gb: float, a: Assumptions, most: int = 64) -> int:
+    """The fewest ranks of `profile` whose per-rank memory fits one GPU; 0 when none up to `most` does."""
+    if not SHARDED_TERMS.get(profile or ""):
+        return 1 if mem["total"] <= gpu_gb else 0
+    return next((n for n in range(1, most + 1) if per_rank(mem, profile, n, a)["total"] <= gpu_gb), 0)
+
+
 def gpus_needed(mem: dict[str, float], gpu_memory_gb: float, a: Assumptions) -> int:
     """GPUs for one run: the states shard evenly (FSDP / ZeRO-3), activations and logits do not.
 

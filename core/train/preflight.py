@@ -26,7 +26,6 @@ from core.train.config import TrainConfig
 from core.train.device import Device
 
 SHORT_ON_CPU = 192  # tokens: up to here the math attention kernel is the faster one on CPU (the recipe picks it)
-SHARDED = ("fsdp", "deepspeed_zero3")  # profiles that split the weights and states over the GPUs
 TIGHT = 0.9  # above this share of the memory the run may still fit, but with little room
 # glibc's malloc keeps freed holes resident: measured on the demo LoRA run here (docs/BENCHMARKS.md), the worker's
 # peak RSS held 0.7 x the step's peak activations and logits beyond the bytes in use.
@@ -153,24 +152,50 @@ def schedule(n_train: int, cfg: TrainConfig, world: int) -> tuple[int, int]:
     return per_epoch, total
 
 
-def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a) -> tuple[str, str]:
-    """Does the estimate fit the device? (level, message)."""
+def world_size(cfg: TrainConfig, device: Device) -> int:
+    """The ranks a run starts: one per GPU for a multi-process profile, CPU processes for multi_gpu on a CPU."""
+    from core.train.launch import CPU_PROCESSES, MULTI_PROCESS  # launch imports this module
+
+    if cfg.accelerate_profile not in MULTI_PROCESS:
+        return 1
+    if device.kind == "gpu":
+        return device.count
+    return CPU_PROCESSES if cfg.accelerate_profile == "multi_gpu" else 1
+
+
+def fitting_profile(mem: dict, device: Device, a) -> str:
+    """Which profile makes a run too big for one GPU fit this machine's GPUs, or how many GPUs it needs."""
+    order = list(estimate.SHARDED_TERMS)  # zero2 first: on a tie it shards the least, so it talks the least
+    found = [(estimate.ranks_to_fit(mem, p, device.memory_gb, a), order.index(p), p) for p in order]
+    here = [f for f in found if 0 < f[0] <= device.count]
+    if here:
+        n, _, profile = min(here)
+        return f"; fits with {profile} on {n} GPUs"
+    need = [f for f in found if f[0]]
+    if need:
+        n, _, profile = min(need)
+        return f"; it needs {n} GPUs with {profile}, and this machine has {device.count}"
+    return "; no profile makes it fit: activations and logits alone fill a GPU (lower the batch or max_length)"
+
+
+def verdict(total_gb: float, mem: dict, device: Device, profile: str | None, a, world: int = 1) -> tuple[str, str]:
+    """Does the estimate fit the device? (level, message). total_gb: one rank's; mem: the unsharded terms."""
     if device.kind == "cpu":
         free = device.available_gb or device.memory_gb
+        total_gb, ranks = total_gb * world, f" for {world} processes" if world > 1 else ""  # one RAM holds every rank
         if total_gb > device.memory_gb:
-            return "too big", f"needs ~{total_gb:.1f} GB; this machine has {device.memory_gb:.1f} GB of RAM"
+            return "too big", f"needs ~{total_gb:.1f} GB{ranks}; this machine has {device.memory_gb:.1f} GB of RAM"
         if total_gb > TIGHT * free:
-            return "tight", f"needs ~{total_gb:.1f} GB; {free:.1f} GB of RAM is free now"
-        return "fits", f"~{total_gb:.1f} GB of {free:.1f} GB free RAM"
+            return "tight", f"needs ~{total_gb:.1f} GB{ranks}; {free:.1f} GB of RAM is free now"
+        return "fits", f"~{total_gb:.1f} GB{ranks} of {free:.1f} GB free RAM"
+    where = f"per GPU on {world} GPUs ({profile})" if world > 1 else f"on a {device.memory_gb:.0f} GB GPU"
     if total_gb <= TIGHT * device.memory_gb:
-        return "fits", f"~{total_gb:.1f} GB on a {device.memory_gb:.0f} GB GPU"
+        return "fits", f"~{total_gb:.1f} GB {where}"
     if total_gb <= device.memory_gb:
-        return "tight", f"~{total_gb:.1f} GB on a {device.memory_gb:.0f} GB GPU: little room for spikes"
-    needed = estimate.gpus_needed(mem, device.memory_gb, a)
-    if profile in SHARDED and 0 < needed <= device.count:
-        return "fits", f"~{total_gb:.1f} GB sharded over {needed} of {device.count} GPUs ({profile})"
-    more = f"; sharded ({', '.join(SHARDED)}) it needs {needed} GPUs" if needed else ""
-    return "too big", f"needs ~{total_gb:.1f} GB; one GPU has {device.memory_gb:.0f} GB{more}"
+        return "tight", f"~{total_gb:.1f} GB {where}: little room for spikes"
+    ranks = f" per GPU on {world} GPUs ({profile})" if world > 1 else ""
+    message = f"needs ~{total_gb:.1f} GB{ranks}; one GPU has {device.memory_gb:.0f} GB"
+    return "too big", message + fitting_profile(mem, device, a)
 
 
 def flops_source(mfu: float) -> str:
@@ -196,7 +221,7 @@ def compute(
     folder = models.local_folder(cfg.model)
     stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
     shape, note = model_shape(cfg.model, folder)
-    world = device.count if device.kind == "gpu" and cfg.accelerate_profile not in (None, "single_gpu") else 1
+    world = world_size(cfg, device)
     per_epoch, total = schedule(len(train), cfg, world)
     mean_kept = stats.kept / max(1, len(train))
     examples_seen = total * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
@@ -215,7 +240,12 @@ def compute(
     req = estimate.PlanRequest(shape, cfg.method, seq, batch, pf.train_tokens, a, measure=measure, cached=True)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]
-    pf.verdict, pf.verdict_message = verdict(mem["total"], mem, device, cfg.accelerate_profile, a)
+    rank = estimate.per_rank(mem, cfg.accelerate_profile, world, a)  # what each rank holds: the pre-flight's terms
+    pf.plan.memory[cfg.method] = rank
+    for term in estimate.SHARDED_TERMS.get(cfg.accelerate_profile or "", ()) if world > 1 else ():
+        notes = pf.plan.notes.setdefault(cfg.method, {})
+        notes[term] = f"{notes.get(term, '')} Divided over {world} ranks ({cfg.accelerate_profile}).".strip()
+    pf.verdict, pf.verdict_message = verdict(rank["total"], mem, device, cfg.accelerate_profile, a, world)
     if device.flops and not measured:
         pf.device_seconds = pf.train_tokens * pf.plan.flops_per_token / (device.flops * a.mfu * world)
         pf.time_source = flops_source(a.mfu)

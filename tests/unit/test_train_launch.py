@@ -202,7 +202,7 @@ def test_preflight_and_launch_see_the_same_gpus(visible, seen, fake_smi, monkeyp
         assert (found.kind, found.count, pf.world) == ("gpu", seen, seen)
         assert found.label.startswith(f"{seen} x NVIDIA H100" if seen > 1 else "NVIDIA H100")
     else:
-        assert (found.kind, pf.world) == ("cpu", 1)
+        assert (found.kind, pf.world) == ("cpu", launch.CPU_PROCESSES)  # multi_gpu as CPU ranks
     problems = launch.profile_problems("multi_gpu")
     if seen >= 2 or seen == 0:  # no GPU: CPU ranks
         assert problems == []
