@@ -20,7 +20,7 @@ from core.jsonl import read_records
 from core.train import config, launch
 from core.train.config import METHODS, PROFILES, TrainConfig
 from ui import pickers
-from ui.train import tracking
+from ui.train import machines, tracking
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -195,13 +195,15 @@ def profile_label(profile: str | None) -> str:
 
 
 def pick_profile() -> str | None:
-    return st.selectbox(
+    profile = st.selectbox(
         "accelerate_profile",
         [None, *PROFILES],
         key=key("accelerate_profile"),
         format_func=profile_label,
         help=HELP["accelerate_profile"],
     )
+    machines.render(profile)  # several machines: each one's command
+    return profile
 
 
 def collect(method: str, model: str, version_id: int | None, profile: str | None) -> TrainConfig:

@@ -13,7 +13,7 @@ from core.train import config, launch
 from core.train.config import TrainConfig
 from core.train.preflight import Preflight
 from ui import RUNS_PAGE
-from ui.train import form
+from ui.train import form, machines
 from ui.untrusted import long_text
 
 
@@ -41,7 +41,7 @@ def render(cfg: TrainConfig, pf: Preflight) -> None:
     if not clicked:
         return
     try:
-        run_id = launch.start(cfg, title.strip())
+        run_id = launch.start(cfg, title.strip(), machines=machines.chosen(cfg.accelerate_profile))
     except (ValueError, OSError) as e:
         long_text(f"Not launched: {e}", draw=st.error)
         return
