@@ -183,3 +183,15 @@ def test_two_machines_on_this_host_train_into_the_main_run_folder(cfg, tmp_path)
     assert (main / rundir.FINAL / "model.safetensors").is_file()
     assert rundir.read_spec(main)["meta"]["machines"]["count"] == 2
     assert sorted(p.name for p in other.iterdir()) == ["spec.yaml"]  # machine 1 wrote nothing of the run
+
+
+def test_fsdp_started_by_hand_on_cpu_stops_with_the_reason(cfg, tmp_path):
+    # launch refuses fsdp here; a person typing the command gets the reason, not DDP under fsdp's name.
+    fsdp = replace(cfg, accelerate_profile="fsdp")
+    (tmp_path / "spec.yaml").write_text(to_yaml(fsdp))
+    argv = launch.command(replace(fsdp, accelerate_profile="multi_gpu"), tmp_path)
+    argv[argv.index("--config_file") + 1] = "configs/accelerate/fsdp.yaml"
+    argv[argv.index("--num_processes") + 1] = "1"  # one rank is enough to meet the refusal
+    done = subprocess.run(argv, cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=RUN_S)
+    assert done.returncode != 0 and "the fsdp profile needs CUDA GPUs" in done.stdout + done.stderr
+    assert not (tmp_path / rundir.METRICS).exists()
