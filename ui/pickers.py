@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.arena import build
-from core.data import versions
+from core.data import preference, versions
 from ui import DATA_PAGE, EVALUATE_PAGE
 from ui.untrusted import inline, long_text
 
@@ -60,12 +60,7 @@ NEEDS = {
 
 
 def dataset_label(d: versions.Dataset) -> str:
-    count = (
-        f"{d.latest.n_examples} preference pairs"
-        if d.latest.kind == "preference"
-        else f"{d.latest.n_examples} examples"
-    )
-    return f"{d.name} (v{d.latest.number}, {count})"
+    return f"{d.name} (v{d.latest.number}, {preference.counted(d.latest.n_examples, d.latest.kind)})"
 
 
 def version_label(v: versions.Version) -> str:

@@ -17,8 +17,8 @@ import json
 import re
 
 from core import chat
+from core.data import preference
 
-PAIR = ("input", "preferred_output")  # the keys that make a record an OpenAI DPO pair
 SECTIONS = {"msg": "the prompt", "chosen": "the chosen answer", "rejected": "the rejected answer"}
 
 
@@ -29,13 +29,9 @@ class EditError(ValueError):
 # ---------- one example's messages, for either kind ----------
 
 
-def is_pair(example) -> bool:
-    return isinstance(example, dict) and PAIR[0] in example and PAIR[1] in example  # no generator: called per row
-
-
 def sections(example) -> dict[str, list]:
     """The example's message lists by editor section: "msg" for a chat; "msg", "chosen", "rejected" for a pair."""
-    if not is_pair(example):
+    if not preference.is_pair(example, lenient=True):
         return {"msg": chat.raw_messages(example)}
     prompt = example["input"] if isinstance(example["input"], dict) else {}
     return {
@@ -47,7 +43,7 @@ def sections(example) -> dict[str, list]:
 
 def _holder(example) -> dict:
     """The object that holds `messages` and `tools`: the record, or a pair's `input` (a new one if it is no object)."""
-    if not is_pair(example):
+    if not preference.is_pair(example, lenient=True):
         return example if isinstance(example, dict) else {}
     return example["input"] if isinstance(example["input"], dict) else {}
 
@@ -55,7 +51,7 @@ def _holder(example) -> dict:
 def with_sections(example, found: dict[str, list]) -> dict:
     """A copy of the example with these sections' message lists, in the example's own form."""
     ex = {**example} if isinstance(example, dict) else {}
-    if is_pair(ex):
+    if preference.is_pair(ex, lenient=True):
         if "msg" in found:
             ex["input"] = {**_holder(ex), "messages": found["msg"]}
         for name, key in (("chosen", "preferred_output"), ("rejected", "non_preferred_output")):
@@ -84,7 +80,7 @@ def with_tools(example, text: str) -> dict:
             raise EditError(
                 'its tools must be a JSON list of {"type": "function", "function": {...}}; fix them and save again.'
             )
-    return {**example, "input": holder} if is_pair(example) else holder
+    return {**example, "input": holder} if preference.is_pair(example, lenient=True) else holder
 
 
 def call_names(msgs: list) -> dict[str, str]:
@@ -274,7 +270,7 @@ def edited_example(example, shown: dict[str, list[dict]], tools: str) -> dict:
     """The example as the editor now shows it: per section, each message's `fields` as edited, and its tools.
 
     Raises EditError naming the message (and the call) whose edit cannot be saved; the original when unchanged."""
-    pair, found = is_pair(example), {}
+    pair, found = preference.is_pair(example, lenient=True), {}
     for name, msgs in sections(example).items():
         where = f"message {{}} of {SECTIONS[name]}" if pair else "message {}"
         new = [edited(m, shown[name][i], where.format(i + 1)) for i, m in enumerate(msgs)]

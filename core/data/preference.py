@@ -50,14 +50,26 @@ def is_record(obj: object) -> bool:
     return "preferred_output" in obj or "non_preferred_output" in obj or ("chosen" in obj and "rejected" in obj)
 
 
-def is_pair(obj: object) -> bool:
-    """A record in the internal form: an input with a messages list and both sides as lists."""
+def is_pair(obj: object, lenient: bool = False) -> bool:
+    """A record in the internal form: an input with a messages list and both sides as lists.
+
+    lenient: only shaped like one (an `input` and a `preferred_output`, whatever they hold), as the editor needs
+    to tell a malformed pair from a chat example."""
+    if lenient:  # no generator: the editor calls it per row
+        return isinstance(obj, dict) and "input" in obj and "preferred_output" in obj
     return (
         isinstance(obj, dict)
         and isinstance(obj.get("input"), dict)
         and isinstance(obj["input"].get("messages"), list)
         and all(isinstance(obj.get(side), list) for side in SIDES)
     )
+
+
+def counted(n: int, kind: str = "preference") -> str:
+    """How many examples a dataset of `kind` holds, in words: "1 preference pair", "20 examples"."""
+    if kind == "preference":
+        return f"{n} preference pair{'' if n == 1 else 's'}"
+    return f"{n} example{'' if n == 1 else 's'}"
 
 
 def _messages(value: object, role: str) -> list | None:
@@ -110,6 +122,11 @@ def _from_trl(obj: dict) -> tuple[dict | None, str | None]:
         if prompt is None:
             return None, "'prompt' must be text or a list of messages; fix the record"
         chosen, rejected = _after(prompt, chosen), _after(prompt, rejected)
+    elif obj["chosen"] == obj["rejected"]:
+        return None, (
+            "both answers are the same ('chosen' equals 'rejected'), so there is no preference and no way to tell "
+            "the prompt from the answer: make 'rejected' the worse answer and add a 'prompt'"
+        )
     elif isinstance(obj["chosen"], str) and isinstance(obj["rejected"], str):
         found = _shared_text(obj["chosen"], obj["rejected"])
         if found is None:
@@ -274,15 +291,21 @@ def validate(data, model: str | None = None, token_limit: int | None = None, cou
 # ---- derivation ----------------------------------------------------------------------------------------------------
 
 
+def free_name(base: str) -> str:
+    """`base`, or `base 2`, `base 3`, ...: the first dataset name not taken yet."""
+    from core.data import versions
+
+    taken = {d.name for d in versions.datasets()}
+    return next(n for n in itertools.chain([base], (f"{base} {i}" for i in itertools.count(2))) if n not in taken)
+
+
 def derive_chat(version):
     """A new chat dataset of SFT examples on the chosen answers of a preference version (its split kept)."""
     from core.data import versions
 
     if version.kind != "preference":
         raise ValueError(f"{version.label} is a {version.kind} dataset; chat examples come from a preference one")
-    taken = {d.name for d in versions.datasets()}
-    base = f"{version.dataset} (chosen answers)"
-    name = next(n for n in itertools.chain([base], (f"{base} {i}" for i in itertools.count(2))) if n not in taken)
+    name = free_name(f"{version.dataset} (chosen answers)")
     source = json.dumps({"derived_from": version.id, "from": version.label})
     note = f"SFT on the chosen answers of {version.label}"
     return versions.create(name, to_chat(versions.examples(version)), note, source, "chat", version.splits)

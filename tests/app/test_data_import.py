@@ -129,7 +129,7 @@ def test_a_table_whose_columns_are_not_recognised_defaults_to_two_different_colu
         "Frage",
         "Antwort",
     )
-    assert [s.value for s in at.success] == ["Read 1 examples (table layout from csv)."]
+    assert [s.value for s in at.success] == ["Read 1 example (table layout from csv)."]
     at.selectbox(key="data_import_col_user").set_value("Antwort").run()
     (error,) = at.error
     assert "column 'Antwort' is chosen for both the user and the assistant turn" in error.value
@@ -141,4 +141,4 @@ def test_a_text_column_of_another_name_is_chosen_in_the_form():
     at = uploaded(started(), "rendered.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     at.selectbox(key="data_import_fmt").set_value("Text column (a rendered template)").run()
     at.selectbox(key="data_import_col_text").set_value("body").run()
-    assert [s.value for s in at.success] == ["Read 1 examples (text layout from jsonl)."]
+    assert [s.value for s in at.success] == ["Read 1 example (text layout from jsonl)."]

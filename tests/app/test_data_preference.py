@@ -110,7 +110,7 @@ def test_train_offers_chat_datasets_only():
     chat = {"messages": [*TRL_PREFERENCE_CONVERSATIONAL["prompt"], *TRL_PREFERENCE_CONVERSATIONAL["chosen"]]}
     chats = versions.create("chats", [chat], splits={"train": [0], "validation": [], "test": []})
     at = harness.start("train")
-    assert at.selectbox(key="train_dataset").options == ["chats (v1, 1 examples)"]
+    assert at.selectbox(key="train_dataset").options == ["chats (v1, 1 example)"]
     assert at.selectbox(key="train_dataset").value == chats.dataset_id
 
 

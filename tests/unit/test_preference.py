@@ -208,3 +208,33 @@ def test_conversion_never_changes_the_record_it_reads():
     record = copy.deepcopy(TRL_PREFERENCE_PROMPT_REPEATED)
     preference.convert(record)
     assert record == TRL_PREFERENCE_PROMPT_REPEATED
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"chosen": "Yes.", "rejected": "Yes."},
+        {"chosen": "Paris is the capital.", "rejected": "Paris is the capital."},
+        {"chosen": [{"role": "assistant", "content": "Hi"}], "rejected": [{"role": "assistant", "content": "Hi"}]},
+    ],
+)
+def test_two_equal_answers_without_a_prompt_are_explained_as_the_same(record):
+    got, problem = preference.convert(record)
+    assert got is None and problem.startswith("both answers are the same") and "share no" not in problem
+
+
+def test_one_pair_check_strict_or_lenient():
+    malformed = {"input": "hi", "preferred_output": "x"}  # shaped like a pair, not one yet: the editor's case
+    assert preference.is_pair(OPENAI_DPO) and preference.is_pair(OPENAI_DPO, lenient=True)
+    assert not preference.is_pair(malformed) and preference.is_pair(malformed, lenient=True)
+    for chat in ({"messages": []}, None, []):
+        assert not preference.is_pair(chat) and not preference.is_pair(chat, lenient=True)
+
+
+def test_counts_of_pairs_and_examples_agree_in_number():
+    assert [preference.counted(n) for n in (0, 1, 2)] == [
+        "0 preference pairs",
+        "1 preference pair",
+        "2 preference pairs",
+    ]
+    assert [preference.counted(n, "chat") for n in (1, 3)] == ["1 example", "3 examples"]

@@ -18,7 +18,7 @@ from operator import ne
 import pandas as pd
 import streamlit as st
 
-from core.data import edits, table
+from core.data import edits, preference, table
 from core.data.table import TEXT_COLUMNS
 from ui.data import state
 from ui.untrusted import code, inline
@@ -47,7 +47,7 @@ def _index(sha: str, _examples: list) -> tuple[list[str], list[int]]:
 
 def _as_chat(example, *answers: str):
     """A chat example as it is; a pair as one chat of its prompt and the named answers, to read (never to save)."""
-    if not edits.is_pair(example):
+    if not preference.is_pair(example, lenient=True):
         return example
     found = edits.sections(example)
     return {"messages": [*found["msg"], *(m for name in answers for m in found[name])]}
@@ -247,7 +247,8 @@ def _table(work, rows: list[int], issues: dict) -> None:
     )
     key = f"data_edit_table_{page}"
     fixed = ["row", "turns", "issues"]
-    if any(edits.is_pair(work.examples[i]) for i in shown):  # a cell written back would make a pair a chat
+    # A cell written back would make a pair a chat.
+    if any(preference.is_pair(work.examples[i], lenient=True) for i in shown):
         fixed += TEXT_COLUMNS
         st.caption("Preference pairs show their prompt and chosen answer here; edit them in the view below.")
     after = st.data_editor(before, key=key, hide_index=True, disabled=fixed, column_config=COLUMN_CONFIG)

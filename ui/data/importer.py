@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data import Finding, fetch, io, samples, total_of, versions
+from core.data import Finding, fetch, io, preference, samples, total_of, versions
 from ui.data import progress
 from ui.untrusted import inline, long_text
 
@@ -165,8 +165,9 @@ def render() -> None:
     if problem := io.nothing_read(loaded, Path(fetched.origin).name if fetched else path.name):
         long_text(f"Cannot import: {problem}", draw=st.error)
         return
-    what = "preference pairs" if loaded.kind == "preference" else "examples"
-    st.success(f"Read {len(loaded.examples)} {what} ({loaded.fmt} layout from {inline(container)}).")
+    st.success(
+        f"Read {preference.counted(len(loaded.examples), loaded.kind)} ({loaded.fmt} layout from {inline(container)})."
+    )
     _left_out(findings, loaded.raw_lines)
     _changed(loaded.notes)
     with st.expander("Preview the first examples"):
