@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from core import store
+from core.data import writers
 
 CHOICES = ("left", "right", "tie", "both_bad", "skip")
 CSV_COLUMNS = ("model_a", "model_b", "winner", "rater", "item", "overlap", "choice", "created_at")
@@ -478,6 +479,26 @@ def item_texts(session_id: int) -> tuple[list[str], dict[str, list[str]]]:
     for key, text in rows:
         answers.setdefault(key, []).append(text)
     return refs, answers
+
+
+def items(session_id: int) -> list[dict]:
+    """Each item as raters saw it, in item order: its id (the votes' `item`), prompt, answers by candidate label."""
+    with store.connect() as db:
+        rows = db.execute(
+            "SELECT i.idx, i.prompt, c.label, n.text FROM arena_items i JOIN arena_answers n ON n.item_id=i.id"
+            " JOIN arena_candidates c ON c.session_id=i.session_id AND c.key=n.candidate_key"
+            " WHERE i.session_id=? ORDER BY i.idx, c.position",
+            (session_id,),
+        ).fetchall()
+    out: dict[int, dict] = {}
+    for idx, prompt, label, text in rows:
+        out.setdefault(idx, {"item": idx, "messages": json.loads(prompt), "answers": {}})["answers"][label] = text
+    return list(out.values())
+
+
+def items_jsonl(session_id: int) -> bytes:
+    """The items as JSON Lines, the votes CSV's companion for `python -m core.arena preferences --items`."""
+    return writers.to_jsonl_bytes(items(session_id))
 
 
 def votes_csv(session_id: int) -> str:
