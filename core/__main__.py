@@ -48,7 +48,7 @@ AREAS: dict[str, Area | Command] = {
     ),
     "train": Area("run a training spec; export a finished run", "core.train.__main__:COMMANDS"),
     "eval": Area("ROUGE-L of predictions; the generation job", "core.eval.__main__:COMMANDS"),
-    "arena": Area("ratings from blind votes", "core.arena.__main__:COMMANDS"),
+    "arena": Area("ratings and preference pairs from blind votes", "core.arena.__main__:COMMANDS"),
     "models": Area("the embedded model and model folders", "core.models:COMMANDS"),
     "server": Command("serve the local OpenAI-compatible API (--help for its options)", target="core.server.app:main"),
     "workspace": Command("what the workspace holds, as JSON", target="core.workspace:main"),
