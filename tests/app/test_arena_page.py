@@ -160,7 +160,7 @@ def test_results_show_the_leaderboard_win_rate_agreement_and_rouge(voted):
     assert "moderate" in texts(at, "caption")
     assert (metrics["Raters"], metrics["Votes"]) == ("2", "8")
     assert len(at.get("vega_lite_chart")) == 3  # ratings, win matrix, raters
-    assert [d.proto.label for d in at.get("download_button")] == ["Votes CSV", "Results CSV"]
+    assert [d.proto.label for d in at.get("download_button")] == ["Votes CSV", "Items JSONL", "Results CSV"]
 
 
 def test_close_and_reopen(voted):

@@ -1,7 +1,8 @@
 """The chosen session's results: leaderboard beside ROUGE-L, win rate, win matrix, raters, agreement,
-and the CSV downloads. Numbers come from core.arena.results; this module only draws them.
+the CSV and items downloads, and the preference data made of the votes (ui.arena.preferences). Numbers come
+from core.arena.results; this module only draws them.
 
-Test: `pytest tests/app/test_arena_page.py tests/e2e/test_arena_browser.py`.
+Test: `pytest tests/app/test_arena_page.py tests/app/test_arena_prefs.py tests/e2e/test_arena_browser.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import streamlit as st
 
 from core.arena import results, sessions
 from ui import untrusted
-from ui.arena import charts
+from ui.arena import charts, preferences
 from ui.untrusted import inline
 
 FEW_VOTES = 30  # below this, say the intervals are wide rather than let a chart look conclusive
@@ -97,10 +98,13 @@ def _agreement(res: results.Results) -> None:
 
 
 def _downloads(session: sessions.Session, res: results.Results) -> None:
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.download_button(
         "Votes CSV", sessions.votes_csv(session.id), f"arena-{session.id}-votes.csv", "text/csv", key="arena_votes_csv"
     )
+    # The votes' companion: with it, `python -m core.arena preferences --votes --items` makes the pairs elsewhere.
+    items = sessions.items_jsonl(session.id)
+    middle.download_button("Items JSONL", items, f"arena-{session.id}-items.jsonl", key="arena_items_jsonl")
     right.download_button(
         "Results CSV", results.results_csv(res), f"arena-{session.id}-results.csv", "text/csv", key="arena_results_csv"
     )
@@ -133,3 +137,4 @@ def render(session: sessions.Session) -> None:
     _raters(res)
     _agreement(res)
     _downloads(session, res)
+    preferences.render(session)
