@@ -26,7 +26,7 @@ RULES = (
 
 
 def _label(s: sessions.Session) -> str:
-    return f"{inline(s.name)} (#{s.id}, {s.n_votes} votes)"
+    return f"{s.name} (#{s.id}, {s.n_votes} votes)"  # options are plain text, as the session picker's
 
 
 def _made_link() -> None:
@@ -36,7 +36,7 @@ def _made_link() -> None:
         return
     st.success(f"Made {inline(made.label)}: {preference.counted(made.n_examples)}, split by prompt.")
     params = {"dataset": str(made.dataset_id)}
-    label = f"Open {made.label} on the Data page"
+    label = f"Open {inline(made.label)} on the Data page"  # a link's label is markdown, the name typed
     st.page_link(DATA_PAGE, label=label, icon=":material/dataset:", query_params=params)
 
 
