@@ -25,14 +25,11 @@ from pathlib import Path
 from core import jsonl
 from core.arena import WINNERS, ratings, sessions
 from core.data import preference, split, versions
+from core.data.preference import plural
 
 SOURCE = "arena"  # provenance of human verdicts; a metric's ranking would be another source
 RATIOS = (0.9, 0.1, 0.0)  # train / validation, grouped by prompt; the prompts came from a test split already
 AB = ("model_a", "model_b")
-
-
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
 
 
 @dataclass(frozen=True)

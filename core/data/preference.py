@@ -65,11 +65,16 @@ def is_pair(obj: object, lenient: bool = False) -> bool:
     )
 
 
+def plural(n: int, one: str, many: str) -> str:
+    """A count with its noun in the right number: "1 pair", "2 pairs" (thousands separated)."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def counted(n: int, kind: str = "preference") -> str:
     """How many examples a dataset of `kind` holds, in words: "1 preference pair", "20 examples"."""
     if kind == "preference":
-        return f"{n} preference pair{'' if n == 1 else 's'}"
-    return f"{n} example{'' if n == 1 else 's'}"
+        return plural(n, "preference pair", "preference pairs")
+    return plural(n, "example", "examples")
 
 
 def _messages(value: object, role: str) -> list | None:

@@ -26,7 +26,8 @@ RULES = (
 
 
 def _label(s: sessions.Session) -> str:
-    return f"{s.name} (#{s.id}, {s.n_votes} votes)"  # options are plain text, as the session picker's
+    # Options are plain text, as the session picker's.
+    return f"{s.name} (#{s.id}, {preference.plural(s.n_votes, 'vote', 'votes')})"
 
 
 def _made_link() -> None:
