@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core import jobs, paths
-from core.data import versions
+from core.data import preference, versions
 from core.eval import generate
 from core.eval.candidates import Candidate
 from core.eval.params import GenParams
@@ -130,12 +130,7 @@ def _note(candidate: Candidate, source, params: GenParams, built: Built) -> str:
 
 def default_name(candidate: Candidate, source) -> str:
     """A dataset name not taken yet: '<dataset> · <candidate> answers', numbered when taken."""
-    taken = {d.name for d in versions.datasets()}
-    name = f"{source.dataset} · {candidate.label} answers"
-    n = 2
-    while name in taken:
-        name, n = f"{source.dataset} · {candidate.label} answers {n}", n + 1
-    return name
+    return preference.free_name(f"{source.dataset} · {candidate.label} answers")
 
 
 def save(candidate: Candidate, source, params: GenParams, name: str) -> tuple[versions.Version, Built]:
