@@ -165,6 +165,29 @@ def _m005_dataset_kind(db: sqlite3.Connection) -> None:
     )
 
 
+def _m006_job_queue(db: sqlite3.Connection) -> None:
+    # The job queue (core.jobs.queue): FIFO by seq; a row goes waiting -> started (once) -> ended, or -> cancelled.
+    _script(
+        db,
+        """
+        CREATE TABLE job_queue (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'started', 'ended', 'cancelled')),
+            device TEXT NOT NULL CHECK (device IN ('cpu', 'gpu')),
+            gpus INTEGER NOT NULL DEFAULT 1,
+            memory_gb REAL,
+            env TEXT NOT NULL,
+            secrets TEXT NOT NULL DEFAULT '[]',
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            gpu_ids TEXT
+        );
+        CREATE INDEX job_queue_by_state ON job_queue (state, seq)
+        """,
+    )
+
+
 # Ordered, append-only: a migration that has shipped is never edited, only followed.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_settings", _m001_settings),
@@ -172,6 +195,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("003_arena", _m003_arena),
     ("004_runs", _m004_runs),
     ("005_dataset_kind", _m005_dataset_kind),
+    ("006_job_queue", _m006_job_queue),
 ]
 
 

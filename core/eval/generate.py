@@ -210,7 +210,12 @@ def _start(candidate: Candidate, params: GenParams, title: str, meta_: dict, **c
     key = meta_.get("cache_key")  # the run index finds a generate job by it
     # an OpenAI candidate's key by value; HF_TOKEN for a local candidate whose model is a gated hub id
     env = _key_env(candidate)
-    return jobs.launch(KIND, argv, title, meta=meta_, config=config, env=env, key=key, secrets=jobs.HUB_SECRETS)
+    # A remote candidate's answers and a playground reply never wait behind a training run.
+    light = candidate.kind == "openai" or config.get("mode") == "reply"
+    needs = jobs.queue.LIGHT if light else None
+    return jobs.launch(
+        KIND, argv, title, meta=meta_, config=config, env=env, key=key, secrets=jobs.HUB_SECRETS, needs=needs
+    )
 
 
 def launch(candidate: Candidate, version, split: str = "test", params: GenParams = DEFAULT_PARAMS) -> str | None:

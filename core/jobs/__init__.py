@@ -9,6 +9,8 @@ Each job gets this process's environment minus its secrets (`SECRET_SUFFIXES`), 
 caller names in `secrets=` and the values it passes in `env=`.
 Runs are found through the index in SQLite (core.jobs.index): `list_runs(kind, key=, parent=)`
 reads the matching rows and reconciles only those runs' folders.
+A heavy job (see core.jobs.queue: `needs=` says what it needs) waits in the workspace's queue, "queued" with its
+position, until core.jobs.scheduler starts it; a light one starts at once.
 Test: `pytest tests/jobs`.
 """
 
@@ -28,7 +30,8 @@ from typing import Any
 import yaml
 
 from core import paths
-from core.jobs import index, procs, rundir
+from core.jobs import index, procs, queue, rundir
+from core.jobs.queue import Needs
 
 ACTIVE, FINAL = rundir.ACTIVE_STATES, rundir.FINAL_STATES
 QUEUED_GRACE_S = 60
@@ -53,6 +56,7 @@ class RunStatus:
     progress: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     heartbeat_age_s: float | None = None
+    position: int | None = None  # in the queue, 1 = next to start, while it waits
 
     @property
     def active(self) -> bool:
@@ -90,6 +94,7 @@ def launch(
     key: str | None = None,
     parent: str | None = None,
     secrets: tuple[str, ...] = (),
+    needs: Needs | None = None,
 ) -> str:
     """Start a job; returns its run id at once. argv is a list, never a shell string.
 
@@ -99,7 +104,9 @@ def launch(
     place for secrets such as an API key. `secrets` names the secrets of this process's environment
     the job needs; every other one (see `is_secret`) is left out. `key` (what the run is for: a
     dataset's content sha, a generation cache key) and `parent` (the run it derives from) are what
-    `list_runs` finds it by.
+    `list_runs` finds it by. `needs` (core.jobs.queue.Needs) is what it needs to start; by default its kind's.
+    A heavy job waits in the queue (its environment stored without secrets); one given a secret's value in `env`
+    starts at once, as a light one does.
     """
     run_id = new_id(kind)
     folder = rundir.run_dir(run_id)
@@ -118,8 +125,16 @@ def launch(
     spec.update({"key": key, "parent": parent} if key or parent else {})
     (folder / rundir.SPEC).write_text(yaml.safe_dump(spec, sort_keys=False))
     index.add(index.Entry(run_id, kind, key, parent, spec["created_at"]), before)
-    rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
-    _supervise(folder, job_env(secrets, env))
+    needs = queue.needs_of(kind, spec["meta"], needs)
+    # A secret's value passed in `env` is never written down, so such a job cannot wait in the queue: it starts now.
+    if needs.light or any(is_secret(k) for k in env or {}):
+        rundir.write_json(folder / rundir.STATUS, {"state": "queued", "created_at": spec["created_at"]})
+        _supervise(folder, job_env(secrets, env))
+        return run_id
+    queue.enqueue(folder, needs, job_env(secrets, env), tuple(secrets), spec["created_at"])
+    from core.jobs import scheduler  # here: `python -m core.jobs.scheduler` imports this package first
+
+    scheduler.ensure(tuple(secrets))
     return run_id
 
 
@@ -144,10 +159,31 @@ def _alive(status: dict[str, Any], role: str) -> bool:
     return start is not None and procs.alive(status.get(f"{role}_pid"), start)
 
 
+def _queued(status: dict[str, Any], folder) -> dict[str, Any] | None:
+    """A run still without a supervisor, as the queue sees it: waiting (with its position), or cancelled."""
+    entry = queue.get(folder.name)
+    if entry is None or entry.state == "ended":
+        return None  # a light job, or one from before the queue: the grace below applies
+    if entry.state == "cancelled":  # the canceller's final status; also when a late position update hid it
+        raw = rundir.read_json(folder / rundir.STATUS) or {}
+        return raw if raw.get("state") == "cancelled" else dict(status, state="cancelled", message=queue.CANCELLED)
+    if entry.state == "started":
+        if time.time() - (entry.started_at or 0) < QUEUED_GRACE_S:
+            return status  # its supervisor is starting
+        why = "The queue started it, but its supervisor never ran (the scheduler was killed while starting it)."
+        return rundir.lost(status, folder, why)
+    where = queue.position(folder.name)
+    return dict(status, position=where, message=f"Queued: position {where}; {queue.waits_for(folder.name)}")
+
+
 def _reconcile(status: dict[str, Any], folder) -> dict[str, Any]:
     state = status.get("state", "queued")
     if state not in ACTIVE:
         return status
+    if state == "queued" and not status.get("supervisor_pid"):
+        found = _queued(status, folder)
+        if found is not None:
+            return found
     if status.get("supervisor_pid"):
         supervised = procs.alive(status["supervisor_pid"], status.get("supervisor_start"))
         # the guard or a stopper writes the final status once the worker and its children are gone
@@ -187,6 +223,7 @@ def status(run_id: str) -> RunStatus:
         progress=progress,
         meta=spec.get("meta", {}),
         heartbeat_age_s=time.time() - beat if beat and raw.get("state") in ACTIVE else None,
+        position=raw.get("position") if raw.get("state") == "queued" else None,
     )
 
 
@@ -225,13 +262,20 @@ def _end_orphan(run_id: str, how: str) -> bool:
 
 
 def stop(run_id: str) -> None:
-    """Ask the worker to stop at its next step (it saves and exits cleanly); one without a supervisor is then ended."""
+    """Ask the worker to stop at its next step (it saves and exits cleanly); one without a supervisor is then ended.
+
+    A job still waiting in the queue is cancelled instead: it never starts.
+    """
+    if queue.cancel(run_id):
+        return
     (rundir.run_dir(run_id) / rundir.STOP).touch()
     _end_orphan(run_id, "--stop")
 
 
 def kill(run_id: str) -> None:
     """Terminate the run's process group now (its supervisor, or else a detached stopper, writes the final status)."""
+    if queue.cancel(run_id):
+        return  # it was still waiting: it never starts
     raw = rundir.read_json(rundir.run_dir(run_id) / rundir.STATUS) or {}
     pid = raw.get("supervisor_pid")
     if pid and procs.alive(pid, raw.get("supervisor_start")):
@@ -241,6 +285,8 @@ def kill(run_id: str) -> None:
 
 
 def delete(run_id: str) -> None:
+    """Remove an ended run's folder and row; a job still waiting in the queue is cancelled first."""
+    queue.cancel(run_id)
     if status(run_id).active:
         raise RuntimeError(f"run {run_id} is still active; stop it first")
     shutil.rmtree(rundir.run_dir(run_id))

@@ -24,7 +24,7 @@ from core.jobs import rundir
 SCANNED = "runs_index_scanned"  # settings key: the runs folder's signature at the last scan
 # Runs launched before the index kept what they are for in their meta under these names.
 LEGACY_KEYS, LEGACY_PARENTS = ("sha256", "cache_key", "source"), ("run", "parent_run")
-SUPERVISOR_FINAL = ("succeeded", "failed", "stopped")  # the supervisor's last word: the run has ended
+SUPERVISOR_FINAL = ("succeeded", "failed", "stopped", "cancelled")  # the last word written: the run has ended
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Every job:
 runs/<id>/spec.yaml         SPEC: what to run (kind, argv, title, meta), written once at launch
 runs/<id>/status.json       STATUS: state and timings, replaced atomically; only the supervisor writes it
-                            (after launch's first "queued"; once it is gone, its guard or a stopper does),
+                            (after launch's first "queued", with the queue position the scheduler keeps up
+                            to date, or a cancel's "cancelled"; once it is gone, its guard or a stopper does),
                             so no read-modify-write ever races
 runs/<id>/progress.json     PROGRESS: done/total/message from the worker, replaced atomically
 runs/<id>/note.json         NOTE: the worker's status line ({message, at}); jobs.status shows it while active
@@ -64,7 +65,7 @@ SCORES = "scores.json"
 TRACKING = "tracking"
 
 ACTIVE_STATES = ("queued", "running", "stopping")  # status.json's states
-FINAL_STATES = ("succeeded", "failed", "stopped", "lost")
+FINAL_STATES = ("succeeded", "failed", "stopped", "lost", "cancelled")  # cancelled: while queued, never started
 
 
 def run_dir(run_id: str) -> Path:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from core import paths
-from core.jobs import procs, rundir
+from core.jobs import procs, rundir, scheduler
 
 EXIT_BAD_DATA = 65  # sysexits EX_DATAERR: workers exit with it when the dataset is unusable
 EXIT_BAD_CONFIG = 78  # sysexits EX_CONFIG: the configuration cannot run
@@ -148,6 +148,7 @@ def main(folder: Path) -> int:
     rundir.update_status(
         folder, state=state, failure=failure, message=message, returncode=returncode, ended_at=time.time()
     )
+    scheduler.nudge()  # its slot is free: the next queued job need not wait for the scheduler's next pass
     return 0
 
 

@@ -104,8 +104,10 @@ def events(job_id: str, after: str | None, limit: int | None) -> dict[str, Any]:
         _event(record, "created", created, f"Created fine-tuning job: {record['id']}"),
         _event(record, "validating", created, files),
     ]
-    if run and run.state != "queued":
+    if run:
         found.append(_event(record, "queued", created, "Files validated, moving job to queued state"))
+    if run and run.position:  # still waiting for a slot: where it stands now
+        found.append(_event(record, "position", time.time(), f"Queued: position {run.position}"))
     if run and run.started_at:
         found.append(_event(record, "started", run.started_at, "Fine-tuning job started"))
         found += _step_events(record, run)

@@ -423,10 +423,10 @@ def status_of(run_state: str | None, steps_done: int, cancelled: bool) -> str:
         return "failed"
     if run_state == "succeeded":  # it finished before a late cancel request could stop it
         return "succeeded"
-    if cancelled or run_state == "stopped":
+    if cancelled or run_state in ("stopped", "cancelled"):
         return "cancelled"
     if run_state == "queued":
-        return "validating_files"
+        return "queued"  # waiting in the workspace's job queue for a slot
     return "running" if steps_done > 0 else "queued"  # "queued" while the worker loads the model
 
 

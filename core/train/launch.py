@@ -320,8 +320,16 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None, ma
     title = title or _default_title(cfg)
     secrets = jobs.HUB_SECRETS  # the base model may be a gated hub id, downloaded by the worker
     return jobs.launch(
-        "train", argv, title, meta=meta, config=cfg.to_dict(), key=key, parent=meta["parent_run"], secrets=secrets
-    )
+        "train", argv, title, meta=meta, config=cfg.to_dict(), key=key, parent=meta["parent_run"], secrets=secrets,
+        needs=_needs(cfg, meta["estimate"]),
+    )  # fmt: skip
+
+
+def _needs(cfg: TrainConfig, estimate: dict) -> jobs.Needs:
+    """What the queue must find free: the GPUs the profile starts a process on, and the pre-flight's memory."""
+    have, profile = device.gpu_count(), cfg.accelerate_profile
+    gpus = have if profile in MULTI_PROCESS and have >= MIN_GPUS[profile] else 1
+    return jobs.queue.heavy(gpus, estimate.get("memory_gb"))
 
 
 def start(cfg: TrainConfig, title: str = "", key: str | None = None, machines: Machines | None = None) -> str:

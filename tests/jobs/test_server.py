@@ -248,7 +248,8 @@ def test_the_method_form_wins_and_bad_values_name_their_parameter():
 
 def test_run_states_map_to_openais_job_statuses():
     cases = [
-        (("queued", 0, False), "validating_files"),
+        (("queued", 0, False), "queued"),  # waiting in the job queue
+        (("cancelled", 0, False), "cancelled"),  # cancelled while queued
         (("running", 0, False), "queued"),  # the worker is loading the model
         (("running", 3, False), "running"),
         (("stopping", 3, False), "running"),
