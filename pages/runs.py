@@ -14,12 +14,13 @@ import streamlit as st
 
 from core import jobs
 from ui import TRAIN_PAGE
-from ui.runs import artifacts, table, view
+from ui.runs import artifacts, queue, table, view
 from ui.shell import boot
 
 boot()  # before anything is drawn, so a deep link on a fresh server goes through app.py
 
 st.title("Runs")
+queue.render()  # every job waiting for a slot, whatever its kind, and the slots setting
 runs = jobs.list_runs("train")
 if not runs:
     st.info("No training runs yet. Launch one from the Train page; it will show here, live.")

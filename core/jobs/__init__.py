@@ -173,7 +173,7 @@ def _queued(status: dict[str, Any], folder) -> dict[str, Any] | None:
         why = "The queue started it, but its supervisor never ran (the scheduler was killed while starting it)."
         return rundir.lost(status, folder, why)
     where = queue.position(folder.name)
-    return dict(status, position=where, message=f"Queued: position {where}; {queue.waits_for(folder.name)}")
+    return dict(status, position=where, message=f"Position {where} in the queue: {queue.waits_for(folder.name)}")
 
 
 def _reconcile(status: dict[str, Any], folder) -> dict[str, Any]:

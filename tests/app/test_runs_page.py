@@ -17,7 +17,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from core import jobs
-from core.jobs import rundir
+from core.jobs import queue, rundir
 from core.train import config, export, launch
 from tests.app import harness
 from tests.app.harness import FAKE
@@ -298,3 +298,30 @@ def test_a_finished_run_shows_its_estimate_against_what_it_measured():
     assert rows.loc["training time (s)", "estimate / measured"] == 0.75
     assert rows.loc["training time (s)", "how"] == "measured on 2 earlier runs"
     assert rows.loc["peak memory (GB)", "how"] == "CPU: VmHWM less start-up"
+
+
+def test_the_queue_panel_shows_a_waiting_job_and_cancels_it(monkeypatch):
+    monkeypatch.setenv("FT_SLOTS", "1")
+    busy = start("--steps", "3000", "--sleep", "0.05", title="busy")
+    waiting = start("--steps", "1", title="second")
+    at = open_run(waiting)
+    assert not at.exception
+    assert "Job queue: 1 waiting, 1 running" in [e.label for e in at.expander]
+    captions = texts(at, "caption")
+    assert f"waits for a CPU slot: {busy} is running" in captions and "from the FT_SLOTS" in captions
+    assert "Position 1 in the queue" in texts(at, "info")
+    at.button(key=f"queue_cancel_{waiting}").click().run()
+    assert jobs.status(waiting).state == "cancelled"
+    assert "Job queue: 0 waiting, 1 running" in [e.label for e in at.expander]
+    jobs.stop(busy)
+    assert wait_for(busy).state == "stopped"
+
+
+def test_the_slots_setting_is_saved_in_the_workspace(monkeypatch):
+    monkeypatch.delenv("FT_SLOTS", raising=False)
+    finished([{"step": 1, "loss": 1.0}])
+    at = open_run()
+    at.number_input(key="queue_slots").set_value(3).run()
+    assert not at.exception
+    assert queue.slots() == (3, "the workspace setting")
+    assert "Now 3, from the workspace setting" in texts(at, "caption")

@@ -86,9 +86,11 @@ def _running(row: Row, where, action) -> None:
     p = row.run.progress or {}
     done, total = p.get("done") or 0, p.get("total") or 0
     text = p.get("message") or ("starting: loading the model" if not done else f"{done}/{total}")
+    if row.run.position:  # waiting in the job queue for a slot
+        text = f"queued: position {row.run.position} · {row.run.message.split(': ', 1)[-1]}"
     where.progress(min(1.0, done / total) if total else 0.0, text=text)
     action.button(
-        "Stop",
+        "Cancel" if row.run.position else "Stop",
         key=f"eval_stop_{row.slot}",
         on_click=jobs.stop,
         args=(row.run.id,),

@@ -26,13 +26,14 @@ from ui.untrusted import code, inline, long_text
 REFRESH_S = 2
 STUCK_S = 180  # a heartbeat older than this while running deserves a word
 STATE_ALERT = {
-    "queued": (st.info, "Queued: the worker is starting."),
+    "queued": (st.info, "Queued."),  # its message says where it stands in the job queue, or that it is starting
     "running": (st.info, "Running."),
     "stopping": (st.warning, "Stopping: the worker saves a checkpoint at its next step, then exits."),
     "succeeded": (st.success, "Succeeded."),
     "stopped": (st.info, "Stopped on request; the last state was saved."),
     "failed": (st.error, "Failed"),
     "lost": (st.error, "Lost"),
+    "cancelled": (st.info, "Cancelled."),
 }
 SEVERITY = {
     "error": (st.error, ":material/error:"),
