@@ -298,3 +298,22 @@ def waits_for(run_id: str) -> str:
         return f"waits behind {ahead} queued job{'s' if ahead > 1 else ''} (next: {first})"
     ids, why = fit(queue[0].needs, started(), capacity())
     return why or "starts in a moment"
+
+
+def _title(run_id: str) -> str:
+    try:
+        return rundir.read_spec(rundir.run_dir(run_id)).get("title") or run_id
+    except (OSError, ValueError, AttributeError):
+        return run_id
+
+
+def starts_after(needs: Needs | None = None) -> str | None:
+    """The title of the run a heavy job launched now would start after, or None when it would start at once."""
+    queue = waiting()
+    if queue:
+        return _title(queue[-1].run_id)
+    from core import jobs  # its reconciled status: a run whose processes died holds no slot
+
+    running = [e for e in started() if jobs.status(e.run_id).active]
+    ids, _why = fit(needs or heavy(), running, capacity())
+    return None if ids is not None else _title(running[0].run_id)

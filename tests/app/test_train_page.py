@@ -362,3 +362,17 @@ def test_the_probe_button_starts_a_speed_probe_job_for_this_model_and_method(mod
     assert ended.state == "failed"  # the toy model has a tokenizer and a config but no weights
     at.run()
     assert f"The last speed probe ({probe.id}) failed" in " ".join(w.value for w in at.warning)
+
+
+def test_the_preflight_says_after_which_run_a_launch_would_start_when_the_device_is_busy(monkeypatch):
+    monkeypatch.setenv("FT_SLOTS", "1")
+    busy = jobs.launch("train", [sys.executable, FAKE, "--steps", "3000", "--sleep", "0.05"], "the busy run")
+    wait_for(busy, ("running",))
+    at = app()
+    at.button(key="train_demo").click().run()
+    assert not at.exception
+    assert any("starts after the busy run" in i.value for i in at.info)
+    jobs.stop(busy)
+    assert wait_for(busy).state == "stopped"
+    at.run()
+    assert not any("starts after" in i.value for i in at.info)

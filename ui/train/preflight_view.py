@@ -17,6 +17,7 @@ import streamlit as st
 from core import estimate, jobs, models, prices, templates
 from core.config import help_of
 from core.data import versions
+from core.jobs import queue
 from core.money import duration
 from core.train import calibrate, device, preflight, preview
 from core.train.config import TrainConfig
@@ -142,6 +143,8 @@ def render(pf: preflight.Preflight) -> None:
     st.subheader("Pre-flight")
     _metrics(pf)
     VERDICT_ALERT[pf.verdict](f"Memory: {pf.verdict}. {pf.verdict_message}")
+    if after := queue.starts_after():
+        st.info(f"The device is busy: a run launched now starts after {untrusted.inline(after)} (see the Runs page).")
     if pf.tokens.truncated:
         st.warning(
             f"{pf.tokens.truncated} of {len(pf.tokens.counts)} training examples are longer than "
