@@ -172,6 +172,10 @@ def _queued(status: dict[str, Any], folder) -> dict[str, Any] | None:
             return status  # its supervisor is starting
         why = "The queue started it, but its supervisor never ran (the scheduler was killed while starting it)."
         return rundir.lost(status, folder, why)
+    from core.jobs import scheduler
+
+    if scheduler.holder() is None:  # whoever watches a waiting job keeps its queue moving, should the scheduler die
+        scheduler.ensure()
     where = queue.position(folder.name)
     return dict(status, position=where, message=f"Position {where} in the queue: {queue.waits_for(folder.name)}")
 

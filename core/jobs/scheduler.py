@@ -158,7 +158,9 @@ def main() -> int:
     fd = _try_lock(lock_path)
     if fd is None:
         return 0  # another copy is at work
-    # Blocked before the pid is written for nudge() to find: SIGUSR1's default action would end this process.
+    # Blocked before the pid is written for nudge() to find: SIGUSR1's default action would end this process;
+    # a handler too, so one delivered to a thread that does not block it is harmless.
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: None)
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])  # taken by sigtimedwait, never interrupting a pass
     pid, start = procs.self_identity()
     os.ftruncate(fd, 0)
