@@ -284,7 +284,7 @@ def test_a_whole_job_trains_reports_and_its_model_chats(client, tmp_path, tiny):
         hyperparameters={"n_epochs": 2},
         suffix="tiny",
     )
-    assert job.status == "validating_files" and job.hyperparameters.batch_size == 1
+    assert job.status == "queued" and job.hyperparameters.batch_size == 1  # its run waits for a slot, or loads
     done = wait_status(client, job.id, FINAL)
     assert done.status == "succeeded", done.error
     assert done.fine_tuned_model == f"ft:{OPENAI_MODEL}:local:tiny:{job.id[6:14]}"
