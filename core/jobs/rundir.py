@@ -18,6 +18,9 @@ runs/<id>/checkpoints/      CHECKPOINTS: step-N/ folders, resumable
 runs/<id>/final/            FINAL: the trained model or adapter, with its tokenizer
 runs/<id>/summary.json      SUMMARY: what the run did (params, examples, best loss; a remote run's model)
 runs/<id>/samples.json      SAMPLES: answers to a few validation prompts
+runs/<id>/reference_logps.json  REFERENCE: a DPO run's reference log-probs per pair ({split: [chosen, rejected]})
+  A DPO run's metrics rows add rewards_chosen, rewards_rejected, rewards_margins, rewards_accuracies
+  (training rows) and the same with eval_ (validation rows); eval_loss is its mean DPO loss
 runs/<id>/remote.json       REMOTE: a hosted run's remote ids and latest remote status
 runs/<id>/train.jsonl       TRAIN_FILE, VALIDATION_FILE: a hosted run's uploaded split
 runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter or model), each with EXPORT_INFO
@@ -55,6 +58,7 @@ NOTE = "note.json"
 SUPERVISOR_LOG = "supervisor.log"
 CHECKPOINTS, FINAL, EXPORT = "checkpoints", "final", "export"
 SUMMARY, SAMPLES, REMOTE = "summary.json", "samples.json", "remote.json"
+REFERENCE = "reference_logps.json"
 TRAIN_FILE, VALIDATION_FILE = "train.jsonl", "validation.jsonl"
 EXPORT_INFO = "export.json"
 RESULT = "result.json"

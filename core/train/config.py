@@ -21,6 +21,8 @@ from core.estimate import METHODS  # one list of methods: the estimate sizes eac
 from core.models import DEFAULT_MODEL_ID
 from core.train import tracking
 
+OBJECTIVES = ("sft", "dpo")
+LOSS_TYPES = ("sigmoid", "ipo")
 PROFILES = ("single_gpu", "multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 
 
@@ -31,6 +33,12 @@ class TrainConfig:
         DEFAULT_MODEL_ID, "Base model: the embedded SmolLM2-135M-Instruct, a hub id, or a local folder."
     )
     method: str = option("lora", "full: every weight; lora: small adapters; qlora: adapters on a 4-bit base.")
+    objective: str = option(
+        "sft", "What is learned: sft (supervised, chat examples) or dpo (preference pairs: chosen over rejected)."
+    )
+    init_from_run: str | None = option(
+        None, "Start from a finished run's model (its LoRA adapter merged into its base, or its full model)."
+    )
     dataset_version: int | None = option(None, "Dataset version id (with a train/validation split) to train on.")
     train_file: str | None = option(None, "Or a chat JSONL file to train on (instead of a dataset version).")
     validation_file: str | None = option(None, "Chat JSONL for validation loss (with train_file).")
@@ -80,6 +88,10 @@ class TrainConfig:
     bnb_4bit_use_double_quant: bool = option(
         True, "Quantize the quantization constants too (saves ~0.4 bits per weight)."
     )
+    # DPO (TRL's names)
+    beta: float = option(0.1, "DPO: how far the model may move from the reference (higher: closer to it).")
+    loss_type: str = option("sigmoid", "DPO loss: sigmoid (the DPO paper) or ipo (bounded margins, less overfitting).")
+    max_prompt_length: int = option(512, "DPO: longest prompt in tokens; longer prompts lose their start (counted).")
     # evaluation, early stopping, saving
     eval_strategy: str = option("epoch", "When to compute validation loss: epoch or steps.")
     eval_steps: int = option(50, "With eval_strategy=steps: every this many optimizer steps.")
@@ -171,8 +183,28 @@ def problems(cfg: TrainConfig) -> list[str]:
             out.append("lora_r must be at least 1")
         if not cfg.target_modules:
             out.append("target_modules must name at least one module")
+    out += dpo_problems(cfg)
     if cfg.method == "qlora" and not cfg.load_in_4bit:
         out.append("qlora needs load_in_4bit: true")
     if cfg.method != "qlora" and cfg.load_in_4bit:
         out.append("load_in_4bit is for qlora; choose method qlora or turn it off")
     return out
+
+
+def dpo_problems(cfg: TrainConfig) -> list[str]:
+    """The objective and DPO's own settings, in plain words."""
+    if cfg.objective not in OBJECTIVES:
+        return [f"objective must be one of {', '.join(OBJECTIVES)}, not {cfg.objective!r}"]
+    if cfg.objective != "dpo":
+        return []
+    checks = [
+        (cfg.beta > 0, "beta must be above 0 (TRL's default is 0.1)"),
+        (cfg.loss_type in LOSS_TYPES, f"loss_type must be one of {', '.join(LOSS_TYPES)}, not {cfg.loss_type!r}"),
+        (cfg.max_prompt_length >= 8, "max_prompt_length must be at least 8 tokens"),
+        (
+            cfg.max_prompt_length < cfg.max_length,
+            f"max_prompt_length ({cfg.max_prompt_length}) must be below max_length ({cfg.max_length}): "
+            "the answers need room",
+        ),
+    ]
+    return [msg for ok, msg in checks if not ok]

@@ -58,6 +58,9 @@ def base_model_of(adapter_dir: Path, run_dir: Path | None = None) -> str | Path:
     if run_dir is not None:
         spec = rundir.read_spec(run_dir) if (run_dir / rundir.SPEC).is_file() else None
         summary = rundir.read_json(run_dir / rundir.SUMMARY) or {}
+        started_from = ((spec or {}).get("config") or {}).get("init_from_run")
+        if started_from:  # a run on top of another run adapts that run's model
+            return start_folder(started_from, make=False)
         model = ((spec or {}).get("config") or {}).get("model") or summary.get("model")
         if model:
             return models.resolve(model)
@@ -65,6 +68,24 @@ def base_model_of(adapter_dir: Path, run_dir: Path | None = None) -> str | Path:
     if not recorded:
         raise ExportError(f"{adapter_dir / ADAPTER_CONFIG} does not say which base model it adapts")
     return recorded
+
+
+def start_folder(run_id: str, make: bool = True) -> Path:
+    """The model a new run starts from when it builds on run `run_id`: its full model (final/), or its adapter
+    merged into its base, made once into the run's export/merged/ (make=False: only say where, or why not)."""
+    run_dir = rundir.run_dir(run_id)
+    if not (run_dir / rundir.SPEC).is_file():
+        raise ExportError(f"no run {run_id}")
+    state = jobs.status(run_id).state
+    if state not in ("succeeded", "stopped"):
+        raise ExportError(f"run {run_id} is {state}; start from a finished run")
+    final = _final(run_dir)
+    if not is_adapter(final):
+        return final
+    merged = _default_out(run_dir, "merged")
+    if make and not (merged / rundir.EXPORT_INFO).is_file():
+        export(run_dir, merge=True)
+    return merged
 
 
 def _method(run_dir: Path, final: Path) -> str:

@@ -97,8 +97,17 @@ def processes_per_machine(profile: str, machines: Machines | None = None) -> int
 
 EMPTY_TRAIN = "the train split of this version is empty: make a new split on the Data page"
 PREFERENCE_DATA = (
-    "this version holds preference pairs, and these methods train on chat examples: make a chat dataset of the "
-    "chosen answers (Data page, Split & export) and train on it"
+    "this version holds preference pairs, and supervised training (sft) learns from chat examples: choose "
+    "Preference (DPO) to train on the pairs, or make a chat dataset of the chosen answers (Data page, Split & "
+    "export) and train on it"
+)
+CHAT_DATA_FOR_DPO = (
+    "DPO learns from preference pairs (prompt, chosen, rejected), and this version holds chat examples: choose a "
+    "preference dataset version (Data page: import one, or make one from arena votes)"
+)
+NO_DPO_VALIDATION = (
+    "DPO needs a validation split to measure reward accuracy on held-out pairs: make a split with a validation "
+    "share on the Data page"
 )
 
 
@@ -234,11 +243,93 @@ def problems(cfg: TrainConfig, n_train: int | None = None, machine: bool = True)
     size = _train_size(cfg) if n_train is None else n_train
     found += [EMPTY_TRAIN] if size == 0 else []
     version = _version(cfg)
-    found += [PREFERENCE_DATA] if version is not None and version.kind == "preference" else []
-    found += config.problems(cfg)
-    found += template_problems(cfg) if cfg.chat_template in templates.CHOICES else []
+    found += data_kind_problems(cfg, version)
+    found += config.problems(cfg) + init_problems(cfg)
+    if cfg.chat_template in templates.CHOICES:
+        found += pair_template_problems(cfg) if cfg.objective == "dpo" else template_problems(cfg)
     found += tracking.install_problems(cfg.report_to)  # the worker checks again: nothing launches without them
     return found + (profile_problems(cfg.accelerate_profile) if machine else [])
+
+
+def data_kind_problems(cfg: TrainConfig, version: versions.Version | None) -> list[str]:
+    """The objective against the data: sft on chat examples, dpo on preference pairs with a validation split."""
+    if cfg.objective != "dpo":
+        return [PREFERENCE_DATA] if version is not None and version.kind == "preference" else []
+    if version is not None and version.kind != "preference":
+        return [CHAT_DATA_FOR_DPO]
+    if version is not None and not (version.splits or {}).get("validation"):
+        return [NO_DPO_VALIDATION]
+    if cfg.train_file and not cfg.validation_file:
+        return ["DPO needs a validation_file of preference pairs beside train_file, to measure reward accuracy"]
+    return []
+
+
+def init_problems(cfg: TrainConfig) -> list[str]:
+    """Why the run named by init_from_run cannot be started from; empty when it can (or none is named)."""
+    if not cfg.init_from_run:
+        return []
+    from core.train import export  # no torch at import time
+
+    try:
+        export.start_folder(cfg.init_from_run, make=False)
+    except (ValueError, export.ExportError) as exc:
+        return [f"init_from_run: {exc}"]
+    return []
+
+
+def template_folder(cfg: TrainConfig) -> Path | None:
+    """Where the run's tokenizer and chat template are: the started-from run's final/, else the model's folder."""
+    if cfg.init_from_run:
+        final = rundir.run_dir(cfg.init_from_run) / rundir.FINAL
+        return final if final.is_dir() else None
+    return models.local_folder(str(cfg.model))
+
+
+@lru_cache(maxsize=16)
+def _pair_render_problem(source: tuple, template: str, specials: tuple, whose: str) -> str | None:
+    """The first pair whose prompt and answers the template cannot render; None if every checked one renders."""
+    from core.data import preference
+
+    render = tokens.template_renderer(template, dict(specials))
+    for n, pair in enumerate(_train_examples(source)[:CHECKED_AT_LAUNCH], 1):
+        if not preference.is_pair(pair):
+            return f"train pair {n} is not a preference pair (input.messages, preferred_output, non_preferred_output)"
+        for side in preference.SIDES:
+            example = preference.as_chat(pair, side)
+            try:
+                rendered, tools = templates.template_inputs(chat.raw_messages(example), templates.tools_of(example))
+                render(rendered, tools)
+            except templates.TemplateInputError as exc:
+                return f"train pair {n} ({preference.SIDES[side]}): {exc}"
+            except Exception as exc:  # a template's raise_exception, or a key or filter it lacks
+                return (
+                    f"train pair {n} ({preference.SIDES[side]}): {whose} chat template cannot render this "
+                    f"conversation ({str(exc)[:160]}); choose a model whose template accepts these roles, or "
+                    f'chat_template "{templates.TOOLS}"'
+                )
+    return None
+
+
+def pair_template_problems(cfg: TrainConfig) -> list[str]:
+    """DPO renders prompt + chosen and prompt + rejected with the run's chat template: both must render."""
+    folder = template_folder(cfg)
+    own = tokens.chat_template(folder) if folder else None
+    if own is None and cfg.model == models.DEFAULT_MODEL_ID and not cfg.init_from_run:
+        own = templates.CHATML_TEMPLATE  # the embedded model's, before it is prepared
+    template, source = templates.chosen(cfg.chat_template, own), _train_source(cfg)
+    if template is None:
+        if folder is None:
+            return []  # not on this machine: the worker renders every pair and names the first it cannot
+        return [
+            f"{cfg.model} has no chat template to render the pairs' prompts with: choose a chat model, or "
+            f'chat_template "{templates.TOOLS}"'
+        ]
+    if source is None:
+        return []
+    specials = tuple(sorted(tokens.special_tokens(folder).items())) if folder else ()
+    whose = "the workbench's tool" if cfg.chat_template == templates.TOOLS else "the model's"
+    found = _pair_render_problem(source, template, specials, whose)
+    return [found] if found else []
 
 
 # ---- the command -------------------------------------------------------------------------------
@@ -289,7 +380,9 @@ def command_preview(cfg: TrainConfig, run_dir: str | Path = PLACEHOLDER_RUN_DIR)
 def _default_title(cfg: TrainConfig) -> str:
     model = Path(str(cfg.model)).name or str(cfg.model)
     data = f"v{cfg.dataset_version}" if cfg.dataset_version is not None else Path(cfg.train_file or "").name
-    return f"{cfg.method} · {model} · {data}"
+    if cfg.init_from_run:
+        model = f"from run {cfg.init_from_run}"
+    return f"{cfg.method}{' dpo' if cfg.objective == 'dpo' else ''} · {model} · {data}"
 
 
 def _estimate(cfg: TrainConfig) -> dict:
@@ -306,6 +399,8 @@ def _launch(cfg: TrainConfig, title: str, meta: dict, key: str | None = None, ma
         raise ValueError("; ".join(found))
     meta = {
         "method": cfg.method,
+        "objective": cfg.objective,
+        "init_from_run": cfg.init_from_run,
         "model": cfg.model,
         "dataset_version": cfg.dataset_version,
         "train_file": cfg.train_file,

@@ -1,10 +1,11 @@
-"""The SFT recipe: full fine-tuning, LoRA and QLoRA in one loop, top to bottom.
+"""The training recipe: full fine-tuning, LoRA and QLoRA in one loop, top to bottom; SFT or DPO as its loss.
 
 Read it in order: load the data and the model, build the optimizer, then the loop (accumulate,
 clip, step, log, evaluate, save, stop), then the artifacts (final/, summary.json, samples.json).
 It writes the run-dir contract the app reads (metrics.jsonl, progress.json, checkpoints/, STOP).
 Multi-GPU goes through accelerate (`accelerate launch --config_file configs/accelerate/<p>.yaml
--m core.train --config ...`); without it this is a plain single process.
+-m core.train --config ...`); without it this is a plain single process. DPO (objective "dpo") is the same
+loop with core.train.dpo's pairs, reference log-probs (computed once, before the first step) and loss.
 
 Run:  python -m core.train --config RUN_DIR/spec.yaml
 Test: .venv/bin/pytest tests/unit/test_recipe.py -q   (slow tier: tests/slow/test_train_smollm2.py)
@@ -19,7 +20,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from core import chat, generation, models, tempfiles, templates
+from core.data import preference
 from core.jobs import rundir
-from core.train import calibrate, tokenize, tracking
+from core.train import calibrate, dpo, tokenize, tracking
 from core.train.config import TrainConfig, problems
 from core.train.preflight import SHORT_ON_CPU  # the estimate assumes the same attention kernel
 from core.train.tokenize import TrainDataError
@@ -122,7 +124,7 @@ def load_model(cfg: TrainConfig, device: torch.device, bf16: bool):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     try:
-        path = models.resolve(cfg.model)
+        path = start_model(cfg) if cfg.init_from_run else models.resolve(cfg.model)
     except models.ModelError as exc:
         raise ConfigError(str(exc)) from exc
     if models.model_problem(str(path)):  # a folder path must exist; a hub id is judged by loading it
@@ -184,6 +186,16 @@ def load_model(cfg: TrainConfig, device: torch.device, bf16: bool):
     return model, tok
 
 
+def start_model(cfg: TrainConfig) -> Path:
+    """The finished run's model this one starts from: its full model, or its adapter merged into its base (once)."""
+    from core.train import export
+
+    try:
+        return export.start_folder(cfg.init_from_run)
+    except export.ExportError as exc:
+        raise ConfigError(f"init_from_run: {exc}") from exc
+
+
 def count_params(model) -> tuple[int, int]:
     """(trainable, total); 4-bit weights count as the parameters they hold, not their packed bytes."""
     if hasattr(model, "get_nb_trainable_parameters"):
@@ -239,10 +251,9 @@ def _attention_kernel(input_ids: torch.Tensor):
     return contextlib.nullcontext()
 
 
-def batch_loss(model, head, batch: dict, bf16: bool) -> tuple[torch.Tensor, int]:
-    """(sum of token cross-entropies, number of target tokens) for one micro-batch."""
-    targets = batch["targets"]
-    keep = targets != tokenize.IGNORE
+def target_logits(model, head, batch: dict, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the head's logits at the positions that have a target [targets, vocab], the mask of those positions)."""
+    keep = batch["targets"] != tokenize.IGNORE
     device_type = batch["input_ids"].device.type
     with (
         _head_on(head, keep),
@@ -250,12 +261,48 @@ def batch_loss(model, head, batch: dict, bf16: bool) -> tuple[torch.Tensor, int]
         torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16),
     ):
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    logits = out.logits[0].float()  # [targets, vocab]
-    return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
+    return out.logits[0].float(), keep
+
+
+def batch_loss(model, head, batch: dict, bf16: bool) -> tuple[torch.Tensor, int]:
+    """(sum of token cross-entropies, number of target tokens) for one micro-batch."""
+    logits, keep = target_logits(model, head, batch, bf16)
+    return F.cross_entropy(logits, batch["targets"][keep], reduction="sum"), int(keep.sum())
+
+
+def objective_loss(model, head, batch: dict, cfg: TrainConfig, bf16: bool) -> tuple[torch.Tensor, tuple]:
+    """(summed loss of the micro-batch, its DPO rewards (chosen, rejected) or ()): SFT's or DPO's."""
+    if cfg.objective != "dpo":
+        return batch_loss(model, head, batch, bf16)[0], ()
+    policy, counts = dpo.sequence_logps(model, head, batch, bf16)
+    losses, chosen, rejected = dpo.dpo_loss(policy, batch["ref_logps"], counts, cfg.beta, cfg.loss_type)
+    return losses.sum(), (chosen, rejected)
+
+
+def loss_units(batch: dict) -> int:
+    """What a step's loss is averaged over: pairs for DPO, target tokens for SFT."""
+    if "ref_logps" in batch:
+        return len(batch["ref_logps"]) // 2
+    return int((batch["targets"] != tokenize.IGNORE).sum())
+
+
+def make_batch(examples: list, indices: list[int], pad_id: int, reference: torch.Tensor | None = None) -> dict:
+    """A micro-batch of examples (SFT) or of pairs with their reference log-probs (DPO: chosen rows, then rejected)."""
+    if reference is None:
+        return tokenize.collate([examples[i] for i in indices], pad_id)
+    return {**dpo.collate([examples[i] for i in indices], pad_id), "ref_logps": reference[:, indices].reshape(-1)}
 
 
 def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def evaluate_pairs(run: Run) -> dict:
+    """DPO's validation: the mean DPO loss and the rewards of the held-out pairs against their reference."""
+    cfg, batch = run.cfg, run.cfg.per_device_train_batch_size
+    policy, counts = dpo.pair_logps(run.model, run.head, run.val_ex, batch, run.tok.pad_token_id, run.bf16)
+    scores = dpo.preference_scores(policy, run.reference["validation"], counts, cfg.beta, cfg.loss_type)
+    return {"eval_loss": scores.pop("loss"), **{f"eval_{k}": v for k, v in scores.items()}}
 
 
 def evaluate(model, head, examples: list[tokenize.Example], batches, acc, pad_id: int, bf16: bool) -> float:
@@ -345,12 +392,12 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
 
 
 def group_targets(micro_batches: list[dict], acc) -> float:
-    """Target tokens in the step over every rank's group, divided by the world size.
+    """Target tokens (DPO: pairs) in the step over every rank's group, divided by the world size.
 
     Ranks average their gradients, so dividing each rank's loss sum by this weighs every token of the
     global batch the same, as one process with the whole batch does (DDP, FSDP and ZeRO alike).
     """
-    here = sum(int((b["targets"] != tokenize.IGNORE).sum()) for b in micro_batches)
+    here = sum(loss_units(b) for b in micro_batches)  # DPO: pairs
     n = torch.tensor(float(here), device=acc.device)
     if acc.num_processes > 1:
         n = acc.reduce(n, reduction="sum") / acc.num_processes
@@ -362,21 +409,22 @@ def train_step(model, head, micro_batches: list[dict], acc, optimizer, lr: float
     n_targets = group_targets(micro_batches, acc)
     for group in optimizer.param_groups:
         group["lr"] = lr  # before the backward: DeepSpeed steps inside the group's last one
-    loss_total, real_tokens = torch.zeros((), device=acc.device), 0
+    loss_total, real_tokens, rewards = torch.zeros((), device=acc.device), 0, []
     for j, batch in enumerate(micro_batches):
         last = j == len(micro_batches) - 1
         acc.sync_gradients = last  # DeepSpeed steps on the boundary only; DDP reduces only then
         sync = contextlib.nullcontext() if last else acc.no_sync(model)
         # The backward too: gradient checkpointing recomputes attention there and must pick the same kernel.
         with sync, _attention_kernel(batch["input_ids"]):
-            loss_sum, _ = batch_loss(model, head, _to(batch, acc.device), bf16)
+            loss_sum, batch_rewards = objective_loss(model, head, _to(batch, acc.device), cfg, bf16)
             acc.backward(loss_sum / n_targets)
         loss_total += loss_sum.detach()
+        rewards.append(batch_rewards)
         real_tokens += int(batch["attention_mask"].sum())  # tokens/s counts real tokens, not padding
     grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss_total / n_targets, grad_norm, real_tokens
+    return loss_total / n_targets, grad_norm, real_tokens, [r for r in rewards if r]
 
 
 @dataclass
@@ -454,9 +502,11 @@ class RankZero:
         if self.on:
             rundir.report_progress(self.run_dir, done, total, message)
 
+    keys = METRIC_KEYS  # a DPO run's rows add dpo.METRIC_KEYS
+
     def metrics(self, **row) -> None:
         if self.on:
-            rundir.append_metrics(self.run_dir, row := {k: row.get(k) for k in METRIC_KEYS})
+            rundir.append_metrics(self.run_dir, row := {k: row.get(k) for k in self.keys})
             if self.trackers:  # the same row, to TensorBoard, MLflow, trackio
                 self.trackers.log(row)
 
@@ -473,10 +523,17 @@ class Meter:
     steps: int = 0
     tokens: int = 0
     loss: float | torch.Tensor = 0.0
+    rewards: list = field(default_factory=list)  # DPO: (chosen, rejected) reward tensors of each micro-batch
 
-    def add(self, seconds: float, tokens: int, loss: float | torch.Tensor = 0.0) -> None:
+    def add(self, seconds: float, tokens: int, loss: float | torch.Tensor = 0.0, rewards: list = ()) -> None:
         self.seconds, self.steps, self.tokens = self.seconds + seconds, self.steps + 1, self.tokens + tokens
         self.loss = self.loss + loss
+        self.rewards += rewards
+
+    def reward_row(self) -> dict:
+        if not self.rewards:
+            return {}
+        return dpo.reward_row(*(torch.cat(side) for side in zip(*self.rewards, strict=True)))
 
     @property
     def tokens_per_s(self) -> float:
@@ -498,8 +555,13 @@ class Run:
     val_ex: list
     val_batches: list
     state: LoopState
+    reference: dict | None = None  # DPO: the reference log-probs of the train and validation pairs
     saved_at: int | None = None  # the step last checkpointed
     evaluated_at: int | None = None  # the step last evaluated
+
+    @property
+    def pad_bf16(self) -> tuple[int, bool]:
+        return self.tok.pad_token_id, self.bf16
 
     @property
     def ckpt_root(self) -> Path:
@@ -529,8 +591,12 @@ def run_eval(run: Run) -> bool:
     if not run.val_ex:
         return False
     state, run.evaluated_at = run.state, run.state.step
-    loss = evaluate(run.model, run.head, run.val_ex, run.val_batches, run.acc, run.tok.pad_token_id, run.bf16)
-    run.out.metrics(step=state.step, epoch=round(state.epoch, 4), eval_loss=loss, elapsed_s=round(state.elapsed_s, 2))
+    if run.reference is not None:
+        row = evaluate_pairs(run)
+    else:
+        row = {"eval_loss": evaluate(run.model, run.head, run.val_ex, run.val_batches, run.acc, *run.pad_bf16)}
+    loss = row["eval_loss"]
+    run.out.metrics(step=state.step, epoch=round(state.epoch, 4), elapsed_s=round(state.elapsed_s, 2), **row)
     is_best, stop = record_eval(state, loss, run.cfg)
     if is_best:
         save(run)  # the best is always on disk: load_best_model_at_end and a crash both find it
@@ -552,6 +618,7 @@ def log_train(run: Run, window: Meter, session: Meter, total: int, lr: float, gr
         tokens_per_s=window.tokens_per_s,
         elapsed_s=round(state.elapsed_s, 2),
         eta_s=round((total - state.step) * session.seconds / session.steps, 1),
+        **window.reward_row(),
     )
 
 
@@ -560,7 +627,7 @@ def summarize(cfg: TrainConfig, run: Run, sets: tuple, plan: list, session: Mete
     train_set, val_set = sets
     state, (stopped_early, stopped_by_user) = run.state, stopped
     trainable, total_params = count_params(run.acc.unwrap_model(run.model))
-    lengths = [len(e.input_ids) for e in train_set.examples]
+    lengths = [e.length for e in train_set.examples]
     return {
         "method": cfg.method,
         "model": cfg.model,
@@ -585,6 +652,55 @@ def summarize(cfg: TrainConfig, run: Run, sets: tuple, plan: list, session: Mete
         "train_seconds": round(session.seconds, 2),  # this process's training steps, what tokens_per_s divides by
         "device": calibrate.device_key(),  # earlier runs on the same device calibrate the pre-flight's time
         "bf16": run.bf16,
+    }
+
+
+# ---- DPO's pieces of the run -----------------------------------------------------------------------------
+
+
+def tokenized(cfg: TrainConfig, tok, train_raw: list, val_raw: list):
+    """(train, validation) as the objective trains on them: chat examples, or preference pairs."""
+    if cfg.objective == "dpo":
+        return (
+            dpo.tokenize_pairs(tok, train_raw, cfg.max_prompt_length, cfg.max_length, "train pair"),
+            dpo.tokenize_pairs(tok, val_raw, cfg.max_prompt_length, cfg.max_length, "validation pair"),
+        )
+    return (
+        tokenize.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example"),
+        tokenize.tokenize(tok, val_raw, cfg.max_length, cfg.assistant_only_loss, "validation example"),
+    )
+
+
+def reference_for(run: Run, sets: dict) -> dict:
+    """The reference log-probs of every pair: a resumed run's saved ones, else one no-grad pass now (saved)."""
+    sizes = {name: len(s.pairs) for name, s in sets.items()}
+    if run.cfg.resume_from:  # checkpoints/step-N/ lies in the run folder that saved them
+        saved = dpo.load_reference(Path(run.cfg.resume_from).parents[1], sizes)
+        if saved is not None:
+            return saved
+    model = run.acc.unwrap_model(run.model)
+    total = sum(math.ceil(n / run.cfg.per_device_train_batch_size) for n in sizes.values())
+    tick = lambda done: run.out.progress(0, 0, f"reference log-probs {done}/~{total} batches")  # noqa: E731
+    ref = dpo.reference_logps(model, run.head, sets, run.cfg.per_device_train_batch_size, *run.pad_bf16, tick)
+    if run.out.on:
+        dpo.save_reference(run.out.run_dir, ref)
+    return ref
+
+
+def dpo_summary(cfg: TrainConfig, sets: tuple, rows: list[dict], summary: dict) -> dict:
+    """summary.json's DPO keys: the objective, the prompts cut, and the validation rewards of the model saved."""
+    train_set, val_set = sets
+    evals = [r for r in rows if r.get("eval_rewards_accuracies") is not None]
+    kept = summary["best_step"] if cfg.load_best_model_at_end else summary["final_step"]
+    last = next((r for r in reversed(evals) if r.get("step") == kept), evals[-1] if evals else {})
+    return {
+        "objective": "dpo",
+        "beta": cfg.beta,
+        "loss_type": cfg.loss_type,
+        "init_from_run": cfg.init_from_run,
+        "prompts_truncated": train_set.prompts_truncated,
+        "validation_prompts_truncated": val_set.prompts_truncated,
+        **{k: last.get(k) for k in dpo.EVAL_REWARD_KEYS},
     }
 
 
@@ -625,18 +741,16 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     # Data: tokenized once with the run's chat template; truncations and drops are counted.
     train_raw, val_raw = load_examples(cfg)
     model, tok = load_model(cfg, acc.device, bf16)
-    train_set = tokenize.tokenize(tok, train_raw, cfg.max_length, cfg.assistant_only_loss, "train example")
-    val_set = tokenize.tokenize(tok, val_raw, cfg.max_length, cfg.assistant_only_loss, "validation example")
+    train_set, val_set = tokenized(cfg, tok, train_raw, val_raw)
     if not train_set.examples:
         raise TrainDataError(f"no train example has an assistant token within max_length={cfg.max_length}")
     train_ex, val_ex = train_set.examples, val_set.examples
-    lengths = [len(e.input_ids) for e in train_ex]
-    val_batches = tokenize.length_grouped_batches(
-        [len(e.input_ids) for e in val_ex], cfg.per_device_train_batch_size, 0
-    )
+    lengths = [e.length for e in train_ex]
+    val_batches = tokenize.length_grouped_batches([e.length for e in val_ex], cfg.per_device_train_batch_size, 0)
     out.say(
-        f"train {len(train_ex)} examples ({train_set.tokens} tokens, {train_set.truncated} truncated, "
-        f"{train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; CPU threads {threads}"
+        f"train {len(train_ex)} {'pairs' if cfg.objective == 'dpo' else 'examples'} ({train_set.tokens} tokens, "
+        f"{train_set.truncated} truncated, {train_set.dropped} dropped); validation {len(val_ex)}; bf16 {bf16}; "
+        f"CPU threads {threads}"
     )
     total = (
         cfg.max_steps
@@ -654,6 +768,10 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         state = LoopState(**{f.name: saved[f.name] for f in fields(LoopState) if f.name in saved})
         out.say(f"resumed from {cfg.resume_from} at step {state.step}")
     run = Run(cfg, acc, out, model, optimizer, head, tok, bf16, val_ex, val_batches, state)
+    if cfg.objective == "dpo":  # before any update: the model as it starts is the reference
+        out.keys = METRIC_KEYS + dpo.METRIC_KEYS
+        run.reference = reference_for(run, {"train": train_set, "validation": val_set})
+    train_ref = run.reference["train"] if run.reference else None
     stopped_by_user, stopped_early = False, False
     session, window = Meter(), Meter()  # this process's training time (tokens/s, ETA); the steps since the last row
 
@@ -662,16 +780,16 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         groups = epoch_groups(lengths, cfg, acc, state.epoch_index)
         for g in range(state.next_group, len(groups)):
             t0 = time.perf_counter()
-            batches = [tokenize.collate([train_ex[i] for i in b], tok.pad_token_id) for b in groups[g]]
+            batches = [make_batch(train_ex, b, tok.pad_token_id, train_ref) for b in groups[g]]
             lr = lr_at(state.step, total, cfg)
-            loss, grad_norm, tokens = train_step(model, head, batches, acc, optimizer, lr, cfg, bf16)
+            loss, grad_norm, tokens, rewards = train_step(model, head, batches, acc, optimizer, lr, cfg, bf16)
             dt = time.perf_counter() - t0
             state.step, state.next_group = state.step + 1, g + 1
             state.epoch = state.epoch_index + (g + 1) / len(groups)
             state.elapsed_s += dt
             tokens *= acc.num_processes  # every rank ran its own share
             session.add(dt, tokens)
-            window.add(dt, tokens, loss)
+            window.add(dt, tokens, loss, rewards)
             if state.step % cfg.logging_steps == 0 or state.step == total:
                 log_train(run, window, session, total, lr, grad_norm)
                 window = Meter()
@@ -705,6 +823,8 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     plan = [b for group in epoch_groups(lengths, cfg, acc, 0) for b in group]
     summary = summarize(cfg, run, (train_set, val_set), plan, session, (stopped_early, stopped_by_user))
     summary.update(memory.read())  # measured peak memory, beside the pre-flight's estimate on the Runs page
+    if cfg.objective == "dpo":
+        summary.update(dpo_summary(cfg, (train_set, val_set), rundir.read_metrics(run_dir), summary))
     weights = acc.get_state_dict(model)  # every rank: FSDP and ZeRO-3 gather the shards here
     if out.on:
         unwrapped.eval()
@@ -714,7 +834,8 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
         rundir.write_json(run_dir / rundir.SUMMARY, summary)
         # Sharded models generate only with every rank taking part; samples are for one process or DDP.
         n = cfg.sample_generations if acc.distributed_type.value in ("NO", "MULTI_GPU", "MULTI_CPU") else 0
-        samples = write_samples(unwrapped, tok, val_raw, n, bf16)
+        shown = [preference.as_chat(r) for r in val_raw] if cfg.objective == "dpo" else val_raw  # reference: chosen
+        samples = write_samples(unwrapped, tok, shown, n, bf16)
         (run_dir / rundir.SAMPLES).write_text(json.dumps(samples, indent=1, ensure_ascii=False))
     if out.trackers:
         out.trackers.close()

@@ -33,6 +33,10 @@ class Example:
     labels: list[int]  # aligned with input_ids (not shifted); IGNORE where nothing is learned
 
     @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+    @property
     def n_targets(self) -> int:
         # Position 0 is never a target: nothing comes before it to predict it from.
         return sum(1 for x in self.labels[1:] if x != IGNORE)
