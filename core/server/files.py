@@ -86,6 +86,11 @@ def _layout(path: Path) -> str:
     return "preference" if isinstance(record, dict) and "preferred_output" in record else "chat"
 
 
+def layout_of(record: dict[str, Any]) -> str:
+    """A stored fine-tune file's layout: "preference" (OpenAI's DPO form) or "chat"."""
+    return _layout(content_path(record["id"]))
+
+
 def format_problems(path: Path, filename: str) -> tuple[int, str | None]:
     """(examples, None) for a usable chat or preference JSONL file, else (0, "Invalid file format. Line N: ...")."""
     try:

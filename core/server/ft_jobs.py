@@ -87,18 +87,31 @@ def _object(value: Any, param: str) -> dict[str, Any]:
     return value
 
 
-def requested_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
-    """hyperparameters, or the newer method.supervised.hyperparameters (which wins, as in OpenAI's API)."""
-    given = _object(body.get("hyperparameters"), "hyperparameters")
+METHOD_TYPES = ("supervised", "dpo")  # what trains locally: OpenAI's method.type values, less reinforcement
+DPO_BETA = 0.1  # "auto": TRL's default
+
+
+def method_type(body: dict[str, Any]) -> str:
+    """The request's method.type (supervised when there is no method); 400 naming method.type otherwise."""
     method = body.get("method")
-    if method:
-        if not isinstance(method, dict) or method.get("type") != "supervised":
-            kind = method.get("type") if isinstance(method, dict) else method
-            raise bad_request(f"Only supervised fine-tuning runs locally, not {kind!r}.", "method.type")
-        supervised = _object(method.get("supervised"), "method.supervised")
-        where = "method.supervised.hyperparameters"
-        given = {**given, **_object(supervised.get("hyperparameters"), where)}
-    unknown = sorted(set(given) - set(HYPERPARAMETERS))
+    if not method:
+        return "supervised"
+    kind = method.get("type") if isinstance(method, dict) else method
+    if kind not in METHOD_TYPES:
+        raise bad_request(
+            f"method.type must be one of {', '.join(METHOD_TYPES)} to train locally, not {kind!r}.", "method.type"
+        )
+    return kind
+
+
+def requested_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
+    """hyperparameters, or the newer method.<type>.hyperparameters (which wins, as in OpenAI's API)."""
+    given = _object(body.get("hyperparameters"), "hyperparameters")
+    kind = method_type(body)
+    if body.get("method"):
+        inner = _object(body["method"].get(kind), f"method.{kind}")
+        given = {**given, **_object(inner.get("hyperparameters"), f"method.{kind}.hyperparameters")}
+    unknown = sorted(set(given) - set(HYPERPARAMETERS) - ({"beta"} if kind == "dpo" else set()))
     if unknown:
         raise bad_request(f"Unknown hyperparameter(s): {', '.join(unknown)}", f"hyperparameters.{unknown[0]}")
     return given
@@ -139,6 +152,16 @@ def resolve_hyperparameters(hp: dict[str, Any], n_examples: int, default_lr: flo
     }
 
 
+def dpo_beta(hp: dict[str, Any]) -> float:
+    """method.dpo.hyperparameters.beta: "auto" (or absent) is 0.1; else a number above 0."""
+    beta = hp.get("beta")
+    if beta is None or openai_spec.is_auto(beta):
+        return DPO_BETA
+    if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 < beta < float("inf"):
+        raise bad_request(f'beta must be "auto" or a number above 0, not {beta!r}', "method.dpo.hyperparameters.beta")
+    return float(beta)
+
+
 def split_batch(batch_size: int) -> tuple[int, int]:
     """(examples per forward pass, passes per optimizer step) whose product is exactly batch_size."""
     per_device = max(d for d in range(1, min(batch_size, MAX_MICRO_BATCH) + 1) if batch_size % d == 0)
@@ -146,8 +169,11 @@ def split_batch(batch_size: int) -> tuple[int, int]:
 
 
 def train_config(model: str, train: Path, validation: Path | None, hp: dict, seed: int) -> config.TrainConfig:
-    """LoRA with the preset's settings, run as OpenAI runs a job: every epoch, the last weights kept."""
+    """LoRA with the preset's settings, run as OpenAI runs a job: every epoch, the last weights kept.
+
+    hp with a beta is a DPO job (method.type dpo)."""
     per_device, accumulation = split_batch(hp["batch_size"])
+    dpo = {"objective": "dpo", "beta": hp["beta"]} if "beta" in hp else {}
     lora = config.preset("lora")
     return config.preset(
         "lora",
@@ -161,7 +187,30 @@ def train_config(model: str, train: Path, validation: Path | None, hp: dict, see
         seed=seed,
         early_stopping_patience=0,  # OpenAI runs every epoch asked for
         load_best_model_at_end=False,  # and its model is the last epoch's
+        **dpo,
     )
+
+
+def _method_fits_files(kind: str, train: dict, val: dict | None) -> None:
+    """DPO trains on preference files with a validation file (the reward accuracy's pairs); supervised on chat."""
+    layout = stored.layout_of(train)
+    if kind == "dpo" and layout != "preference":
+        raise bad_request(
+            f"method.type 'dpo' needs a training file of preference pairs (input, preferred_output, "
+            f"non_preferred_output); {train['id']} holds chat examples",
+            "training_file",
+        )
+    if kind == "supervised" and layout == "preference":
+        raise bad_request(
+            f"{train['id']} holds preference pairs: send method={{'type': 'dpo'}} to train on them", "training_file"
+        )
+    if kind == "dpo" and val is None:
+        raise bad_request(
+            "a local DPO job needs a validation_file of preference pairs: its reward accuracy is measured on them",
+            "validation_file",
+        )
+    if kind == "dpo" and stored.layout_of(val) != "preference":
+        raise bad_request(f"validation file {val['id']} must hold preference pairs too", "validation_file")
 
 
 # ---- creating and cancelling ------------------------------------------------------------------
@@ -274,7 +323,10 @@ def create(
     suffix, seed = _suffix(body), _seed(body)
     model, note = local_base(requested, base)
     lora_lr = config.preset("lora").learning_rate
-    hp = resolve_hyperparameters(requested_hyperparameters(body), train["examples"], lora_lr)
+    requested_hp, kind = requested_hyperparameters(body), method_type(body)
+    _method_fits_files(kind, train, val)
+    hp = resolve_hyperparameters(requested_hp, train["examples"], lora_lr)
+    hp = {**hp, "beta": dpo_beta(requested_hp)} if kind == "dpo" else hp
     folder = api_dir(KIND) / job_id  # the job's own copies: deleting a file later never breaks the run
     train_path = folder / rundir.TRAIN_FILE
     val_path = folder / rundir.VALIDATION_FILE if val else None
@@ -298,6 +350,7 @@ def create(
         "training_file": train["id"],
         "validation_file": val["id"] if val else None,
         "hyperparameters": hp,
+        "method": {"type": kind, kind: {"hyperparameters": hp}},
         "metadata": body.get("metadata"),
         "cancelled_at": None,
     }
@@ -504,7 +557,7 @@ def job_object(record: dict) -> dict[str, Any]:
         "integrations": [],
         "metadata": record.get("metadata"),
         "user_provided_suffix": record.get("suffix"),
-        "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+        "method": record.get("method") or {"type": "supervised", "supervised": {"hyperparameters": hp}},
     }
 
 

@@ -242,7 +242,7 @@ def test_the_method_form_wins_and_bad_values_name_their_parameter():
             api_jobs.resolve_hyperparameters(hp, 20, 2e-4)
         assert (bad.value.status, bad.value.param) == (400, param)
     with pytest.raises(ApiError) as dpo:
-        api_jobs.requested_hyperparameters({"method": {"type": "dpo"}})
+        api_jobs.requested_hyperparameters({"method": {"type": "reinforcement"}})
     assert dpo.value.param == "method.type"
 
 
