@@ -31,6 +31,11 @@ COLLAPSE_LOSS = 0.05  # nats per token: memorised, not learned
 REPEAT_MIN_NGRAMS = 6
 REPEAT_MAX_DISTINCT = 0.5  # under half the n-grams distinct: a loop
 GENERIC_MAX_WORDS = 2
+# DPO's failures, on the reward columns of its rows (core.train.dpo)
+DPO_MIN_ROWS = 10  # training rows before judging reward accuracy stuck
+STUCK_ACCURACY = (0.4, 0.6)  # reward accuracy in this band after that: not telling chosen from rejected
+MARGIN_EXPLODE = 10.0  # a mean reward margin above this (beta x log-ratio gap): the policy ran off
+CHOSEN_FALL = 0.5  # chosen rewards this far below 0 while margins grow: both likelihoods falling
 OVERFIT_ADVICE = (
     "The guide: reduce epochs (try 1-2 instead of 3), increase dataset diversity, or add a dropout of 0.05-0.1."
 )
@@ -38,7 +43,7 @@ OVERFIT_ADVICE = (
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: str  # nonfinite, exploding, flat, overfitting, collapse, repetitive, generic, no_eos
+    kind: str  # nonfinite, exploding, flat, overfitting, collapse, repetitive, generic, no_eos, dpo_*
     severity: str  # "info" | "warning" | "error"
     title: str
     detail: str
@@ -301,12 +306,79 @@ def _samples(samples: list[dict]) -> list[Diagnosis]:
 # ---- all checks ----------------------------------------------------------------------------------
 
 
+def _recent(series: list[tuple], n: int = 3) -> float:
+    return median(v for _, _, v in series[-n:])
+
+
+def _dpo_stuck(rows: list[dict], cfg: TrainConfig) -> list[Diagnosis]:
+    accuracy = _series(rows, "rewards_accuracies")
+    if len(accuracy) < DPO_MIN_ROWS or _after_peak_lr(rows) < FLAT_MIN_AFTER_PEAK:
+        return []
+    recent = _recent(accuracy, 5)
+    if not STUCK_ACCURACY[0] <= recent <= STUCK_ACCURACY[1]:
+        return []
+    step, epoch, _ = accuracy[-1]
+    return [
+        Diagnosis(
+            "dpo_stuck",
+            "warning",
+            "Reward accuracy is stuck near 0.5",
+            f"The chosen answer out-scores the rejected one in {recent:.0%} of the pairs by {_at(step, epoch)}, "
+            f"over {len(accuracy)} logged steps: the model does not tell them apart.",
+            f"Raise the learning rate ({_lr(cfg.learning_rate)} now; {_lr_range_text(cfg.method)}), check that chosen "
+            "and rejected answers really differ (not near-duplicates, not swapped), and add more pairs.",
+        )
+    ]
+
+
+def _dpo_margins(rows: list[dict], cfg: TrainConfig) -> list[Diagnosis]:
+    margins = _series(rows, "rewards_margins")
+    if len(margins) < 3 or _recent(margins) <= MARGIN_EXPLODE:
+        return []
+    step, epoch, _ = margins[-1]
+    return [
+        Diagnosis(
+            "dpo_margins",
+            "warning",
+            "Reward margins are exploding",
+            f"The mean margin between chosen and rejected rewards is {_recent(margins):.1f} by {_at(step, epoch)} "
+            f"(beta {cfg.beta:g}): the model is moving far from the reference to win the pairs.",
+            f"Lower the learning rate ({_lr(cfg.learning_rate)} now) or raise beta (keeps the model closer to the "
+            'reference); loss_type "ipo" bounds the margin it aims for.',
+        )
+    ]
+
+
+def _dpo_chosen_falling(rows: list[dict], cfg: TrainConfig) -> list[Diagnosis]:
+    chosen, margins = _series(rows, "rewards_chosen"), _series(rows, "rewards_margins")
+    if len(chosen) < 6 or len(margins) < 6:
+        return []
+    now, before = _recent(chosen), median(v for _, _, v in chosen[:3])
+    if now > -CHOSEN_FALL or now >= before or _recent(margins) <= median(v for _, _, v in margins[:3]):
+        return []
+    step, epoch, _ = chosen[-1]
+    return [
+        Diagnosis(
+            "dpo_chosen_falling",
+            "warning",
+            "Chosen rewards are falling while margins grow",
+            f"The chosen answers' reward fell from {before:.2f} to {now:.2f} by {_at(step, epoch)} while the margin "
+            f"grew to {_recent(margins):.2f}: the likelihood of both answers is falling, the rejected one faster.",
+            f"A known DPO failure: lower the learning rate ({_lr(cfg.learning_rate)} now), train fewer epochs, or add "
+            "an SFT term: start from an SFT run on the chosen answers (init_from_run).",
+        )
+    ]
+
+
 def diagnose(rows: list[dict], cfg: TrainConfig, samples: list[dict] | None = None) -> list[Diagnosis]:
     """Every check that fires, errors first; an empty list when nothing looks wrong."""
     found = _nonfinite(rows, cfg)
     train = [t for t in _series(rows, "loss") if math.isfinite(t[2])]
     evals = [t for t in _series(rows, "eval_loss") if math.isfinite(t[2])]
+    dpo = cfg.objective == "dpo"  # a DPO loss falling to ~0 on easy pairs is no collapse; its own checks instead
     if not found:  # after a NaN the rest of the curve says nothing about the learning rate
-        found += _exploding(train, cfg) or _flat(rows, train, cfg)
-    found += _overfitting(train, evals, cfg) + _collapse(train, evals, cfg) + _samples(samples or [])
+        found += _exploding(train, cfg) or ([] if dpo else _flat(rows, train, cfg))
+    if dpo:
+        found += _dpo_stuck(rows, cfg) + _dpo_margins(rows, cfg) + _dpo_chosen_falling(rows, cfg)
+    found += _overfitting(train, evals, cfg) + ([] if dpo else _collapse(train, evals, cfg)) + _samples(samples or [])
     return sorted(found, key=lambda d: SEVERITY_ORDER[d.severity])

@@ -325,3 +325,37 @@ def test_the_slots_setting_is_saved_in_the_workspace(monkeypatch):
     assert not at.exception
     assert queue.slots() == (3, "the workspace setting")
     assert "Now 3, from the workspace setting" in texts(at, "caption")
+
+
+def test_a_dpo_run_charts_its_rewards_and_accuracy_and_names_stuck_accuracy():
+    dpo_cfg = config.preset("lora", dataset_version=1, objective="dpo")
+    run_id = jobs.launch(
+        "train", [sys.executable, FAKE, "--steps", "0"], "dpo", meta={"method": "lora"}, config=dpo_cfg.to_dict()
+    )
+    wait_for(run_id)
+    folder = rundir.run_dir(run_id)
+    (folder / rundir.METRICS).unlink(missing_ok=True)
+    for s in range(1, 13):  # accuracy stays at a half: the model does not tell chosen from rejected
+        rewards = {"rewards_chosen": 0.01, "rewards_rejected": 0.0, "rewards_margins": 0.01, "rewards_accuracies": 0.5}
+        rundir.append_metrics(folder, {"step": s, "epoch": s / 12, "loss": 0.693, "lr": 2e-4, **rewards})
+    rundir.append_metrics(
+        folder,
+        {
+            "step": 12,
+            "epoch": 1.0,
+            "eval_loss": 0.69,
+            "eval_rewards_chosen": 0.0,
+            "eval_rewards_rejected": 0.0,
+            "eval_rewards_margins": 0.0,
+            "eval_rewards_accuracies": 0.5,
+        },
+    )
+    at = open_run(run_id)
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 4  # losses; rewards; reward accuracy; lr, grad norm, tokens/s
+    rewards, accuracy = chart_data(at, 1), chart_data(at, 2)
+    assert set(rewards["series"]) == {"chosen", "rejected", "margin"}
+    assert (rewards["split"] == "validation").sum() == 3 and (rewards["split"] == "training").sum() == 36
+    assert accuracy["value"].tolist() == [0.5] * 13
+    advice = texts(at, "warning")
+    assert "Reward accuracy is stuck near 0.5" in advice and "Training loss is flat" not in advice

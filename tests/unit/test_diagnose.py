@@ -212,3 +212,42 @@ def test_answers_that_never_end_their_turn():
     assert "2 of 3 sample answers ran to the token limit without <|im_end|>" in most[0].detail
     few = diagnose([], LORA, [cut, done, done2])
     assert kinds(few) == ["no_eos"] and few[0].severity == "info"
+
+
+# ---- DPO ----------------------------------------------------------------------------------------------
+
+DPO = preset("lora", dataset_version=1, objective="dpo", beta=0.1)
+
+
+def dpo_rows(accuracy, margins, chosen, losses=None):
+    """DPO training rows: the reward columns beside the loss (ln 2 at the start, as the recipe writes it)."""
+    rows = train_rows(losses or [0.693 - 0.01 * i for i in range(len(accuracy))])
+    for row, acc, margin, ch in zip(rows, accuracy, margins, chosen, strict=True):
+        row.update(rewards_accuracies=acc, rewards_margins=margin, rewards_chosen=ch, rewards_rejected=ch - margin)
+    return rows
+
+
+def test_dpo_reward_accuracy_stuck_near_a_half_says_what_to_change():
+    found = diagnose(dpo_rows([0.5] * 12, [0.01] * 12, [0.0] * 12, losses=[0.693] * 12), DPO)
+    stuck = next(d for d in found if d.kind == "dpo_stuck")
+    assert "50%" in stuck.detail and "Raise the learning rate" in stuck.advice and "more pairs" in stuck.advice
+    assert "flat" not in kinds(found)  # the SFT plateau check is not DPO's
+    learning = dpo_rows([0.5, 0.6] + [0.9] * 10, [0.1 * i for i in range(12)], [0.0] * 12)
+    assert "dpo_stuck" not in kinds(diagnose(learning, DPO))
+
+
+def test_dpo_margins_exploding_and_chosen_rewards_falling_are_named():
+    margins = [0.5, 1, 2, 5, 9, 12, 15, 18]
+    found = diagnose(dpo_rows([1.0] * 8, margins, [0.1] * 8), DPO)
+    exploding = next(d for d in found if d.kind == "dpo_margins")
+    assert "Lower the learning rate" in exploding.advice and "ipo" in exploding.advice
+    falling_chosen = dpo_rows(
+        [0.9] * 8, [0.2, 0.3, 0.5, 1, 1.5, 2, 2.5, 3], [0.0, -0.1, -0.2, -0.4, -0.7, -1, -1.2, -1.5]
+    )
+    found = diagnose(falling_chosen, DPO)
+    both = next(d for d in found if d.kind == "dpo_chosen_falling")
+    assert "both answers" in both.detail and "SFT" in both.advice and "fewer epochs" in both.advice
+    healthy = dpo_rows(
+        [0.9] * 8, [0.2, 0.3, 0.5, 1, 1.5, 2, 2.5, 3], [0.1] * 8, losses=[0.69, 0.5, 0.3, 0.1, 0.04, 0.03, 0.02, 0.01]
+    )
+    assert diagnose(healthy, DPO) == []  # a DPO loss near 0 on easy pairs is no collapse

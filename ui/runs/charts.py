@@ -1,5 +1,5 @@
 """Altair charts of a run's metrics.jsonl: training and validation loss, and the learning rate,
-gradient norm and tokens/s, all against the optimizer step.
+gradient norm and tokens/s, all against the optimizer step; a DPO run adds its rewards and reward accuracy.
 
 The chart and the tests read the same rows. A resumed run draws its parent's curve up to the
 resume step, dashed. Non-finite values (a NaN loss) are left out here; the diagnosis names them.
@@ -17,6 +17,9 @@ LOSSES = {"loss": "training loss", "eval_loss": "validation loss"}
 SCALARS = {"lr": "learning rate", "grad_norm": "gradient norm", "tokens_per_s": "tokens/s"}
 # Hosted runs (OpenAI) report token accuracy per checkpoint.
 ACCURACY = {"train_mean_token_accuracy": "training", "valid_mean_token_accuracy": "validation"}
+# DPO runs (core.train.dpo): the rewards of each side and their margin; how often chosen out-scores rejected.
+REWARDS = {"rewards_chosen": "chosen", "rewards_rejected": "rejected", "rewards_margins": "margin"}
+SPLITS = {"": "training", "eval_": "validation"}
 
 
 def loss_long(rows: list[dict], parent: list[dict] | None = None) -> list[dict]:
@@ -94,4 +97,47 @@ def accuracy_chart(rows: list[dict]) -> alt.Chart | None:
             tooltip=["step:Q", "series:N", alt.Tooltip("accuracy:Q", format=".3f")],
         )
         .properties(height=200)
+    )
+
+
+def rewards_long(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    """One point per (step, series, split) of a DPO run's reward columns, training and validation."""
+    return [
+        {"step": r["step"], "value": r[prefix + name], "series": label, "split": split}
+        for r in rows
+        for prefix, split in SPLITS.items()
+        for name, label in names.items()
+        if finite(r.get(prefix + name)) and finite(r.get("step"))
+    ]
+
+
+def _split_lines(points: list[dict], title: str, fmt: str) -> alt.Chart:
+    return (
+        alt.Chart(pd.DataFrame(points))
+        .mark_line(point=alt.OverlayMarkDef(size=20))
+        .encode(
+            x=alt.X("step:Q", title="optimizer step", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("value:Q", title=title),
+            color=alt.Color("series:N", title=None),
+            strokeDash=alt.StrokeDash("split:N", sort=list(SPLITS.values()), title=None),
+            detail="split:N",
+            tooltip=["step:Q", "series:N", "split:N", alt.Tooltip("value:Q", format=fmt)],
+        )
+        .properties(height=220)
+    )
+
+
+def rewards_chart(rows: list[dict]) -> alt.Chart | None:
+    """DPO: the chosen and rejected rewards, beta x (log pi - log pi_ref), and their margin; None for other runs."""
+    points = rewards_long(rows, REWARDS)
+    return _split_lines(points, "reward", ".3f") if points else None
+
+
+def reward_accuracy_chart(rows: list[dict]) -> alt.Chart | None:
+    """DPO: the share of pairs whose chosen answer out-scores the rejected one; None for other runs."""
+    points = rewards_long(rows, {"rewards_accuracies": "reward accuracy"})
+    if not points:
+        return None
+    return _split_lines(points, "reward accuracy", ".2f").encode(
+        y=alt.Y("value:Q", title="reward accuracy", scale=alt.Scale(domain=[0, 1]))
     )

@@ -144,6 +144,9 @@ def live(run_id: str, was_active: bool) -> None:
     tiles(run, rows, folder)
     parent = summary.parent_rows(run)
     st.altair_chart(charts.loss_chart(rows, parent), width="stretch")
+    for dpo_chart in (charts.rewards_chart(rows), charts.reward_accuracy_chart(rows)):  # a DPO run's
+        if dpo_chart is not None:
+            st.altair_chart(dpo_chart, width="stretch")
     if charts.scalars_long(rows):
         st.altair_chart(charts.scalars_chart(rows))
     if not run.active:  # the run measures its peak memory and speed at its end
