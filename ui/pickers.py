@@ -156,13 +156,13 @@ def _not_ready(need: Need, dataset: versions.Dataset | None) -> None:
     st.page_link(DATA_PAGE, label="Open the Data page", icon=":material/dataset:", query_params=params)
 
 
-def pick_version(key: str, need: str = "split", url: str = "version") -> versions.Version | None:
+def pick_version(key: str, need: str = "split", url: str = "version", kind: str = "chat") -> versions.Version | None:
     """A version meeting `need` ("split", "test" or "answers"), or None after saying what is missing.
 
     The boxes are keyed `<key>_dataset` and `<key>_version`; the version's URL parameter is `url`.
-    Only chat datasets are offered: training, evaluation and the Arena read chat examples, not preference pairs."""
+    Only datasets of `kind` are offered: chat (training, evaluation and the Arena), or preference (DPO training)."""
     rule = NEEDS[need]
-    known = _datasets("chat")
+    known = _datasets(kind)
     if not known:
         _not_ready(rule, None)
         return None
@@ -174,7 +174,7 @@ def pick_version(key: str, need: str = "split", url: str = "version") -> version
         return ([i for i in known if _usable(i, rule)] or list(known))[-1]
 
     c = st.columns([1, 2])
-    dataset = pick_dataset(key, newest_usable, c[0], url, kind="chat")
+    dataset = pick_dataset(key, newest_usable, c[0], url, kind=kind)
     usable = _usable(dataset.id, rule)
     if not usable:
         st.query_params.pop(url, None)

@@ -45,6 +45,8 @@ service = "OpenAI"
 worker = "core.providers.openai_worker"  # run as `python -m` with the run folder
 MESSAGE_KEYS = ("role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call")
 EXAMPLE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
+PAIR_KEYS = ("input", "preferred_output", "non_preferred_output")
+METHOD_TYPES = ("supervised", "dpo")
 
 
 @dataclass
@@ -78,6 +80,11 @@ class OpenAIJob:
         "Scales OpenAI's base learning rate, or auto. Smaller values (0.5) help against overfitting; "
         "larger ones (2) help a model that learns too little.",
     )
+    method_type: str = option(
+        "supervised",
+        "OpenAI's method.type: supervised (a chat version's examples) or dpo (a preference version's pairs).",
+    )
+    beta: float | str = option(AUTO, "DPO only: how far the model may move from the reference, or auto.")
     base_url: str | None = option(
         None,
         "Empty: api.openai.com. Any OpenAI-compatible service by its /v1 URL: Azure OpenAI as "
@@ -159,10 +166,35 @@ def _request_problems(job: OpenAIJob) -> list[str]:
     return found
 
 
+def _method_problems(job: OpenAIJob) -> list[str]:
+    if job.method_type not in METHOD_TYPES:
+        return [f"method_type must be one of {', '.join(METHOD_TYPES)}, not {job.method_type!r}"]
+    beta = job.beta
+    if job.method_type == "dpo" and not (beta == AUTO or (isinstance(beta, int | float) and beta > 0)):
+        return [f"beta must be auto or a number above 0, not {beta!r}"]
+    try:
+        kind = versions.get(int(job.dataset_version)).kind
+    except (KeyError, ValueError, TypeError):
+        return []  # the dataset check names it
+    if (kind == "preference") != (job.method_type == "dpo"):
+        need = "a preference version" if job.method_type == "dpo" else "a chat version (or method_type dpo)"
+        return [f"method_type {job.method_type} trains on {need}; this version holds {kind} examples"]
+    return []
+
+
 def problems(job: OpenAIJob) -> list[str]:
     """Everything that must change before the job can be sent (the page and the worker both check)."""
     hyper = openai_spec.hyperparameter_problems({name: getattr(job, name) for name in HYPERPARAMETERS})
-    return _request_problems(job) + [message for _, message in hyper] + _dataset_problems(job.dataset_version)
+    found = _request_problems(job) + [message for _, message in hyper] + _method_problems(job)
+    return found + _dataset_problems(job.dataset_version)
+
+
+def method(job: OpenAIJob) -> dict[str, Any]:
+    """OpenAI's `method` for fine_tuning.jobs.create: its type and that type's hyperparameters."""
+    hp = hyperparameters(job)  # integers where OpenAI specifies integers, even typed as 3.0
+    if job.method_type == "dpo":
+        hp["beta"] = job.beta if job.beta == AUTO else float(job.beta)
+    return {"type": job.method_type, job.method_type: {"hyperparameters": hp}}
 
 
 # ---- data and cost ------------------------------------------------------------------------------
@@ -181,8 +213,13 @@ def openai_records(examples: list[dict]) -> list[dict]:
 
 
 def split_records(job: OpenAIJob) -> dict[str, list[dict]]:
-    """The version's train and validation splits in OpenAI's chat format (the test split stays home)."""
-    split = versions.split_examples(versions.get(int(job.dataset_version)))
+    """The version's train and validation splits in OpenAI's chat or DPO format (the test split stays home)."""
+    version = versions.get(int(job.dataset_version))
+    split = versions.split_examples(version)
+    if version.kind == "preference":  # the internal form is OpenAI's DPO record
+        return {
+            name: [{k: r[k] for k in PAIR_KEYS if k in r} for r in split[name]] for name in ("train", "validation")
+        }
     return {name: openai_records(split[name]) for name in ("train", "validation")}
 
 

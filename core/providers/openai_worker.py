@@ -169,11 +169,10 @@ def upload(ctx: Ctx, client: Any, path: Path) -> str:
 
 def request(job: openai_ft.OpenAIJob, remote: dict[str, Any]) -> dict[str, Any]:
     """fine_tuning.jobs.create's arguments (hyperparameters in the `method` form, the current one)."""
-    hp = openai_ft.hyperparameters(job)  # integers where OpenAI specifies integers, even typed as 3.0
     body: dict[str, Any] = {
         "model": job.model,
         "training_file": remote["training_file"],
-        "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+        "method": openai_ft.method(job),  # supervised or dpo, with that method's hyperparameters
     }
     if remote.get("validation_file"):
         body["validation_file"] = remote["validation_file"]

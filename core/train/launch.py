@@ -435,6 +435,8 @@ def start(cfg: TrainConfig, title: str = "", key: str | None = None, machines: M
     """
     if machines and not cfg.accelerate_profile:
         raise ValueError("several machines need an accelerate profile (multi_gpu, fsdp, deepspeed_zero2/3)")
+    if cfg.init_from_run and not init_problems(cfg):  # on top of a run: that run's base model names this one's
+        cfg = dataclasses.replace(cfg, model=run_config(cfg.init_from_run).model)
     return _launch(cfg, title, {}, key, machines)
 
 

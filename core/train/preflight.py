@@ -80,6 +80,18 @@ class TokenStats:
         return max(self.counts, default=0)
 
 
+REFERENCE_SHARE = 1 / 3  # DPO's reference pass: one forward (no backward) over every train pair, once
+
+
+def sequences(train: list[dict], objective: str) -> list[dict]:
+    """What the run puts through the model: the chat examples, or both sides of each DPO pair as chat examples."""
+    if objective != "dpo":
+        return train
+    from core.data import preference
+
+    return [preference.as_chat(p, side) for p in train if preference.is_pair(p) for side in preference.SIDES]
+
+
 def count_tokens(
     examples: list[dict], folder: Path | None, max_length: int, template: str | None = None
 ) -> TokenStats:
@@ -219,13 +231,17 @@ def compute(
     shape is measured in the background while the formula stands in (never waits); the terms' notes say which.
     """
     folder = models.local_folder(cfg.model)
-    stats = (count or count_tokens)(train, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
+    seqs = sequences(train, cfg.objective)  # DPO: two sequences per pair, chosen and rejected
+    stats = (count or count_tokens)(seqs, folder, cfg.max_length, templates.chosen(cfg.chat_template, None))
     shape, note = model_shape(cfg.model, folder)
     world = world_size(cfg, device)
     per_epoch, total = schedule(len(train), cfg, world)
     mean_kept = stats.kept / max(1, len(train))
     examples_seen = total * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
-    pf = Preflight(device, stats, shape, note, world, per_epoch, total, examples_seen * mean_kept, cfg.method)
+    train_tokens = examples_seen * mean_kept
+    if cfg.objective == "dpo":  # the reference log-probs, computed once before the first step
+        train_tokens += stats.kept * REFERENCE_SHARE
+    pf = Preflight(device, stats, shape, note, world, per_epoch, total, train_tokens, cfg.method)
     seq = max(16, min(stats.longest, cfg.max_length))  # a batch is padded to its longest example
     a = assumptions(cfg, device, seq)
     a = a if mfu is None else dataclasses.replace(a, mfu=mfu)
@@ -236,7 +252,8 @@ def compute(
     if shape is None or cfg.method not in estimate.METHODS:
         pf.verdict_message = f"memory not estimated: {note}"
         return pf
-    batch = max(1, cfg.per_device_train_batch_size)
+    # DPO: chosen and rejected in one forward pass, twice the sequences of a batch (activations and logits)
+    batch = max(1, cfg.per_device_train_batch_size) * (2 if cfg.objective == "dpo" else 1)
     req = estimate.PlanRequest(shape, cfg.method, seq, batch, pf.train_tokens, a, measure=measure, cached=True)
     pf.plan = estimate.plan(req, gpu_rows)
     mem = pf.plan.memory[cfg.method]

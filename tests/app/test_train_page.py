@@ -25,7 +25,7 @@ from tests.app import harness
 from tests.app.harness import FAKE
 from tests.shapes import OPENAI_TOOL_CALLING
 from tests.waiting import wait_for
-from ui.train import form, preflight_view
+from ui.train import dpo, form, preflight_view
 
 
 def chat(user: str, assistant: str) -> dict:
@@ -165,8 +165,8 @@ def test_every_field_has_a_widget_with_its_help(model_dir):
         for w in getattr(at, kind)
     }
     for f in form.FIELDS.values():
-        if f.name in ("model", "method", "dataset_version"):
-            continue  # drawn by the model, method and version pickers
+        if f.name in ("model", "method", "dataset_version", *dpo.FIELDS):
+            continue  # drawn by the model, method and version pickers; DPO's with Preference (DPO), below
         w = widgets[form.key(f.name)]
         assert w.help == f.metadata["help"], f.name
 
@@ -376,3 +376,41 @@ def test_the_preflight_says_after_which_run_a_launch_would_start_when_the_device
     assert wait_for(busy).state == "stopped"
     at.run()
     assert not any("starts after" in i.value for i in at.info)
+
+
+# ---- Preference (DPO) ---------------------------------------------------------------------------------------
+
+
+def preference_version() -> versions.Version:
+    from tests.shapes import dpo_pair
+
+    pairs = [dpo_pair("one two", "three", "four five six"), dpo_pair("hello", "hi", "go away now")] * 2
+    first = versions.create("prefs", pairs, kind="preference")
+    return versions.save(first, pairs, "split", {"train": [0, 1, 2], "validation": [3], "test": []})
+
+
+def test_dpo_offers_preference_versions_counts_both_answers_and_launches_a_dpo_run(model_dir, monkeypatch):
+    monkeypatch.setattr(launch, "command", lambda cfg, run_dir: [sys.executable, FAKE, "--steps", "1"])
+    split_version()  # a chat version: what Supervised (SFT) offers
+    prefs = preference_version()
+    at = use_model(app(), model_dir)
+    assert at.radio(key="train_objective").value == "sft" and not [n for n in at.number_input if n.key == "train_beta"]
+    at.radio(key="train_objective").set_value("dpo").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_version").value == prefs.id  # only preference datasets are offered
+    for name in dpo.FIELDS[1:]:  # every DPO field has its widget, with the field's help
+        found = [w for kind in ("number_input", "selectbox") for w in getattr(at, kind) if w.key == form.key(name)]
+        assert found and found[0].help.startswith(form.HELP[name]), name
+    at.number_input(key="train_beta").set_value(0.25).run()
+    at.selectbox(key="train_loss_type").set_value("ipo").run()
+    assert at.selectbox(key="train_init_from_run").options == ["the base model"]  # no finished SFT run yet
+    # Both answers of the 3 train pairs go through the model: 6 sequences, (9 + 11) + (8 + 10) + (9 + 11) tokens
+    # under the toy template; the steps count pairs (3 per epoch in one step of 16, 3 epochs).
+    m = metrics(at)
+    assert (m["Train examples"], m["Tokens per epoch"], m["Optimizer steps"]) == ("6", "58", "3")
+    assert "chat examples" not in errors(at) and at.button(key="train_launch").disabled is False
+    at.button(key="train_launch").click().run()
+    assert not at.exception, at.exception
+    (run,) = jobs.list_runs("train")
+    cfg = launch.run_config(run.id)
+    assert (cfg.objective, cfg.beta, cfg.loss_type, cfg.dataset_version) == ("dpo", 0.25, "ipo", prefs.id)

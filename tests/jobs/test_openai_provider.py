@@ -419,3 +419,27 @@ def test_the_provider_and_its_worker_import_no_circle():
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=paths.REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_dpo_job_sends_its_method_and_pairs_and_the_service_trains_dpo(server, client):
+    from tests.jobs.test_dpo_run import pairs
+
+    rows = pairs(12, 5)
+    first = versions.create("prefs", rows, kind="preference")
+    version = versions.save(first, rows, "split", {"train": list(range(10)), "validation": [10, 11], "test": []})
+    chat_job = job_on(server, method_type="dpo")  # job_on's own version holds chat examples
+    assert any("method_type dpo trains on a preference version" in p for p in openai_ft.problems(chat_job))
+    job = job_on(server, dataset_version=version.id, method_type="dpo", beta=0.3, batch_size=5)
+    assert openai_ft.problems(job) == []
+    body = openai_worker.request(job, {"training_file": "file-t", "validation_file": "file-v"})
+    assert body["method"] == {
+        "type": "dpo",
+        "dpo": {"hyperparameters": {"n_epochs": 1, "batch_size": 5, "learning_rate_multiplier": "auto", "beta": 0.3}},
+    }
+    run_id = openai_ft.launch(job, KEY)
+    run = wait_for(run_id, timeout=240)
+    assert run.state == "succeeded", rundir.log_tail(rundir.run_dir(run_id), 40)
+    remote = client.fine_tuning.jobs.retrieve(
+        rundir.read_json(rundir.run_dir(run_id) / "summary.json")["remote_job_id"]
+    )
+    assert remote.method.type == "dpo" and remote.method.dpo.hyperparameters.beta == 0.3

@@ -20,7 +20,7 @@ from core.jsonl import read_records
 from core.train import config, launch
 from core.train.config import METHODS, PROFILES, TrainConfig
 from ui import pickers
-from ui.train import machines, tracking
+from ui.train import dpo, machines, tracking
 
 KEY = "train_"
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -133,7 +133,7 @@ def pick_method() -> str:
     if key("method") not in st.session_state:
         st.session_state[key("method")] = "lora"
     method = st.radio(
-        "Method",
+        "Weights",
         METHODS,
         key=key("method"),
         horizontal=True,
@@ -148,9 +148,11 @@ def pick_method() -> str:
 def hyperparameters(method: str) -> None:
     """Common fields in view, the rest in an expander; the preset fills both."""
     _grid(COMMON, len(COMMON))
+    dpo.render(HELP)
     if method != "full":
         _grid(ADAPTER, [1, 1, 1, 2])  # room for the module names
-    placed = {*OWN_PICKER, *COMMON, *ADAPTER, *tracking.FIELDS, *(n for names in ADVANCED.values() for n in names)}
+    placed = {*OWN_PICKER, *COMMON, *ADAPTER, *tracking.FIELDS, *dpo.FIELDS}
+    placed |= {n for names in ADVANCED.values() for n in names}
     sections = {**ADVANCED, "Other": tuple(n for n in FIELDS if n not in placed)}
     with st.expander("Advanced: schedule, evaluation, early stopping, saving, QLoRA, files"):
         for title, names in sections.items():
@@ -236,7 +238,8 @@ def add_demo() -> None:
 
 def pick_version() -> versions.Version | None:
     """A dataset version with a split (ui.pickers), or None after explaining how to make one."""
-    version = pickers.pick_version(KEY.rstrip("_"), need="split")
+    kind = "preference" if dpo.pick_objective() == "dpo" else "chat"  # DPO trains on preference pairs
+    version = pickers.pick_version(KEY.rstrip("_"), need="split", kind=kind)
     if version is None:
         st.button("Or start with the demo dataset (200 examples, split 80/10/10)", key=key("demo"), on_click=add_demo)
         return None

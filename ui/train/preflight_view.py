@@ -34,21 +34,23 @@ def _device(gpu_rows: list[dict]) -> device.Device:
 
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens...")
-def _token_counts(version_id: int, model: str, folder_stamp: float, chat_template: str) -> preflight.TokenStats:
+def _token_counts(
+    version_id: int, model: str, folder_stamp: float, chat_template: str, objective: str = "sft"
+) -> preflight.TokenStats:
     # folder_stamp (the tokenizer's mtime) makes a re-prepared model count again
-    train = versions.split_examples(versions.get(version_id))["train"]
+    train = preflight.sequences(versions.split_examples(versions.get(version_id))["train"], objective)
     template = templates.chosen(chat_template, None)  # None: the model's own
     return preflight.count_tokens(train, models.local_folder(model), 0, template)
 
 
 @st.cache_data(max_entries=32, show_spinner="Rendering a training example...")
 def _preview(
-    version_id: int, model: str, folder_stamp: float, assistant_only: bool, chat_template: str
+    version_id: int, model: str, folder_stamp: float, assistant_only: bool, chat_template: str, objective: str = "sft"
 ) -> preview.Preview | None:
     folder = models.local_folder(model)
     if folder is None:
         return None
-    train = versions.split_examples(versions.get(version_id))["train"]
+    train = preflight.sequences(versions.split_examples(versions.get(version_id))["train"], objective)
     return preview.of_folder(train, folder, assistant_only, templates.chosen(chat_template, None))
 
 
@@ -60,7 +62,7 @@ def _stamp(model: str) -> float:
 
 def compute(cfg: TrainConfig, version: versions.Version) -> preflight.Preflight:
     gpu_rows = prices.table("gpu")
-    stats = _token_counts(version.id, cfg.model, _stamp(cfg.model), cfg.chat_template)
+    stats = _token_counts(version.id, cfg.model, _stamp(cfg.model), cfg.chat_template, cfg.objective)
     train = versions.split_examples(version)["train"]
     counted = dataclasses.replace(stats, max_length=cfg.max_length)
     mfu = st.session_state.get(MFU_KEY)
@@ -185,7 +187,9 @@ def example_markdown(segments: list[tuple[str, bool]]) -> str:
 def example(cfg: TrainConfig, version: versions.Version) -> None:
     """One training example as the run sees it, and whether every assistant turn learns to stop."""
     st.subheader("A training example, as the model sees it")
-    found = _preview(version.id, cfg.model, _stamp(cfg.model), cfg.assistant_only_loss, cfg.chat_template)
+    found = _preview(
+        version.id, cfg.model, _stamp(cfg.model), cfg.assistant_only_loss, cfg.chat_template, cfg.objective
+    )
     if found is None:
         st.info("The rendered example needs the model's tokenizer.json and chat template on this machine.")
         return
