@@ -556,6 +556,7 @@ class Run:
     val_batches: list
     state: LoopState
     reference: dict | None = None  # DPO: the reference log-probs of the train and validation pairs
+    reference_seconds: float = 0.0  # DPO: the time their one pass took (0 when a resume reused them)
     saved_at: int | None = None  # the step last checkpointed
     evaluated_at: int | None = None  # the step last evaluated
 
@@ -678,12 +679,13 @@ def reference_for(run: Run, sets: dict) -> dict:
         saved = dpo.load_reference(Path(run.cfg.resume_from).parents[1], sizes)
         if saved is not None:
             return saved
-    model = run.acc.unwrap_model(run.model)
+    model, t0 = run.acc.unwrap_model(run.model), time.perf_counter()
     total = sum(math.ceil(n / run.cfg.per_device_train_batch_size) for n in sizes.values())
     tick = lambda done: run.out.progress(0, 0, f"reference log-probs {done}/~{total} batches")  # noqa: E731
     ref = dpo.reference_logps(model, run.head, sets, run.cfg.per_device_train_batch_size, *run.pad_bf16, tick)
     if run.out.on:
         dpo.save_reference(run.out.run_dir, ref)
+    run.reference_seconds = round(time.perf_counter() - t0, 2)
     return ref
 
 
@@ -825,6 +827,7 @@ def train(cfg: TrainConfig, run_dir: str | Path) -> dict:
     summary.update(memory.read())  # measured peak memory, beside the pre-flight's estimate on the Runs page
     if cfg.objective == "dpo":
         summary.update(dpo_summary(cfg, (train_set, val_set), rundir.read_metrics(run_dir), summary))
+        summary["reference_seconds"] = run.reference_seconds
     weights = acc.get_state_dict(model)  # every rank: FSDP and ZeRO-3 gather the shards here
     if out.on:
         unwrapped.eval()
