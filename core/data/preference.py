@@ -181,6 +181,11 @@ def to_chat(records: list[dict]) -> list[dict]:
     return [as_chat(r) for r in records]
 
 
+def both_sides(records: list) -> list[dict]:
+    """Each pair as the two chat examples DPO reads: prompt + chosen, then prompt + rejected."""
+    return [as_chat(r, side) for r in records if is_pair(r) for side in SIDES]
+
+
 def to_trl(record: dict) -> dict:
     """A pair in TRL's conversational preference form (prompt, chosen, rejected as message lists)."""
     extras = {k: record["input"][k] for k in _INPUT_EXTRAS if k in record["input"]}

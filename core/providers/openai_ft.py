@@ -23,7 +23,7 @@ from typing import Any
 
 from core import costs, jobs, openai_spec, prices, tokens
 from core.config import option, strict_from_dict
-from core.data import io, versions
+from core.data import io, preference, versions
 from core.openai_spec import AUTO, HYPERPARAMETERS, MIN_EXAMPLES
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -242,7 +242,8 @@ def estimate(job: OpenAIJob) -> dict[str, Any]:
     is what OpenAI applies to small datasets. Dollars use the dated price row of the model.
     """
     split = split_records(job)
-    train, n_val = io.to_jsonl_bytes(split["train"]), len(split["validation"])
+    sent = preference.both_sides(split["train"]) if job.method_type == "dpo" else split["train"]  # both answers
+    train, n_val = io.to_jsonl_bytes(sent), len(split["validation"])
     n_epochs = hyperparameters(job)["n_epochs"]  # 3.0 counts as 3 epochs, not "auto"
     epochs = n_epochs if isinstance(n_epochs, int) and not isinstance(n_epochs, bool) else None
     row = price_row(job.model)

@@ -89,7 +89,7 @@ def sequences(train: list[dict], objective: str) -> list[dict]:
         return train
     from core.data import preference
 
-    return [preference.as_chat(p, side) for p in train if preference.is_pair(p) for side in preference.SIDES]
+    return preference.both_sides(train)
 
 
 def count_tokens(

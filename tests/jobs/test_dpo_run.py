@@ -18,10 +18,11 @@ from openai import OpenAI
 
 from core import jobs
 from core.data.samples import sample_path
+from core.eval import __main__ as eval_cli
 from core.eval import candidates
 from core.jobs import rundir
 from core.server.app import create_app
-from core.train import dpo, export, launch
+from core.train import export, launch
 from core.train.config import preset
 from tests import api_server
 from tests.shapes import dpo_pair
@@ -108,7 +109,7 @@ def test_the_api_trains_a_dpo_job_and_refuses_bad_methods_naming_the_parameter(c
     assert summary["objective"] == "dpo" and summary["train_examples"] == 12
 
 
-def test_a_dpo_run_on_top_of_an_sft_run_trains_over_its_merged_model(tiny_model_dir, tmp_path):
+def test_a_dpo_run_on_top_of_an_sft_run_trains_over_its_merged_model(tiny_model_dir, tmp_path, capsys):
     rows = sample_path("demo").read_text().splitlines()
     (tmp_path / "sft.jsonl").write_text("\n".join(rows[:8]) + "\n")
     common = dict(model=str(tiny_model_dir), per_device_train_batch_size=4, gradient_accumulation_steps=1)
@@ -139,6 +140,7 @@ def test_a_dpo_run_on_top_of_an_sft_run_trains_over_its_merged_model(tiny_model_
     assert export.base_model_of(dpo_dir / rundir.FINAL, dpo_dir) == merged
     cand = candidates.from_run(first)
     assert cand.kind == "run" and "dpo" in cand.label
-    model, tok = export.load_run(dpo_dir)
-    scores = dpo.preference_accuracy(model, tok, pairs(4, 3), beta=0.1)
+    # Evaluate's preference accuracy on the held-out pairs: the CLI loads the run as every loader does
+    assert eval_cli.main(["preference", first, val, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
     assert scores["pairs"] == 4 and 0.0 <= scores["rewards_accuracies"] <= 1.0

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2
@@ -429,7 +430,7 @@ def test_a_dpo_job_sends_its_method_and_pairs_and_the_service_trains_dpo(server,
     version = versions.save(first, rows, "split", {"train": list(range(10)), "validation": [10, 11], "test": []})
     chat_job = job_on(server, method_type="dpo")  # job_on's own version holds chat examples
     assert any("method_type dpo trains on a preference version" in p for p in openai_ft.problems(chat_job))
-    job = job_on(server, dataset_version=version.id, method_type="dpo", beta=0.3, batch_size=5)
+    job = replace(chat_job, dataset_version=version.id, beta=0.3, batch_size=5)
     assert openai_ft.problems(job) == []
     body = openai_worker.request(job, {"training_file": "file-t", "validation_file": "file-v"})
     assert body["method"] == {
