@@ -70,7 +70,7 @@ def run_row(run: jobs.RunStatus) -> dict[str, Any]:
         "run": run.id,
         "title": run.title,
         "state": run.state + (f" ({run.failure})" if run.failure else ""),
-        "method": run.meta.get("method", ""),
+        "method": run.meta.get("method", "") + (" dpo" if run.meta.get("objective") == "dpo" else ""),
         "model": model_label(run.meta.get("model")),
         "dataset": dataset_label(run.meta.get("dataset_version")),
         "step": f"{progress.get('done', 0)} / {progress.get('total', '?')}" if progress else "",

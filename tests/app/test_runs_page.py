@@ -330,7 +330,11 @@ def test_the_slots_setting_is_saved_in_the_workspace(monkeypatch):
 def test_a_dpo_run_charts_its_rewards_and_accuracy_and_names_stuck_accuracy():
     dpo_cfg = config.preset("lora", dataset_version=1, objective="dpo")
     run_id = jobs.launch(
-        "train", [sys.executable, FAKE, "--steps", "0"], "dpo", meta={"method": "lora"}, config=dpo_cfg.to_dict()
+        "train",
+        [sys.executable, FAKE, "--steps", "0"],
+        "dpo",
+        meta={"method": "lora", "objective": "dpo"},
+        config=dpo_cfg.to_dict(),
     )
     wait_for(run_id)
     folder = rundir.run_dir(run_id)
@@ -352,6 +356,7 @@ def test_a_dpo_run_charts_its_rewards_and_accuracy_and_names_stuck_accuracy():
     )
     at = open_run(run_id)
     assert not at.exception, at.exception
+    assert at.dataframe[0].value["method"].tolist() == ["lora dpo"]
     assert len(at.get("vega_lite_chart")) == 4  # losses; rewards; reward accuracy; lr, grad norm, tokens/s
     rewards, accuracy = chart_data(at, 1), chart_data(at, 2)
     assert set(rewards["series"]) == {"chosen", "rejected", "margin"}

@@ -122,3 +122,29 @@ def test_dpo_refuses_a_model_whose_chat_template_cannot_render_the_prompts(tiny_
 def test_init_from_run_must_name_a_finished_run():
     cfg = preset("lora", train_file="x", validation_file="y", objective="dpo", init_from_run="20260101-000000-nope")
     assert any(p.startswith("init_from_run: no run 20260101-000000-nope") for p in launch.problems(cfg))
+
+
+def test_the_preflight_counts_two_sequences_per_pair_and_the_reference_pass(tiny_model_dir):
+    from core.train import device, preflight
+
+    pairs = [dpo_pair(f"question {i}?", f"good {i}", f"bad answer {i}") for i in range(8)]
+    seen = []
+
+    def count(examples, *_):
+        seen.append(len(examples))
+        return preflight.TokenStats([20] * len(examples), 1024, "test", True)
+
+    cpu = device.detect([], smi_text="", meminfo="MemTotal: 8388608 kB\nMemAvailable: 8388608 kB\n")
+    common = dict(model=str(tiny_model_dir), per_device_train_batch_size=2, gradient_accumulation_steps=1)
+    common.update(num_train_epochs=1, train_file="x")
+    dpo_pf = preflight.compute(preset("lora", objective="dpo", **common), pairs, cpu, [], count=count)
+    assert seen == [16]  # both answers of the 8 pairs
+    assert dpo_pf.steps_per_epoch == 4  # steps count pairs: 8 / 2
+    # tokens: 4 steps x 2 pairs x 40 tokens, plus a third of the 320 tokens for the reference pass
+    assert dpo_pf.train_tokens == pytest.approx(320 + 320 / 3)
+    # memory: a batch of 2 pairs is 4 sequences, as an SFT batch of 4
+    sft_pf = preflight.compute(
+        preset("lora", **{**common, "per_device_train_batch_size": 4}), pairs[:1], cpu, [], count=count
+    )
+    for term in ("activations", "logits"):
+        assert dpo_pf.plan.memory["lora"][term] == pytest.approx(sft_pf.plan.memory["lora"][term]), term
