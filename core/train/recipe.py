@@ -678,6 +678,8 @@ def reference_for(run: Run, sets: dict) -> dict:
     if run.cfg.resume_from:  # checkpoints/step-N/ lies in the run folder that saved them
         saved = dpo.load_reference(Path(run.cfg.resume_from).parents[1], sizes)
         if saved is not None:
+            if run.out.on:  # kept here too: a resume of this run must find the same reference
+                dpo.save_reference(run.out.run_dir, saved)
             return saved
     model, t0 = run.acc.unwrap_model(run.model), time.perf_counter()
     total = sum(math.ceil(n / run.cfg.per_device_train_batch_size) for n in sizes.values())

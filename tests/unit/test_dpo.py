@@ -148,3 +148,30 @@ def test_the_preflight_counts_two_sequences_per_pair_and_the_reference_pass(tiny
     )
     for term in ("activations", "logits"):
         assert dpo_pf.plan.memory["lora"][term] == pytest.approx(sft_pf.plan.memory["lora"][term]), term
+
+
+def test_a_resumed_full_dpo_run_keeps_the_reference_of_the_model_before_training(tiny_model_dir, tmp_path):
+    import json
+
+    from core.jobs import rundir
+    from core.train import recipe
+
+    rows = [
+        dpo_pair(f"Tell me about {w}.", f"{w} is nice.", f"{w} is a long story, told at length.") for w in "abcdefgh"
+    ]
+    for name, part in (("t.jsonl", rows[:6]), ("v.jsonl", rows[6:])):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in part))
+    settings = dict(model=str(tiny_model_dir), objective="dpo", train_file=str(tmp_path / "t.jsonl"))
+    settings.update(
+        validation_file=str(tmp_path / "v.jsonl"), per_device_train_batch_size=2, gradient_accumulation_steps=1
+    )
+    settings.update(save_strategy="steps", save_steps=1, sample_generations=0, bf16=False, learning_rate=1e-3)
+    first = recipe.train(preset("full", max_steps=2, **settings), tmp_path / "first")
+    assert first["reference_seconds"] > 0 and first["objective"] == "dpo"
+    reference = json.loads((tmp_path / "first" / rundir.REFERENCE).read_text())
+    assert len(reference["train"][0]) == 6 and len(reference["validation"][1]) == 2
+    resumed = preset("full", max_steps=3, resume_from=str(tmp_path / "first" / "checkpoints" / "step-2"), **settings)
+    second = recipe.train(resumed, tmp_path / "second")
+    # the trained weights are no reference: the first run's log-probs are reused, and kept for the next resume
+    assert second["reference_seconds"] == 0.0 and second["final_step"] == 3
+    assert json.loads((tmp_path / "second" / rundir.REFERENCE).read_text()) == reference
