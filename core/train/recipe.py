@@ -683,7 +683,12 @@ def reference_for(run: Run, sets: dict) -> dict:
             return saved
     model, t0 = run.acc.unwrap_model(run.model), time.perf_counter()
     total = sum(math.ceil(n / run.cfg.per_device_train_batch_size) for n in sizes.values())
-    tick = lambda done: run.out.progress(0, 0, f"reference log-probs {done}/~{total} batches")  # noqa: E731
+    done = [0]  # over both splits
+
+    def tick(_batch: int) -> None:
+        done[0] += 1
+        run.out.progress(0, 0, f"reference log-probs: batch {done[0]} of {total}")
+
     ref = dpo.reference_logps(model, run.head, sets, run.cfg.per_device_train_batch_size, *run.pad_bf16, tick)
     if run.out.on:
         dpo.save_reference(run.out.run_dir, ref)
