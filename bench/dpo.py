@@ -62,7 +62,7 @@ def run_ours(path: str, train: list[dict], val: list[dict], steps: int, out: Pat
         sample_generations=0,
         load_best_model_at_end=False,
         **LORA,
-        **{k: v for k, v in SETTINGS.items()},
+        **SETTINGS,
     )
     summary = recipe.train(cfg, out / "run")
     tokens = summary["tokens_per_s"] * summary["train_seconds"]
@@ -102,9 +102,11 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
         seed=42,
     )
     peft = LoraConfig(
-        task_type="CAUSAL_LM",
-        **{k.removeprefix("lora_"): v for k, v in LORA.items() if k != "target_modules"},
+        r=LORA["lora_r"],
+        lora_alpha=LORA["lora_alpha"],
+        lora_dropout=LORA["lora_dropout"],
         target_modules=LORA["target_modules"],
+        task_type="CAUSAL_LM",
     )
     data = Dataset.from_list([preference.to_trl(r) for r in train])
     trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft)
