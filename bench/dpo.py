@@ -18,23 +18,17 @@ import json
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/dpo.py`
+from bench.train import LORA, train_counted  # noqa: E402  the SFT bench's LoRA settings, token count and clock
 from core import models  # noqa: E402
 from core.data import preference  # noqa: E402
 from core.train import config, dpo, export, recipe  # noqa: E402
 from tests.slow.test_dpo_learns import TOPICS, pair  # noqa: E402  the same synthetic pairs as the slow test
 
-LORA = {
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "lora_dropout": 0.05,
-    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-}
 SETTINGS = {"learning_rate": 5e-4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "beta": 0.1}
 
 
@@ -80,7 +74,7 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
     """(non-padding tokens/s, trained model, tokenizer) with TRL's DPOTrainer and its defaults."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -110,27 +104,7 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
     )
     data = Dataset.from_list([preference.to_trl(r) for r in train])
     trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft)
-    seen, timing = {"tokens": 0}, {}
-    collate = trainer.data_collator
-
-    def counting(features):
-        batch = collate(features)
-        mask = batch.get("attention_mask")
-        seen["tokens"] += int(mask.sum()) if mask is not None else batch["input_ids"].numel()
-        return batch
-
-    trainer.data_collator = counting
-
-    class Clock(TrainerCallback):
-        def on_train_begin(self, *a, **k):
-            timing["start"] = time.perf_counter()
-
-        def on_train_end(self, *a, **k):
-            timing["end"] = time.perf_counter()
-
-    trainer.add_callback(Clock())
-    trainer.train()
-    return seen["tokens"] / (timing["end"] - timing["start"]), trainer.model, tok
+    return train_counted(trainer), trainer.model, tok
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
     """(non-padding tokens/s, trained model, tokenizer) with TRL's SFTTrainer and its defaults."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -96,7 +96,14 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tok, peft_config=peft
     )
-    seen = {"tokens": 0}
+    return train_counted(trainer), trainer.model, tok
+
+
+def train_counted(trainer) -> float:
+    """Train a transformers/TRL trainer; its non-padding tokens per second, from its collator and a clock."""
+    from transformers import TrainerCallback
+
+    seen, timing = {"tokens": 0}, {}
     collate = trainer.data_collator
 
     def counting(features):
@@ -107,7 +114,6 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
         return batch
 
     trainer.data_collator = counting
-    timing = {}
 
     class Clock(TrainerCallback):
         def on_train_begin(self, *a, **k):
@@ -118,7 +124,7 @@ def run_trl(path: str, train: list[dict], steps: int, out: Path) -> tuple[float,
 
     trainer.add_callback(Clock())
     trainer.train()
-    return seen["tokens"] / (timing["end"] - timing["start"]), trainer.model, tok
+    return seen["tokens"] / (timing["end"] - timing["start"])
 
 
 def run_ours(path: str, train: list[dict], val: list[dict], steps: int, out: Path) -> tuple[dict, object, object]:
