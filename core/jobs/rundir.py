@@ -23,7 +23,9 @@ runs/<id>/reference_logps.json  REFERENCE: a DPO run's reference log-probs per p
   (training rows) and the same with eval_ (validation rows); eval_loss is its mean DPO loss
 runs/<id>/remote.json       REMOTE: a hosted run's remote ids and latest remote status
 runs/<id>/train.jsonl       TRAIN_FILE, VALIDATION_FILE: a hosted run's uploaded split
-runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter or model), each with EXPORT_INFO
+runs/<id>/export/<kind>/    EXPORT: a run's exports (merged, adapter, model or gguf-<f16|q8_0>), each with
+                            EXPORT_INFO and CARD (README.md, the model card); a GGUF export also holds the
+                            .gguf file, MODELFILE (Ollama's Modelfile) and PARITY (parity.json, the parity report)
 runs/<id>/tracking/         TRACKING: the experiment trackers' local files (TensorBoard events, mlruns/, trackio/)
 Export jobs (core.train.export): runs/<id>/result.json  RESULT: the export folder and its check, or the error
 Analysis jobs (core.data.analyze): ANALYSIS (analysis.json), EXAMPLE_VECTORS, USER_VECTORS (.npy)
@@ -61,6 +63,7 @@ SUMMARY, SAMPLES, REMOTE = "summary.json", "samples.json", "remote.json"
 REFERENCE = "reference_logps.json"
 TRAIN_FILE, VALIDATION_FILE = "train.jsonl", "validation.jsonl"
 EXPORT_INFO = "export.json"
+CARD, MODELFILE, PARITY = "README.md", "Modelfile", "parity.json"
 RESULT = "result.json"
 ANALYSIS, EXAMPLE_VECTORS, USER_VECTORS = "analysis.json", "example_vectors.npy", "user_vectors.npy"
 PREDICTIONS, REPLY = "predictions.jsonl", "reply.json"

@@ -7,11 +7,15 @@ never in 4-bit) and saves safetensors; `merge=False` copies the adapter alone, l
 whose end token matches the tokenizer's go with it, so the model stops at the end of its turn.
 `check_export(folder)` loads the export back, answers a prompt through the chat template and
 reports whether generation stopped at the end token.
-`launch(run_id, merge)` runs the CLI as an "export" job (as core.train.launch.start does training);
-the job writes result.json in its own run folder (the export folder and the check, or the error),
-which `result(export_id)` reads for the Runs page.
+`export_gguf(run_dir, qtype)` merges, converts to GGUF (core.train.gguf), writes the Ollama Modelfile
+and checks parity (core.train.parity) into RUN_DIR/export/gguf-<qtype>/. Every export gets a model
+card (core.train.card).
+`launch(run_id, merge, gguf=None)` runs the CLI as an "export" job (as core.train.launch.start does
+training); the job writes result.json in its own run folder (the export folder and the check, or the
+error), which `result(export_id)` reads for the Runs page, and its progress.
 
 CLI:  python -m core.train.export RUN_DIR [--merge] [--out DIR] [--result FILE]   (exit 1 when the check fails)
+      python -m core.train.export RUN_DIR --gguf q8_0|f16 [--out DIR] [--json]     (exit 1 when parity fails)
 Test: .venv/bin/pytest tests/unit/test_export.py -q
 """
 
@@ -28,6 +32,7 @@ from typing import Any
 from core import jobs, models, tempfiles
 from core.cli import fail
 from core.jobs import rundir
+from core.train import card
 
 KIND = "export"
 
@@ -173,11 +178,70 @@ def export(run_dir: str | Path, merge: bool, out_dir: str | Path | None = None) 
             _adapter_into(tmp, run_dir, final)
         info = {"run": run_dir.name, "method": _method(run_dir, final), "kind": kind}
         (tmp / rundir.EXPORT_INFO).write_text(json.dumps(info, indent=1) + "\n")
+        card.write(tmp, run_dir, kind)
         shutil.rmtree(out, ignore_errors=True)  # a new export replaces the last one
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _max_length(run_dir: Path, hf_dir: Path) -> int:
+    """The context length the run trained at (its max_length), else the model's own."""
+    config = (rundir.read_spec(run_dir) or {}).get("config") or {} if (run_dir / rundir.SPEC).is_file() else {}
+    if config.get("max_length"):
+        return int(config["max_length"])
+    return int(json.loads((hf_dir / "config.json").read_text()).get("max_position_embeddings") or 2048)
+
+
+def export_gguf(run_dir: str | Path, qtype: str, out_dir: str | Path | None = None, progress=None) -> dict[str, Any]:
+    """Merge, convert to GGUF, write the Modelfile, the card and parity.json; returns the CLI's --json."""
+    from transformers import AutoTokenizer
+
+    from core.train import gguf, parity
+
+    run_dir = Path(run_dir)
+    say = progress or (lambda done, total, message: print(message, flush=True))
+    if qtype not in gguf.QTYPES:
+        raise ExportError(f"--gguf must be one of {', '.join(gguf.QTYPES)}, not {qtype!r}")
+    say(0, 100, "merging the run's model")
+    merged = export(run_dir, merge=True)
+    out = Path(out_dir) if out_dir else _default_out(run_dir, f"gguf-{qtype}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / gguf.file_name(qtype)
+    try:
+        gguf.write(merged, path, qtype, lambda i, n: say(10 + 40 * i // n, 100, f"writing tensor {i}/{n}"))
+    except gguf.GGUFError as exc:
+        raise ExportError(str(exc)) from exc
+    tok = AutoTokenizer.from_pretrained(merged)
+    eos = json.loads((merged / "generation_config.json").read_text()).get("eos_token_id")
+    text = gguf.modelfile(tok, path.name, _max_length(run_dir, merged), eos)
+    (out / rundir.MODELFILE).write_text(text)
+    info = {"run": run_dir.name, "method": _method(run_dir, _final(run_dir)), "kind": f"gguf-{qtype}"}
+    (out / rundir.EXPORT_INFO).write_text(json.dumps(info, indent=1) + "\n")
+    card_path = card.write(out, run_dir, f"GGUF {qtype.upper()}", gguf_file=path.name)
+    from core.train import summary
+
+    conversations = parity.prompts_of(summary.read_samples(run_dir))
+    steps = iter(range(55, 100, 10))
+    report = parity.check(merged, path, qtype, conversations, say=lambda m: say(next(steps, 95), 100, m))
+    rundir.write_json(out / rundir.PARITY, report)
+    say(100, 100, "done")
+    name = run_dir.name.lower().replace("_", "-")
+    return {
+        "gguf": str(path),
+        "merged": str(merged),
+        "modelfile": str(out / rundir.MODELFILE),
+        "card": str(card_path),
+        "parity_report": str(out / rundir.PARITY),
+        "ollama_create": gguf.ollama_command(name, out / rundir.MODELFILE),
+        "parity": report,
+    }
+
+
+def parity_of(folder: str | Path) -> dict[str, Any] | None:
+    """A GGUF export folder's parity report, as the export job wrote it; None before."""
+    return rundir.read_json(Path(folder) / rundir.PARITY)
 
 
 # ---- checking --------------------------------------------------------------------------------------
@@ -250,19 +314,20 @@ def check_export(folder: str | Path, prompt: str = CHECK_PROMPT, max_new_tokens:
 # ---- as a job --------------------------------------------------------------------------------------
 
 
-def command(run_id: str, merge: bool) -> list[str]:
+def command(run_id: str, merge: bool, gguf: str | None = None) -> list[str]:
     """The export job's argv; "{run_dir}" is the export job's own folder (core.jobs fills it in)."""
     argv = [sys.executable, "-m", "core.train.export", str(rundir.run_dir(run_id)), "--result"]
-    return argv + [f"{{run_dir}}/{rundir.RESULT}"] + (["--merge"] if merge else [])
+    argv += [f"{{run_dir}}/{rundir.RESULT}"]
+    return argv + (["--gguf", gguf] if gguf else ["--merge"] if merge else [])
 
 
-def launch(run_id: str, merge: bool) -> str:
+def launch(run_id: str, merge: bool, gguf: str | None = None) -> str:
     """Start exporting a finished run; returns the export job's id. ExportError when it has no model."""
     _final(rundir.run_dir(run_id))
-    title = f"export {'merged' if merge else 'adapter/model'} · {run_id}"
-    meta = {"run": run_id, "merge": merge}
+    title = f"export {f'GGUF {gguf.upper()}' if gguf else 'merged' if merge else 'adapter/model'} · {run_id}"
+    meta = {"run": run_id, "merge": merge or bool(gguf)} | ({"gguf": gguf} if gguf else {})
     # HF_TOKEN: merging loads the base model by its hub id
-    return jobs.launch(KIND, command(run_id, merge), title, meta=meta, parent=run_id, secrets=jobs.HUB_SECRETS)
+    return jobs.launch(KIND, command(run_id, merge, gguf), title, meta=meta, parent=run_id, secrets=jobs.HUB_SECRETS)
 
 
 def result(export_id: str) -> dict[str, Any] | None:
@@ -288,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="fold a LoRA adapter into its base model")
     parser.add_argument("--out", default=None, help="where to write (default RUN_DIR/export/<kind>)")
     parser.add_argument("--result", default=None, help="also write the outcome to this JSON file (the job's)")
+    parser.add_argument("--gguf", choices=("f16", "q8_0"), default=None, help="merge and export as GGUF, with parity")
+    parser.add_argument("--json", action="store_true", help="print the GGUF export's paths and parity as JSON")
     args = parser.parse_args(argv)
+    if args.gguf:
+        return _main_gguf(args)
     try:
         out = export(_run_folder(args.run_dir), merge=args.merge, out_dir=args.out)
     except (ExportError, ValueError, OSError) as exc:
@@ -305,6 +374,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"check: {verdict}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _main_gguf(args) -> int:
+    job = Path(args.result).parent if args.result else None
+
+    def progress(done: int, total: int, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        if job:
+            rundir.report_progress(job, done, total, message)
+
+    try:
+        out = export_gguf(_run_folder(args.run_dir), args.gguf, args.out, progress)
+    except (ExportError, ValueError, OSError) as exc:
+        _write_result(args.result, {"ok": False, "error": str(exc)})
+        return fail(2, "error", str(exc))
+    passed = out["parity"]["passed"]
+    _write_result(args.result, {"ok": passed, "folder": str(Path(out["gguf"]).parent), **out})
+    if args.json:
+        print(json.dumps(out, indent=1), flush=True)
+    else:
+        print(f"exported to {out['gguf']}\n{out['ollama_create']}", flush=True)
+    failed = [name for name, ok in out["parity"]["checks"].items() if not ok]
+    print(f"parity: {'passed' if passed else 'FAILED: ' + ', '.join(failed)}", file=sys.stderr)
+    return 0 if passed else 1
 
 
 def _write_result(path: str | None, data: dict[str, Any]) -> None:

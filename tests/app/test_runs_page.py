@@ -364,3 +364,27 @@ def test_a_dpo_run_charts_its_rewards_and_accuracy_and_names_stuck_accuracy():
     assert accuracy["value"].tolist() == [0.5] * 13
     advice = texts(at, "warning")
     assert "Reward accuracy is stuck near 0.5" in advice and "Training loss is flat" not in advice
+
+
+def test_a_gguf_export_shows_its_parity_report_downloads_and_ollama_command(tmp_path):
+    run_id = model_run()
+    gguf_file, modelfile, card = tmp_path / "model-q8_0.gguf", tmp_path / "Modelfile", tmp_path / "README.md"
+    for path in (gguf_file, modelfile, card):
+        path.write_text("x")
+    checks = {"tokenizer": True, "logits": False, "greedy": True}
+    report = {"passed": False, "checks": checks, "thresholds": {"nmse": 0.02}, "nmse": 0.5, "top10_agreement": 0.4}
+    result = {"ok": False, "gguf": str(gguf_file), "modelfile": str(modelfile), "card": str(card), "parity": report}
+    result["ollama_create"] = f"ollama create run -f {modelfile}"
+    code = (
+        "import os; from pathlib import Path; from core.jobs import rundir; "
+        f"rundir.write_json(Path(os.environ['FT_RUN_DIR']) / rundir.RESULT, {result!r})"
+    )
+    meta = {"run": run_id, "merge": True, "gguf": "q8_0"}
+    wait_for(jobs.launch(export.KIND, [sys.executable, "-c", code], meta=meta, parent=run_id))
+    at = open_run(run_id)
+    assert not at.exception, at.exception
+    assert f"GGUF Q8_0 written to `{gguf_file}`. Parity FAILED." in texts(at, "error")
+    [table] = [d.value for d in at.dataframe if "check" in d.value.columns]
+    assert table["passed"].tolist() == [True, False, True] and "nmse 5.00e-01" in table["measured"][1]
+    assert f"ollama create run -f {modelfile}" in [c.value for c in at.code]
+    assert at.radio(key="runs_gguf_type").value.startswith("Q8_0")

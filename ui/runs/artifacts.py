@@ -2,7 +2,7 @@
 
 Export runs as its own job, started by core.train.export.launch, since it loads the model with
 torch; its result (the folder, and whether the export chats through its template and stops at the
-end token) is read back from the job's result.json.
+end token) is read back from the job's result.json; ui/runs/gguf.py draws the GGUF export's part.
 Test: `pytest tests/app/test_runs_page.py`.
 """
 
@@ -17,6 +17,7 @@ import yaml
 from core import jobs, paths
 from core.jobs import rundir
 from core.train import export, launch, summary
+from ui.runs import gguf
 from ui.untrusted import long_text
 
 
@@ -118,6 +119,10 @@ def _start_export(run_id: str, merge: bool) -> None:
 def _export_job(job: jobs.RunStatus) -> None:
     result = export.result(job.id)
     kind = "merged into the base" if job.meta.get("merge") else "as trained"
+    kind = f"GGUF {job.meta['gguf'].upper()}" if job.meta.get("gguf") else kind
+    if job.meta.get("gguf") and (job.active or (result and not result.get("error"))):
+        gguf.result(job, result or {})
+        return
     if job.active:
         st.info(f"Exporting ({kind})... {job.state}")
         return
@@ -166,6 +171,7 @@ def export_tab(run: jobs.RunStatus, folder) -> None:
         )
     else:
         c[0].button("Export the model", key="runs_export_full", on_click=_start_export, args=(run.id, False))
+    gguf.controls(run.id)
     if error := st.session_state.pop("runs_export_error", None):
         st.error(f"Could not start the export: {error}")
     active = bool(jobs.list_runs(export.KIND, parent=run.id, active=True, limit=1))
