@@ -12,8 +12,9 @@
 - llama.cpp (where llama-cpp-python is installed): the same prompts tokenized and answered by llama.cpp.
 
 Thresholds (docs/BENCHMARKS.md has the measurements behind them): F16 rounds each weight to 11 bits,
-which measured nmse about 1e-7 (tiny) and 1e-5 (SmolLM2); Q8_0's 8-bit blocks measured about 1e-4 and
-1e-3; the bounds sit well above those and orders of magnitude below a shuffled tensor (about 1).
+which measured nmse 1.3e-7 (tiny) and 1.5e-6 (SmolLM2, top-10 0.994); Q8_0's 8-bit blocks measured
+8e-5 on the tiny model (top-10 0.98); the bounds sit well above those, and far below what a shuffled
+tensor gives (above 0.1).
 Test: .venv/bin/pytest tests/unit/test_gguf.py -q
 """
 
@@ -35,13 +36,16 @@ FIXED_TEXTS = [
     "<|im_start|>user\nspecial tokens <|im_end|> and <|endoftext|> inline<|im_end|>\n<|im_start|>assistant\n",
     "   leading spaces, trailing spaces   \n\n\nnewlines and 1234567890 digits",
 ]
-DEFAULT_PROMPTS = ["Say hello in one short sentence.", "What is 2 + 3?", "Name a colour."]
+DEFAULT_PROMPTS = ["Say hello in one short sentence.", "What is 2 + 3?"]
+# A one-word answer ends within a few tokens, so the stop check has a stop to compare.
+SHORT_PROMPT = "Answer with one word only: what colour is the sky on a clear day?"
 
 
 def prompts_of(samples: list[dict]) -> list[list[dict]]:
-    """The run's validation prompts (samples.json), or a few fixed ones for a run without samples."""
+    """The run's validation prompts (samples.json), or a few fixed ones, and a short-answer prompt."""
     found = [s["prompt"] for s in samples if isinstance(s.get("prompt"), list) and s["prompt"]]
-    return found or [[{"role": "user", "content": p}] for p in DEFAULT_PROMPTS]
+    found = found or [[{"role": "user", "content": p}] for p in DEFAULT_PROMPTS]
+    return [*found, [{"role": "user", "content": SHORT_PROMPT}]]
 
 
 def _tokenizer_check(src_tok, gguf_tok, conversations: list[list[dict]]) -> dict[str, Any]:
