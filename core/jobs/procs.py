@@ -43,30 +43,78 @@ def group_members(pgid: int, spare: int | None = None) -> list[int]:
     return found
 
 
-def _signal_group(pgid: int, signum: int, spare: int | None) -> None:
-    for pid in group_members(pgid, spare):
+def _table() -> dict[int, tuple[int, int, int]]:
+    """{pid: (ppid, pgrp, start time)} of every live process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        fields = _stat(name) if name.isdigit() else None
+        if fields:
+            table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[19]))
+    return table
+
+
+def _with_descendants(table: dict, found: dict[int, int], spare: int | None) -> dict[int, int]:
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, start) in table.items():
+            if ppid in found and pid not in found and pid != spare:
+                found[pid] = start
+                grew = True
+    return found
+
+
+def family(pgid: int, spare: int | None = None) -> dict[int, int]:
+    """{pid: start time} of a group's live members and of every live descendant of them, leaving out `spare`.
+
+    Descendants count wherever they are: torch's elastic agent (under `accelerate launch`) starts each rank in
+    a session of its own, so a rank is a child of the group's worker but not a member of its group."""
+    table = _table()
+    members = {pid: start for pid, (_, pgrp, start) in table.items() if pgrp == pgid and pid != spare}
+    return _with_descendants(table, members, spare)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant of it (taken before the first signal, so none is missed)."""
+    table = _table()
+    if pid in table:
+        _signal(_with_descendants(table, {pid: table[pid][2]}, None), signal.SIGKILL)
+
+
+def _signal(known: dict[int, int], signum: int) -> None:
+    for pid, start in list(known.items()):
+        if start_time(pid) != start:  # gone (or its pid reused): never signal a stranger
+            del known[pid]
+            continue
         try:
             os.kill(pid, signum)
         except ProcessLookupError:
-            pass
+            del known[pid]
 
 
 def stop_group(pgid: int, spare: int | None = None, grace: float = GRACE_S) -> bool:
-    """SIGTERM every process of a group, SIGKILL what is left after `grace`; True once none is left.
+    """SIGTERM every process of a group and their descendants, SIGKILL what is left after `grace`; True once none is.
 
     `spare` is the caller's own pid when it is a member (the supervisor's guard), so it lives to write the
     final status; each member is signalled by pid for that reason, rounds repeated for anything forked meanwhile.
     """
-    _signal_group(pgid, signal.SIGTERM, spare)
+    known = family(pgid, spare)  # taken before any signal: an orphaned descendant's parent is init, not ours
+    _signal(known, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while group_members(pgid, spare) and time.monotonic() < deadline:
+    while _left(known, pgid, spare) and time.monotonic() < deadline:
         time.sleep(0.05)
     for _ in range(50):
-        if not group_members(pgid, spare):
+        if not _left(known, pgid, spare):
             return True
-        _signal_group(pgid, signal.SIGKILL, spare)
+        _signal(known, signal.SIGKILL)
         time.sleep(0.05)
-    return not group_members(pgid, spare)
+    return not _left(known, pgid, spare)
+
+
+def _left(known: dict[int, int], pgid: int, spare: int | None) -> bool:
+    """Whether any of the run's processes lives; what was forked since the last look joins `known`."""
+    known.update(family(pgid, spare))
+    return any(start_time(pid) == start for pid, start in known.items())
 
 
 def alive(pid: int | None, started: int | None) -> bool:

@@ -139,7 +139,7 @@ def main(folder: Path) -> int:
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        signal.signal(signal.SIGALRM, lambda _signum, _frame: worker.kill())
+        signal.signal(signal.SIGALRM, lambda _signum, _frame: procs.kill_tree(worker.pid))  # ranks included
         returncode = worker.wait()
     state, failure, message = classify(returncode, rundir.stop_requested(folder), rundir.log_tail(folder))
     explained = rundir.read_json(folder / rundir.FAILURE) if returncode != 0 else None

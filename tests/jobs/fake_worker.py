@@ -23,6 +23,7 @@ parser.add_argument("--fail-at", type=int, default=-1)
 parser.add_argument("--exit-code", type=int, default=1)
 parser.add_argument("--message", default="boom")
 parser.add_argument("--child", action="store_true")
+parser.add_argument("--session-child", action="store_true", help="the child in a session of its own, as torch's ranks")
 parser.add_argument("--deaf", action="store_true")
 parser.add_argument("--env-names", action="store_true")
 args = parser.parse_args()
@@ -32,8 +33,9 @@ if args.env_names:
     (folder / "env.json").write_text(json.dumps(sorted(os.environ)))
 if args.deaf:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-if args.child:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+if args.child or args.session_child:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    child = subprocess.Popen(sleeper, start_new_session=args.session_child)
     (folder / "child.pid").write_text(str(child.pid))
 for step in range(1, args.steps + 1):
     if rundir.stop_requested(folder) and not args.deaf:

@@ -61,6 +61,20 @@ def test_a_supervisor_killed_with_sigkill_takes_its_worker_and_the_workers_child
     assert "supervisor was killed" in st.message and "step" in st.message  # why, and the log's last lines
 
 
+@pytest.mark.parametrize("end", ["kill", "supervisor-sigkill"])
+def test_a_child_in_a_session_of_its_own_ends_with_its_run(end):
+    """torch's elastic agent starts each rank with start_new_session: outside the run's process group."""
+    rid = jobs.launch("fake", fake("--steps", "100000", "--sleep", "0.05", "--session-child", "--deaf"))
+    raw, child = started(rid)
+    assert os.getsid(child) == child and os.getpgid(child) != os.getpgid(raw["worker_pid"])
+    if end == "kill":
+        jobs.kill(rid)  # SIGTERM is ignored: the supervisor's SIGKILL after the grace must reach the child too
+    else:
+        os.kill(raw["supervisor_pid"], signal.SIGKILL)  # the guard cleans up
+    gone(raw["worker_pid"], child)
+    assert wait_for(rid, jobs.FINAL).state in ("failed", "lost")
+
+
 def orphan_folder(run_id: str, worker: subprocess.Popen) -> Path:
     """A run whose supervisor is gone (no guard either) while its worker, started here, is still at work."""
     folder = rundir.run_dir(run_id)
