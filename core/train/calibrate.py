@@ -224,7 +224,7 @@ def probe(cfg: TrainConfig, run_dir: Path, steps: int = PROBE_STEPS) -> dict[str
     for i in range(steps + 1):
         t0 = time.perf_counter()
         batches = [tokenize.collate([examples[j] for j in b], tok.pad_token_id) for b in group]
-        _, _, tokens = recipe.train_step(model, head, batches, acc, optimizer, cfg.learning_rate, cfg, bf16)
+        _, _, tokens, _ = recipe.train_step(model, head, batches, acc, optimizer, cfg.learning_rate, cfg, bf16)
         if i:  # the first step pays for lazy initialisation, not training
             rates.append(tokens / max(time.perf_counter() - t0, 1e-9))
         rundir.report_progress(run_dir, i, steps, f"probe step {i} of {steps}")
