@@ -32,6 +32,8 @@ def metric(page, label: str) -> str:
 
 def test_messy_sample_to_clean_split_export(page, server):
     open_page(page, server, "data")
+    if not page.get_by_text("Use a sample", exact=True).is_visible():  # another test's dataset is open
+        page.get_by_text("Import a dataset").click()
     page.get_by_text("Use a sample", exact=True).click()
     wait_idle(page)
     page.locator(".st-key-data_import_sample input").click()
